@@ -1,0 +1,246 @@
+//! One diagnostic type for every failure a user can cause: a stable code, a message, labelled spans
+//! into one source text (the `.nn` file or a CSV file), and a help line. It implements
+//! `miette::Diagnostic` so the terminal renderer and, later, editors show the same thing. This module
+//! owns the conversion from pest errors (built from byte offsets, because pest's own line/column
+//! adapter disagrees with miette's counting) and never prints anything itself.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceSpan};
+
+/// A byte range into a source text. Spans survive every stage so that errors found late (shape
+/// checking, data loading) still point at the line that caused them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(s: Span) -> Self {
+        SourceSpan::new(s.start.into(), s.len())
+    }
+}
+
+/// A named text that spans point into. Cheap to clone: diagnostics carry it along.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, for messages that name a place
+    /// in words, e.g. "iris.csv:12:3".
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+    /// A label may point into another source than the diagnostic's main one (a shape mismatch
+    /// between a layer and a CSV column); such labels are rendered as a related diagnostic.
+    pub primary: bool,
+}
+
+/// A user-facing error (or warning) with a stable code such as `nnc::shape::mismatch`.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub message: String,
+    pub source: Option<Source>,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+    /// Further diagnostics shown under this one, each with its own source (used when one error
+    /// involves both the `.nn` file and a data file).
+    pub related: Vec<Diagnostic>,
+}
+
+impl Diagnostic {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            message: message.into(),
+            source: None,
+            labels: Vec::new(),
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    pub fn with_source(mut self, source: &Source) -> Self {
+        self.source = Some(source.clone());
+        self
+    }
+
+    pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
+        let primary = self.labels.is_empty();
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+            primary,
+        });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_related(mut self, related: Diagnostic) -> Self {
+        self.related.push(related);
+        self
+    }
+
+    /// Attach a source if the diagnostic has none yet; stages below the CLI produce spans without
+    /// knowing the file name, and the caller that does know fills it in.
+    pub fn in_source(mut self, source: &Source) -> Self {
+        if self.source.is_none() {
+            self.source = Some(source.clone());
+        }
+        self
+    }
+
+    /// "file:line:col" of the primary label, for plain-text summaries and tests.
+    pub fn location(&self) -> Option<String> {
+        let source = self.source.as_ref()?;
+        let label = self.labels.first()?;
+        let (line, col) = source.line_col(label.span.start);
+        Some(format!("{}:{}:{}", source.name, line, col))
+    }
+
+    /// Render as the terminal shows it, without colours, at a fixed width: used by golden tests
+    /// and by the CLI when stderr is not a terminal.
+    pub fn render_plain(&self) -> String {
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
+        let mut out = String::new();
+        handler
+            .render_report(&mut out, self)
+            .expect("invariant: rendering a diagnostic into a String cannot fail");
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source
+            .as_ref()
+            .map(|s| &s.text as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.source.is_none() || self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().map(|l| {
+            let text = if l.text.is_empty() {
+                None
+            } else {
+                Some(l.text.clone())
+            };
+            if l.primary {
+                LabeledSpan::new_primary_with_span(text, l.span)
+            } else {
+                LabeledSpan::new_with_span(text, l.span)
+            }
+        })))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.related.iter().map(|d| d as &dyn miette::Diagnostic),
+        ))
+    }
+}
+
+/// miette renders the source name from a `NamedSource`; our `Source` keeps the name beside the
+/// text, so this wraps it for callers that want miette's own `Report`.
+pub fn named(source: &Source) -> NamedSource<String> {
+    NamedSource::new(source.name.clone(), source.text.to_string())
+}
+
+/// The nearest candidate by edit distance, for "did you mean" help lines. Only close matches are
+/// offered: a far-fetched suggestion is worse than none.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_in_characters() {
+        let s = Source::new("a.nn", "ab\ncé d\n");
+        assert_eq!(s.line_col(0), (1, 1));
+        assert_eq!(s.line_col(3), (2, 1));
+        // 'é' is two bytes: the byte after it is the third character of line 2.
+        assert_eq!(s.line_col(6), (2, 3));
+    }
+
+    #[test]
+    fn suggestions_are_close_or_absent() {
+        let names = ["relu", "sigmoid", "tanh"];
+        assert_eq!(did_you_mean("rleu", names), Some("relu"));
+        assert_eq!(did_you_mean("sigmod", names), Some("sigmoid"));
+        assert_eq!(did_you_mean("convolution", names), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! The reference interpreter: evaluates an IR function on `ndarray` in f64, one equation at a time,
+//! in the most obvious way. It is slow on purpose and shares no kernel with code generation: it is
+//! the oracle that gradient checks and JIT-versus-interpreter tests compare against.
+
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
+
+use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, UnaryOp};
+
+pub type Tensor = ArrayD<f64>;
+
+/// Every value of one evaluation, indexed by `ValueId`.
+pub struct Evaluation {
+    pub values: Vec<Tensor>,
+}
+
+impl Evaluation {
+    pub fn get(&self, f: &Function, name: &str) -> &Tensor {
+        let v = f
+            .output_named(name)
+            .or_else(|| f.arg_named(name))
+            .unwrap_or_else(|| panic!("invariant: `{name}` is an output or argument of `{}`", f.name));
+        &self.values[v.index()]
+    }
+}
+
+pub fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+pub fn unary(op: &UnaryOp, x: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Heaviside => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::LeakyRelu { alpha } => {
+            if x > 0.0 {
+                x
+            } else {
+                alpha * x
+            }
+        }
+        UnaryOp::LeakySlope { alpha } => {
+            if x > 0.0 {
+                1.0
+            } else {
+                *alpha
+            }
+        }
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Softplus => softplus(x),
+        UnaryOp::Affine { mul, add } => mul * x + add,
+    }
+}
+
+fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+    }
+}
+
+/// Evaluate `f` with one tensor per argument, in `f.args` order. The batch size is read off the
+/// data arguments; they must agree.
+pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
+    if args.len() != f.args.len() {
+        return Err(format!("`{}` takes {} arguments, got {}", f.name, f.args.len(), args.len()));
+    }
+    let mut batch: Option<usize> = None;
+    for (a, t) in f.args.iter().zip(args) {
+        let shape = f.shape(a.value);
+        if shape.0.first() == Some(&Dim::Batch) && t.ndim() > 0 {
+            let b = t.shape()[0];
+            if batch.is_some_and(|prev| prev != b) {
+                return Err("data arguments disagree on the batch size".into());
+            }
+            batch = Some(b);
+        }
+    }
+    let batch = batch.unwrap_or(1);
+    let mut values: Vec<Option<Tensor>> = vec![None; f.values.len()];
+    for (a, t) in f.args.iter().zip(args) {
+        let want = f.shape(a.value).extents(batch);
+        if t.shape() != want.as_slice() {
+            return Err(format!(
+                "argument `{}` should be {:?} but is {:?}",
+                f.name_of(a.value),
+                want,
+                t.shape()
+            ));
+        }
+        if a.role == ArgRole::Data || a.role == ArgRole::Param || a.role == ArgRole::State {
+            values[a.value.index()] = Some(t.clone());
+        }
+    }
+    for eq in &f.body {
+        let get = |v: crate::ir::ValueId| {
+            values[v.index()]
+                .as_ref()
+                .expect("invariant: verified IR defines values before use")
+        };
+        let out_extents = f.shape(eq.out).extents(batch);
+        let result: Tensor = match &eq.op {
+            Op::Const(c) => ArrayD::from_elem(IxDyn(&[]), *c),
+            Op::BatchSize => ArrayD::from_elem(IxDyn(&[]), batch as f64),
+            Op::Unary(u, x) => get(*x).mapv(|v| unary(u, v)),
+            Op::Binary(b, x, y) => {
+                let mut r = get(*x).clone();
+                Zip::from(&mut r).and(get(*y)).for_each(|r, &y| *r = binary(*b, *r, y));
+                r
+            }
+            Op::MatMul {
+                a,
+                b,
+                transpose_a,
+                transpose_b,
+            } => {
+                let a = get(*a).view().into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+                let b = get(*b).view().into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+                let a = if *transpose_a { a.reversed_axes() } else { a };
+                let b = if *transpose_b { b.reversed_axes() } else { b };
+                a.dot(&b).into_dyn()
+            }
+            Op::Broadcast(x) => get(*x)
+                .broadcast(IxDyn(&out_extents))
+                .ok_or("broadcast failed")?
+                .to_owned(),
+            Op::SumTo(x) => sum_to(get(*x), &out_extents),
+            Op::LogSoftmax(x) => {
+                let x = get(*x);
+                let last = Axis(x.ndim() - 1);
+                let mut r = x.clone();
+                for mut lane in r.lanes_mut(last) {
+                    let m = lane.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                    let lse = m + lane.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                    lane.mapv_inplace(|v| v - lse);
+                }
+                r
+            }
+        };
+        values[eq.out.index()] = Some(result);
+    }
+    Ok(Evaluation {
+        values: values
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| ArrayD::zeros(IxDyn(&[]))))
+            .collect(),
+    })
+}
+
+/// Sum `x` down to `to` (numpy broadcasting in reverse).
+fn sum_to(x: &Tensor, to: &[usize]) -> Tensor {
+    let mut r = x.clone();
+    let offset = x.ndim() - to.len();
+    // Leading axes that `to` lacks are summed away entirely.
+    for _ in 0..offset {
+        r = r.sum_axis(Axis(0));
+    }
+    for (axis, &n) in to.iter().enumerate() {
+        if n == 1 && r.shape()[axis] != 1 {
+            r = r.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    r
+}
+
+/// Run `f` and write its updates back into `args`: one training step on the interpreter.
+pub fn step_in_place(f: &Function, args: &mut [Tensor]) -> Result<Evaluation, String> {
+    let ev = evaluate(f, args)?;
+    for u in &f.updates {
+        let pos = f
+            .args
+            .iter()
+            .position(|a| a.value == u.arg)
+            .expect("invariant: verified updates target arguments");
+        args[pos] = ev.values[u.value.index()].clone();
+    }
+    Ok(ev)
+}

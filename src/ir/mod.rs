@@ -1,0 +1,363 @@
+//! The tensor IR: a first-order, SSA function over `f32` tensors whose leading dimension may be the
+//! symbolic batch size `B`. Every stage after lowering speaks it: shape checking, autodiff, the
+//! optimizer, the interpreter and code generation. This module owns the data types and the builder;
+//! `printer` writes the readable (jaxpr-like) form and `verify` checks the invariants. It does no
+//! numerics and no I/O.
+//!
+//! A `Function` has arguments (parameters, optimizer state, data, scalars), a body of equations in
+//! definition order, named outputs, and *updates*: values written back into argument buffers when
+//! the function returns. Updates are how a training step stays one SSA function while the driver
+//! keeps weights in place between calls.
+
+mod printer;
+mod verify;
+
+pub use printer::print_function;
+pub use verify::verify;
+
+use crate::diag::Span;
+use crate::shape;
+
+/// A value of a function: an argument or the result of one equation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One dimension: the batch size, known only when the compiled code runs, or a fixed extent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Batch,
+    Fixed(usize),
+}
+
+/// The shape of an `f32` tensor; the empty shape is a scalar. Only the leading dimension may be
+/// `Batch` (checked by `verify`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Shape(pub Vec<Dim>);
+
+impl Shape {
+    pub fn scalar() -> Self {
+        Shape(Vec::new())
+    }
+
+    pub fn fixed(dims: &[usize]) -> Self {
+        Shape(dims.iter().map(|&d| Dim::Fixed(d)).collect())
+    }
+
+    /// `[B, d1, d2, ...]`.
+    pub fn batched(dims: &[usize]) -> Self {
+        let mut v = vec![Dim::Batch];
+        v.extend(dims.iter().map(|&d| Dim::Fixed(d)));
+        Shape(v)
+    }
+
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn has_batch(&self) -> bool {
+        self.0.contains(&Dim::Batch)
+    }
+
+    /// Concrete extents for a given batch size.
+    pub fn extents(&self, batch: usize) -> Vec<usize> {
+        self.0
+            .iter()
+            .map(|d| match d {
+                Dim::Batch => batch,
+                Dim::Fixed(n) => *n,
+            })
+            .collect()
+    }
+
+    /// Number of elements for a given batch size.
+    pub fn numel(&self, batch: usize) -> usize {
+        self.extents(batch).iter().product()
+    }
+
+    /// Number of elements per batch row: the product of the fixed dimensions.
+    pub fn fixed_numel(&self) -> usize {
+        self.0
+            .iter()
+            .map(|d| match d {
+                Dim::Batch => 1,
+                Dim::Fixed(n) => *n,
+            })
+            .product()
+    }
+
+    /// The last dimension's fixed extent (1 for scalars); the width of a row.
+    pub fn last_fixed(&self) -> Option<usize> {
+        match self.0.last() {
+            Some(Dim::Fixed(n)) => Some(*n),
+            Some(Dim::Batch) => None,
+            None => Some(1),
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("f32[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match d {
+                Dim::Batch => f.write_str("B")?,
+                Dim::Fixed(n) => write!(f, "{n}")?,
+            }
+        }
+        f.write_str("]")
+    }
+}
+
+/// Element-wise functions of one tensor. Parameterised functions carry their constants.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Relu,
+    /// 1 where x > 0, else 0: the derivative of relu.
+    Heaviside,
+    LeakyRelu { alpha: f64 },
+    /// 1 where x > 0, else alpha: the derivative of leaky_relu.
+    LeakySlope { alpha: f64 },
+    Sigmoid,
+    Tanh,
+    /// log(1 + exp(x)), computed without overflow.
+    Softplus,
+    /// mul * x + add.
+    Affine { mul: f64, add: f64 },
+}
+
+/// Element-wise functions of two tensors of the same shape (broadcasting is explicit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// The operations of the IR. Every `match` on this enum is exhaustive (no `_ =>`), so a new op fails
+/// to compile in every stage that must handle it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A scalar constant.
+    Const(f64),
+    /// The batch size of this call, as a scalar.
+    BatchSize,
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Matrix product of two rank-2 tensors, either operand optionally transposed.
+    MatMul {
+        a: ValueId,
+        b: ValueId,
+        transpose_a: bool,
+        transpose_b: bool,
+    },
+    /// Numpy-style broadcast to the equation's shape: dimensions are aligned from the right, and a
+    /// missing or size-1 source dimension is repeated.
+    Broadcast(ValueId),
+    /// The adjoint of `Broadcast`: sums over the dimensions that a broadcast to the source's shape
+    /// would repeat, giving the equation's shape.
+    SumTo(ValueId),
+    /// log(softmax(x)) along the last axis, computed stably (max-shifted).
+    LogSoftmax(ValueId),
+}
+
+impl Op {
+    /// The operands, in order.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            Op::Const(_) | Op::BatchSize => vec![],
+            Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::MatMul { a, b, .. } => vec![*a, *b],
+        }
+    }
+}
+
+/// What an argument is, which decides who owns its buffer between calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgRole {
+    /// A trainable parameter (weights, biases); persistent.
+    Param,
+    /// Optimizer state (momentum, Adam moments, step counter); persistent.
+    State,
+    /// A batch of inputs or targets supplied per call.
+    Data,
+}
+
+/// Where a value came from in the user's file, for diagnostics that name layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    pub span: Span,
+    /// A short description such as "layer 2 `dense(16)`".
+    pub what: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub value: ValueId,
+    pub role: ArgRole,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Equation {
+    pub out: ValueId,
+    pub op: Op,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueInfo {
+    pub name: String,
+    pub shape: Shape,
+    pub origin: Option<Origin>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub name: String,
+    pub value: ValueId,
+}
+
+/// A write-back: after the call, argument `arg` holds `value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Update {
+    pub arg: ValueId,
+    pub value: ValueId,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Function {
+    pub name: String,
+    pub values: Vec<ValueInfo>,
+    pub args: Vec<Arg>,
+    pub body: Vec<Equation>,
+    pub outputs: Vec<Output>,
+    pub updates: Vec<Update>,
+}
+
+impl Function {
+    pub fn new(name: impl Into<String>) -> Self {
+        Function {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn shape(&self, v: ValueId) -> &Shape {
+        &self.values[v.index()].shape
+    }
+
+    pub fn name_of(&self, v: ValueId) -> &str {
+        &self.values[v.index()].name
+    }
+
+    pub fn origin(&self, v: ValueId) -> Option<&Origin> {
+        self.values[v.index()].origin.as_ref()
+    }
+
+    pub fn arg_named(&self, name: &str) -> Option<ValueId> {
+        self.args
+            .iter()
+            .map(|a| a.value)
+            .find(|v| self.name_of(*v) == name)
+    }
+
+    pub fn output_named(&self, name: &str) -> Option<ValueId> {
+        self.outputs.iter().find(|o| o.name == name).map(|o| o.value)
+    }
+
+    pub fn args_with_role(&self, role: ArgRole) -> impl Iterator<Item = ValueId> + '_ {
+        self.args
+            .iter()
+            .filter(move |a| a.role == role)
+            .map(|a| a.value)
+    }
+
+    fn fresh_name(&self, wanted: &str) -> String {
+        if !self.values.iter().any(|v| v.name == wanted) {
+            return wanted.to_string();
+        }
+        (1..)
+            .map(|i| format!("{wanted}_{i}"))
+            .find(|n| !self.values.iter().any(|v| v.name == *n))
+            .expect("invariant: an unbounded counter always finds a fresh name")
+    }
+
+    fn new_value(&mut self, name: Option<&str>, shape: Shape, origin: Option<Origin>) -> ValueId {
+        let id = ValueId(self.values.len() as u32);
+        let name = match name {
+            Some(n) => self.fresh_name(n),
+            None => self.fresh_name(&format!("t{}", self.body.len())),
+        };
+        self.values.push(ValueInfo {
+            name,
+            shape,
+            origin,
+        });
+        id
+    }
+
+    pub fn add_arg(&mut self, name: &str, shape: Shape, role: ArgRole, origin: Option<Origin>) -> ValueId {
+        let v = self.new_value(Some(name), shape, origin);
+        self.args.push(Arg { value: v, role });
+        v
+    }
+
+    /// Append an equation, inferring its shape with the rules in `shape`. A mismatch is returned,
+    /// not panicked on: lowering turns it into a diagnostic that names both layers.
+    pub fn try_push(
+        &mut self,
+        op: Op,
+        target: Option<Shape>,
+        name: Option<&str>,
+        origin: Option<Origin>,
+    ) -> Result<ValueId, shape::ShapeError> {
+        let shape = shape::infer(self, &op, target)?;
+        let out = self.new_value(name, shape, origin);
+        self.body.push(Equation { out, op });
+        Ok(out)
+    }
+
+    /// Append an equation whose shapes are correct by construction (autodiff, optimizer); a
+    /// mismatch here is a compiler bug.
+    pub fn push(&mut self, op: Op, target: Option<Shape>, name: Option<&str>, origin: Option<Origin>) -> ValueId {
+        match self.try_push(op, target, name, origin) {
+            Ok(v) => v,
+            Err(e) => panic!("invariant: IR built by the compiler is well-shaped, but {e}"),
+        }
+    }
+
+    pub fn add_output(&mut self, name: &str, value: ValueId) {
+        self.outputs.push(Output {
+            name: name.to_string(),
+            value,
+        });
+    }
+
+    /// Which equation defines each value (None for arguments).
+    pub fn definitions(&self) -> Vec<Option<usize>> {
+        let mut def = vec![None; self.values.len()];
+        for (i, eq) in self.body.iter().enumerate() {
+            def[eq.out.index()] = Some(i);
+        }
+        def
+    }
+
+    /// Rename a value; names must stay unique, so a taken name gets a suffix.
+    pub fn rename(&mut self, v: ValueId, name: &str) {
+        let fresh = self.fresh_name(name);
+        self.values[v.index()].name = fresh;
+    }
+}

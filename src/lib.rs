@@ -1,0 +1,14 @@
+//! nnc: a compiler for a small declarative language of neural networks.
+//!
+//! The stages, in pipeline order (see `docs/architecture.md`): `syntax` parses a `.nn` file into an
+//! AST with spans; `lower` resolves names and options into a `ModelSpec` and builds IR; `shape` owns
+//! every shape rule; `autodiff` differentiates IR into IR; `optim` appends the optimizer update so a
+//! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
+//! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
+
+pub mod diag;
+pub mod interp;
+pub mod ir;
+pub mod shape;
+pub mod codegen;
+pub mod data;

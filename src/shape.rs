@@ -1,0 +1,202 @@
+//! Every shape rule of the IR and every shape diagnostic. `infer` gives the result shape of an
+//! operation from its operands' shapes (or reports a mismatch); `diagnose` turns a mismatch into a
+//! user diagnostic that names the two layers involved, with a label on each. Nothing reaches code
+//! generation without passing through `infer`: the builder calls it for every equation, and
+//! `ir::verify` calls it again on finished functions.
+
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Dim, Function, Op, Shape, ValueId};
+
+/// A shape mismatch between operands of one operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapeError {
+    /// The operand whose shape is the reference (e.g. the layer's input).
+    pub left: Option<ValueId>,
+    /// The operand that disagrees with it.
+    pub right: Option<ValueId>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn mismatch(left: ValueId, right: ValueId, message: String) -> ShapeError {
+    ShapeError {
+        left: Some(left),
+        right: Some(right),
+        message,
+    }
+}
+
+fn malformed(message: String) -> ShapeError {
+    ShapeError {
+        left: None,
+        right: None,
+        message,
+    }
+}
+
+/// Can `from` be broadcast to `to` (numpy rules, aligned from the right)?
+pub fn broadcastable(from: &Shape, to: &Shape) -> bool {
+    if from.rank() > to.rank() {
+        return false;
+    }
+    let offset = to.rank() - from.rank();
+    from.0
+        .iter()
+        .enumerate()
+        .all(|(i, d)| *d == Dim::Fixed(1) || *d == to.0[i + offset])
+}
+
+/// The result shape of `op` in `f`. `target` is the requested shape for `Broadcast` and `SumTo`
+/// (ignored, and may be `None`, for every other op).
+pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, ShapeError> {
+    let shape = |v: ValueId| f.shape(v).clone();
+    match op {
+        Op::Const(_) | Op::BatchSize => Ok(Shape::scalar()),
+        Op::Unary(_, x) => Ok(shape(*x)),
+        Op::LogSoftmax(x) => {
+            let s = shape(*x);
+            if s.rank() == 0 {
+                return Err(malformed(format!(
+                    "log_softmax needs at least one axis, but `{}` is a scalar",
+                    f.name_of(*x)
+                )));
+            }
+            Ok(s)
+        }
+        Op::Binary(kind, a, b) => {
+            let (sa, sb) = (shape(*a), shape(*b));
+            if sa != sb {
+                return Err(mismatch(
+                    *a,
+                    *b,
+                    format!(
+                        "{kind:?} needs operands of one shape, but `{}` is {sa} and `{}` is {sb}",
+                        f.name_of(*a),
+                        f.name_of(*b)
+                    )
+                    .to_lowercase(),
+                ));
+            }
+            Ok(sa)
+        }
+        Op::MatMul {
+            a,
+            b,
+            transpose_a,
+            transpose_b,
+        } => {
+            let (sa, sb) = (shape(*a), shape(*b));
+            if sa.rank() != 2 || sb.rank() != 2 {
+                return Err(mismatch(
+                    *a,
+                    *b,
+                    format!("matmul needs two matrices, got {sa} and {sb}"),
+                ));
+            }
+            let (m, ka) = if *transpose_a { (sa.0[1], sa.0[0]) } else { (sa.0[0], sa.0[1]) };
+            let (kb, n) = if *transpose_b { (sb.0[1], sb.0[0]) } else { (sb.0[0], sb.0[1]) };
+            if ka != kb {
+                return Err(mismatch(
+                    *a,
+                    *b,
+                    format!(
+                        "matmul: `{}` gives rows of {} values but `{}` expects {}",
+                        f.name_of(*a),
+                        dim_text(ka),
+                        f.name_of(*b),
+                        dim_text(kb)
+                    ),
+                ));
+            }
+            let s = Shape(vec![m, n]);
+            if n == Dim::Batch {
+                return Err(malformed(format!("matmul result {s} would put the batch last")));
+            }
+            Ok(s)
+        }
+        Op::Broadcast(x) => {
+            let to = target.ok_or_else(|| malformed("broadcast needs a target shape".into()))?;
+            let from = shape(*x);
+            if !broadcastable(&from, &to) {
+                return Err(malformed(format!(
+                    "cannot broadcast `{}` of {from} to {to}",
+                    f.name_of(*x)
+                )));
+            }
+            Ok(to)
+        }
+        Op::SumTo(x) => {
+            let to = target.ok_or_else(|| malformed("sum_to needs a target shape".into()))?;
+            let from = shape(*x);
+            if !broadcastable(&to, &from) {
+                return Err(malformed(format!(
+                    "cannot sum `{}` of {from} down to {to}",
+                    f.name_of(*x)
+                )));
+            }
+            Ok(to)
+        }
+    }
+}
+
+fn dim_text(d: Dim) -> String {
+    match d {
+        Dim::Batch => "B (the batch size)".into(),
+        Dim::Fixed(n) => n.to_string(),
+    }
+}
+
+/// Turn a mismatch found while lowering the user's model into a diagnostic with a label on each
+/// side's origin (the layers, or the data columns, that produced the two operands).
+pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
+    let mut d = Diagnostic::new("nnc::shape::mismatch", format!("shape mismatch: {}", err.message));
+    let sides = [err.right, err.left];
+    let mut labelled = false;
+    for v in sides.into_iter().flatten() {
+        if let Some(o) = f.origin(v) {
+            d = d.with_label(o.span, format!("{} gives {}", o.what, f.shape(v)));
+            labelled = true;
+        }
+    }
+    if !labelled {
+        d = d.with_label(fallback, "here");
+    }
+    d.with_help("the width a layer produces must be the width the next one (or the loss) expects")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{ArgRole, Function, Op, Shape};
+
+    #[test]
+    fn broadcast_rules_align_from_the_right() {
+        let to = Shape::batched(&[3]);
+        assert!(broadcastable(&Shape::fixed(&[3]), &to));
+        assert!(broadcastable(&Shape::scalar(), &to));
+        assert!(broadcastable(&Shape::batched(&[1]), &to));
+        assert!(!broadcastable(&Shape::fixed(&[4]), &to));
+        assert!(!broadcastable(&Shape::fixed(&[2, 3]), &Shape::fixed(&[3])));
+    }
+
+    #[test]
+    fn matmul_inner_dimensions_must_agree() {
+        let mut f = Function::new("t");
+        let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
+        let w = f.add_arg("w", Shape::fixed(&[5, 2]), ArgRole::Param, None);
+        let op = Op::MatMul { a: x, b: w, transpose_a: false, transpose_b: false };
+        let err = infer(&f, &op, None).unwrap_err();
+        assert_eq!(err.left, Some(x));
+        assert_eq!(err.right, Some(w));
+        let ok = Op::MatMul { a: x, b: w, transpose_a: true, transpose_b: false };
+        assert!(infer(&f, &ok, None).is_err(), "x^T w has inner B vs 5");
+        let w2 = f.add_arg("w2", Shape::fixed(&[4, 2]), ArgRole::Param, None);
+        let good = Op::MatMul { a: x, b: w2, transpose_a: false, transpose_b: false };
+        assert_eq!(infer(&f, &good, None).unwrap(), Shape::batched(&[2]));
+    }
+}
