@@ -1,1 +1,266 @@
-fn main() {}
+//! The `nnc` command line: argument parsing, printing and exit codes (0 success, 1 an error in the
+//! user's input, 2 a usage error). Every piece of logic lives in the library; this file only
+//! calls it and prints what it returns.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use nnc::codegen::{self, CodegenOptions};
+use nnc::diag::Diagnostic;
+use nnc::ir::print_function;
+use nnc::lower::ModelSpec;
+use nnc::program::{self, Program};
+use nnc::train::session::{self, Overrides, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "nnc",
+    version,
+    about = "Compile and train neural networks described in .nn files",
+    long_about = "nnc compiles a declarative .nn model file — layers, loss, optimizer, data and training — \
+                  into native code with Cranelift and trains it.\n\nStart with `nnc run examples/iris.nn`; \
+                  the language is described in docs/language.md."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct DataArgs {
+    /// CSV file to use instead of the one the model file names (relative to the current folder)
+    #[arg(long, value_name = "FILE.csv")]
+    data: Option<PathBuf>,
+    /// Target column to use instead of the one the model file names
+    #[arg(long, value_name = "COLUMN")]
+    target: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, resolve and shape-check a model file; silent and exit 0 when it is valid
+    Check {
+        /// The model file
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print a table of the model's layers, output shapes and parameter counts
+    Summary {
+        /// The model file
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print the model's IR: the forward pass, or with --grad the backward pass, or with --step the
+    /// whole training step including the optimizer update
+    Ir {
+        /// The model file
+        file: PathBuf,
+        /// Print the gradient function that autodiff produced (loss and d_<param> outputs)
+        #[arg(long, conflicts_with = "step")]
+        grad: bool,
+        /// Print the whole training step: forward, loss, backward and optimizer update
+        #[arg(long)]
+        step: bool,
+        /// Print what code generation made of the function instead of the IR
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        emit: Option<Emit>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Load the data, compile, train, and evaluate on the held-out test split
+    Run {
+        /// The model file
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Number of epochs (overrides the file)
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Mini-batch size (overrides the file)
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Seed for initialization, splitting and shuffling (overrides the file)
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run on the reference interpreter (f64) instead of compiled code
+        #[arg(long)]
+        interp: bool,
+        /// Write a JSON report of the run to this file
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        /// Print only the final metrics, not a line per epoch
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum Emit {
+    /// Cranelift IR of the compiled function
+    Clif,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(d) => {
+            eprintln!("{:?}", miette::Report::new(d));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn overrides(data: &DataArgs) -> Overrides {
+    Overrides {
+        data: data.data.clone(),
+        target: data.target.clone(),
+        ..Default::default()
+    }
+}
+
+/// Resolve the model and, when the flags or the file name data, check it against the data.
+fn checked_program(file: &Path, data: &DataArgs) -> Result<(ModelSpec, Program), Diagnostic> {
+    let o = overrides(data);
+    let spec = session::load_model(file, &o)?;
+    let shape = if session::has_data(&spec, &o) {
+        Some(session::load_data(&spec, file, &o)?.shape)
+    } else {
+        None
+    };
+    let program = program::build(&spec, shape.as_ref())?;
+    Ok((spec, program))
+}
+
+fn dispatch(command: Command) -> Result<(), Diagnostic> {
+    match command {
+        Command::Check { file, data } => checked_program(&file, &data).map(|_| ()),
+        Command::Summary { file, data } => {
+            let (spec, program) = checked_program(&file, &data)?;
+            print!("{}", nnc::summary::summary(&spec, program.input_width));
+            Ok(())
+        }
+        Command::Ir {
+            file,
+            grad,
+            step,
+            emit,
+            data,
+        } => {
+            let (spec, program) = checked_program(&file, &data)?;
+            let f = if step {
+                &program.step
+            } else if grad {
+                &program.grad
+            } else {
+                &program.forward
+            };
+            match emit {
+                None => print!("{}", print_function(f)),
+                Some(Emit::Clif) => {
+                    let opts = CodegenOptions {
+                        emit_clif: true,
+                        ..Default::default()
+                    };
+                    let compiled = codegen::compile(f, spec.train.batch_size, &opts)
+                        .map_err(|e| Diagnostic::new("nnc::internal", format!("internal compiler error: {e}")))?;
+                    print!("{}", compiled.clif_text().unwrap_or_default());
+                }
+            }
+            Ok(())
+        }
+        Command::Run {
+            file,
+            data,
+            epochs,
+            batch_size,
+            seed,
+            interp,
+            report,
+            quiet,
+        } => run(&file, &data, epochs, batch_size, seed, interp, report.as_deref(), quiet),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    file: &Path,
+    data: &DataArgs,
+    epochs: Option<usize>,
+    batch_size: Option<usize>,
+    seed: Option<u64>,
+    interp: bool,
+    report_path: Option<&Path>,
+    quiet: bool,
+) -> Result<(), Diagnostic> {
+    let opts = RunOptions {
+        overrides: Overrides {
+            epochs,
+            batch_size,
+            seed,
+            ..overrides(data)
+        },
+        interpret: interp,
+        codegen: CodegenOptions::default(),
+    };
+    let outcome = session::run(
+        file,
+        &opts,
+        |spec, program, prepared| {
+            if !quiet {
+                let params: usize = program.params.iter().map(|p| p.shape.iter().product::<usize>()).sum();
+                println!(
+                    "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
+                    spec.source.name,
+                    params,
+                    prepared.train.len(),
+                    prepared.validation.len(),
+                    prepared.test.len(),
+                    spec.train.epochs,
+                    spec.train.batch_size,
+                    if interp { "interpreter" } else { "JIT" }
+                );
+            }
+        },
+        |e| {
+            if !quiet {
+                let val = e.val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+                println!(
+                    "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
+                    e.epoch, e.train_loss, val, e.seconds
+                );
+            }
+        },
+    )?;
+    let r = &outcome.report;
+    println!(
+        "compiled in {:.1} ms; trained {} epochs in {:.2} s ({:.0} samples/s)",
+        r.compile_ms, r.epochs_run, r.train_seconds, r.samples_per_second
+    );
+    println!("test ({} rows): loss {:.4}", outcome.test_rows, r.test.loss);
+    if let Some(c) = &r.test.classification {
+        println!(
+            "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
+            c.accuracy, c.precision, c.recall, c.f1
+        );
+        println!("  confusion matrix (rows: truth, columns: predicted; {}):", r.classes.join(", "));
+        for row in &c.confusion {
+            println!("    {}", row.iter().map(|n| format!("{n:>5}")).collect::<String>());
+        }
+    }
+    if let Some(m) = &r.test.regression {
+        println!("  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}", m.mae, m.mse, m.rmse, m.r2);
+    }
+    if let Some(path) = report_path {
+        let json = serde_json::to_string_pretty(r).expect("invariant: a report serializes to JSON");
+        std::fs::write(path, json + "\n").map_err(|e| {
+            Diagnostic::new("nnc::io::report", format!("cannot write the report `{}`: {e}", path.display()))
+                .with_help("check that the folder exists and is writable")
+        })?;
+    }
+    Ok(())
+}

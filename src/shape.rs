@@ -169,6 +169,28 @@ pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
     d.with_help("the width a layer produces must be the width the next one (or the loss) expects")
 }
 
+/// The declared input width disagrees with the number of feature columns in the data.
+pub fn input_width_mismatch(
+    source: &crate::diag::Source,
+    declared: usize,
+    input_span: Span,
+    features: usize,
+    data: Option<&crate::ir::Origin>,
+) -> Diagnostic {
+    let mut d = Diagnostic::new(
+        "nnc::shape::input_width",
+        format!("the input layer declares {declared} features, but the data has {features}"),
+    )
+    .with_source(source)
+    .with_label(input_span, format!("the input declares f32[B,{declared}]"));
+    if let Some(o) = data {
+        d = d.with_label(o.span, format!("{} gives f32[B,{features}]", o.what));
+    }
+    d.with_help(format!(
+        "write `input({features})`, or just `input` to take the width from the data"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,3 +361,23 @@ impl Function {
         self.values[v.index()].name = fresh;
     }
 }
+
+/// Drop equations whose values reach no output and no update. Autodiff copies the whole primal
+/// function; the training step needs only what the loss and the gradients use.
+pub fn eliminate_dead_code(f: &mut Function) {
+    let mut live = vec![false; f.values.len()];
+    for o in &f.outputs {
+        live[o.value.index()] = true;
+    }
+    for u in &f.updates {
+        live[u.value.index()] = true;
+    }
+    for eq in f.body.iter().rev() {
+        if live[eq.out.index()] {
+            for x in eq.op.operands() {
+                live[x.index()] = true;
+            }
+        }
+    }
+    f.body.retain(|eq| live[eq.out.index()]);
+}

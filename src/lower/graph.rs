@@ -1,0 +1,285 @@
+//! From a `ModelSpec` to IR: the forward function (inputs to predictions) and the loss function
+//! (inputs and targets to the mean loss and the predictions). Every shape is inferred by the rules
+//! in `shape` as equations are added; a mismatch becomes a diagnostic naming both layers. Losses on
+//! classes are computed from logits (log-softmax, softplus), never from probabilities, so they are
+//! stable for any logit.
+
+use crate::diag::{Diagnostic, Source, Span};
+use crate::ir::{ArgRole, BinaryOp, Function, Op, Origin, Shape, UnaryOp, ValueId};
+use crate::shape;
+
+use super::spec::{Activation, DenseSpec, Loss, ModelSpec};
+
+/// How a parameter starts before training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
+    GlorotUniform { fan_in: usize, fan_out: usize },
+    Zeros,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+/// What the data says about the model's two ends, with where each fact came from.
+#[derive(Clone, Debug)]
+pub struct DataShape {
+    pub features: usize,
+    pub features_origin: Option<Origin>,
+    pub target_width: usize,
+    pub target_origin: Option<Origin>,
+}
+
+/// The forward and loss functions of one model, and its parameters.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    pub forward: Function,
+    pub loss: Function,
+    pub params: Vec<ParamSpec>,
+    pub input_width: usize,
+}
+
+fn layer_text(source: &Source, span: Span) -> String {
+    let t = &source.text[span.start.min(source.text.len())..span.end.min(source.text.len())];
+    let t: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > 40 {
+        format!("{}…", t.chars().take(39).collect::<String>())
+    } else {
+        t
+    }
+}
+
+fn layer_origin(spec: &ModelSpec, i: usize, layer: &DenseSpec) -> Origin {
+    Origin {
+        span: layer.span,
+        what: format!("layer {} `{}`", i + 1, layer_text(&spec.source, layer.span)),
+    }
+}
+
+/// The input width: declared, taken from the data, or both and equal.
+pub fn input_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<usize, Diagnostic> {
+    match (spec.input.width, data) {
+        (Some(d), Some(data)) if d != data.features => Err(shape::input_width_mismatch(
+            &spec.source,
+            d,
+            spec.input.span,
+            data.features,
+            data.features_origin.as_ref(),
+        )),
+        (Some(d), _) => Ok(d),
+        (None, Some(data)) => Ok(data.features),
+        (None, None) => Err(Diagnostic::new(
+            "nnc::shape::unknown_input_width",
+            "the input width is not declared and no data is given to infer it from",
+        )
+        .with_source(&spec.source)
+        .with_label(spec.input.span, "width unknown")
+        .with_help("declare it, e.g. `input(4)`, or give the data with `data { path: \"file.csv\" }` or `--data FILE`")),
+    }
+}
+
+/// Check that the output layer suits the loss before building anything.
+fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
+    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    if spec.loss != Loss::CrossEntropy {
+        return Ok(());
+    }
+    let problem = match (last.activation, last.units) {
+        (Activation::Softmax, 1) => Some("softmax over a single unit is always 1"),
+        (Activation::Softmax, _) => None,
+        (Activation::Sigmoid, 1) => None,
+        (Activation::Sigmoid, _) => Some("sigmoid with cross_entropy is the two-class form: it needs exactly 1 unit"),
+        _ => Some("cross_entropy needs an output layer that gives probabilities"),
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Diagnostic::new(
+            "nnc::lower::loss_activation",
+            format!(
+                "the output layer `{}` does not fit `cross_entropy`: {why}",
+                layer_text(&spec.source, last.span)
+            ),
+        )
+        .with_source(&spec.source)
+        .with_label(last.activation_span, format!("{} with {} unit(s)", last.activation.name(), last.units))
+        .with_label(spec.loss_span, "the loss")
+        .with_help(
+            "use `activation: softmax` with one unit per class, or `activation: sigmoid` with 1 unit for two classes",
+        )),
+    }
+}
+
+/// The width the target must have for this model, when the data does not say.
+pub fn default_target_width(spec: &ModelSpec) -> usize {
+    spec.layers.last().map(|l| l.units).unwrap_or(1)
+}
+
+/// Build the forward and loss functions.
+pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diagnostic> {
+    check_output(spec)?;
+    let width = input_width(spec, data)?;
+    let target_width = data.map(|d| d.target_width).unwrap_or_else(|| default_target_width(spec));
+    let target_origin = data.and_then(|d| d.target_origin.clone()).unwrap_or(Origin {
+        span: spec.loss_span,
+        what: "the target".into(),
+    });
+
+    let mut params = Vec::new();
+    let mut fan_in = width;
+    for (i, layer) in spec.layers.iter().enumerate() {
+        params.push(ParamSpec {
+            name: format!("w{}", i + 1),
+            shape: vec![fan_in, layer.units],
+            init: Init::GlorotUniform {
+                fan_in,
+                fan_out: layer.units,
+            },
+        });
+        params.push(ParamSpec {
+            name: format!("b{}", i + 1),
+            shape: vec![layer.units],
+            init: Init::Zeros,
+        });
+        fan_in = layer.units;
+    }
+
+    let input_origin = Origin {
+        span: spec.input.span,
+        what: "the input".into(),
+    };
+    let fail = |f: &Function, e: shape::ShapeError| shape::diagnose(f, &e, spec.model_span).in_source(&spec.source);
+
+    let mut forward = Function::new("forward");
+    declare_params(&mut forward, spec, &params);
+    let x = forward.add_arg("x", Shape::batched(&[width]), ArgRole::Data, Some(input_origin.clone()));
+    let (_, out) = emit_layers(&mut forward, spec, x).map_err(|e| fail(&forward, e))?;
+    forward.add_output("output", out);
+
+    let mut loss = Function::new("loss");
+    declare_params(&mut loss, spec, &params);
+    let x = loss.add_arg("x", Shape::batched(&[width]), ArgRole::Data, Some(input_origin));
+    let y = loss.add_arg("y", Shape::batched(&[target_width]), ArgRole::Data, Some(target_origin));
+    let (logits, out) = emit_layers(&mut loss, spec, x).map_err(|e| fail(&loss, e))?;
+    let l = emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?;
+    loss.add_output("loss", l);
+    loss.add_output("output", out);
+
+    Ok(Lowered {
+        forward,
+        loss,
+        params,
+        input_width: width,
+    })
+}
+
+fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
+    for (p, layer_index) in params.iter().zip((0..).map(|i| i / 2)) {
+        let layer = &spec.layers[layer_index];
+        f.add_arg(&p.name, Shape::fixed(&p.shape), ArgRole::Param, Some(layer_origin(spec, layer_index, layer)));
+    }
+}
+
+/// The layers' equations; returns the last layer's pre-activation (the logits) and its output.
+fn emit_layers(f: &mut Function, spec: &ModelSpec, x: ValueId) -> Result<(ValueId, ValueId), shape::ShapeError> {
+    let mut h = x;
+    let mut logits = x;
+    let n = spec.layers.len();
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let origin = Some(layer_origin(spec, i, layer));
+        let w = f.arg_named(&format!("w{}", i + 1)).expect("invariant: parameters are declared first");
+        let b = f.arg_named(&format!("b{}", i + 1)).expect("invariant: parameters are declared first");
+        let mm = f.try_push(
+            Op::MatMul {
+                a: h,
+                b: w,
+                transpose_a: false,
+                transpose_b: false,
+            },
+            None,
+            None,
+            origin.clone(),
+        )?;
+        let target = f.shape(mm).clone();
+        let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
+        let z_name = if i + 1 == n { "logits".to_string() } else { format!("z{}", i + 1) };
+        let z = f.try_push(Op::Binary(BinaryOp::Add, mm, bb), None, Some(&z_name), origin.clone())?;
+        let h_name = if i + 1 == n { "output".to_string() } else { format!("h{}", i + 1) };
+        h = emit_activation(f, layer.activation, z, &h_name, origin)?;
+        logits = z;
+    }
+    Ok((logits, h))
+}
+
+fn emit_activation(
+    f: &mut Function,
+    act: Activation,
+    z: ValueId,
+    name: &str,
+    origin: Option<Origin>,
+) -> Result<ValueId, shape::ShapeError> {
+    let unary = |u| Op::Unary(u, z);
+    let op = match act {
+        Activation::Linear => unary(UnaryOp::Affine { mul: 1.0, add: 0.0 }),
+        Activation::Sigmoid => unary(UnaryOp::Sigmoid),
+        Activation::Relu => unary(UnaryOp::Relu),
+        Activation::LeakyRelu { alpha } => unary(UnaryOp::LeakyRelu { alpha }),
+        Activation::Tanh => unary(UnaryOp::Tanh),
+        Activation::Softmax => {
+            let lp = f.try_push(Op::LogSoftmax(z), None, None, origin.clone())?;
+            Op::Unary(UnaryOp::Exp, lp)
+        }
+    };
+    if act == Activation::Linear {
+        // A linear activation is the identity: the pre-activation itself, renamed.
+        f.rename(z, name);
+        return Ok(z);
+    }
+    f.try_push(op, None, Some(name), origin)
+}
+
+/// The mean loss over the batch.
+fn emit_loss(
+    f: &mut Function,
+    spec: &ModelSpec,
+    logits: ValueId,
+    out: ValueId,
+    y: ValueId,
+) -> Result<ValueId, shape::ShapeError> {
+    let origin = Some(Origin {
+        span: spec.loss_span,
+        what: format!("the loss `{}`", spec.loss.name()),
+    });
+    let push = |f: &mut Function, op, name: Option<&str>| f.try_push(op, None, name, origin.clone());
+    let sum_all = |f: &mut Function, v| f.try_push(Op::SumTo(v), Some(Shape::scalar()), None, origin.clone());
+    let batch = push(f, Op::BatchSize, None)?;
+    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    match (spec.loss, last.activation) {
+        (Loss::Mse, _) => {
+            let d = push(f, Op::Binary(BinaryOp::Sub, out, y), None)?;
+            let sq = push(f, Op::Binary(BinaryOp::Mul, d, d), None)?;
+            let s = sum_all(f, sq)?;
+            let width = f.shape(out).fixed_numel() as f64;
+            let count = push(f, Op::Unary(UnaryOp::Affine { mul: width, add: 0.0 }, batch), None)?;
+            push(f, Op::Binary(BinaryOp::Div, s, count), Some("loss"))
+        }
+        (Loss::CrossEntropy, Activation::Sigmoid) => {
+            // -[y log σ(z) + (1-y) log(1-σ(z))] = softplus(z) - y z, exact and overflow-free.
+            let sp = push(f, Op::Unary(UnaryOp::Softplus, logits), None)?;
+            let yz = push(f, Op::Binary(BinaryOp::Mul, y, logits), None)?;
+            let e = push(f, Op::Binary(BinaryOp::Sub, sp, yz), None)?;
+            let s = sum_all(f, e)?;
+            push(f, Op::Binary(BinaryOp::Div, s, batch), Some("loss"))
+        }
+        (Loss::CrossEntropy, _) => {
+            let lp = push(f, Op::LogSoftmax(logits), Some("log_probs"))?;
+            let ylp = push(f, Op::Binary(BinaryOp::Mul, y, lp), None)?;
+            let s = sum_all(f, ylp)?;
+            let mean = push(f, Op::Binary(BinaryOp::Div, s, batch), None)?;
+            push(f, Op::Unary(UnaryOp::Neg, mean), Some("loss"))
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Lowering: the only reader of the AST. `spec` resolves names, options and defaults into a
+//! `ModelSpec` (with "did you mean" for unknown names); `graph` turns the spec into IR functions
+//! whose shapes are checked as they are built. Lowering never calls code generation.
+
+pub mod graph;
+pub mod options;
+pub mod spec;
+
+pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};
+pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};

@@ -1,0 +1,232 @@
+//! Reading the arguments of a call (`dense(16, activation: relu)`) and the settings of a block
+//! (`epochs: 100`) against a table of known names: positional arguments bind to names in order,
+//! unknown names get a "did you mean", and each getter checks the value's kind and range. Every
+//! failure is a diagnostic on the offending text.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{did_you_mean, Diagnostic, Source, Span};
+use crate::syntax::ast::{Arg, Call, Ident, Value, ValueKind};
+
+/// Names people type from other tools, mapped to ours, for suggestions that edit distance misses.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("lr", "learning_rate"),
+    ("eps", "epsilon"),
+    ("batch", "batch_size"),
+    ("units", "units"),
+    ("act", "activation"),
+    ("file", "path"),
+    ("label", "target"),
+    ("epoch", "epochs"),
+];
+
+/// Suggest a known name for an unknown one.
+pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    if let Some((_, ours)) = SYNONYMS.iter().find(|(theirs, _)| *theirs == word) {
+        if let Some(k) = known.iter().find(|k| *k == ours) {
+            return Some(k);
+        }
+    }
+    did_you_mean(word, known.iter().copied())
+}
+
+/// The help line for an unknown name: a suggestion if one is close, else the full list.
+pub fn unknown_help(word: &str, what: &str, known: &[&str]) -> String {
+    match suggest(word, known) {
+        Some(s) => format!("did you mean `{s}`? Known {what}: {}", known.join(", ")),
+        None => format!("known {what}: {}", known.join(", ")),
+    }
+}
+
+/// The named values given to one call or block, after checking names.
+pub struct Options<'a> {
+    pub source: &'a Source,
+    values: BTreeMap<&'static str, &'a Value>,
+    /// The span of the whole call or block, for "missing option" errors.
+    pub span: Span,
+}
+
+impl<'a> Options<'a> {
+    /// Bind a call's arguments: positional ones to `positional` names in order, named ones to any
+    /// name in `known`.
+    pub fn from_call(
+        source: &'a Source,
+        call: &'a Call,
+        positional: &[&'static str],
+        known: &[&'static str],
+    ) -> Result<Self, Diagnostic> {
+        let mut values = BTreeMap::new();
+        let mut next_positional = 0;
+        let mut seen_named = false;
+        for arg in &call.args {
+            match arg {
+                Arg::Positional(v) => {
+                    if seen_named {
+                        return Err(Diagnostic::new(
+                            "nnc::syntax::positional_after_named",
+                            format!("a positional argument follows a named one in `{}`", call.name.name),
+                        )
+                        .with_source(source)
+                        .with_label(v.span, "positional argument")
+                        .with_help("write positional arguments first, or name this one"));
+                    }
+                    let Some(name) = positional.get(next_positional) else {
+                        let help = if positional.is_empty() {
+                            format!("`{}` takes only named options: {}", call.name.name, known.join(", "))
+                        } else {
+                            format!(
+                                "`{}` takes {} positional argument(s) ({}); name the others: {}",
+                                call.name.name,
+                                positional.len(),
+                                positional.join(", "),
+                                known.join(", ")
+                            )
+                        };
+                        return Err(Diagnostic::new(
+                            "nnc::lower::too_many_arguments",
+                            format!("too many positional arguments to `{}`", call.name.name),
+                        )
+                        .with_source(source)
+                        .with_label(v.span, "extra argument")
+                        .with_help(help));
+                    };
+                    next_positional += 1;
+                    insert(source, &mut values, name, v, v.span)?;
+                }
+                Arg::Named { name, value } => {
+                    seen_named = true;
+                    let key = resolve_name(source, name, known, &format!("options of `{}`", call.name.name))?;
+                    insert(source, &mut values, key, value, name.span)?;
+                }
+            }
+        }
+        Ok(Options {
+            source,
+            values,
+            span: call.span,
+        })
+    }
+
+    /// Bind a block's settings, e.g. `train { epochs: 10 }`.
+    pub fn from_settings(
+        source: &'a Source,
+        settings: &[(&'a Ident, &'a Value)],
+        known: &[&'static str],
+        what: &str,
+        span: Span,
+    ) -> Result<Self, Diagnostic> {
+        let mut values = BTreeMap::new();
+        for (name, value) in settings {
+            let key = resolve_name(source, name, known, what)?;
+            insert(source, &mut values, key, value, name.span)?;
+        }
+        Ok(Options {
+            source,
+            values,
+            span,
+        })
+    }
+
+    pub fn value(&self, name: &str) -> Option<&'a Value> {
+        self.values.get(name).copied()
+    }
+
+    fn expected(&self, v: &Value, name: &str, what: &str) -> Diagnostic {
+        Diagnostic::new(
+            "nnc::lower::wrong_kind",
+            format!("`{name}` must be {what}, but it is {}", v.describe()),
+        )
+        .with_source(self.source)
+        .with_label(v.span, format!("expected {what}"))
+        .with_help(format!("write `{name}: <{what}>`"))
+    }
+
+    /// A number within `[min, max]` (inclusive), or the default when absent.
+    pub fn number(&self, name: &str, default: f64, min: f64, max: f64) -> Result<f64, Diagnostic> {
+        let Some(v) = self.value(name) else { return Ok(default) };
+        let ValueKind::Number(n) = v.kind else {
+            return Err(self.expected(v, name, "a number"));
+        };
+        if !(min..=max).contains(&n) {
+            let range = if max.is_infinite() {
+                format!("at least {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
+            return Err(Diagnostic::new(
+                "nnc::lower::out_of_range",
+                format!("`{name}` is {n}, but it must be {range}"),
+            )
+            .with_source(self.source)
+            .with_label(v.span, "out of range")
+            .with_help(format!("choose a value {range}")));
+        }
+        Ok(n)
+    }
+
+    /// A whole number within `[min, max]`, or the default when absent.
+    pub fn count(&self, name: &str, default: usize, min: usize, max: usize) -> Result<usize, Diagnostic> {
+        let Some(v) = self.value(name) else { return Ok(default) };
+        let n = self.number(name, default as f64, min as f64, max as f64)?;
+        if n.fract() != 0.0 {
+            return Err(self.expected(v, name, "a whole number"));
+        }
+        Ok(n as usize)
+    }
+
+    /// A required whole number.
+    pub fn required_count(&self, name: &str, min: usize, max: usize, hint: &str) -> Result<usize, Diagnostic> {
+        if self.value(name).is_none() {
+            return Err(Diagnostic::new("nnc::lower::missing_option", format!("`{name}` is required here"))
+                .with_source(self.source)
+                .with_label(self.span, format!("needs `{name}`"))
+                .with_help(hint.to_string()));
+        }
+        self.count(name, 0, min, max)
+    }
+
+    /// A string, or a bare name (so `target: species` and `target: "species"` both work).
+    pub fn text(&self, name: &str) -> Result<Option<(String, Span)>, Diagnostic> {
+        let Some(v) = self.value(name) else { return Ok(None) };
+        match &v.kind {
+            ValueKind::String(s) => Ok(Some((s.clone(), v.span))),
+            ValueKind::Call(c) if c.args.is_empty() => Ok(Some((c.name.name.clone(), v.span))),
+            _ => Err(self.expected(v, name, "a string")),
+        }
+    }
+
+    /// A call value such as `relu` or `leaky_relu(alpha: 0.1)`.
+    pub fn call(&self, name: &str) -> Result<Option<&'a Call>, Diagnostic> {
+        let Some(v) = self.value(name) else { return Ok(None) };
+        match &v.kind {
+            ValueKind::Call(c) => Ok(Some(c)),
+            _ => Err(self.expected(v, name, "a name")),
+        }
+    }
+}
+
+fn resolve_name(source: &Source, name: &Ident, known: &[&'static str], what: &str) -> Result<&'static str, Diagnostic> {
+    known.iter().copied().find(|k| *k == name.name).ok_or_else(|| {
+        Diagnostic::new("nnc::lower::unknown_option", format!("unknown option `{}`", name.name))
+            .with_source(source)
+            .with_label(name.span, "not a known option here")
+            .with_help(unknown_help(&name.name, what, known))
+    })
+}
+
+fn insert<'a>(
+    source: &Source,
+    values: &mut BTreeMap<&'static str, &'a Value>,
+    name: &'static str,
+    value: &'a Value,
+    span: Span,
+) -> Result<(), Diagnostic> {
+    if let Some(prev) = values.insert(name, value) {
+        return Err(Diagnostic::new("nnc::lower::duplicate_option", format!("`{name}` is given twice"))
+            .with_source(source)
+            .with_label(span, "given again here")
+            .with_label(prev.span, "first given here")
+            .with_help("keep one of them"));
+    }
+    Ok(())
+}

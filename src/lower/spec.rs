@@ -1,0 +1,452 @@
+//! The resolved meaning of a `.nn` file: a `ModelSpec` with every name looked up, every option
+//! checked and every default filled in. Reading the AST happens here and nowhere else.
+
+use crate::diag::{Diagnostic, Source, Span};
+use crate::syntax::ast::{Block, Call, Entry, File, Ident, Item, Value};
+
+use super::options::{unknown_help, Options};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Linear,
+    Sigmoid,
+    Relu,
+    LeakyRelu { alpha: f64 },
+    Tanh,
+    Softmax,
+}
+
+pub const ACTIVATIONS: &[&str] = &["linear", "sigmoid", "relu", "leaky_relu", "tanh", "softmax"];
+
+impl Activation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Tanh => "tanh",
+            Activation::Softmax => "softmax",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    Mse,
+    CrossEntropy,
+}
+
+pub const LOSSES: &[&str] = &["mse", "cross_entropy"];
+
+impl Loss {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::CrossEntropy => "cross_entropy",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    Sgd { learning_rate: f64, momentum: f64 },
+    Adam { learning_rate: f64, beta1: f64, beta2: f64, epsilon: f64 },
+}
+
+pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSpec {
+    /// Declared width, or `None` to take it from the data.
+    pub width: Option<usize>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseSpec {
+    pub units: usize,
+    pub activation: Activation,
+    /// The whole `dense(...)` call.
+    pub span: Span,
+    /// The activation's text, for diagnostics about it (the call when not given).
+    pub activation_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    /// The CSV path as written (relative to the `.nn` file's folder) and where it was written.
+    pub path: Option<(String, Span)>,
+    pub target: Option<(String, Span)>,
+    pub test_fraction: f64,
+    pub validation_fraction: f64,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSpec {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelSpec {
+    pub source: Source,
+    pub input: InputSpec,
+    pub layers: Vec<DenseSpec>,
+    pub loss: Loss,
+    pub loss_span: Span,
+    pub optimizer: Optimizer,
+    pub optimizer_span: Span,
+    pub data: DataSpec,
+    pub train: TrainSpec,
+    pub model_span: Span,
+}
+
+pub const DEFAULT_EPOCHS: usize = 100;
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+pub const DEFAULT_SEED: u64 = 42;
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+pub const DEFAULT_VALIDATION_FRACTION: f64 = 0.1;
+
+const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
+const LAYERS: &[&str] = &["input", "dense"];
+const TRAIN_OPTIONS: &[&str] = &["epochs", "batch_size", "seed"];
+const DATA_OPTIONS: &[&str] = &["path", "target", "test_fraction", "validation_fraction"];
+
+fn err(source: &Source, code: &'static str, msg: impl Into<String>, span: Span, label: &str, help: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(code, msg)
+        .with_source(source)
+        .with_label(span, label)
+        .with_help(help)
+}
+
+/// Resolve a parsed file into a `ModelSpec`.
+pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
+    let mut model: Option<&Block> = None;
+    let mut data: Option<&Block> = None;
+    let mut train: Option<&Block> = None;
+    let mut loss: Option<&Value> = None;
+    let mut optimizer: Option<&Value> = None;
+
+    for item in &file.items {
+        let (name, span) = match item {
+            Item::Block(b) => (&b.name, b.span),
+            Item::Setting(s) => (&s.key, s.span),
+        };
+        let slot_taken = match (name.name.as_str(), item) {
+            ("model", Item::Block(b)) => model.replace(b).is_some(),
+            ("data", Item::Block(b)) => data.replace(b).is_some(),
+            ("train", Item::Block(b)) => train.replace(b).is_some(),
+            ("loss", Item::Setting(s)) => loss.replace(&s.value).is_some(),
+            ("optimizer", Item::Setting(s)) => optimizer.replace(&s.value).is_some(),
+            ("model" | "data" | "train", Item::Setting(_)) => {
+                return Err(err(
+                    source,
+                    "nnc::lower::expected_block",
+                    format!("`{}` is a block", name.name),
+                    span,
+                    "written as a setting",
+                    format!("write `{} {{ ... }}`", name.name),
+                ))
+            }
+            ("loss" | "optimizer", Item::Block(_)) => {
+                return Err(err(
+                    source,
+                    "nnc::lower::expected_setting",
+                    format!("`{}` is a setting", name.name),
+                    span,
+                    "written as a block",
+                    format!("write `{}: <name>`", name.name),
+                ))
+            }
+            _ => {
+                return Err(err(
+                    source,
+                    "nnc::lower::unknown_item",
+                    format!("unknown top-level item `{}`", name.name),
+                    name.span,
+                    "not known at the top level",
+                    unknown_help(&name.name, "items", TOP_LEVEL),
+                ))
+            }
+        };
+        if slot_taken {
+            return Err(err(
+                source,
+                "nnc::lower::duplicate_item",
+                format!("`{}` is given twice", name.name),
+                name.span,
+                "given again here",
+                "one experiment per file: keep one of them",
+            ));
+        }
+    }
+
+    let Some(model) = model else {
+        return Err(Diagnostic::new("nnc::lower::missing_model", "the file has no `model { ... }` block")
+            .with_source(source)
+            .with_label(crate::diag::Span::new(0, 0), "expected somewhere in this file")
+            .with_help("add a model, e.g. `model { input(4) dense(3, activation: softmax) }`"));
+    };
+    let (input, layers) = resolve_model(source, model)?;
+    let Some(loss_value) = loss else {
+        return Err(err(
+            source,
+            "nnc::lower::missing_loss",
+            "the file names no loss",
+            model.name.span,
+            "this model needs a loss to train",
+            "add `loss: cross_entropy` (classification) or `loss: mse` (regression)",
+        ));
+    };
+    let loss_kind = resolve_loss(source, loss_value)?;
+    let (optimizer_kind, optimizer_span) = match optimizer {
+        Some(v) => (resolve_optimizer(source, v)?, v.span),
+        None => (
+            Optimizer::Adam {
+                learning_rate: 0.001,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+            },
+            model.name.span,
+        ),
+    };
+    Ok(ModelSpec {
+        source: source.clone(),
+        input,
+        layers,
+        loss: loss_kind,
+        loss_span: loss_value.span,
+        optimizer: optimizer_kind,
+        optimizer_span,
+        data: resolve_data(source, data)?,
+        train: resolve_train(source, train)?,
+        model_span: model.name.span,
+    })
+}
+
+fn settings_of<'a>(source: &Source, block: &'a Block) -> Result<Vec<(&'a Ident, &'a Value)>, Diagnostic> {
+    block
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Setting(s) => Ok((&s.key, &s.value)),
+            Entry::Call(c) => Err(err(
+                source,
+                "nnc::lower::expected_setting",
+                format!("`{}` holds settings (`name: value`), not calls", block.name.name),
+                c.span,
+                "a call",
+                format!("write e.g. `{}: ...`", c.name.name),
+            )),
+        })
+        .collect()
+}
+
+fn resolve_model(source: &Source, model: &Block) -> Result<(InputSpec, Vec<DenseSpec>), Diagnostic> {
+    let mut input: Option<InputSpec> = None;
+    let mut layers = Vec::new();
+    for entry in &model.entries {
+        let call = match entry {
+            Entry::Call(c) => c,
+            Entry::Setting(s) => {
+                return Err(err(
+                    source,
+                    "nnc::lower::expected_layer",
+                    "the model block holds layers, not settings",
+                    s.span,
+                    "a setting",
+                    "write layers as calls, e.g. `dense(16, activation: relu)`",
+                ))
+            }
+        };
+        match call.name.name.as_str() {
+            "input" => {
+                if input.is_some() || !layers.is_empty() {
+                    return Err(err(
+                        source,
+                        "nnc::lower::input_position",
+                        "`input` must be the first layer, and only one",
+                        call.span,
+                        "misplaced input",
+                        "declare the input once, before every other layer",
+                    ));
+                }
+                let opts = Options::from_call(source, call, &["width"], &["width"])?;
+                let width = match opts.value("width") {
+                    Some(_) => Some(opts.count("width", 0, 1, 1 << 24)?),
+                    None => None,
+                };
+                input = Some(InputSpec { width, span: call.span });
+            }
+            "dense" => layers.push(resolve_dense(source, call)?),
+            other => {
+                return Err(err(
+                    source,
+                    "nnc::lower::unknown_layer",
+                    format!("unknown layer `{other}`"),
+                    call.name.span,
+                    "not a known layer",
+                    unknown_help(other, "layers", LAYERS),
+                ))
+            }
+        }
+    }
+    if layers.is_empty() {
+        return Err(err(
+            source,
+            "nnc::lower::empty_model",
+            "the model has no dense layer",
+            model.span,
+            "no layers",
+            "add at least the output layer, e.g. `dense(3, activation: softmax)`",
+        ));
+    }
+    let input = input.unwrap_or(InputSpec {
+        width: None,
+        span: model.name.span,
+    });
+    Ok((input, layers))
+}
+
+fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
+    let opts = Options::from_call(source, call, &["units"], &["units", "activation"])?;
+    let units = opts.required_count("units", 1, 1 << 24, "give the layer a width, e.g. `dense(16)`")?;
+    let (activation, activation_span) = match opts.call("activation")? {
+        Some(c) => (resolve_activation(source, c)?, c.span),
+        None => (Activation::Linear, call.span),
+    };
+    Ok(DenseSpec {
+        units,
+        activation,
+        span: call.span,
+        activation_span,
+    })
+}
+
+fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
+    let name = call.name.name.as_str();
+    let known: &[&'static str] = if name == "leaky_relu" { &["alpha"] } else { &[] };
+    let opts = Options::from_call(source, call, known, known)?;
+    Ok(match name {
+        "linear" => Activation::Linear,
+        "sigmoid" => Activation::Sigmoid,
+        "relu" => Activation::Relu,
+        "leaky_relu" => Activation::LeakyRelu {
+            alpha: opts.number("alpha", 0.01, 0.0, 1.0)?,
+        },
+        "tanh" => Activation::Tanh,
+        "softmax" => Activation::Softmax,
+        other => {
+            return Err(err(
+                source,
+                "nnc::lower::unknown_activation",
+                format!("unknown activation `{other}`"),
+                call.name.span,
+                "not a known activation",
+                unknown_help(other, "activations", ACTIVATIONS),
+            ))
+        }
+    })
+}
+
+fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Diagnostic> {
+    match &v.kind {
+        crate::syntax::ast::ValueKind::Call(c) => Ok(c),
+        _ => Err(err(
+            source,
+            "nnc::lower::wrong_kind",
+            format!("expected the name of a {what}, found {}", v.describe()),
+            v.span,
+            "not a name",
+            format!("write the {what}'s name, e.g. `{}`", if what == "loss" { "mse" } else { "adam" }),
+        )),
+    }
+}
+
+fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
+    let call = as_call(source, v, "loss")?;
+    Options::from_call(source, call, &[], &[])?;
+    match call.name.name.as_str() {
+        "mse" => Ok(Loss::Mse),
+        "cross_entropy" => Ok(Loss::CrossEntropy),
+        other => Err(err(
+            source,
+            "nnc::lower::unknown_loss",
+            format!("unknown loss `{other}`"),
+            call.name.span,
+            "not a known loss",
+            unknown_help(other, "losses", LOSSES),
+        )),
+    }
+}
+
+fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {
+    let call = as_call(source, v, "optimizer")?;
+    match call.name.name.as_str() {
+        "sgd" => {
+            let o = Options::from_call(source, call, &[], &["learning_rate", "momentum"])?;
+            Ok(Optimizer::Sgd {
+                learning_rate: o.number("learning_rate", 0.01, 0.0, f64::INFINITY)?,
+                momentum: o.number("momentum", 0.0, 0.0, 0.999999)?,
+            })
+        }
+        "adam" => {
+            let o = Options::from_call(source, call, &[], &["learning_rate", "beta1", "beta2", "epsilon"])?;
+            Ok(Optimizer::Adam {
+                learning_rate: o.number("learning_rate", 0.001, 0.0, f64::INFINITY)?,
+                beta1: o.number("beta1", 0.9, 0.0, 0.999999)?,
+                beta2: o.number("beta2", 0.999, 0.0, 0.999999999)?,
+                epsilon: o.number("epsilon", 1e-8, 1e-30, 1.0)?,
+            })
+        }
+        other => Err(err(
+            source,
+            "nnc::lower::unknown_optimizer",
+            format!("unknown optimizer `{other}`"),
+            call.name.span,
+            "not a known optimizer",
+            unknown_help(other, "optimizers", OPTIMIZERS),
+        )),
+    }
+}
+
+fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diagnostic> {
+    let Some(block) = block else {
+        return Ok(DataSpec {
+            path: None,
+            target: None,
+            test_fraction: DEFAULT_TEST_FRACTION,
+            validation_fraction: DEFAULT_VALIDATION_FRACTION,
+            span: Span::new(0, 0),
+        });
+    };
+    let settings = settings_of(source, block)?;
+    let o = Options::from_settings(source, &settings, DATA_OPTIONS, "data settings", block.span)?;
+    Ok(DataSpec {
+        path: o.text("path")?,
+        target: o.text("target")?,
+        test_fraction: o.number("test_fraction", DEFAULT_TEST_FRACTION, 0.0, 0.9)?,
+        validation_fraction: o.number("validation_fraction", DEFAULT_VALIDATION_FRACTION, 0.0, 0.9)?,
+        span: block.name.span,
+    })
+}
+
+fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Diagnostic> {
+    let defaults = TrainSpec {
+        epochs: DEFAULT_EPOCHS,
+        batch_size: DEFAULT_BATCH_SIZE,
+        seed: DEFAULT_SEED,
+    };
+    let Some(block) = block else { return Ok(defaults) };
+    let settings = settings_of(source, block)?;
+    let o = Options::from_settings(source, &settings, TRAIN_OPTIONS, "training settings", block.span)?;
+    Ok(TrainSpec {
+        epochs: o.count("epochs", defaults.epochs, 1, 1_000_000)?,
+        batch_size: o.count("batch_size", defaults.batch_size, 1, 1 << 20)?,
+        seed: o.count("seed", defaults.seed as usize, 0, u32::MAX as usize)? as u64,
+    })
+}

@@ -1,0 +1,128 @@
+//! Optimizer update rules, emitted as IR. `training_step` takes the gradient function (loss and
+//! `d_<param>` outputs) and appends the update of every parameter and of the optimizer's state, so
+//! the whole training step — forward, loss, backward, update — is one IR function that the
+//! interpreter and the code generator run alike. The driver never updates weights by hand.
+
+use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp, Update, ValueId};
+use crate::lower::Optimizer;
+
+/// Persistent optimizer state: name, shape and initial value of each buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: f32,
+}
+
+fn affine(g: &mut Function, x: ValueId, mul: f64, add: f64) -> ValueId {
+    g.push(Op::Unary(UnaryOp::Affine { mul, add }, x), None, None, None)
+}
+
+fn binary(g: &mut Function, op: BinaryOp, a: ValueId, b: ValueId, name: Option<&str>) -> ValueId {
+    g.push(Op::Binary(op, a, b), None, name, None)
+}
+
+/// The training step: `grad` plus the optimizer's update. Returns the step function (outputs:
+/// `loss`; updates: every parameter and state buffer) and the state it needs.
+pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<StateSpec>) {
+    let mut g = grad.clone();
+    g.name = "step".into();
+    let params: Vec<ValueId> = g.args_with_role(ArgRole::Param).collect();
+    let loss = g.output_named("loss").expect("invariant: the gradient function outputs `loss`");
+    let grads: Vec<ValueId> = params
+        .iter()
+        .map(|p| {
+            let name = format!("d_{}", g.name_of(*p));
+            g.output_named(&name)
+                .unwrap_or_else(|| panic!("invariant: the gradient function outputs `{name}`"))
+        })
+        .collect();
+    let mut state = Vec::new();
+    let mut add_state = |g: &mut Function, name: String, shape: &Shape, init: f32| {
+        state.push(StateSpec {
+            name: name.clone(),
+            shape: shape.extents(1),
+            init,
+        });
+        g.add_arg(&name, shape.clone(), ArgRole::State, None)
+    };
+
+    match *optimizer {
+        Optimizer::Sgd {
+            learning_rate,
+            momentum,
+        } => {
+            for (&p, &d) in params.iter().zip(&grads) {
+                let pname = g.name_of(p).to_string();
+                let shape = g.shape(p).clone();
+                // With momentum (PyTorch's form): v ← μ·v + g; w ← w − η·v.
+                let direction = if momentum > 0.0 {
+                    let v = add_state(&mut g, format!("velocity_{pname}"), &shape, 0.0);
+                    let mv = affine(&mut g, v, momentum, 0.0);
+                    let v_new = binary(&mut g, BinaryOp::Add, mv, d, Some(&format!("new_velocity_{pname}")));
+                    g.updates.push(Update { arg: v, value: v_new });
+                    v_new
+                } else {
+                    d
+                };
+                let step = affine(&mut g, direction, learning_rate, 0.0);
+                let w_new = binary(&mut g, BinaryOp::Sub, p, step, Some(&format!("new_{pname}")));
+                g.updates.push(Update { arg: p, value: w_new });
+            }
+        }
+        Optimizer::Adam {
+            learning_rate,
+            beta1,
+            beta2,
+            epsilon,
+        } => {
+            // Bias corrections need βᵗ for the step count t, kept as state: βᵗ = exp(t·ln β).
+            let t = add_state(&mut g, "adam_t".into(), &Shape::scalar(), 0.0);
+            let t_new = g.push(Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, t), None, Some("adam_t_next"), None);
+            g.updates.push(Update { arg: t, value: t_new });
+            let correction = |g: &mut Function, beta: f64| {
+                let tl = affine(g, t_new, beta.ln(), 0.0);
+                let pow = g.push(Op::Unary(UnaryOp::Exp, tl), None, None, None);
+                affine(g, pow, -1.0, 1.0)
+            };
+            let bc1 = correction(&mut g, beta1);
+            let bc2 = correction(&mut g, beta2);
+            // w ← w − η·m̂/(√v̂ + ε) with m̂ = m/bc1 and √v̂ = √v/√bc2.
+            let lr = g.push(Op::Const(learning_rate), None, None, None);
+            let step_size = binary(&mut g, BinaryOp::Div, lr, bc1, Some("adam_step_size"));
+            let sqrt_bc2 = g.push(Op::Unary(UnaryOp::Sqrt, bc2), None, None, None);
+            let one = g.push(Op::Const(1.0), None, None, None);
+            let inv_sqrt_bc2 = binary(&mut g, BinaryOp::Div, one, sqrt_bc2, Some("adam_inv_sqrt_bc2"));
+            for (&p, &d) in params.iter().zip(&grads) {
+                let pname = g.name_of(p).to_string();
+                let shape = g.shape(p).clone();
+                let m = add_state(&mut g, format!("adam_m_{pname}"), &shape, 0.0);
+                let v = add_state(&mut g, format!("adam_v_{pname}"), &shape, 0.0);
+                let bm = affine(&mut g, m, beta1, 0.0);
+                let gd = affine(&mut g, d, 1.0 - beta1, 0.0);
+                let m_new = binary(&mut g, BinaryOp::Add, bm, gd, Some(&format!("new_adam_m_{pname}")));
+                let bv = affine(&mut g, v, beta2, 0.0);
+                let g2 = binary(&mut g, BinaryOp::Mul, d, d, None);
+                let g2 = affine(&mut g, g2, 1.0 - beta2, 0.0);
+                let v_new = binary(&mut g, BinaryOp::Add, bv, g2, Some(&format!("new_adam_v_{pname}")));
+                let sv = g.push(Op::Unary(UnaryOp::Sqrt, v_new), None, None, None);
+                let scale = g.push(Op::Broadcast(inv_sqrt_bc2), Some(shape.clone()), None, None);
+                let sv = binary(&mut g, BinaryOp::Mul, sv, scale, None);
+                let denom = affine(&mut g, sv, 1.0, epsilon);
+                let ratio = binary(&mut g, BinaryOp::Div, m_new, denom, None);
+                let size = g.push(Op::Broadcast(step_size), Some(shape), None, None);
+                let step = binary(&mut g, BinaryOp::Mul, size, ratio, None);
+                let w_new = binary(&mut g, BinaryOp::Sub, p, step, Some(&format!("new_{pname}")));
+                g.updates.push(Update { arg: m, value: m_new });
+                g.updates.push(Update { arg: v, value: v_new });
+                g.updates.push(Update { arg: p, value: w_new });
+            }
+        }
+    }
+    g.outputs = vec![crate::ir::Output {
+        name: "loss".into(),
+        value: loss,
+    }];
+    crate::ir::eliminate_dead_code(&mut g);
+    (g, state)
+}

@@ -1,0 +1,240 @@
+//! Parsing: the pest grammar in `grammar/nn.pest` turned into the AST of `ast`, with byte-offset
+//! spans. Syntax errors become diagnostics whose span is built from pest's byte offsets (pest's own
+//! line/column adapter for miette counts differently), with the expected tokens in plain words.
+//! This stage knows nothing of shapes, IR or numbers beyond literals.
+
+pub mod ast;
+
+use pest::iterators::Pair;
+use pest::Parser;
+
+use crate::diag::{Diagnostic, Source, Span};
+use ast::*;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/nn.pest"]
+struct NnParser;
+
+fn span_of(pair: &Pair<Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// Parse a whole `.nn` source into its syntax tree.
+pub fn parse(source: &Source) -> Result<File, Diagnostic> {
+    let mut pairs = NnParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e))?;
+    let file = pairs.next().expect("invariant: a successful parse of `file` yields one pair");
+    let mut items = Vec::new();
+    for pair in file.into_inner() {
+        match pair.as_rule() {
+            Rule::block => items.push(Item::Block(block(pair))),
+            Rule::setting => items.push(Item::Setting(setting(pair))),
+            Rule::EOI => {}
+            r => unreachable!("invariant: the grammar allows only blocks and settings at top level, got {r:?}"),
+        }
+    }
+    Ok(File { items })
+}
+
+fn ident(pair: Pair<Rule>) -> Ident {
+    Ident {
+        span: span_of(&pair),
+        name: pair.as_str().to_string(),
+    }
+}
+
+fn block(pair: Pair<Rule>) -> Block {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let name = ident(inner.next().expect("invariant: a block starts with its name"));
+    let entries = inner
+        .map(|p| match p.as_rule() {
+            Rule::setting => Entry::Setting(setting(p)),
+            Rule::call => Entry::Call(call(p)),
+            r => unreachable!("invariant: a block holds settings and calls, got {r:?}"),
+        })
+        .collect();
+    Block {
+        name,
+        entries,
+        span,
+    }
+}
+
+fn setting(pair: Pair<Rule>) -> Setting {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let key = ident(inner.next().expect("invariant: a setting starts with its key"));
+    let value = value(inner.next().expect("invariant: a setting has a value"));
+    Setting { key, value, span }
+}
+
+fn call(pair: Pair<Rule>) -> Call {
+    let span = span_of(&pair);
+    let mut inner = pair.into_inner();
+    let name = ident(inner.next().expect("invariant: a call starts with its name"));
+    let mut args = Vec::new();
+    if let Some(list) = inner.next() {
+        for a in list.into_inner() {
+            match a.as_rule() {
+                Rule::named => {
+                    let mut kv = a.into_inner();
+                    let name = ident(kv.next().expect("invariant: a named argument has a name"));
+                    let value = value(kv.next().expect("invariant: a named argument has a value"));
+                    args.push(Arg::Named { name, value });
+                }
+                _ => args.push(Arg::Positional(value(a))),
+            }
+        }
+    }
+    Call { name, args, span }
+}
+
+fn value(pair: Pair<Rule>) -> Value {
+    let span = span_of(&pair);
+    let kind = match pair.as_rule() {
+        Rule::number => ValueKind::Number(
+            pair.as_str()
+                .parse()
+                .expect("invariant: the number rule only matches decimal floats"),
+        ),
+        Rule::string => {
+            let text = pair
+                .into_inner()
+                .next()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            ValueKind::String(text)
+        }
+        Rule::call => ValueKind::Call(call(pair)),
+        r => unreachable!("invariant: a value is a number, string or call, got {r:?}"),
+    };
+    Value { kind, span }
+}
+
+fn rule_words(rule: &Rule) -> &'static str {
+    match rule {
+        Rule::file | Rule::EOI => "end of file",
+        Rule::block | Rule::item => "a block",
+        Rule::entry => "a setting or a call",
+        Rule::arg | Rule::value => "a value",
+        Rule::setting => "a setting (`name: value`)",
+        Rule::call => "a call such as `dense(16)`",
+        Rule::args => "`(`",
+        Rule::named => "a named argument (`name: value`)",
+        Rule::number => "a number",
+        Rule::string => "a string",
+        Rule::text => "text",
+        Rule::ident => "a name",
+        Rule::WHITESPACE | Rule::COMMENT => "white space",
+    }
+}
+
+fn syntax_error(source: &Source, e: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let (start, end) = match e.location {
+        InputLocation::Pos(p) => (p, p),
+        InputLocation::Span((s, e)) => (s, e),
+    };
+    // Point at the character that could not be parsed (or the end of input), never at nothing.
+    let end = if end > start {
+        end
+    } else {
+        source.text[start..]
+            .chars()
+            .next()
+            .map(|c| start + c.len_utf8())
+            .unwrap_or(start)
+    };
+    let found = source.text[start..]
+        .chars()
+        .next()
+        .map(|c| match c {
+            '\n' => "the end of the line".to_string(),
+            c => format!("`{c}`"),
+        })
+        .unwrap_or_else(|| "the end of the file".to_string());
+    let expected = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut words: Vec<&str> = positives.iter().map(rule_words).collect();
+            words.sort();
+            words.dedup();
+            words
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    let message = if expected.is_empty() {
+        format!("syntax error: unexpected {found}")
+    } else {
+        format!("syntax error: expected {}, found {found}", join_or(&expected))
+    };
+    Diagnostic::new("nnc::syntax", message)
+        .with_source(source)
+        .with_label(Span::new(start, end), "unexpected here")
+        .with_help(
+            "a file holds blocks (`model { ... }`), settings (`loss: mse`) and calls \
+             (`dense(16, activation: relu)`); see docs/language.md",
+        )
+}
+
+fn join_or(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        Source::new("t.nn", text)
+    }
+
+    #[test]
+    fn parses_blocks_settings_and_calls_with_spans() {
+        let text = "model {\n  dense(16, activation: relu) # hidden\n}\nloss: mse\n";
+        let f = parse(&src(text)).unwrap();
+        assert_eq!(f.items.len(), 2);
+        let Item::Block(b) = &f.items[0] else { panic!("first item is the model block") };
+        let Entry::Call(c) = &b.entries[0] else { panic!("the model holds a call") };
+        assert_eq!(c.name.name, "dense");
+        assert_eq!(&text[c.span.start..c.span.end], "dense(16, activation: relu)");
+        assert!(matches!(c.args[0], Arg::Positional(Value { kind: ValueKind::Number(n), .. }) if n == 16.0));
+        let Item::Setting(s) = &f.items[1] else { panic!("second item is a setting") };
+        assert_eq!(s.key.name, "loss");
+    }
+
+    #[test]
+    fn numbers_take_exponents_and_signs() {
+        let f = parse(&src("a: 1e-3\nb: -2.5E+2\nc: \"x y\"")).unwrap();
+        let vals: Vec<_> = f
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Setting(s) => s.value.kind.clone(),
+                Item::Block(_) => panic!("only settings here"),
+            })
+            .collect();
+        assert_eq!(vals[0], ValueKind::Number(1e-3));
+        assert_eq!(vals[1], ValueKind::Number(-250.0));
+        assert_eq!(vals[2], ValueKind::String("x y".into()));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_right_line_and_column() {
+        let s = src("model {\n  dense(16,, activation: relu)\n}\n");
+        let d = parse(&s).unwrap_err();
+        assert_eq!(d.code, "nnc::syntax");
+        assert_eq!(d.location().as_deref(), Some("t.nn:2:12"));
+    }
+
+    #[test]
+    fn unclosed_block_points_at_the_end() {
+        let s = src("model {\n  dense(3)\n");
+        let d = parse(&s).unwrap_err();
+        assert!(d.message.contains("end of the file"), "{}", d.message);
+    }
+}

@@ -1,0 +1,31 @@
+//! The machine-readable report of a run (`--report FILE.json`): task, timing, history and the
+//! test metrics that fit the task.
+
+use serde::Serialize;
+
+use super::metrics::{ClassificationMetrics, RegressionMetrics};
+use super::EpochRecord;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TestMetrics {
+    pub loss: f64,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassificationMetrics>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<RegressionMetrics>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub task: &'static str,
+    pub executor: &'static str,
+    pub epochs_run: usize,
+    pub compile_ms: f64,
+    pub train_seconds: f64,
+    pub samples_per_second: f64,
+    pub history: Vec<EpochRecord>,
+    pub test: TestMetrics,
+    /// Class names in label order (the confusion matrix's order); absent for regression.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+}

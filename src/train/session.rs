@@ -1,0 +1,268 @@
+//! One experiment from start to end, as the `run` command performs it: read the `.nn` file, apply
+//! command-line overrides, load and prepare the data, build the program, compile it (or choose the
+//! interpreter), train, evaluate on the test split and assemble the report. The CLI only prints
+//! what this returns; every failure a user can cause comes back as a diagnostic.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::codegen::CodegenOptions;
+use crate::data::{self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind};
+use crate::diag::{Diagnostic, Source, Span};
+use crate::ir::Origin;
+use crate::lower::{Activation, DataShape, Loss, ModelSpec};
+use crate::program::{self, Program};
+
+use super::metrics;
+use super::report::{Report, TestMetrics};
+use super::{EpochRecord, Executor, InterpExecutor, JitExecutor};
+
+/// Values given on the command line; each replaces what the file says.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub data: Option<PathBuf>,
+    pub target: Option<String>,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+/// Read and resolve a `.nn` file, with overrides applied to its training settings.
+pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagnostic> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::new(
+            "nnc::io::model_file",
+            format!("cannot read the model file `{}`: {e}", path.display()),
+        )
+        .with_help("check the path; model files end in `.nn`")
+    })?;
+    let source = Source::new(path.display().to_string(), text);
+    let mut spec = program::parse_model(&source)?;
+    if let Some(e) = overrides.epochs {
+        spec.train.epochs = e.max(1);
+    }
+    if let Some(b) = overrides.batch_size {
+        spec.train.batch_size = b.max(1);
+    }
+    if let Some(s) = overrides.seed {
+        spec.train.seed = s;
+    }
+    Ok(spec)
+}
+
+/// The loaded data of a model, with what the model's ends must be.
+pub struct ModelData {
+    pub table: Table,
+    pub shape: DataShape,
+    pub encoding: TargetEncoding,
+    pub path: PathBuf,
+}
+
+fn target_kind(spec: &ModelSpec) -> TargetKind {
+    match spec.loss {
+        Loss::CrossEntropy => TargetKind::Classes,
+        Loss::Mse => TargetKind::Values,
+    }
+}
+
+/// Whether the file or the flags name a data file.
+pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
+    overrides.data.is_some() || spec.data.path.is_some()
+}
+
+/// Load the data named by the flags or the file (paths in the file are relative to its folder).
+pub fn load_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> Result<ModelData, Diagnostic> {
+    let mut origin = DataOrigin {
+        nn: Some(spec.source.clone()),
+        path_span: None,
+        target_span: None,
+    };
+    let path = match (&overrides.data, &spec.data.path) {
+        (Some(p), _) => p.clone(),
+        (None, Some((p, span))) => {
+            origin.path_span = Some(*span);
+            model_path.parent().unwrap_or(Path::new("")).join(p)
+        }
+        (None, None) => {
+            return Err(Diagnostic::new("nnc::data::no_data", "no data file is given")
+                .with_source(&spec.source)
+                .with_label(spec.model_span, "this model needs data to train on")
+                .with_help("add `data { path: \"file.csv\" target: \"column\" }` to the file, or pass `--data FILE.csv`"))
+        }
+    };
+    let target = match (&overrides.target, &spec.data.target) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some((t, span))) => {
+            origin.target_span = Some(*span);
+            Some(t.clone())
+        }
+        (None, None) => None,
+    };
+    let target = match target {
+        Some(t) => t,
+        None => last_column(&path)?,
+    };
+    let table = data::load_csv(&path, &target, target_kind(spec), &origin)?;
+    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    let (encoding, target_width) = match &table.target {
+        Target::Values(_) => (TargetEncoding::Standardized, 1),
+        Target::Classes { names, .. } => {
+            if last.activation == Activation::Sigmoid && names.len() == 2 {
+                (TargetEncoding::Binary, 1)
+            } else {
+                (TargetEncoding::OneHot, names.len())
+            }
+        }
+    };
+    let target_what = match &table.target {
+        Target::Values(_) => format!("the target column `{}`", table.target_name),
+        Target::Classes { names, .. } => format!("the target column `{}` ({} classes)", table.target_name, names.len()),
+    };
+    let data_span = origin.path_span;
+    let shape = DataShape {
+        features: table.features.len(),
+        features_origin: data_span.map(|span| Origin {
+            span,
+            what: format!("the data ({} feature columns)", table.features.len()),
+        }),
+        target_width,
+        target_origin: origin.target_span.map(|span| Origin { span, what: target_what }),
+    };
+    Ok(ModelData {
+        table,
+        shape,
+        encoding,
+        path,
+    })
+}
+
+/// With no target named, the last column is the target (the usual layout of such files).
+fn last_column(path: &Path) -> Result<String, Diagnostic> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| {
+        Diagnostic::new("nnc::data::unreadable", format!("cannot read `{}`: {e}", path.display()))
+            .with_help("check the path; paths in a .nn file are relative to its folder")
+    })?;
+    let headers = reader.headers().map_err(|e| {
+        Diagnostic::new("nnc::data::unreadable", format!("cannot read the header of `{}`: {e}", path.display()))
+            .with_help("the first line of the file must name the columns")
+    })?;
+    headers.iter().last().map(str::to_string).ok_or_else(|| {
+        Diagnostic::new("nnc::data::empty", format!("`{}` has no columns", path.display()))
+            .with_help("the first line of the file must name the columns")
+    })
+}
+
+pub struct RunOptions {
+    pub overrides: Overrides,
+    pub interpret: bool,
+    pub codegen: CodegenOptions,
+}
+
+pub struct RunOutcome {
+    pub report: Report,
+    pub data_path: PathBuf,
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    pub test_rows: usize,
+}
+
+fn internal(e: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
+        .with_help("this is a bug in nnc, not in your file; please report it with the .nn file")
+}
+
+/// Prepare the data of a spec: load, split and standardize.
+pub fn prepare_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> Result<(ModelData, Prepared), Diagnostic> {
+    let data = load_data(spec, model_path, overrides)?;
+    let split = data::split(
+        &data.table,
+        &SplitConfig {
+            test_fraction: spec.data.test_fraction,
+            validation_fraction: spec.data.validation_fraction,
+            seed: spec.train.seed,
+        },
+    )?;
+    let prepared = data::prepare(&data.table, &split, data.encoding)?;
+    Ok((data, prepared))
+}
+
+/// Train and evaluate one experiment, reporting each epoch to `on_epoch`.
+pub fn run(
+    model_path: &Path,
+    opts: &RunOptions,
+    mut on_start: impl FnMut(&ModelSpec, &Program, &Prepared),
+    on_epoch: impl FnMut(&EpochRecord),
+) -> Result<RunOutcome, Diagnostic> {
+    let spec = load_model(model_path, &opts.overrides)?;
+    let (data, prepared) = prepare_data(&spec, model_path, &opts.overrides)?;
+    let program = program::build(&spec, Some(&data.shape))?;
+    on_start(&spec, &program, &prepared);
+
+    let seed = spec.train.seed;
+    let compile_started = Instant::now();
+    let mut exec: Box<dyn Executor> = if opts.interpret {
+        Box::new(InterpExecutor::new(&program, seed))
+    } else {
+        Box::new(JitExecutor::new(&program, spec.train.batch_size, seed, &opts.codegen).map_err(internal)?)
+    };
+    let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
+
+    let history = super::fit(
+        exec.as_mut(),
+        &prepared.train,
+        &prepared.validation,
+        spec.train.epochs,
+        spec.train.batch_size,
+        seed,
+        on_epoch,
+    )
+    .map_err(internal)?;
+    let test = test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?;
+    let classification = matches!(data.table.target, Target::Classes { .. });
+    let report = Report {
+        task: if classification { "classification" } else { "regression" },
+        executor: if opts.interpret { "interpreter" } else { "jit" },
+        epochs_run: history.epochs.len(),
+        compile_ms,
+        train_seconds: history.train_seconds,
+        samples_per_second: history.samples_seen as f64 / history.train_seconds.max(1e-9),
+        history: history.epochs,
+        test,
+        classes: prepared.class_names.clone(),
+    };
+    Ok(RunOutcome {
+        report,
+        data_path: data.path,
+        train_rows: prepared.train.len(),
+        validation_rows: prepared.validation.len(),
+        test_rows: prepared.test.len(),
+    })
+}
+
+fn test_metrics(exec: &mut dyn Executor, data: &ModelData, prepared: &Prepared) -> Result<TestMetrics, super::ExecError> {
+    let test = &prepared.test;
+    let (loss, predictions) = super::evaluate(exec, test)?;
+    Ok(match &data.table.target {
+        Target::Classes { names, .. } => {
+            let predicted = metrics::predicted_classes(&predictions, test.y.cols);
+            TestMetrics {
+                loss,
+                classification: Some(metrics::classification(&test.labels, &predicted, names.len())),
+                regression: None,
+            }
+        }
+        Target::Values(_) => {
+            let predicted: Vec<f64> = predictions.iter().map(|&p| prepared.unscale_target(p)).collect();
+            TestMetrics {
+                loss,
+                classification: None,
+                regression: Some(metrics::regression(&test.values, &predicted)),
+            }
+        }
+    })
+}
+
+/// The span of the data path in the file, for messages about the data as a whole.
+pub fn data_span(spec: &ModelSpec) -> Option<Span> {
+    spec.data.path.as_ref().map(|(_, s)| *s)
+}
