@@ -1,0 +1,142 @@
+//! Generated element-wise loops: the inline unary ops, the binary ops and plain copies, each as a
+//! loop over `F32X4` vectors followed by a scalar loop for the last `n % 4` elements. The element
+//! count is a runtime value (it depends on the batch), so one loop serves every batch size.
+//! Transcendental ops are not here: they are helper calls (see `helpers`).
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F32X4, I64};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+use crate::ir::{BinaryOp, UnaryOp};
+
+pub(super) const NO_ARGS: &[BlockArg] = &[];
+
+/// What one element-wise loop computes from its loaded operands.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Kernel {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Copy,
+}
+
+/// Loads and stores may be unaligned (argument slices come from the caller) but never trap: the
+/// shapes and the plan bound every address.
+pub(super) fn mem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+fn constant(b: &mut FunctionBuilder, ty: Type, c: f64) -> Value {
+    let s = b.ins().f32const(c as f32);
+    if ty == F32X4 {
+        b.ins().splat(F32X4, s)
+    } else {
+        s
+    }
+}
+
+/// `x > 0 ? yes : no`, lane-wise for vectors. NaN compares false, so it takes `no`.
+fn positive_select(b: &mut FunctionBuilder, ty: Type, x: Value, yes: Value, no: Value) -> Value {
+    let zero = constant(b, ty, 0.0);
+    let c = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+    if ty == F32X4 {
+        let mask = b.ins().bitcast(F32X4, MemFlagsData::new(), c);
+        b.ins().bitselect(mask, yes, no)
+    } else {
+        b.ins().select(c, yes, no)
+    }
+}
+
+fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
+    match k {
+        Kernel::Copy => xs[0],
+        Kernel::Binary(op) => {
+            let (x, y) = (xs[0], xs[1]);
+            match op {
+                BinaryOp::Add => b.ins().fadd(x, y),
+                BinaryOp::Sub => b.ins().fsub(x, y),
+                BinaryOp::Mul => b.ins().fmul(x, y),
+                BinaryOp::Div => b.ins().fdiv(x, y),
+            }
+        }
+        Kernel::Unary(op) => {
+            let x = xs[0];
+            match op {
+                UnaryOp::Neg => b.ins().fneg(x),
+                UnaryOp::Sqrt => b.ins().sqrt(x),
+                UnaryOp::Relu => {
+                    let zero = constant(b, ty, 0.0);
+                    positive_select(b, ty, x, x, zero)
+                }
+                UnaryOp::Heaviside => {
+                    let (one, zero) = (constant(b, ty, 1.0), constant(b, ty, 0.0));
+                    positive_select(b, ty, x, one, zero)
+                }
+                UnaryOp::LeakyRelu { alpha } => {
+                    let a = constant(b, ty, alpha);
+                    let ax = b.ins().fmul(a, x);
+                    positive_select(b, ty, x, x, ax)
+                }
+                UnaryOp::LeakySlope { alpha } => {
+                    let (one, a) = (constant(b, ty, 1.0), constant(b, ty, alpha));
+                    positive_select(b, ty, x, one, a)
+                }
+                UnaryOp::Affine { mul, add } => {
+                    let (m, a) = (constant(b, ty, mul), constant(b, ty, add));
+                    let mx = b.ins().fmul(m, x);
+                    b.ins().fadd(mx, a)
+                }
+                UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Sigmoid
+                | UnaryOp::Tanh
+                | UnaryOp::Softplus => {
+                    panic!("invariant: {op:?} is lowered to a helper call, not an inline loop")
+                }
+            }
+        }
+    }
+}
+
+/// `dst[i] = k(srcs[0][i], ..)` for `i < n`. Pointers are byte addresses; `n` counts floats.
+pub(super) fn emit_loop(b: &mut FunctionBuilder, k: Kernel, srcs: &[Value], dst: Value, n: Value) {
+    let nbytes = b.ins().ishl_imm_s(n, 2);
+    let vbytes = b.ins().band_imm_s(nbytes, !15i64);
+    let zero = b.ins().iconst(I64, 0);
+
+    let vhead = b.create_block();
+    let voff = b.append_block_param(vhead, I64);
+    let vbody = b.create_block();
+    let shead = b.create_block();
+    let soff = b.append_block_param(shead, I64);
+    let sbody = b.create_block();
+    let exit = b.create_block();
+    b.ins().jump(vhead, &[zero.into()]);
+
+    for (head, off, body, limit, ty, next) in [
+        (vhead, voff, vbody, vbytes, F32X4, Some(shead)),
+        (shead, soff, sbody, nbytes, F32, None),
+    ] {
+        b.switch_to_block(head);
+        let more = b.ins().icmp(IntCC::UnsignedLessThan, off, limit);
+        match next {
+            Some(tail) => b.ins().brif(more, body, NO_ARGS, tail, &[off.into()]),
+            None => b.ins().brif(more, body, NO_ARGS, exit, NO_ARGS),
+        };
+        b.switch_to_block(body);
+        let xs: Vec<Value> = srcs
+            .iter()
+            .map(|&p| {
+                let a = b.ins().iadd(p, off);
+                b.ins().load(ty, mem(), a, 0)
+            })
+            .collect();
+        let y = apply(b, k, ty, &xs);
+        let a = b.ins().iadd(dst, off);
+        b.ins().store(mem(), y, a, 0);
+        let step = ty.bytes() as i64;
+        let off2 = b.ins().iadd_imm_s(off, step);
+        b.ins().jump(head, &[off2.into()]);
+    }
+    b.switch_to_block(exit);
+}

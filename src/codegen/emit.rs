@@ -1,0 +1,317 @@
+//! Lowering of one `ir::Function` into the body of the entry point: one kernel per equation, in
+//! definition order, reading and writing the places chosen by the arena plan; then the copies that
+//! make outputs and updates visible. Element-wise work becomes generated loops (`elementwise`),
+//! everything else a helper call (`helpers`, `strided`). In checked mode each kernel is preceded
+//! by range checks of every buffer it touches against the lengths passed at run time.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{F32, I32, I64};
+use cranelift_codegen::ir::{Block, FuncRef, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
+
+use super::elementwise::{emit_loop, mem, Kernel, NO_ARGS};
+use super::helpers::Helper;
+use super::plan::{Loc, Plan};
+use super::{strided, CodegenError};
+use crate::ir::{Dim, Equation, Function, Op, Shape, UnaryOp, ValueId};
+
+pub(super) struct Lowering<'a, 'b> {
+    pub f: &'a Function,
+    pub plan: &'a Plan,
+    pub module: &'a mut JITModule,
+    pub b: FunctionBuilder<'b>,
+    /// Descriptors for `strided`, referenced by address from the generated code; a boxed slice
+    /// never moves, so the addresses stay valid as long as the compiled function owns them.
+    pub descriptors: &'a mut Vec<Box<[i64]>>,
+    pub checked: bool,
+    bufs: Value,
+    lens: Value,
+    batch: Value,
+    helpers: HashMap<Helper, FuncRef>,
+    /// Returns its `i32` parameter: where failed checks go.
+    fail: Block,
+}
+
+/// Error codes returned by the entry point in checked mode: equation `i` fails with `i + 1`; the
+/// final copies fail with `body.len() + 1`.
+pub(super) fn describe_failure(f: &Function, code: i32) -> String {
+    let i = (code - 1) as usize;
+    match f.body.get(i) {
+        Some(eq) => format!("equation {i} (defining `{}`)", f.name_of(eq.out)),
+        None => "the copies of outputs and updates at the end".to_string(),
+    }
+}
+
+impl<'a, 'b> Lowering<'a, 'b> {
+    pub fn new(
+        f: &'a Function,
+        plan: &'a Plan,
+        module: &'a mut JITModule,
+        mut b: FunctionBuilder<'b>,
+        descriptors: &'a mut Vec<Box<[i64]>>,
+        checked: bool,
+    ) -> Self {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        let fail = b.create_block();
+        b.append_block_param(fail, I32);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        Lowering {
+            f,
+            plan,
+            module,
+            b,
+            descriptors,
+            checked,
+            bufs: p[0],
+            lens: p[1],
+            batch: p[2],
+            helpers: HashMap::new(),
+            fail,
+        }
+    }
+
+    /// The table of pointers is read per use rather than once at entry: a load from L1 is cheaper
+    /// than keeping dozens of pointers live across the whole function.
+    fn table_entry(&mut self, table: Value, slot: usize) -> Value {
+        let flags = MemFlagsData::trusted().with_readonly();
+        self.b.ins().load(I64, flags, table, (slot * 8) as i32)
+    }
+
+    fn ptr(&mut self, loc: Loc) -> Value {
+        match loc {
+            Loc::Arg(i) => self.table_entry(self.bufs, i),
+            Loc::Arena { offset, .. } => {
+                let arena = self.table_entry(self.bufs, self.f.args.len());
+                self.b.ins().iadd_imm_s(arena, (offset * 4) as i64)
+            }
+        }
+    }
+
+    fn dim(&mut self, d: Dim) -> Value {
+        match d {
+            Dim::Batch => self.batch,
+            Dim::Fixed(n) => self.b.ins().iconst(I64, n as i64),
+        }
+    }
+
+    fn numel(&mut self, s: &Shape) -> Value {
+        let fixed = s.fixed_numel() as i64;
+        if s.has_batch() {
+            self.b.ins().imul_imm_s(self.batch, fixed)
+        } else {
+            self.b.ins().iconst(I64, fixed)
+        }
+    }
+
+    fn call(&mut self, h: Helper, args: &[Value]) -> Result<(), CodegenError> {
+        let fref = match self.helpers.get(&h) {
+            Some(r) => *r,
+            None => {
+                let sig = h.signature(self.module.make_signature());
+                let id = self
+                    .module
+                    .declare_function(h.symbol(), Linkage::Import, &sig)
+                    .map_err(|e| CodegenError(format!("declaring helper {}: {e}", h.symbol())))?;
+                let r = self.module.declare_func_in_func(id, self.b.func);
+                self.helpers.insert(h, r);
+                r
+            }
+        };
+        self.b.ins().call(fref, args);
+        Ok(())
+    }
+
+    /// In checked mode: fail with `code` unless `v`'s extent at this batch fits where it lives.
+    fn check(&mut self, code: i32, loc: Loc, shape: &Shape) {
+        if !self.checked {
+            return;
+        }
+        let need = self.numel(shape);
+        let bad = match loc {
+            Loc::Arg(i) => {
+                let len = self.table_entry(self.lens, i);
+                self.b.ins().icmp(IntCC::UnsignedGreaterThan, need, len)
+            }
+            Loc::Arena { offset, reserved } => {
+                let over =
+                    self.b
+                        .ins()
+                        .icmp_imm_s(IntCC::UnsignedGreaterThan, need, reserved as i64);
+                let len = self.table_entry(self.lens, self.f.args.len());
+                let end = self.b.ins().iadd_imm_s(need, offset as i64);
+                let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+                self.b.ins().bor(over, past)
+            }
+        };
+        let ok = self.b.create_block();
+        let code = self.b.ins().iconst(I32, code as i64);
+        self.b
+            .ins()
+            .brif(bad, self.fail, &[code.into()], ok, NO_ARGS);
+        self.b.switch_to_block(ok);
+    }
+
+    fn descriptor(&mut self, big: &Shape, small: &Shape) -> Result<Value, CodegenError> {
+        let d = strided::descriptor(big, small).map_err(CodegenError)?;
+        let d: Box<[i64]> = d.into_boxed_slice();
+        let addr = d.as_ptr() as i64;
+        self.descriptors.push(d);
+        Ok(self.b.ins().iconst(I64, addr))
+    }
+
+    pub fn equation(&mut self, i: usize, eq: &Equation) -> Result<(), CodegenError> {
+        let f = self.f;
+        let out_shape = f.shape(eq.out);
+        let code = i as i32 + 1;
+        for v in eq.op.operands().into_iter().chain([eq.out]) {
+            self.check(code, self.plan.loc[v.index()], f.shape(v));
+        }
+        let loc = |v: ValueId| self.plan.loc[v.index()];
+        let (y_loc, x_locs): (Loc, Vec<Loc>) =
+            (loc(eq.out), eq.op.operands().into_iter().map(loc).collect());
+        let y = self.ptr(y_loc);
+        let xs: Vec<Value> = x_locs.into_iter().map(|l| self.ptr(l)).collect();
+        match &eq.op {
+            Op::Const(c) => {
+                let v = self.b.ins().f32const(*c as f32);
+                self.b.ins().store(mem(), v, y, 0);
+            }
+            Op::BatchSize => {
+                let v = self.b.ins().fcvt_from_sint(F32, self.batch);
+                self.b.ins().store(mem(), v, y, 0);
+            }
+            Op::Unary(u, _) => {
+                let n = self.numel(out_shape);
+                let helper = match u {
+                    UnaryOp::Exp => Some(Helper::Exp),
+                    UnaryOp::Log => Some(Helper::Log),
+                    UnaryOp::Sigmoid => Some(Helper::Sigmoid),
+                    UnaryOp::Tanh => Some(Helper::Tanh),
+                    UnaryOp::Softplus => Some(Helper::Softplus),
+                    UnaryOp::Neg
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Relu
+                    | UnaryOp::Heaviside
+                    | UnaryOp::LeakyRelu { .. }
+                    | UnaryOp::LeakySlope { .. }
+                    | UnaryOp::Affine { .. } => None,
+                };
+                match helper {
+                    Some(h) => self.call(h, &[xs[0], y, n])?,
+                    None => emit_loop(&mut self.b, Kernel::Unary(*u), &xs, y, n),
+                }
+            }
+            Op::Binary(op, _, _) => {
+                let n = self.numel(out_shape);
+                emit_loop(&mut self.b, Kernel::Binary(*op), &xs, y, n);
+            }
+            Op::MatMul {
+                a,
+                b,
+                transpose_a,
+                transpose_b,
+            } => {
+                let (sa, sb) = (f.shape(*a).0.clone(), f.shape(*b).0.clone());
+                // Row-major storage: element (i, j) of a stored [r, c] matrix is at i*c + j, and
+                // c is never the batch. A transposed operand just swaps the two strides.
+                let cols = |d: Dim| match d {
+                    Dim::Fixed(n) => n as i64,
+                    Dim::Batch => {
+                        panic!("invariant: the batch is never a matmul operand's last axis")
+                    }
+                };
+                let (ca, cb) = (cols(sa[1]), cols(sb[1]));
+                let (m, k, rsa, csa) = if *transpose_a {
+                    (sa[1], sa[0], 1, ca)
+                } else {
+                    (sa[0], sa[1], ca, 1)
+                };
+                let (n, rsb, csb) = if *transpose_b {
+                    (sb[0], 1, cb)
+                } else {
+                    (sb[1], cb, 1)
+                };
+                let (m, k, n) = (self.dim(m), self.dim(k), self.dim(n));
+                let strides: Vec<Value> = [rsa, csa, rsb, csb]
+                    .into_iter()
+                    .map(|s| self.b.ins().iconst(I64, s))
+                    .collect();
+                let mut args = vec![xs[0], xs[1], y, m, k, n];
+                args.extend(strides);
+                self.call(Helper::MatMul, &args)?;
+            }
+            Op::Broadcast(x) => {
+                let d = self.descriptor(out_shape, f.shape(*x))?;
+                self.call(Helper::Broadcast, &[xs[0], y, d, self.batch])?;
+            }
+            Op::SumTo(x) => {
+                let d = self.descriptor(f.shape(*x), out_shape)?;
+                self.call(Helper::SumTo, &[xs[0], y, d, self.batch])?;
+            }
+            Op::LogSoftmax(_) => {
+                let (rows, width) = match out_shape.0.last() {
+                    Some(Dim::Fixed(0)) => return Ok(()),
+                    Some(Dim::Fixed(w)) => {
+                        let rows = out_shape.fixed_numel() / w;
+                        let rows = Shape(if out_shape.has_batch() {
+                            vec![Dim::Batch, Dim::Fixed(rows)]
+                        } else {
+                            vec![Dim::Fixed(rows)]
+                        });
+                        (self.numel(&rows), self.b.ins().iconst(I64, *w as i64))
+                    }
+                    Some(Dim::Batch) => (self.b.ins().iconst(I64, 1), self.batch),
+                    None => panic!("invariant: log_softmax operands have an axis (shape::infer)"),
+                };
+                self.call(Helper::LogSoftmax, &[xs[0], y, rows, width])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn copy(&mut self, code: i32, from: Loc, to: Loc, shape: &Shape) {
+        self.check(code, from, shape);
+        self.check(code, to, shape);
+        let (src, dst, n) = (self.ptr(from), self.ptr(to), self.numel(shape));
+        emit_loop(&mut self.b, Kernel::Copy, &[src], dst, n);
+    }
+
+    /// Snapshots first, so an output or update source that is an argument is read before any
+    /// write-back; then every update is copied into its argument's buffer. Computing updates in
+    /// place would save the copy, but a kernel may still read the old argument after the new
+    /// value is computed (Adam reads `m` after defining `m'`), so the copy is the safe default.
+    pub fn finish(mut self) -> Result<(), CodegenError> {
+        let f = self.f;
+        let code = f.body.len() as i32 + 1;
+        for s in self.plan.snapshots.clone() {
+            let to = Loc::Arena {
+                offset: s.offset,
+                reserved: s.reserved,
+            };
+            self.copy(code, self.plan.loc[s.value.index()], to, f.shape(s.value));
+        }
+        for u in &f.updates {
+            if u.value == u.arg {
+                continue;
+            }
+            let from = self.plan.final_loc(u.value);
+            let to = self.plan.loc[u.arg.index()];
+            self.copy(code, from, to, f.shape(u.arg));
+        }
+        let ok = self.b.ins().iconst(I32, 0);
+        self.b.ins().return_(&[ok]);
+        self.b.switch_to_block(self.fail);
+        let code = self.b.block_params(self.fail)[0];
+        self.b.ins().return_(&[code]);
+        self.b.seal_all_blocks();
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+}

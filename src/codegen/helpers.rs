@@ -1,0 +1,190 @@
+//! The math kernels that generated code calls instead of emitting them: transcendental functions
+//! (Cranelift has no `exp`, `log` or `tanh`), log-softmax along the last axis, and matrix products
+//! through `matrixmultiply::sgemm`. Each is an `extern "C"` function over a whole array, because a
+//! call costs a few nanoseconds and must be paid per array, never per element. The table `SYMBOLS`
+//! is what the JIT module registers; `Helper` names one entry and gives its signature.
+//!
+//! Safety: every pointer comes from the arena plan or an argument buffer whose length `call`
+//! checked, and the generated code passes element counts derived from the same shapes.
+
+use cranelift_codegen::ir::{types, AbiParam, Signature};
+
+/// The kernels generated code may call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Helper {
+    Exp,
+    Log,
+    Sigmoid,
+    Tanh,
+    Softplus,
+    /// (x, y, rows, width)
+    LogSoftmax,
+    /// (a, b, c, m, k, n, rsa, csa, rsb, csb)
+    MatMul,
+    /// (x, y, descriptor, batch): see `strided`.
+    Broadcast,
+    /// (x, y, descriptor, batch): see `strided`.
+    SumTo,
+}
+
+impl Helper {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Helper::Exp => "nnc_exp",
+            Helper::Log => "nnc_log",
+            Helper::Sigmoid => "nnc_sigmoid",
+            Helper::Tanh => "nnc_tanh",
+            Helper::Softplus => "nnc_softplus",
+            Helper::LogSoftmax => "nnc_log_softmax",
+            Helper::MatMul => "nnc_matmul",
+            Helper::Broadcast => "nnc_broadcast",
+            Helper::SumTo => "nnc_sum_to",
+        }
+    }
+
+    /// All parameters are pointers or `i64` counts, which are both `I64` on 64-bit targets.
+    pub fn signature(self, template: Signature) -> Signature {
+        let n = match self {
+            Helper::Exp | Helper::Log | Helper::Sigmoid | Helper::Tanh | Helper::Softplus => 3,
+            Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
+            Helper::MatMul => 10,
+        };
+        let mut sig = template;
+        sig.params = vec![AbiParam::new(types::I64); n];
+        sig.returns.clear();
+        sig
+    }
+}
+
+/// Every helper with its address, for `JITBuilder::symbol`.
+pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
+    vec![
+        (Helper::Exp.symbol(), nnc_exp as *const u8),
+        (Helper::Log.symbol(), nnc_log as *const u8),
+        (Helper::Sigmoid.symbol(), nnc_sigmoid as *const u8),
+        (Helper::Tanh.symbol(), nnc_tanh as *const u8),
+        (Helper::Softplus.symbol(), nnc_softplus as *const u8),
+        (Helper::LogSoftmax.symbol(), nnc_log_softmax as *const u8),
+        (Helper::MatMul.symbol(), nnc_matmul as *const u8),
+        (
+            Helper::Broadcast.symbol(),
+            super::strided::nnc_broadcast as *const u8,
+        ),
+        (
+            Helper::SumTo.symbol(),
+            super::strided::nnc_sum_to as *const u8,
+        ),
+    ]
+}
+
+/// Apply `g` element-wise from `x` into `y`; the two never overlap (the plan gives every result a
+/// region disjoint from its operands).
+unsafe fn map(x: *const f32, y: *mut f32, n: i64, g: impl Fn(f32) -> f32) {
+    let n = n as usize;
+    // SAFETY: see the module comment; both ranges hold `n` floats.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, n),
+            std::slice::from_raw_parts_mut(y, n),
+        )
+    };
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = g(x);
+    }
+}
+
+pub(super) fn sigmoid(x: f32) -> f32 {
+    // Two branches so that exp never overflows: the same formula as the interpreter.
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+pub(super) fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+unsafe extern "C" fn nnc_exp(x: *const f32, y: *mut f32, n: i64) {
+    unsafe { map(x, y, n, f32::exp) }
+}
+
+unsafe extern "C" fn nnc_log(x: *const f32, y: *mut f32, n: i64) {
+    unsafe { map(x, y, n, f32::ln) }
+}
+
+unsafe extern "C" fn nnc_sigmoid(x: *const f32, y: *mut f32, n: i64) {
+    unsafe { map(x, y, n, sigmoid) }
+}
+
+unsafe extern "C" fn nnc_tanh(x: *const f32, y: *mut f32, n: i64) {
+    unsafe { map(x, y, n, f32::tanh) }
+}
+
+unsafe extern "C" fn nnc_softplus(x: *const f32, y: *mut f32, n: i64) {
+    unsafe { map(x, y, n, softplus) }
+}
+
+/// `rows` lanes of `width` contiguous floats each; every lane is shifted by its maximum before
+/// exponentiating so the sum cannot overflow.
+unsafe extern "C" fn nnc_log_softmax(x: *const f32, y: *mut f32, rows: i64, width: i64) {
+    let (rows, width) = (rows as usize, width as usize);
+    let n = rows * width;
+    if n == 0 {
+        return;
+    }
+    // SAFETY: see the module comment; both ranges hold `rows * width` floats.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, n),
+            std::slice::from_raw_parts_mut(y, n),
+        )
+    };
+    for (xr, yr) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+        let m = xr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let s: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
+        let lse = m + s.ln();
+        for (y, &x) in yr.iter_mut().zip(xr) {
+            *y = x - lse;
+        }
+    }
+}
+
+/// C (m×n, row-major, contiguous) = A (m×k) · B (k×n), with A and B read through arbitrary
+/// strides: that is how transposed operands are expressed, without copying them.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn nnc_matmul(
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    m: i64,
+    k: i64,
+    n: i64,
+    rsa: i64,
+    csa: i64,
+    rsb: i64,
+    csb: i64,
+) {
+    // SAFETY: the strides and extents come from the operands' shapes (see `emit`), so every
+    // element sgemm touches lies inside the buffers; beta = 0 means C need not be initialized.
+    unsafe {
+        matrixmultiply::sgemm(
+            m as usize,
+            k as usize,
+            n as usize,
+            1.0,
+            a,
+            rsa as isize,
+            csa as isize,
+            b,
+            rsb as isize,
+            csb as isize,
+            0.0,
+            c,
+            n as isize,
+            1,
+        )
+    }
+}

@@ -1,0 +1,196 @@
+//! Broadcast and its adjoint SumTo, for any rank, as two helpers driven by a descriptor built at
+//! compile time. Both walk the *larger* shape in row-major order; the descriptor holds that
+//! shape's extents (`-1` for the batch dimension, resolved per call) and, per dimension, the
+//! stride into the *smaller* tensor, 0 where numpy broadcasting repeats it. At run time
+//! dimensions of extent 1 are dropped and adjacent dimensions merged, so the common patterns
+//! ([n]→[B,n], [B,1]→[B,n], anything→[]) become one copy, fill or sum per row.
+//!
+//! SumTo adds in row-major order of the source, so its result is the same on every call.
+
+/// The generated code only passes descriptors built by `descriptor`, so ranks are bounded here
+/// and the helpers need no allocation.
+pub(super) const MAX_RANK: usize = 8;
+
+/// `[rank, extents.., strides..]` for walking `big` while indexing `small`, which must be
+/// broadcastable to `big` (checked by `shape` before code generation).
+pub(super) fn descriptor(
+    big: &crate::ir::Shape,
+    small: &crate::ir::Shape,
+) -> Result<Vec<i64>, String> {
+    use crate::ir::Dim;
+    let rank = big.rank();
+    if rank > MAX_RANK || small.rank() > rank {
+        return Err(format!(
+            "broadcast between {small} and {big} exceeds rank {MAX_RANK}"
+        ));
+    }
+    let offset = rank - small.rank();
+    let mut desc = vec![rank as i64];
+    desc.extend(big.0.iter().map(|d| match d {
+        Dim::Batch => -1,
+        Dim::Fixed(n) => *n as i64,
+    }));
+    for (d, bd) in big.0.iter().enumerate() {
+        let stride = if d < offset || (small.0[d - offset] == Dim::Fixed(1) && *bd != Dim::Fixed(1))
+        {
+            0
+        } else {
+            // Only the leading dimension can be the batch, so the inner extents are all fixed.
+            small.0[d - offset + 1..]
+                .iter()
+                .map(|d| match d {
+                    Dim::Batch => panic!("invariant: only the leading dimension is the batch"),
+                    Dim::Fixed(n) => *n as i64,
+                })
+                .product()
+        };
+        desc.push(stride);
+    }
+    Ok(desc)
+}
+
+/// A descriptor with the batch resolved and trivial dimensions removed.
+struct Walk {
+    rank: usize,
+    ext: [usize; MAX_RANK],
+    st: [usize; MAX_RANK],
+    /// Elements of the big tensor.
+    big_len: usize,
+    /// Elements of the small tensor.
+    small_len: usize,
+}
+
+/// SAFETY: `desc` points to a descriptor built by `descriptor`, kept alive by the compiled function.
+unsafe fn walk(desc: *const i64, batch: i64) -> Walk {
+    let rank = unsafe { *desc } as usize;
+    let raw = unsafe { std::slice::from_raw_parts(desc.add(1), 2 * rank) };
+    let mut w = Walk {
+        rank: 0,
+        ext: [0; MAX_RANK],
+        st: [0; MAX_RANK],
+        big_len: 1,
+        small_len: 1,
+    };
+    for d in 0..rank {
+        let e = if raw[d] < 0 { batch } else { raw[d] } as usize;
+        let s = raw[rank + d] as usize;
+        w.big_len *= e;
+        if s != 0 {
+            w.small_len *= e;
+        }
+        if e == 1 {
+            continue;
+        }
+        // Merge with the previous kept dimension when it steps exactly over this one.
+        if w.rank > 0 && w.st[w.rank - 1] == s * e {
+            w.ext[w.rank - 1] *= e;
+            w.st[w.rank - 1] = s;
+        } else {
+            w.ext[w.rank] = e;
+            w.st[w.rank] = s;
+            w.rank += 1;
+        }
+    }
+    w
+}
+
+fn broadcast_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
+    match ext.len() {
+        0 => y[0] = x[0],
+        1 => match st[0] {
+            0 => y.fill(x[0]),
+            1 => y.copy_from_slice(&x[..ext[0]]),
+            s => y.iter_mut().enumerate().for_each(|(i, y)| *y = x[i * s]),
+        },
+        _ => {
+            let inner = y.len() / ext[0];
+            for (i, yc) in y.chunks_exact_mut(inner).enumerate() {
+                broadcast_rec(&x[i * st[0]..], yc, &ext[1..], &st[1..]);
+            }
+        }
+    }
+}
+
+fn sum_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
+    match ext.len() {
+        0 => y[0] += x[0],
+        1 => match st[0] {
+            0 => y[0] += x.iter().sum::<f32>(),
+            1 => y.iter_mut().zip(x).for_each(|(y, x)| *y += x),
+            s => x.iter().enumerate().for_each(|(i, x)| y[i * s] += x),
+        },
+        _ => {
+            let inner = x.len() / ext[0];
+            for (i, xc) in x.chunks_exact(inner).enumerate() {
+                sum_rec(xc, &mut y[i * st[0]..], &ext[1..], &st[1..]);
+            }
+        }
+    }
+}
+
+/// y (the big shape, contiguous) = x repeated along the broadcast dimensions.
+pub(super) unsafe extern "C" fn nnc_broadcast(
+    x: *const f32,
+    y: *mut f32,
+    desc: *const i64,
+    batch: i64,
+) {
+    let w = unsafe { walk(desc, batch) };
+    if w.big_len == 0 {
+        return;
+    }
+    // SAFETY: x holds the small tensor and y the big one, as the generated code's plan says.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, w.small_len),
+            std::slice::from_raw_parts_mut(y, w.big_len),
+        )
+    };
+    broadcast_rec(x, y, &w.ext[..w.rank], &w.st[..w.rank]);
+}
+
+/// y (the small shape) = x (the big shape) summed over the broadcast dimensions.
+pub(super) unsafe extern "C" fn nnc_sum_to(
+    x: *const f32,
+    y: *mut f32,
+    desc: *const i64,
+    batch: i64,
+) {
+    let w = unsafe { walk(desc, batch) };
+    // SAFETY: as for `nnc_broadcast`, with the roles of the two tensors swapped.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, w.big_len),
+            std::slice::from_raw_parts_mut(y, w.small_len),
+        )
+    };
+    y.fill(0.0);
+    if w.big_len > 0 {
+        sum_rec(x, y, &w.ext[..w.rank], &w.st[..w.rank]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Shape;
+
+    #[test]
+    fn bias_broadcast_merges_to_one_copy_per_row() {
+        let d = descriptor(&Shape::batched(&[2, 3]), &Shape::fixed(&[3])).unwrap();
+        assert_eq!(d, vec![3, -1, 2, 3, 0, 0, 1]);
+        let w = unsafe { walk(d.as_ptr(), 5) };
+        assert_eq!(
+            (w.rank, &w.ext[..2], &w.st[..2]),
+            (2, &[10, 3][..], &[0, 1][..])
+        );
+        assert_eq!((w.big_len, w.small_len), (30, 3));
+    }
+
+    #[test]
+    fn contiguous_dimensions_merge_into_one() {
+        let s = Shape::batched(&[2, 1, 3]);
+        let w = unsafe { walk(descriptor(&s, &s).unwrap().as_ptr(), 4) };
+        assert_eq!((w.rank, w.ext[0], w.st[0]), (1, 24, 1));
+    }
+}

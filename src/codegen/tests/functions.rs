@@ -1,0 +1,208 @@
+//! Whole functions: a training-step-like function with updates checked against
+//! `interp::step_in_place` over several calls, a small classifier with a loss that exercises arena
+//! reuse, the error paths of `call`, checked mode catching an out-of-plan batch, and repeated
+//! compilation to exercise freeing JIT memory.
+
+use super::{assert_close, call, check_outputs, modes, random_args, rng, MAX_BATCH};
+use crate::codegen::{compile, plan, CodegenOptions};
+use crate::interp;
+use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp};
+
+/// SGD with momentum on a linear model, plus two state arguments that swap each call (update
+/// sources that are themselves updated arguments) and an output that is an argument.
+fn momentum_step() -> Function {
+    let mut f = Function::new("momentum_step");
+    let w = f.add_arg("w", Shape::fixed(&[3, 2]), ArgRole::Param, None);
+    let v = f.add_arg("v", Shape::fixed(&[3, 2]), ArgRole::State, None);
+    let p = f.add_arg("p", Shape::fixed(&[4]), ArgRole::State, None);
+    let q = f.add_arg("q", Shape::fixed(&[4]), ArgRole::State, None);
+    let x = f.add_arg("x", Shape::batched(&[3]), ArgRole::Data, None);
+    let mm = |a, b, ta| Op::MatMul {
+        a,
+        b,
+        transpose_a: ta,
+        transpose_b: false,
+    };
+    let y = f.push(mm(x, w, false), None, Some("y"), None);
+    let g = f.push(mm(x, y, true), None, Some("g"), None);
+    let bs = f.push(Op::BatchSize, None, None, None);
+    let bsb = f.push(Op::Broadcast(bs), Some(Shape::fixed(&[3, 2])), None, None);
+    let g = f.push(Op::Binary(BinaryOp::Div, g, bsb), None, None, None);
+    let v2 = f.push(
+        Op::Unary(UnaryOp::Affine { mul: 0.9, add: 0.0 }, v),
+        None,
+        None,
+        None,
+    );
+    let v2 = f.push(Op::Binary(BinaryOp::Add, v2, g), None, Some("v_next"), None);
+    let lr = f.push(Op::Const(0.1), None, None, None);
+    let lrb = f.push(Op::Broadcast(lr), Some(Shape::fixed(&[3, 2])), None, None);
+    let step = f.push(Op::Binary(BinaryOp::Mul, lrb, v2), None, None, None);
+    let w2 = f.push(
+        Op::Binary(BinaryOp::Sub, w, step),
+        None,
+        Some("w_next"),
+        None,
+    );
+    f.add_output("y", y);
+    f.add_output("w_before", w);
+    f.updates.push(crate::ir::Update { arg: w, value: w2 });
+    f.updates.push(crate::ir::Update { arg: v, value: v2 });
+    f.updates.push(crate::ir::Update { arg: p, value: q });
+    f.updates.push(crate::ir::Update { arg: q, value: p });
+    crate::ir::verify(&f).expect("test function is valid IR");
+    f
+}
+
+#[test]
+fn updates_match_step_in_place_over_several_calls() {
+    let f = momentum_step();
+    for opts in modes() {
+        let mut r = rng(1);
+        let mut c = compile(&f, MAX_BATCH, &opts).unwrap();
+        let (mut bufs, mut tensors) = random_args(&f, 1, &mut r, (-1.0, 1.0));
+        for batch in [3, 17, 1, 3, 5] {
+            // Fresh data each step; persistent arguments carry over on both sides.
+            let (data, data_t) = random_args(&f, batch, &mut r, (-1.0, 1.0));
+            let xi = f.args.len() - 1;
+            bufs[xi] = data[xi].clone();
+            tensors[xi] = data_t[xi].clone();
+            let ev = interp::step_in_place(&f, &mut tensors).unwrap();
+            call(&mut c, &mut bufs, batch);
+            for o in &f.outputs {
+                assert_close(
+                    &format!("output {}", o.name),
+                    c.output(&o.name),
+                    &ev.values[o.value.index()],
+                );
+            }
+            for (i, a) in f.args.iter().enumerate() {
+                let what = format!(
+                    "argument {} after a call at batch {batch}",
+                    f.name_of(a.value)
+                );
+                assert_close(&what, &bufs[i], &tensors[i]);
+            }
+        }
+    }
+}
+
+/// A dense layer, relu, a second dense layer, log-softmax and the mean negative log-likelihood.
+fn classifier() -> Function {
+    let mut f = Function::new("classifier");
+    let w1 = f.add_arg("w1", Shape::fixed(&[4, 8]), ArgRole::Param, None);
+    let b1 = f.add_arg("b1", Shape::fixed(&[8]), ArgRole::Param, None);
+    let w2 = f.add_arg("w2", Shape::fixed(&[8, 3]), ArgRole::Param, None);
+    let b2 = f.add_arg("b2", Shape::fixed(&[3]), ArgRole::Param, None);
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
+    let t = f.add_arg("t", Shape::batched(&[3]), ArgRole::Data, None);
+    let dense = |f: &mut Function, x, w, b, n| {
+        let op = Op::MatMul {
+            a: x,
+            b: w,
+            transpose_a: false,
+            transpose_b: false,
+        };
+        let z = f.push(op, None, None, None);
+        let bb = f.push(Op::Broadcast(b), Some(Shape::batched(&[n])), None, None);
+        f.push(Op::Binary(BinaryOp::Add, z, bb), None, None, None)
+    };
+    let h = dense(&mut f, x, w1, b1, 8);
+    let h = f.push(Op::Unary(UnaryOp::Relu, h), None, None, None);
+    let z = dense(&mut f, h, w2, b2, 3);
+    let lp = f.push(Op::LogSoftmax(z), None, Some("log_probs"), None);
+    let tl = f.push(Op::Binary(BinaryOp::Mul, t, lp), None, None, None);
+    let nll = f.push(Op::Unary(UnaryOp::Neg, tl), None, None, None);
+    let s = f.push(Op::SumTo(nll), Some(Shape::scalar()), None, None);
+    let bs = f.push(Op::BatchSize, None, None, None);
+    let loss = f.push(Op::Binary(BinaryOp::Div, s, bs), None, Some("loss"), None);
+    f.add_output("loss", loss);
+    f.add_output("log_probs", lp);
+    f
+}
+
+#[test]
+fn classifier_loss_matches_and_reuses_the_arena() {
+    let f = classifier();
+    check_outputs(&f, 2, (-1.0, 1.0));
+    let p = plan::plan(&f, MAX_BATCH);
+    plan::tests::assert_disjoint(&f, &p);
+    let c = compile(&f, MAX_BATCH, &CodegenOptions::default()).unwrap();
+    let total: usize = f
+        .body
+        .iter()
+        .map(|eq| f.shape(eq.out).numel(MAX_BATCH).div_ceil(16) * 16)
+        .sum();
+    assert!(
+        c.arena_bytes() < total * 4,
+        "arena {} B, no reuse would be {} B",
+        c.arena_bytes(),
+        total * 4
+    );
+}
+
+#[test]
+fn call_rejects_wrong_buffers_and_batches() {
+    let f = classifier();
+    let mut c = compile(&f, 4, &CodegenOptions::default()).unwrap();
+    let (mut bufs, _) = random_args(&f, 2, &mut rng(3), (-1.0, 1.0));
+    let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+    assert!(
+        c.call(&mut views, 3).is_err(),
+        "data sized for batch 2 at batch 3"
+    );
+    assert!(c.call(&mut views, 0).is_err());
+    assert!(c.call(&mut views[1..], 2).is_err());
+    assert!(c.call(&mut views, 2).is_ok());
+    let (mut big, _) = random_args(&f, 5, &mut rng(3), (-1.0, 1.0));
+    let mut views: Vec<&mut [f32]> = big.iter_mut().map(|b| b.as_mut_slice()).collect();
+    assert!(c.call(&mut views, 5).is_err(), "batch above max_batch");
+}
+
+#[test]
+fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
+    let f = classifier();
+    let opts = CodegenOptions {
+        checked: true,
+        emit_clif: false,
+    };
+    let mut c = compile(&f, 4, &opts).unwrap();
+    let (mut bufs, _) = random_args(&f, 9, &mut rng(4), (-1.0, 1.0));
+    let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let rc = c.call_unguarded(&mut views, 9);
+    assert_eq!(
+        rc, 1,
+        "the first equation's result does not fit its region at batch 9"
+    );
+}
+
+#[test]
+fn clif_text_is_kept_on_request() {
+    let f = classifier();
+    let with = compile(
+        &f,
+        2,
+        &CodegenOptions {
+            emit_clif: true,
+            checked: false,
+        },
+    )
+    .unwrap();
+    let text = with.clif_text().expect("emit_clif keeps the text");
+    assert!(text.contains("call fn") && text.contains("f32x4"), "{text}");
+    let without = compile(&f, 2, &CodegenOptions::default()).unwrap();
+    assert!(without.clif_text().is_none());
+}
+
+#[test]
+fn compiling_and_dropping_many_functions_frees_their_code() {
+    let f = classifier();
+    let (mut bufs, ts) = random_args(&f, 2, &mut rng(5), (-1.0, 1.0));
+    let want = interp::evaluate(&f, &ts).unwrap();
+    for _ in 0..200 {
+        let mut c = compile(&f, 2, &CodegenOptions::default()).unwrap();
+        call(&mut c, &mut bufs, 2);
+        let loss = f.output_named("loss").unwrap();
+        assert_close("loss", c.output("loss"), &want.values[loss.index()]);
+    }
+}

@@ -1,0 +1,199 @@
+//! One small function per op (and per broadcast pattern and transpose combination), compiled and
+//! compared with the interpreter at batch sizes 1, 3 and 17. Widths such as 5 and 7 are chosen
+//! so that both the vector loop and the scalar tail run.
+
+use super::check_outputs;
+use crate::codegen::{compile, helpers, CodegenOptions};
+use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp};
+
+fn unary_fn(op: UnaryOp, shape: Shape) -> Function {
+    let mut f = Function::new(format!("{op:?}"));
+    let x = f.add_arg("x", shape, ArgRole::Data, None);
+    let y = f.push(Op::Unary(op, x), None, Some("y"), None);
+    f.add_output("y", y);
+    f
+}
+
+const ALL_UNARY: [UnaryOp; 12] = [
+    UnaryOp::Neg,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sqrt,
+    UnaryOp::Relu,
+    UnaryOp::Heaviside,
+    UnaryOp::LeakyRelu { alpha: 0.01 },
+    UnaryOp::LeakySlope { alpha: 0.2 },
+    UnaryOp::Sigmoid,
+    UnaryOp::Tanh,
+    UnaryOp::Softplus,
+    UnaryOp::Affine {
+        mul: -1.5,
+        add: 0.25,
+    },
+];
+
+#[test]
+fn every_unary_op_matches_the_interpreter() {
+    for (i, op) in ALL_UNARY.into_iter().enumerate() {
+        let range = match op {
+            UnaryOp::Log | UnaryOp::Sqrt => (0.05, 4.0),
+            _ => (-4.0, 4.0),
+        };
+        check_outputs(&unary_fn(op, Shape::batched(&[5])), 10 + i as u64, range);
+        check_outputs(&unary_fn(op, Shape::fixed(&[3, 7])), 40 + i as u64, range);
+    }
+}
+
+#[test]
+fn sigmoid_and_softplus_are_finite_far_from_zero() {
+    for op in [UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Tanh] {
+        check_outputs(&unary_fn(op, Shape::batched(&[6])), 7, (-200.0, 200.0));
+    }
+    for x in [-1e30f32, -1e4, -100.0, 100.0, 1e4, 1e30] {
+        assert!(
+            helpers::sigmoid(x).is_finite() && helpers::softplus(x).is_finite(),
+            "{x}"
+        );
+    }
+}
+
+#[test]
+fn every_binary_op_matches_the_interpreter() {
+    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div]
+        .into_iter()
+        .enumerate()
+    {
+        for shape in [Shape::batched(&[6]), Shape::fixed(&[2, 3]), Shape::scalar()] {
+            let mut f = Function::new(format!("{op:?}"));
+            let a = f.add_arg("a", shape.clone(), ArgRole::Data, None);
+            let b = f.add_arg("b", shape, ArgRole::Param, None);
+            let y = f.push(Op::Binary(op, a, b), None, None, None);
+            let z = f.push(Op::Binary(op, y, a), None, None, None);
+            f.add_output("y", y);
+            f.add_output("z", z);
+            check_outputs(&f, 100 + i as u64, (0.5, 3.0));
+        }
+    }
+}
+
+fn matmul_fn(sa: Shape, sb: Shape, transpose_a: bool, transpose_b: bool) -> Function {
+    let mut f = Function::new(format!("matmul_{transpose_a}_{transpose_b}"));
+    let a = f.add_arg("a", sa, ArgRole::Data, None);
+    let b = f.add_arg("b", sb, ArgRole::Data, None);
+    let op = Op::MatMul {
+        a,
+        b,
+        transpose_a,
+        transpose_b,
+    };
+    let y = f.push(op, None, None, None);
+    f.add_output("y", y);
+    f
+}
+
+#[test]
+fn matmul_in_all_transpose_combinations() {
+    let cases = [
+        // x·W, the forward pass of a dense layer.
+        (Shape::batched(&[4]), Shape::fixed(&[4, 3]), false, false),
+        // xᵀ·g, a weight gradient: the inner dimension is the batch.
+        (Shape::batched(&[4]), Shape::batched(&[3]), true, false),
+        // g·Wᵀ, the gradient flowing back to the input.
+        (Shape::batched(&[3]), Shape::fixed(&[4, 3]), false, true),
+        (Shape::fixed(&[5, 4]), Shape::fixed(&[3, 5]), true, true),
+        (Shape::fixed(&[2, 5]), Shape::fixed(&[5, 7]), false, false),
+        (Shape::fixed(&[5, 2]), Shape::fixed(&[5, 7]), true, false),
+        (Shape::fixed(&[2, 5]), Shape::fixed(&[7, 5]), false, true),
+    ];
+    for (i, (sa, sb, ta, tb)) in cases.into_iter().enumerate() {
+        check_outputs(&matmul_fn(sa, sb, ta, tb), 200 + i as u64, (-1.0, 1.0));
+    }
+}
+
+fn reshape_fn(op: fn(crate::ir::ValueId) -> Op, from: Shape, to: Shape) -> Function {
+    let mut f = Function::new(format!("{from}_to_{to}"));
+    let x = f.add_arg("x", from, ArgRole::Data, None);
+    // The interpreter reads the batch size off the data, so a scalar source needs company.
+    f.add_arg("batch_anchor", Shape::batched(&[]), ArgRole::Data, None);
+    let y = f.push(op(x), Some(to), None, None);
+    f.add_output("y", y);
+    f
+}
+
+fn broadcast_patterns() -> Vec<(Shape, Shape)> {
+    let (s, fx, bt) = (Shape::scalar, Shape::fixed, Shape::batched);
+    vec![
+        (s(), bt(&[4])),
+        (s(), fx(&[3, 4])),
+        (s(), s()),
+        (fx(&[4]), bt(&[4])),
+        (fx(&[4]), fx(&[3, 4])),
+        (bt(&[1]), bt(&[5])),
+        (fx(&[1, 4]), bt(&[4])),
+        (fx(&[1, 4]), fx(&[3, 4])),
+        (fx(&[3, 1]), fx(&[3, 4])),
+        (fx(&[1]), bt(&[5])),
+        (bt(&[4]), bt(&[4])),
+        (fx(&[4]), bt(&[2, 4])),
+        (fx(&[2, 1]), bt(&[2, 4])),
+        (bt(&[1, 4]), bt(&[3, 4])),
+    ]
+}
+
+#[test]
+fn broadcast_patterns_match_the_interpreter() {
+    for (i, (from, to)) in broadcast_patterns().into_iter().enumerate() {
+        check_outputs(
+            &reshape_fn(Op::Broadcast, from, to),
+            300 + i as u64,
+            (-2.0, 2.0),
+        );
+    }
+}
+
+#[test]
+fn sum_to_patterns_match_the_interpreter() {
+    for (i, (small, big)) in broadcast_patterns().into_iter().enumerate() {
+        check_outputs(
+            &reshape_fn(Op::SumTo, big, small),
+            400 + i as u64,
+            (-2.0, 2.0),
+        );
+    }
+}
+
+#[test]
+fn log_softmax_along_the_last_axis() {
+    for (i, shape) in [
+        Shape::batched(&[5]),
+        Shape::fixed(&[3, 7]),
+        Shape::batched(&[]),
+        Shape::batched(&[2, 3]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut f = Function::new("log_softmax");
+        let x = f.add_arg("x", shape, ArgRole::Data, None);
+        let y = f.push(Op::LogSoftmax(x), None, None, None);
+        f.add_output("y", y);
+        check_outputs(&f, 500 + i as u64, (-30.0, 30.0));
+    }
+}
+
+#[test]
+fn const_and_batch_size_are_scalars() {
+    let mut f = Function::new("scalars");
+    f.add_arg("x", Shape::batched(&[2]), ArgRole::Data, None);
+    let c = f.push(Op::Const(-2.5), None, None, None);
+    let b = f.push(Op::BatchSize, None, None, None);
+    let q = f.push(Op::Binary(BinaryOp::Div, c, b), None, None, None);
+    f.add_output("c", c);
+    f.add_output("b", b);
+    f.add_output("q", q);
+    check_outputs(&f, 600, (0.0, 1.0));
+    let mut c = compile(&f, 17, &CodegenOptions::default()).unwrap();
+    let mut x = vec![0.0; 6];
+    c.call(&mut [&mut x], 3).unwrap();
+    assert_eq!(c.output("b"), &[3.0]);
+}
