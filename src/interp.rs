@@ -158,6 +158,12 @@ pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
                 r
             }
         };
+        // Keep every value in row-major order, as the compiled code stores it.
+        let result = if result.is_standard_layout() {
+            result
+        } else {
+            result.as_standard_layout().into_owned()
+        };
         values[eq.out.index()] = Some(result);
     }
     Ok(Evaluation {

@@ -15,6 +15,8 @@ pub struct ShapeError {
     /// The operand that disagrees with it.
     pub right: Option<ValueId>,
     pub message: String,
+    /// A fix, when the rule that failed knows one.
+    pub help: Option<String>,
 }
 
 impl std::fmt::Display for ShapeError {
@@ -28,6 +30,7 @@ fn mismatch(left: ValueId, right: ValueId, message: String) -> ShapeError {
         left: Some(left),
         right: Some(right),
         message,
+        help: None,
     }
 }
 
@@ -36,6 +39,7 @@ fn malformed(message: String) -> ShapeError {
         left: None,
         right: None,
         message,
+        help: None,
     }
 }
 
@@ -75,11 +79,11 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
                     *a,
                     *b,
                     format!(
-                        "{kind:?} needs operands of one shape, but `{}` is {sa} and `{}` is {sb}",
+                        "{} needs operands of one shape, but `{}` is {sa} and `{}` is {sb}",
+                        crate::ir::binary_name(*kind),
                         f.name_of(*a),
                         f.name_of(*b)
-                    )
-                    .to_lowercase(),
+                    ),
                 ));
             }
             Ok(sa)
@@ -144,6 +148,26 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
     }
 }
 
+/// The model's output must have the target's width; checked before the loss is built so that the
+/// error names the output layer and the target rather than the loss's inner equations.
+pub fn check_target(f: &Function, output: ValueId, target: ValueId) -> Result<(), ShapeError> {
+    let (so, st) = (f.shape(output), f.shape(target));
+    if so == st {
+        return Ok(());
+    }
+    let want = st.last_fixed().unwrap_or(0);
+    let mut e = mismatch(
+        output,
+        target,
+        format!(
+            "the output layer gives {} values per row, but the target needs {want}",
+            so.last_fixed().unwrap_or(0),
+        ),
+    );
+    e.help = Some(format!("give the output layer {want} unit(s): one per class, or one per target value"));
+    Err(e)
+}
+
 fn dim_text(d: Dim) -> String {
     match d {
         Dim::Batch => "B (the batch size)".into(),
@@ -166,7 +190,11 @@ pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
     if !labelled {
         d = d.with_label(fallback, "here");
     }
-    d.with_help("the width a layer produces must be the width the next one (or the loss) expects")
+    d.with_help(
+        err.help
+            .clone()
+            .unwrap_or_else(|| "the width a layer produces must be the width the next one (or the loss) expects".into()),
+    )
 }
 
 /// The declared input width disagrees with the number of feature columns in the data.

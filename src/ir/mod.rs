@@ -12,7 +12,7 @@
 mod printer;
 mod verify;
 
-pub use printer::print_function;
+pub use printer::{binary_name, print_function};
 pub use verify::verify;
 
 use crate::diag::Span;

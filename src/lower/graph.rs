@@ -255,6 +255,7 @@ fn emit_loss(
     });
     let push = |f: &mut Function, op, name: Option<&str>| f.try_push(op, None, name, origin.clone());
     let sum_all = |f: &mut Function, v| f.try_push(Op::SumTo(v), Some(Shape::scalar()), None, origin.clone());
+    shape::check_target(f, logits, y)?;
     let batch = push(f, Op::BatchSize, None)?;
     let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
     match (spec.loss, last.activation) {

@@ -1,0 +1,52 @@
+//! Golden files (insta snapshots in tests/snapshots): the printed IR of every example at each
+//! stage, and the rendered diagnostic of each broken file in tests/ui. A change in either shows up
+//! as a reviewable diff.
+
+use std::path::Path;
+
+use nnc::ir::print_function;
+use nnc::train::session::{has_data, load_data, load_model, Overrides};
+
+const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+
+fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
+    let o = Overrides::default();
+    let spec = load_model(path, &o)?;
+    let shape = if has_data(&spec, &o) {
+        Some(load_data(&spec, path, &o)?.shape)
+    } else {
+        None
+    };
+    nnc::program::build(&spec, shape.as_ref())
+}
+
+#[test]
+fn ir_of_the_examples() {
+    for name in EXAMPLES {
+        let p = program(Path::new(&format!("examples/{name}.nn"))).unwrap();
+        insta::assert_snapshot!(format!("{name}_forward"), print_function(&p.forward));
+        insta::assert_snapshot!(format!("{name}_grad"), print_function(&p.grad));
+        insta::assert_snapshot!(format!("{name}_step"), print_function(&p.step));
+    }
+}
+
+#[test]
+fn diagnostics_of_broken_files() {
+    let mut names: Vec<String> = std::fs::read_dir("tests/ui")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nn"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "the broken files are found");
+    for name in names {
+        let path = format!("tests/ui/{name}.nn");
+        let err = match program(Path::new(&path)) {
+            Ok(_) => panic!("{path} is broken on purpose but compiled"),
+            Err(e) => e,
+        };
+        assert!(err.help.is_some(), "{path}: every diagnostic has a help line");
+        insta::assert_snapshot!(format!("diagnostic_{name}"), err.render_plain());
+    }
+}

@@ -1,0 +1,271 @@
+//! Gradient checks: for every op, and for the loss of every example model, the backward IR that
+//! autodiff produces, evaluated by the interpreter in f64, agrees with central finite differences.
+
+use ndarray::{ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use nnc::autodiff::gradient;
+use nnc::interp::{evaluate, Tensor};
+use nnc::ir::{verify, ArgRole, BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
+
+const BATCH: usize = 3;
+
+/// Random values away from 0 (where relu-like ops have kinks), optionally positive only.
+fn random(shape: &Shape, positive: bool, rng: &mut ChaCha8Rng) -> Tensor {
+    let dims = shape.extents(BATCH);
+    let n: usize = dims.iter().product();
+    let data = (0..n)
+        .map(|_| {
+            let m: f64 = rng.random_range(0.2..1.5);
+            if positive || rng.random_bool(0.5) {
+                m
+            } else {
+                -m
+            }
+        })
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&dims), data).unwrap()
+}
+
+/// The scalar loss Σ r ⊙ out, with r a fixed random data argument, so every output element
+/// weighs differently in the gradient.
+fn finish_with_weighted_sum(f: &mut Function, out: ValueId) {
+    let shape = f.shape(out).clone();
+    let r = f.add_arg("r", shape, ArgRole::Data, None);
+    let prod = f.push(Op::Binary(BinaryOp::Mul, out, r), None, None, None);
+    let loss = f.push(Op::SumTo(prod), Some(Shape::scalar()), Some("loss"), None);
+    f.add_output("loss", loss);
+}
+
+/// Compare autodiff's gradient with central differences for every Param argument of `f`.
+fn check(f: &Function, positive: bool, seed: u64) {
+    verify(f).unwrap();
+    let g = gradient(f, "loss", ArgRole::Param);
+    verify(&g).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let args: Vec<Tensor> = f.args.iter().map(|a| random(f.shape(a.value), positive, &mut rng)).collect();
+    let ev = evaluate(&g, &args).unwrap();
+    let loss_at = |args: &[Tensor]| evaluate(f, args).unwrap().get(f, "loss").sum();
+    for (i, a) in f.args.iter().enumerate() {
+        if a.role != ArgRole::Param {
+            continue;
+        }
+        let name = f.name_of(a.value);
+        let analytic = ev.get(&g, &format!("d_{name}")).clone();
+        assert_eq!(analytic.shape(), args[i].shape(), "gradient of `{name}` has the argument's shape");
+        for k in 0..args[i].len() {
+            let h = 1e-6;
+            let mut plus = args.clone();
+            plus[i].as_slice_mut().unwrap()[k] += h;
+            let mut minus = args.clone();
+            minus[i].as_slice_mut().unwrap()[k] -= h;
+            let numeric = (loss_at(&plus) - loss_at(&minus)) / (2.0 * h);
+            let a = analytic.as_slice().unwrap()[k];
+            let tol = 1e-6 * (1.0 + numeric.abs().max(a.abs()));
+            assert!(
+                (a - numeric).abs() <= tol,
+                "{}: d_{name}[{k}] autodiff {a} vs finite differences {numeric}",
+                f.name
+            );
+        }
+    }
+}
+
+fn unary_case(op: UnaryOp) -> Function {
+    let mut f = Function::new(format!("{op:?}"));
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Param, None);
+    let y = f.push(Op::Unary(op, x), None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    f
+}
+
+#[test]
+fn every_unary_op() {
+    let ops = [
+        (UnaryOp::Neg, false),
+        (UnaryOp::Exp, false),
+        (UnaryOp::Log, true),
+        (UnaryOp::Sqrt, true),
+        (UnaryOp::Relu, false),
+        (UnaryOp::Heaviside, false),
+        (UnaryOp::LeakyRelu { alpha: 0.1 }, false),
+        (UnaryOp::LeakySlope { alpha: 0.1 }, false),
+        (UnaryOp::Sigmoid, false),
+        (UnaryOp::Tanh, false),
+        (UnaryOp::Softplus, false),
+        (UnaryOp::Affine { mul: -1.5, add: 0.25 }, false),
+    ];
+    for (i, (op, positive)) in ops.into_iter().enumerate() {
+        check(&unary_case(op), positive, i as u64);
+    }
+}
+
+#[test]
+fn every_binary_op_in_both_operands() {
+    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div].into_iter().enumerate() {
+        let mut f = Function::new(format!("{op:?}"));
+        let a = f.add_arg("a", Shape::batched(&[3]), ArgRole::Param, None);
+        let b = f.add_arg("b", Shape::batched(&[3]), ArgRole::Param, None);
+        let y = f.push(Op::Binary(op, a, b), None, None, None);
+        finish_with_weighted_sum(&mut f, y);
+        check(&f, false, 10 + i as u64);
+    }
+}
+
+#[test]
+fn a_value_used_twice_accumulates_its_adjoint() {
+    let mut f = Function::new("square_plus_self");
+    let a = f.add_arg("a", Shape::fixed(&[5]), ArgRole::Param, None);
+    let sq = f.push(Op::Binary(BinaryOp::Mul, a, a), None, None, None);
+    let y = f.push(Op::Binary(BinaryOp::Add, sq, a), None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 20);
+}
+
+#[test]
+fn matmul_in_all_four_transpositions() {
+    for (i, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)].into_iter().enumerate() {
+        let mut f = Function::new(format!("matmul_{ta}_{tb}"));
+        let sa = if ta { Shape::fixed(&[4, 2]) } else { Shape::fixed(&[2, 4]) };
+        let sb = if tb { Shape::fixed(&[3, 4]) } else { Shape::fixed(&[4, 3]) };
+        let a = f.add_arg("a", sa, ArgRole::Param, None);
+        let b = f.add_arg("b", sb, ArgRole::Param, None);
+        let y = f.push(
+            Op::MatMul {
+                a,
+                b,
+                transpose_a: ta,
+                transpose_b: tb,
+            },
+            None,
+            None,
+            None,
+        );
+        finish_with_weighted_sum(&mut f, y);
+        check(&f, false, 30 + i as u64);
+    }
+}
+
+#[test]
+fn matmul_with_a_batch_operand() {
+    let mut f = Function::new("dense");
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Param, None);
+    let w = f.add_arg("w", Shape::fixed(&[4, 2]), ArgRole::Param, None);
+    let y = f.push(
+        Op::MatMul {
+            a: x,
+            b: w,
+            transpose_a: false,
+            transpose_b: false,
+        },
+        None,
+        None,
+        None,
+    );
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 40);
+}
+
+#[test]
+fn broadcast_and_sum_to_in_every_pattern() {
+    let cases = [
+        (Shape::fixed(&[3]), Shape::batched(&[3])),
+        (Shape::scalar(), Shape::batched(&[3])),
+        (Shape(vec![Dim::Batch, Dim::Fixed(1)]), Shape::batched(&[3])),
+        (Shape::fixed(&[1, 3]), Shape::fixed(&[2, 3])),
+    ];
+    for (i, (small, big)) in cases.into_iter().enumerate() {
+        let mut f = Function::new(format!("broadcast_{i}"));
+        let x = f.add_arg("x", small.clone(), ArgRole::Param, None);
+        let y = f.push(Op::Broadcast(x), Some(big.clone()), None, None);
+        finish_with_weighted_sum(&mut f, y);
+        check(&f, false, 50 + i as u64);
+
+        let mut f = Function::new(format!("sum_to_{i}"));
+        let x = f.add_arg("x", big, ArgRole::Param, None);
+        let y = f.push(Op::SumTo(x), Some(small), None, None);
+        finish_with_weighted_sum(&mut f, y);
+        check(&f, false, 60 + i as u64);
+    }
+}
+
+#[test]
+fn log_softmax_const_and_batch_size() {
+    let mut f = Function::new("log_softmax");
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Param, None);
+    let y = f.push(Op::LogSoftmax(x), None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 70);
+
+    // A mean over the batch divides by `batch_size`; constants scale.
+    let mut f = Function::new("mean");
+    let x = f.add_arg("x", Shape::batched(&[2]), ArgRole::Param, None);
+    let s = f.push(Op::SumTo(x), Some(Shape::scalar()), None, None);
+    let b = f.push(Op::BatchSize, None, None, None);
+    let c = f.push(Op::Const(3.0), None, None, None);
+    let m = f.push(Op::Binary(BinaryOp::Div, s, b), None, None, None);
+    let y = f.push(Op::Binary(BinaryOp::Mul, m, c), None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 71);
+}
+
+#[test]
+fn the_loss_of_every_example_model() {
+    for name in ["iris", "breast_cancer", "diabetes", "digits"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
+        let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
+        let data = nnc::train::session::load_data(&spec, &path, &Default::default()).unwrap();
+        let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
+        let f = program.loss;
+        // Central differences on every weight of the larger models would take long: the small
+        // ones are checked in full, the others at sampled coordinates of every parameter.
+        if f.args.iter().map(|a| f.shape(a.value).numel(BATCH)).sum::<usize>() > 2000 {
+            check_sampled(&f, 100 + name.len() as u64);
+        } else {
+            check(&f, false, 100 + name.len() as u64);
+        }
+    }
+}
+
+/// Like `check`, but compares 40 random coordinates of each parameter.
+fn check_sampled(f: &Function, seed: u64) {
+    let g = gradient(f, "loss", ArgRole::Param);
+    verify(&g).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut args: Vec<Tensor> = f.args.iter().map(|a| random(f.shape(a.value), false, &mut rng)).collect();
+    // Targets must be valid: one-hot rows for classes (any values are fine for mse).
+    for (i, a) in f.args.iter().enumerate() {
+        if f.name_of(a.value) == "y" {
+            let width = args[i].shape()[1];
+            args[i].fill(0.0);
+            for r in 0..BATCH {
+                args[i][[r, r % width].as_ref()] = 1.0;
+            }
+        }
+    }
+    let ev = evaluate(&g, &args).unwrap();
+    let loss_at = |args: &[Tensor]| evaluate(f, args).unwrap().get(f, "loss").sum();
+    for (i, a) in f.args.iter().enumerate() {
+        if a.role != ArgRole::Param {
+            continue;
+        }
+        let name = f.name_of(a.value);
+        let analytic = ev.get(&g, &format!("d_{name}")).clone();
+        for _ in 0..40 {
+            let k = rng.random_range(0..args[i].len());
+            let h = 1e-6;
+            let mut plus = args.clone();
+            plus[i].as_slice_mut().unwrap()[k] += h;
+            let mut minus = args.clone();
+            minus[i].as_slice_mut().unwrap()[k] -= h;
+            let numeric = (loss_at(&plus) - loss_at(&minus)) / (2.0 * h);
+            let a = analytic.as_slice().unwrap()[k];
+            assert!(
+                (a - numeric).abs() <= 1e-6 * (1.0 + numeric.abs()),
+                "{}: d_{name}[{k}] autodiff {a} vs finite differences {numeric}",
+                f.name
+            );
+        }
+    }
+}
