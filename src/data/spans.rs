@@ -1,0 +1,97 @@
+//! Byte spans of CSV records and fields in the original file text, so that a diagnostic can point
+//! at the exact cell. The csv crate reports where a record starts but its field ranges index its
+//! own unescaped buffer, not the file, so quoted fields would be misplaced; this module re-scans
+//! one raw record with the same dialect the reader uses. It only computes positions: it must not
+//! interpret values or build diagnostics.
+
+use crate::diag::Span;
+
+/// Where a record really starts, given the byte offset the csv crate reports for it. The reader
+/// records its position before it skips the rest of the previous line terminator (the `\n` of a
+/// CRLF) and any blank lines, so the reported offset can sit on those bytes.
+pub(crate) fn record_start(text: &str, reported: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = reported.min(bytes.len());
+    while i < bytes.len() && matches!(bytes[i], b'\r' | b'\n') {
+        i += 1;
+    }
+    i
+}
+
+/// The spans of every field of the record starting at `start`, including any surrounding quotes.
+/// The dialect is the csv crate's default: comma delimiter, `"` quotes that are only special at
+/// the start of a field, `""` inside quotes for a literal quote, and any of `\r`, `\n` or `\r\n`
+/// ending the record. After a closing quote the field runs on unquoted, as the crate reads it.
+pub(crate) fn field_spans(text: &str, start: usize) -> Vec<Span> {
+    let bytes = text.as_bytes();
+    let len = bytes.len();
+    let mut spans = Vec::new();
+    let mut i = start.min(len);
+    loop {
+        let field_start = i;
+        if i < len && bytes[i] == b'"' {
+            i += 1;
+            while i < len {
+                if bytes[i] == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+        }
+        while i < len && !matches!(bytes[i], b',' | b'\r' | b'\n') {
+            i += 1;
+        }
+        spans.push(Span::new(field_start, i));
+        if i < len && bytes[i] == b',' {
+            i += 1;
+        } else {
+            return spans;
+        }
+    }
+}
+
+/// The span of one record from its first to its last byte, terminator excluded.
+pub(crate) fn record_span(text: &str, start: usize) -> Span {
+    let fields = field_spans(text, start);
+    let end = fields.last().map_or(start, |f| f.end);
+    Span::new(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(text: &str, start: usize) -> Vec<&str> {
+        field_spans(text, start)
+            .into_iter()
+            .map(|s| &text[s.start..s.end])
+            .collect()
+    }
+
+    #[test]
+    fn plain_fields_and_empty_cells() {
+        assert_eq!(cells("a,,c\nx", 0), vec!["a", "", "c"]);
+        assert_eq!(cells("a,b,\r\n", 0), vec!["a", "b", ""]);
+    }
+
+    #[test]
+    fn quoted_fields_keep_commas_newlines_and_doubled_quotes() {
+        let text = "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",z\r\nnext";
+        assert_eq!(
+            cells(text, 0),
+            vec!["\"a,b\"", "\"say \"\"hi\"\"\"", "\"two\nlines\"", "z"]
+        );
+    }
+
+    #[test]
+    fn reported_offsets_skip_terminators_and_blank_lines() {
+        let text = "h1,h2\r\n\r\n1,2";
+        assert_eq!(record_start(text, 6), 9);
+        assert_eq!(record_span(text, 9), Span::new(9, 12));
+    }
+}

@@ -1,0 +1,246 @@
+//! Splitting a table's rows into train, validation and test sets: stratified by class for
+//! classification, so small classes are represented in every part, and a plain shuffle for
+//! regression. Splits are a pure function of the table and the seed. This module deals in row
+//! indices only: it must not scale, copy or batch data.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::load::{Table, Target};
+use crate::diag::Diagnostic;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SplitConfig {
+    /// Share of all rows held out for the final test.
+    pub test_fraction: f64,
+    /// Share of the rows remaining after the test split, held out for validation (early
+    /// stopping, model selection). Zero gives an empty validation set.
+    pub validation_fraction: f64,
+    pub seed: u64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            test_fraction: 0.2,
+            validation_fraction: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+/// Row indices into the table, each list in ascending order (shuffling for training is the
+/// batcher's job).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+pub fn split(table: &Table, cfg: &SplitConfig) -> Result<Split, Diagnostic> {
+    check_fraction("test", cfg.test_fraction)?;
+    check_fraction("validation", cfg.validation_fraction)?;
+    if cfg.test_fraction + cfg.validation_fraction >= 1.0 {
+        return Err(Diagnostic::new(
+            "nnc::data::bad_split",
+            format!(
+                "test fraction {} and validation fraction {} add up to 1 or more",
+                cfg.test_fraction, cfg.validation_fraction
+            ),
+        )
+        .with_help("leave rows for training: for example test 0.2 and validation 0.1"));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut out = Split {
+        train: Vec::new(),
+        validation: Vec::new(),
+        test: Vec::new(),
+    };
+    match &table.target {
+        Target::Classes { names, labels } => {
+            for class in 0..names.len() {
+                let rows: Vec<usize> = (0..labels.len()).filter(|&r| labels[r] == class).collect();
+                // Each class keeps at least one training row, so the model sees every class.
+                deal(rows, cfg, &mut rng, 1, &mut out);
+            }
+        }
+        Target::Values(_) => deal((0..table.rows).collect(), cfg, &mut rng, 0, &mut out),
+    }
+    if out.train.is_empty() {
+        return Err(Diagnostic::new(
+            "nnc::data::empty_train",
+            format!(
+                "splitting {} rows with test fraction {} and validation fraction {} leaves no training rows",
+                table.rows, cfg.test_fraction, cfg.validation_fraction
+            ),
+        )
+        .with_help("lower the test and validation fractions, or use a larger data file"));
+    }
+    out.train.sort_unstable();
+    out.validation.sort_unstable();
+    out.test.sort_unstable();
+    Ok(out)
+}
+
+fn check_fraction(which: &str, f: f64) -> Result<(), Diagnostic> {
+    if (0.0..1.0).contains(&f) {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "nnc::data::bad_split",
+        format!("the {which} fraction must be at least 0 and below 1, not {f}"),
+    )
+    .with_help(format!(
+        "use a {which} fraction such as 0.2 (20% of the rows)"
+    )))
+}
+
+/// Shuffle one group of rows and deal it into test, validation and train, keeping at least
+/// `keep` rows for training when the group has them.
+fn deal(
+    mut rows: Vec<usize>,
+    cfg: &SplitConfig,
+    rng: &mut ChaCha8Rng,
+    keep: usize,
+    out: &mut Split,
+) {
+    rows.shuffle(rng);
+    let n = rows.len();
+    let cap = n.saturating_sub(keep);
+    let n_test = share(cfg.test_fraction, n).min(cap);
+    let n_val = share(cfg.validation_fraction, n - n_test).min(cap - n_test);
+    out.test.extend_from_slice(&rows[..n_test]);
+    out.validation
+        .extend_from_slice(&rows[n_test..n_test + n_val]);
+    out.train.extend_from_slice(&rows[n_test + n_val..]);
+}
+
+fn share(fraction: f64, n: usize) -> usize {
+    ((fraction * n as f64).round() as usize).min(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Source;
+
+    fn classes(per_class: &[usize]) -> Table {
+        let labels: Vec<usize> = (per_class.iter().enumerate())
+            .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
+            .collect();
+        let rows = labels.len();
+        Table {
+            source: Source::new("t.csv", ""),
+            features: vec!["a".into()],
+            rows,
+            x: (0..rows).map(|r| r as f64).collect(),
+            target: Target::Classes {
+                names: (0..per_class.len()).map(|c| c.to_string()).collect(),
+                labels,
+            },
+            target_name: "y".into(),
+        }
+    }
+
+    fn values(rows: usize) -> Table {
+        Table {
+            target: Target::Values((0..rows).map(|r| r as f64).collect()),
+            ..classes(&[rows])
+        }
+    }
+
+    fn cfg(test: f64, validation: f64, seed: u64) -> SplitConfig {
+        SplitConfig {
+            test_fraction: test,
+            validation_fraction: validation,
+            seed,
+        }
+    }
+
+    fn covers_once(s: &Split, rows: usize) {
+        let mut all: Vec<usize> = [&s.train, &s.validation, &s.test]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (0..rows).collect::<Vec<_>>(),
+            "every row in exactly one part"
+        );
+    }
+
+    #[test]
+    fn stratified_parts_keep_class_proportions() {
+        let t = classes(&[50, 50, 50]);
+        let s = split(&t, &cfg(0.2, 0.1, 7)).unwrap();
+        covers_once(&s, 150);
+        let Target::Classes { labels, .. } = &t.target else {
+            unreachable!()
+        };
+        let count = |part: &[usize], c: usize| part.iter().filter(|&&r| labels[r] == c).count();
+        for c in 0..3 {
+            assert_eq!(count(&s.test, c), 10);
+            assert_eq!(count(&s.validation, c), 4);
+            assert_eq!(count(&s.train, c), 36);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_split_other_seed_other_split() {
+        let t = classes(&[30, 20]);
+        let a = split(&t, &cfg(0.2, 0.1, 1)).unwrap();
+        assert_eq!(a, split(&t, &cfg(0.2, 0.1, 1)).unwrap());
+        assert_ne!(a.test, split(&t, &cfg(0.2, 0.1, 2)).unwrap().test);
+        let r = values(100);
+        let b = split(&r, &cfg(0.25, 0.0, 3)).unwrap();
+        covers_once(&b, 100);
+        assert_eq!(
+            (b.test.len(), b.validation.len(), b.train.len()),
+            (25, 0, 75)
+        );
+        assert_eq!(b, split(&r, &cfg(0.25, 0.0, 3)).unwrap());
+        assert_ne!(
+            b.test,
+            (0..25).collect::<Vec<_>>(),
+            "regression rows are shuffled"
+        );
+    }
+
+    #[test]
+    fn tiny_classes_stay_in_training() {
+        let s = split(&classes(&[1, 2, 10]), &cfg(0.5, 0.5 - 1e-9, 0)).unwrap();
+        let Target::Classes { labels, .. } = &classes(&[1, 2, 10]).target else {
+            unreachable!()
+        };
+        for c in 0..3 {
+            assert!(
+                s.train.iter().any(|&r| labels[r] == c),
+                "class {c} has a training row"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_fractions_and_empty_train_are_diagnostics() {
+        let t = values(10);
+        for (test, val) in [
+            (1.0, 0.0),
+            (-0.1, 0.0),
+            (0.2, 1.0),
+            (f64::NAN, 0.1),
+            (0.6, 0.4),
+        ] {
+            assert_eq!(
+                split(&t, &cfg(test, val, 0)).unwrap_err().code,
+                "nnc::data::bad_split"
+            );
+        }
+        let err = split(&values(1), &cfg(0.6, 0.0, 0)).unwrap_err();
+        assert_eq!(err.code, "nnc::data::empty_train");
+        assert!(err.help.is_some());
+    }
+}
