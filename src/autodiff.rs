@@ -27,7 +27,9 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
     adjoint[seed_value.index()] = Some(one);
 
     for eq in f.body.iter().rev() {
-        let Some(dy) = adjoint[eq.out.index()] else { continue };
+        let Some(dy) = adjoint[eq.out.index()] else {
+            continue;
+        };
         for (operand, contribution) in vjp(&mut g, &eq.op, eq.out, dy, &active) {
             let name = format!("d_{}", g.name_of(operand));
             let origin = g.origin(operand).cloned();
@@ -38,7 +40,12 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
                     }
                     contribution
                 }
-                Some(prev) => g.push(Op::Binary(BinaryOp::Add, prev, contribution), None, Some(&name), origin),
+                Some(prev) => g.push(
+                    Op::Binary(BinaryOp::Add, prev, contribution),
+                    None,
+                    Some(&name),
+                    origin,
+                ),
             };
             adjoint[operand.index()] = Some(total);
         }
@@ -51,7 +58,12 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
             // A parameter the output does not depend on has a zero gradient.
             None => {
                 let zero = g.push(Op::Const(0.0), None, None, None);
-                g.push(Op::Broadcast(zero), Some(f.shape(t).clone()), Some(&name), None)
+                g.push(
+                    Op::Broadcast(zero),
+                    Some(f.shape(t).clone()),
+                    Some(&name),
+                    None,
+                )
             }
         };
         g.add_output(&name, d);
@@ -75,10 +87,17 @@ fn active_values(f: &Function, targets: &[ValueId]) -> Vec<bool> {
 
 /// The contributions of one equation `y = op(...)` to its operands' adjoints, given `dy`. Only
 /// operands that are active get a contribution.
-fn vjp(g: &mut Function, op: &Op, y: ValueId, dy: ValueId, active: &[bool]) -> Vec<(ValueId, ValueId)> {
+fn vjp(
+    g: &mut Function,
+    op: &Op,
+    y: ValueId,
+    dy: ValueId,
+    active: &[bool],
+) -> Vec<(ValueId, ValueId)> {
     let origin = g.origin(y).cloned();
     let mut out = Vec::new();
-    let push = |g: &mut Function, op: Op, target: Option<Shape>| g.push(op, target, None, origin.clone());
+    let push =
+        |g: &mut Function, op: Op, target: Option<Shape>| g.push(op, target, None, origin.clone());
     let mul = |a, b| Op::Binary(BinaryOp::Mul, a, b);
     match op {
         Op::Const(_) | Op::BatchSize => {}
@@ -92,7 +111,11 @@ fn vjp(g: &mut Function, op: &Op, y: ValueId, dy: ValueId, active: &[bool]) -> V
                 UnaryOp::Exp => push(g, mul(dy, y), None),
                 UnaryOp::Log => push(g, Op::Binary(BinaryOp::Div, dy, x), None),
                 UnaryOp::Sqrt => {
-                    let two_y = push(g, Op::Unary(UnaryOp::Affine { mul: 2.0, add: 0.0 }, y), None);
+                    let two_y = push(
+                        g,
+                        Op::Unary(UnaryOp::Affine { mul: 2.0, add: 0.0 }, y),
+                        None,
+                    );
                     push(g, Op::Binary(BinaryOp::Div, dy, two_y), None)
                 }
                 UnaryOp::Relu => {
@@ -106,20 +129,44 @@ fn vjp(g: &mut Function, op: &Op, y: ValueId, dy: ValueId, active: &[bool]) -> V
                     push(g, mul(dy, slope), None)
                 }
                 UnaryOp::Sigmoid => {
-                    let one_minus = push(g, Op::Unary(UnaryOp::Affine { mul: -1.0, add: 1.0 }, y), None);
+                    let one_minus = push(
+                        g,
+                        Op::Unary(
+                            UnaryOp::Affine {
+                                mul: -1.0,
+                                add: 1.0,
+                            },
+                            y,
+                        ),
+                        None,
+                    );
                     let local = push(g, mul(y, one_minus), None);
                     push(g, mul(dy, local), None)
                 }
                 UnaryOp::Tanh => {
                     let y2 = push(g, mul(y, y), None);
-                    let local = push(g, Op::Unary(UnaryOp::Affine { mul: -1.0, add: 1.0 }, y2), None);
+                    let local = push(
+                        g,
+                        Op::Unary(
+                            UnaryOp::Affine {
+                                mul: -1.0,
+                                add: 1.0,
+                            },
+                            y2,
+                        ),
+                        None,
+                    );
                     push(g, mul(dy, local), None)
                 }
                 UnaryOp::Softplus => {
                     let s = push(g, Op::Unary(UnaryOp::Sigmoid, x), None);
                     push(g, mul(dy, s), None)
                 }
-                UnaryOp::Affine { mul: m, .. } => push(g, Op::Unary(UnaryOp::Affine { mul: *m, add: 0.0 }, dy), None),
+                UnaryOp::Affine { mul: m, .. } => push(
+                    g,
+                    Op::Unary(UnaryOp::Affine { mul: *m, add: 0.0 }, dy),
+                    None,
+                ),
             };
             out.push((x, dx));
         }
@@ -180,11 +227,19 @@ fn vjp(g: &mut Function, op: &Op, y: ValueId, dy: ValueId, active: &[bool]) -> V
             // C = op(A)·op(B); d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back when
             // the operand was used transposed.
             if active[a.index()] {
-                let da = if ta { mm(b, dy, tb, true) } else { mm(dy, b, false, !tb) };
+                let da = if ta {
+                    mm(b, dy, tb, true)
+                } else {
+                    mm(dy, b, false, !tb)
+                };
                 out.push((a, push(g, da, None)));
             }
             if active[b.index()] {
-                let db = if tb { mm(dy, a, true, ta) } else { mm(a, dy, !ta, false) };
+                let db = if tb {
+                    mm(dy, a, true, ta)
+                } else {
+                    mm(a, dy, !ta, false)
+                };
                 out.push((b, push(g, db, None)));
             }
         }
@@ -205,7 +260,9 @@ fn vjp(g: &mut Function, op: &Op, y: ValueId, dy: ValueId, active: &[bool]) -> V
                 // dx = dy - softmax(x) · Σ dy (row-wise), with softmax(x) = exp(y).
                 let s = g.shape(*x).clone();
                 let mut row = s.clone();
-                *row.0.last_mut().expect("invariant: log_softmax has an axis") = crate::ir::Dim::Fixed(1);
+                *row.0
+                    .last_mut()
+                    .expect("invariant: log_softmax has an axis") = crate::ir::Dim::Fixed(1);
                 let total = push(g, Op::SumTo(dy), Some(row));
                 let total = push(g, Op::Broadcast(total), Some(s));
                 let p = push(g, Op::Unary(UnaryOp::Exp, y), None);

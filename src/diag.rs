@@ -38,17 +38,30 @@ impl From<Span> for SourceSpan {
 }
 
 /// A named text that spans point into. Cheap to clone: diagnostics carry it along.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Source {
     pub name: String,
     pub text: Arc<str>,
+    /// The same text under its name, as miette renders it (`╭─[iris.nn:4:12]`).
+    named: NamedSource<Arc<str>>,
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Source {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        let name = name.into();
+        let text = text.into();
         Source {
-            name: name.into(),
-            text: text.into(),
+            named: NamedSource::new(name.clone(), text.clone()),
+            name,
+            text,
         }
     }
 
@@ -143,8 +156,9 @@ impl Diagnostic {
     /// Render as the terminal shows it, without colours, at a fixed width: used by golden tests
     /// and by the CLI when stderr is not a terminal.
     pub fn render_plain(&self) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
         let mut out = String::new();
         handler
             .render_report(&mut out, self)
@@ -175,7 +189,7 @@ impl miette::Diagnostic for Diagnostic {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source
             .as_ref()
-            .map(|s| &s.text as &dyn miette::SourceCode)
+            .map(|s| &s.named as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -206,15 +220,12 @@ impl miette::Diagnostic for Diagnostic {
     }
 }
 
-/// miette renders the source name from a `NamedSource`; our `Source` keeps the name beside the
-/// text, so this wraps it for callers that want miette's own `Report`.
-pub fn named(source: &Source) -> NamedSource<String> {
-    NamedSource::new(source.name.clone(), source.text.to_string())
-}
-
 /// The nearest candidate by edit distance, for "did you mean" help lines. Only close matches are
 /// offered: a far-fetched suggestion is worse than none.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))

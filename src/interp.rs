@@ -18,7 +18,12 @@ impl Evaluation {
         let v = f
             .output_named(name)
             .or_else(|| f.arg_named(name))
-            .unwrap_or_else(|| panic!("invariant: `{name}` is an output or argument of `{}`", f.name));
+            .unwrap_or_else(|| {
+                panic!(
+                    "invariant: `{name}` is an output or argument of `{}`",
+                    f.name
+                )
+            });
         &self.values[v.index()]
     }
 }
@@ -84,7 +89,12 @@ fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
 /// data arguments; they must agree.
 pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
     if args.len() != f.args.len() {
-        return Err(format!("`{}` takes {} arguments, got {}", f.name, f.args.len(), args.len()));
+        return Err(format!(
+            "`{}` takes {} arguments, got {}",
+            f.name,
+            f.args.len(),
+            args.len()
+        ));
     }
     let mut batch: Option<usize> = None;
     for (a, t) in f.args.iter().zip(args) {
@@ -126,7 +136,9 @@ pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
             Op::Unary(u, x) => get(*x).mapv(|v| unary(u, v)),
             Op::Binary(b, x, y) => {
                 let mut r = get(*x).clone();
-                Zip::from(&mut r).and(get(*y)).for_each(|r, &y| *r = binary(*b, *r, y));
+                Zip::from(&mut r)
+                    .and(get(*y))
+                    .for_each(|r, &y| *r = binary(*b, *r, y));
                 r
             }
             Op::MatMul {
@@ -135,8 +147,14 @@ pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
                 transpose_a,
                 transpose_b,
             } => {
-                let a = get(*a).view().into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
-                let b = get(*b).view().into_dimensionality::<ndarray::Ix2>().map_err(|e| e.to_string())?;
+                let a = get(*a)
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .map_err(|e| e.to_string())?;
+                let b = get(*b)
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .map_err(|e| e.to_string())?;
                 let a = if *transpose_a { a.reversed_axes() } else { a };
                 let b = if *transpose_b { b.reversed_axes() } else { b };
                 a.dot(&b).into_dyn()

@@ -6,16 +6,16 @@
 //! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
 //! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
 
+pub mod autodiff;
+pub mod codegen;
+pub mod data;
 pub mod diag;
 pub mod interp;
 pub mod ir;
-pub mod shape;
-pub mod codegen;
-pub mod data;
 pub mod lower;
-pub mod syntax;
-pub mod autodiff;
 pub mod optim;
 pub mod program;
-pub mod train;
+pub mod shape;
 pub mod summary;
+pub mod syntax;
+pub mod train;

@@ -166,8 +166,13 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         emit_clif: true,
                         ..Default::default()
                     };
-                    let compiled = codegen::compile(f, spec.train.batch_size, &opts)
-                        .map_err(|e| Diagnostic::new("nnc::internal", format!("internal compiler error: {e}")))?;
+                    let compiled =
+                        codegen::compile(f, spec.train.batch_size, &opts).map_err(|e| {
+                            Diagnostic::new(
+                                "nnc::internal",
+                                format!("internal compiler error: {e}"),
+                            )
+                        })?;
                     print!("{}", compiled.clif_text().unwrap_or_default());
                 }
             }
@@ -182,7 +187,16 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             interp,
             report,
             quiet,
-        } => run(&file, &data, epochs, batch_size, seed, interp, report.as_deref(), quiet),
+        } => run(
+            &file,
+            &data,
+            epochs,
+            batch_size,
+            seed,
+            interp,
+            report.as_deref(),
+            quiet,
+        ),
     }
 }
 
@@ -212,7 +226,11 @@ fn run(
         &opts,
         |spec, program, prepared| {
             if !quiet {
-                let params: usize = program.params.iter().map(|p| p.shape.iter().product::<usize>()).sum();
+                let params: usize = program
+                    .params
+                    .iter()
+                    .map(|p| p.shape.iter().product::<usize>())
+                    .sum();
                 println!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
                     spec.source.name,
@@ -228,7 +246,10 @@ fn run(
         },
         |e| {
             if !quiet {
-                let val = e.val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+                let val = e
+                    .val_loss
+                    .map(|v| format!("{v:.4}"))
+                    .unwrap_or_else(|| "-".into());
                 println!(
                     "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
                     e.epoch, e.train_loss, val, e.seconds
@@ -247,19 +268,31 @@ fn run(
             "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
             c.accuracy, c.precision, c.recall, c.f1
         );
-        println!("  confusion matrix (rows: truth, columns: predicted; {}):", r.classes.join(", "));
+        println!(
+            "  confusion matrix (rows: truth, columns: predicted; {}):",
+            r.classes.join(", ")
+        );
         for row in &c.confusion {
-            println!("    {}", row.iter().map(|n| format!("{n:>5}")).collect::<String>());
+            println!(
+                "    {}",
+                row.iter().map(|n| format!("{n:>5}")).collect::<String>()
+            );
         }
     }
     if let Some(m) = &r.test.regression {
-        println!("  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}", m.mae, m.mse, m.rmse, m.r2);
+        println!(
+            "  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}",
+            m.mae, m.mse, m.rmse, m.r2
+        );
     }
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(r).expect("invariant: a report serializes to JSON");
         std::fs::write(path, json + "\n").map_err(|e| {
-            Diagnostic::new("nnc::io::report", format!("cannot write the report `{}`: {e}", path.display()))
-                .with_help("check that the folder exists and is writable")
+            Diagnostic::new(
+                "nnc::io::report",
+                format!("cannot write the report `{}`: {e}", path.display()),
+            )
+            .with_help("check that the folder exists and is writable")
         })?;
     }
     Ok(())

@@ -28,7 +28,9 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
     let mut g = grad.clone();
     g.name = "step".into();
     let params: Vec<ValueId> = g.args_with_role(ArgRole::Param).collect();
-    let loss = g.output_named("loss").expect("invariant: the gradient function outputs `loss`");
+    let loss = g
+        .output_named("loss")
+        .expect("invariant: the gradient function outputs `loss`");
     let grads: Vec<ValueId> = params
         .iter()
         .map(|p| {
@@ -59,15 +61,33 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 let direction = if momentum > 0.0 {
                     let v = add_state(&mut g, format!("velocity_{pname}"), &shape, 0.0);
                     let mv = affine(&mut g, v, momentum, 0.0);
-                    let v_new = binary(&mut g, BinaryOp::Add, mv, d, Some(&format!("new_velocity_{pname}")));
-                    g.updates.push(Update { arg: v, value: v_new });
+                    let v_new = binary(
+                        &mut g,
+                        BinaryOp::Add,
+                        mv,
+                        d,
+                        Some(&format!("new_velocity_{pname}")),
+                    );
+                    g.updates.push(Update {
+                        arg: v,
+                        value: v_new,
+                    });
                     v_new
                 } else {
                     d
                 };
                 let step = affine(&mut g, direction, learning_rate, 0.0);
-                let w_new = binary(&mut g, BinaryOp::Sub, p, step, Some(&format!("new_{pname}")));
-                g.updates.push(Update { arg: p, value: w_new });
+                let w_new = binary(
+                    &mut g,
+                    BinaryOp::Sub,
+                    p,
+                    step,
+                    Some(&format!("new_{pname}")),
+                );
+                g.updates.push(Update {
+                    arg: p,
+                    value: w_new,
+                });
             }
         }
         Optimizer::Adam {
@@ -78,8 +98,16 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
         } => {
             // Bias corrections need βᵗ for the step count t, kept as state: βᵗ = exp(t·ln β).
             let t = add_state(&mut g, "adam_t".into(), &Shape::scalar(), 0.0);
-            let t_new = g.push(Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, t), None, Some("adam_t_next"), None);
-            g.updates.push(Update { arg: t, value: t_new });
+            let t_new = g.push(
+                Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, t),
+                None,
+                Some("adam_t_next"),
+                None,
+            );
+            g.updates.push(Update {
+                arg: t,
+                value: t_new,
+            });
             let correction = |g: &mut Function, beta: f64| {
                 let tl = affine(g, t_new, beta.ln(), 0.0);
                 let pow = g.push(Op::Unary(UnaryOp::Exp, tl), None, None, None);
@@ -92,7 +120,13 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
             let step_size = binary(&mut g, BinaryOp::Div, lr, bc1, Some("adam_step_size"));
             let sqrt_bc2 = g.push(Op::Unary(UnaryOp::Sqrt, bc2), None, None, None);
             let one = g.push(Op::Const(1.0), None, None, None);
-            let inv_sqrt_bc2 = binary(&mut g, BinaryOp::Div, one, sqrt_bc2, Some("adam_inv_sqrt_bc2"));
+            let inv_sqrt_bc2 = binary(
+                &mut g,
+                BinaryOp::Div,
+                one,
+                sqrt_bc2,
+                Some("adam_inv_sqrt_bc2"),
+            );
             for (&p, &d) in params.iter().zip(&grads) {
                 let pname = g.name_of(p).to_string();
                 let shape = g.shape(p).clone();
@@ -100,11 +134,23 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 let v = add_state(&mut g, format!("adam_v_{pname}"), &shape, 0.0);
                 let bm = affine(&mut g, m, beta1, 0.0);
                 let gd = affine(&mut g, d, 1.0 - beta1, 0.0);
-                let m_new = binary(&mut g, BinaryOp::Add, bm, gd, Some(&format!("new_adam_m_{pname}")));
+                let m_new = binary(
+                    &mut g,
+                    BinaryOp::Add,
+                    bm,
+                    gd,
+                    Some(&format!("new_adam_m_{pname}")),
+                );
                 let bv = affine(&mut g, v, beta2, 0.0);
                 let g2 = binary(&mut g, BinaryOp::Mul, d, d, None);
                 let g2 = affine(&mut g, g2, 1.0 - beta2, 0.0);
-                let v_new = binary(&mut g, BinaryOp::Add, bv, g2, Some(&format!("new_adam_v_{pname}")));
+                let v_new = binary(
+                    &mut g,
+                    BinaryOp::Add,
+                    bv,
+                    g2,
+                    Some(&format!("new_adam_v_{pname}")),
+                );
                 let sv = g.push(Op::Unary(UnaryOp::Sqrt, v_new), None, None, None);
                 let scale = g.push(Op::Broadcast(inv_sqrt_bc2), Some(shape.clone()), None, None);
                 let sv = binary(&mut g, BinaryOp::Mul, sv, scale, None);
@@ -112,10 +158,25 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 let ratio = binary(&mut g, BinaryOp::Div, m_new, denom, None);
                 let size = g.push(Op::Broadcast(step_size), Some(shape), None, None);
                 let step = binary(&mut g, BinaryOp::Mul, size, ratio, None);
-                let w_new = binary(&mut g, BinaryOp::Sub, p, step, Some(&format!("new_{pname}")));
-                g.updates.push(Update { arg: m, value: m_new });
-                g.updates.push(Update { arg: v, value: v_new });
-                g.updates.push(Update { arg: p, value: w_new });
+                let w_new = binary(
+                    &mut g,
+                    BinaryOp::Sub,
+                    p,
+                    step,
+                    Some(&format!("new_{pname}")),
+                );
+                g.updates.push(Update {
+                    arg: m,
+                    value: m_new,
+                });
+                g.updates.push(Update {
+                    arg: v,
+                    value: v_new,
+                });
+                g.updates.push(Update {
+                    arg: p,
+                    value: w_new,
+                });
             }
         }
     }

@@ -27,7 +27,10 @@ pub fn parse_model(source: &Source) -> Result<ModelSpec, Diagnostic> {
 
 fn verified(f: Function) -> Function {
     if let Err(e) = ir::verify(&f) {
-        panic!("invariant: the compiler builds valid IR, but `{}` fails verification: {e}", f.name);
+        panic!(
+            "invariant: the compiler builds valid IR, but `{}` fails verification: {e}",
+            f.name
+        );
     }
     f
 }

@@ -102,8 +102,16 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
                     format!("matmul needs two matrices, got {sa} and {sb}"),
                 ));
             }
-            let (m, ka) = if *transpose_a { (sa.0[1], sa.0[0]) } else { (sa.0[0], sa.0[1]) };
-            let (kb, n) = if *transpose_b { (sb.0[1], sb.0[0]) } else { (sb.0[0], sb.0[1]) };
+            let (m, ka) = if *transpose_a {
+                (sa.0[1], sa.0[0])
+            } else {
+                (sa.0[0], sa.0[1])
+            };
+            let (kb, n) = if *transpose_b {
+                (sb.0[1], sb.0[0])
+            } else {
+                (sb.0[0], sb.0[1])
+            };
             if ka != kb {
                 return Err(mismatch(
                     *a,
@@ -119,7 +127,9 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
             }
             let s = Shape(vec![m, n]);
             if n == Dim::Batch {
-                return Err(malformed(format!("matmul result {s} would put the batch last")));
+                return Err(malformed(format!(
+                    "matmul result {s} would put the batch last"
+                )));
             }
             Ok(s)
         }
@@ -164,7 +174,9 @@ pub fn check_target(f: &Function, output: ValueId, target: ValueId) -> Result<()
             so.last_fixed().unwrap_or(0),
         ),
     );
-    e.help = Some(format!("give the output layer {want} unit(s): one per class, or one per target value"));
+    e.help = Some(format!(
+        "give the output layer {want} unit(s): one per class, or one per target value"
+    ));
     Err(e)
 }
 
@@ -178,7 +190,10 @@ fn dim_text(d: Dim) -> String {
 /// Turn a mismatch found while lowering the user's model into a diagnostic with a label on each
 /// side's origin (the layers, or the data columns, that produced the two operands).
 pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
-    let mut d = Diagnostic::new("nnc::shape::mismatch", format!("shape mismatch: {}", err.message));
+    let mut d = Diagnostic::new(
+        "nnc::shape::mismatch",
+        format!("shape mismatch: {}", err.message),
+    );
     let sides = [err.right, err.left];
     let mut labelled = false;
     for v in sides.into_iter().flatten() {
@@ -190,11 +205,9 @@ pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
     if !labelled {
         d = d.with_label(fallback, "here");
     }
-    d.with_help(
-        err.help
-            .clone()
-            .unwrap_or_else(|| "the width a layer produces must be the width the next one (or the loss) expects".into()),
-    )
+    d.with_help(err.help.clone().unwrap_or_else(|| {
+        "the width a layer produces must be the width the next one (or the loss) expects".into()
+    }))
 }
 
 /// The declared input width disagrees with the number of feature columns in the data.
@@ -239,14 +252,29 @@ mod tests {
         let mut f = Function::new("t");
         let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
         let w = f.add_arg("w", Shape::fixed(&[5, 2]), ArgRole::Param, None);
-        let op = Op::MatMul { a: x, b: w, transpose_a: false, transpose_b: false };
+        let op = Op::MatMul {
+            a: x,
+            b: w,
+            transpose_a: false,
+            transpose_b: false,
+        };
         let err = infer(&f, &op, None).unwrap_err();
         assert_eq!(err.left, Some(x));
         assert_eq!(err.right, Some(w));
-        let ok = Op::MatMul { a: x, b: w, transpose_a: true, transpose_b: false };
+        let ok = Op::MatMul {
+            a: x,
+            b: w,
+            transpose_a: true,
+            transpose_b: false,
+        };
         assert!(infer(&f, &ok, None).is_err(), "x^T w has inner B vs 5");
         let w2 = f.add_arg("w2", Shape::fixed(&[4, 2]), ArgRole::Param, None);
-        let good = Op::MatMul { a: x, b: w2, transpose_a: false, transpose_b: false };
+        let good = Op::MatMul {
+            a: x,
+            b: w2,
+            transpose_a: false,
+            transpose_b: false,
+        };
         assert_eq!(infer(&f, &good, None).unwrap(), Shape::batched(&[2]));
     }
 }

@@ -46,8 +46,20 @@ pub fn summary(spec: &ModelSpec, input_width: usize) -> String {
         fan_in = l.units;
     }
     let total: usize = rows.iter().map(|r| r.2).sum();
-    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max("Layer (activation)".len()) + 3;
-    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max("Output shape".len()) + 3;
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.len())
+        .max()
+        .unwrap_or(0)
+        .max("Layer (activation)".len())
+        + 3;
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.len())
+        .max()
+        .unwrap_or(0)
+        .max("Output shape".len())
+        + 3;
     let w2 = rows
         .iter()
         .map(|r| thousands(r.2).len())
@@ -58,13 +70,23 @@ pub fn summary(spec: &ModelSpec, input_width: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Model: {}", spec.source.name);
     let _ = writeln!(out, "{}", "━".repeat(width));
-    let _ = writeln!(out, "{:<w0$}{:<w1$}{:>w2$}", "Layer (activation)", "Output shape", "Params");
+    let _ = writeln!(
+        out,
+        "{:<w0$}{:<w1$}{:>w2$}",
+        "Layer (activation)", "Output shape", "Params"
+    );
     let _ = writeln!(out, "{}", "─".repeat(width));
     for (name, shape, params) in &rows {
         let _ = writeln!(out, "{name:<w0$}{shape:<w1$}{:>w2$}", thousands(*params));
     }
     let _ = writeln!(out, "{}", "━".repeat(width));
-    let _ = writeln!(out, "Total params: {} (trainable: {}, {} bytes as f32)", thousands(total), thousands(total), thousands(total * 4));
+    let _ = writeln!(
+        out,
+        "Total params: {} (trainable: {}, {} bytes as f32)",
+        thousands(total),
+        thousands(total),
+        thousands(total * 4)
+    );
     let _ = writeln!(out, "Loss: {}", spec.loss.name());
     let _ = writeln!(out, "Optimizer: {}", optimizer_text(&spec.optimizer));
     let _ = writeln!(

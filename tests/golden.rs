@@ -46,7 +46,10 @@ fn diagnostics_of_broken_files() {
             Ok(_) => panic!("{path} is broken on purpose but compiled"),
             Err(e) => e,
         };
-        assert!(err.help.is_some(), "{path}: every diagnostic has a help line");
+        assert!(
+            err.help.is_some(),
+            "{path}: every diagnostic has a help line"
+        );
         insta::assert_snapshot!(format!("diagnostic_{name}"), err.render_plain());
     }
 }

@@ -44,7 +44,11 @@ fn check(f: &Function, positive: bool, seed: u64) {
     let g = gradient(f, "loss", ArgRole::Param);
     verify(&g).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let args: Vec<Tensor> = f.args.iter().map(|a| random(f.shape(a.value), positive, &mut rng)).collect();
+    let args: Vec<Tensor> = f
+        .args
+        .iter()
+        .map(|a| random(f.shape(a.value), positive, &mut rng))
+        .collect();
     let ev = evaluate(&g, &args).unwrap();
     let loss_at = |args: &[Tensor]| evaluate(f, args).unwrap().get(f, "loss").sum();
     for (i, a) in f.args.iter().enumerate() {
@@ -53,7 +57,11 @@ fn check(f: &Function, positive: bool, seed: u64) {
         }
         let name = f.name_of(a.value);
         let analytic = ev.get(&g, &format!("d_{name}")).clone();
-        assert_eq!(analytic.shape(), args[i].shape(), "gradient of `{name}` has the argument's shape");
+        assert_eq!(
+            analytic.shape(),
+            args[i].shape(),
+            "gradient of `{name}` has the argument's shape"
+        );
         for k in 0..args[i].len() {
             let h = 1e-6;
             let mut plus = args.clone();
@@ -94,7 +102,13 @@ fn every_unary_op() {
         (UnaryOp::Sigmoid, false),
         (UnaryOp::Tanh, false),
         (UnaryOp::Softplus, false),
-        (UnaryOp::Affine { mul: -1.5, add: 0.25 }, false),
+        (
+            UnaryOp::Affine {
+                mul: -1.5,
+                add: 0.25,
+            },
+            false,
+        ),
     ];
     for (i, (op, positive)) in ops.into_iter().enumerate() {
         check(&unary_case(op), positive, i as u64);
@@ -103,7 +117,10 @@ fn every_unary_op() {
 
 #[test]
 fn every_binary_op_in_both_operands() {
-    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div].into_iter().enumerate() {
+    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div]
+        .into_iter()
+        .enumerate()
+    {
         let mut f = Function::new(format!("{op:?}"));
         let a = f.add_arg("a", Shape::batched(&[3]), ArgRole::Param, None);
         let b = f.add_arg("b", Shape::batched(&[3]), ArgRole::Param, None);
@@ -125,10 +142,21 @@ fn a_value_used_twice_accumulates_its_adjoint() {
 
 #[test]
 fn matmul_in_all_four_transpositions() {
-    for (i, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)].into_iter().enumerate() {
+    for (i, (ta, tb)) in [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .enumerate()
+    {
         let mut f = Function::new(format!("matmul_{ta}_{tb}"));
-        let sa = if ta { Shape::fixed(&[4, 2]) } else { Shape::fixed(&[2, 4]) };
-        let sb = if tb { Shape::fixed(&[3, 4]) } else { Shape::fixed(&[4, 3]) };
+        let sa = if ta {
+            Shape::fixed(&[4, 2])
+        } else {
+            Shape::fixed(&[2, 4])
+        };
+        let sb = if tb {
+            Shape::fixed(&[3, 4])
+        } else {
+            Shape::fixed(&[4, 3])
+        };
         let a = f.add_arg("a", sa, ArgRole::Param, None);
         let b = f.add_arg("b", sb, ArgRole::Param, None);
         let y = f.push(
@@ -213,14 +241,20 @@ fn log_softmax_const_and_batch_size() {
 #[test]
 fn the_loss_of_every_example_model() {
     for name in ["iris", "breast_cancer", "diabetes", "digits"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
         let data = nnc::train::session::load_data(&spec, &path, &Default::default()).unwrap();
         let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
         let f = program.loss;
         // Central differences on every weight of the larger models would take long: the small
         // ones are checked in full, the others at sampled coordinates of every parameter.
-        if f.args.iter().map(|a| f.shape(a.value).numel(BATCH)).sum::<usize>() > 2000 {
+        if f.args
+            .iter()
+            .map(|a| f.shape(a.value).numel(BATCH))
+            .sum::<usize>()
+            > 2000
+        {
             check_sampled(&f, 100 + name.len() as u64);
         } else {
             check(&f, false, 100 + name.len() as u64);
@@ -233,7 +267,11 @@ fn check_sampled(f: &Function, seed: u64) {
     let g = gradient(f, "loss", ArgRole::Param);
     verify(&g).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut args: Vec<Tensor> = f.args.iter().map(|a| random(f.shape(a.value), false, &mut rng)).collect();
+    let mut args: Vec<Tensor> = f
+        .args
+        .iter()
+        .map(|a| random(f.shape(a.value), false, &mut rng))
+        .collect();
     // Targets must be valid: one-hot rows for classes (any values are fine for mse).
     for (i, a) in f.args.iter().enumerate() {
         if f.name_of(a.value) == "y" {

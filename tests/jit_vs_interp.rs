@@ -36,14 +36,22 @@ fn forward_pass_agrees_on_random_inputs() {
             let buffers: Vec<Vec<f32>> = f
                 .args
                 .iter()
-                .map(|a| (0..f.shape(a.value).numel(batch)).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+                .map(|a| {
+                    (0..f.shape(a.value).numel(batch))
+                        .map(|_| rng.random_range(-1.0f32..1.0))
+                        .collect()
+                })
                 .collect();
             let tensors: Vec<Tensor> = f
                 .args
                 .iter()
                 .zip(&buffers)
                 .map(|(a, b)| {
-                    Tensor::from_shape_vec(f.shape(a.value).extents(batch), b.iter().map(|&v| v as f64).collect()).unwrap()
+                    Tensor::from_shape_vec(
+                        f.shape(a.value).extents(batch),
+                        b.iter().map(|&v| v as f64).collect(),
+                    )
+                    .unwrap()
                 })
                 .collect();
             let expected = interp::evaluate(f, &tensors).unwrap();
@@ -54,7 +62,10 @@ fn forward_pass_agrees_on_random_inputs() {
             let got = compiled.output("output");
             assert_eq!(got.len(), expected.len());
             for (g, e) in got.iter().zip(expected.iter()) {
-                assert!(close(*g as f64, *e, 1e-5), "{name} batch {batch}: jit {g} vs interpreter {e}");
+                assert!(
+                    close(*g as f64, *e, 1e-5),
+                    "{name} batch {batch}: jit {g} vs interpreter {e}"
+                );
             }
         }
     }
@@ -82,14 +93,20 @@ fn twenty_training_steps_give_the_same_losses() {
                 batcher.gather(&prepared.train, range, &mut x, &mut y);
                 let a = jit.step(&x, &y, rows).unwrap() as f64;
                 let b = oracle.step(&x, &y, rows).unwrap() as f64;
-                assert!(close(a, b, 1e-4), "{name} step {steps}: jit loss {a} vs interpreter {b}");
+                assert!(
+                    close(a, b, 1e-4),
+                    "{name} step {steps}: jit loss {a} vs interpreter {b}"
+                );
                 steps += 1;
             }
         }
         // The weights after 20 steps agree too.
         for ((n, a), (_, b)) in jit.parameters().iter().zip(oracle.parameters()) {
             for (u, v) in a.iter().zip(&b) {
-                assert!(close(*u as f64, *v as f64, 1e-3), "{name}: `{n}` jit {u} vs interpreter {v}");
+                assert!(
+                    close(*u as f64, *v as f64, 1e-3),
+                    "{name}: `{n}` jit {u} vs interpreter {v}"
+                );
             }
         }
     }

@@ -4,13 +4,6 @@
 //! cell, header or `.nn` setting at fault). It must not know about the IR, losses or the training
 //! loop: the caller translates its loss into a [`TargetKind`] and a [`TargetEncoding`].
 
-// A `Diagnostic` is large (152 bytes), but it is returned at most once per load or split, never
-// per row or per step, and `Result<_, Diagnostic>` is the project-wide convention.
-#![allow(
-    clippy::result_large_err,
-    reason = "diagnostics are returned once per load, not per row"
-)]
-
 mod batch;
 mod columns;
 mod load;

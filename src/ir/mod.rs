@@ -127,15 +127,22 @@ pub enum UnaryOp {
     Relu,
     /// 1 where x > 0, else 0: the derivative of relu.
     Heaviside,
-    LeakyRelu { alpha: f64 },
+    LeakyRelu {
+        alpha: f64,
+    },
     /// 1 where x > 0, else alpha: the derivative of leaky_relu.
-    LeakySlope { alpha: f64 },
+    LeakySlope {
+        alpha: f64,
+    },
     Sigmoid,
     Tanh,
     /// log(1 + exp(x)), computed without overflow.
     Softplus,
     /// mul * x + add.
-    Affine { mul: f64, add: f64 },
+    Affine {
+        mul: f64,
+        add: f64,
+    },
 }
 
 /// Element-wise functions of two tensors of the same shape (broadcasting is explicit).
@@ -275,7 +282,10 @@ impl Function {
     }
 
     pub fn output_named(&self, name: &str) -> Option<ValueId> {
-        self.outputs.iter().find(|o| o.name == name).map(|o| o.value)
+        self.outputs
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.value)
     }
 
     pub fn args_with_role(&self, role: ArgRole) -> impl Iterator<Item = ValueId> + '_ {
@@ -309,7 +319,13 @@ impl Function {
         id
     }
 
-    pub fn add_arg(&mut self, name: &str, shape: Shape, role: ArgRole, origin: Option<Origin>) -> ValueId {
+    pub fn add_arg(
+        &mut self,
+        name: &str,
+        shape: Shape,
+        role: ArgRole,
+        origin: Option<Origin>,
+    ) -> ValueId {
         let v = self.new_value(Some(name), shape, origin);
         self.args.push(Arg { value: v, role });
         v
@@ -332,7 +348,13 @@ impl Function {
 
     /// Append an equation whose shapes are correct by construction (autodiff, optimizer); a
     /// mismatch here is a compiler bug.
-    pub fn push(&mut self, op: Op, target: Option<Shape>, name: Option<&str>, origin: Option<Origin>) -> ValueId {
+    pub fn push(
+        &mut self,
+        op: Op,
+        target: Option<Shape>,
+        name: Option<&str>,
+        origin: Option<Origin>,
+    ) -> ValueId {
         match self.try_push(op, target, name, origin) {
             Ok(v) => v,
             Err(e) => panic!("invariant: IR built by the compiler is well-shaped, but {e}"),

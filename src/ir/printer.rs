@@ -91,7 +91,13 @@ pub fn print_function(f: &Function) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let _ = writeln!(out, "{} {{ {} ; {} .", f.name, persistent, group(ArgRole::Data));
+    let _ = writeln!(
+        out,
+        "{} {{ {} ; {} .",
+        f.name,
+        persistent,
+        group(ArgRole::Data)
+    );
     for (i, eq) in f.body.iter().enumerate() {
         let lead = if i == 0 { "  let " } else { "      " };
         let _ = writeln!(out, "{lead}{} = {}", typed(eq.out), op_text(f, &eq.op));

@@ -17,7 +17,10 @@ pub fn verify(f: &Function) -> Result<(), String> {
     }
     for (i, v) in f.values.iter().enumerate() {
         if v.shape.0.iter().skip(1).any(|d| *d == Dim::Batch) {
-            return Err(format!("value #{i} `{}` has B past the leading axis", v.name));
+            return Err(format!(
+                "value #{i} `{}` has B past the leading axis",
+                v.name
+            ));
         }
     }
     for (i, eq) in f.body.iter().enumerate() {
@@ -48,10 +51,16 @@ pub fn verify(f: &Function) -> Result<(), String> {
     for u in &f.updates {
         let role = f.args.iter().find(|a| a.value == u.arg).map(|a| a.role);
         if !matches!(role, Some(ArgRole::Param) | Some(ArgRole::State)) {
-            return Err(format!("update targets `{}`, which is not persistent", f.name_of(u.arg)));
+            return Err(format!(
+                "update targets `{}`, which is not persistent",
+                f.name_of(u.arg)
+            ));
         }
         if f.shape(u.arg) != f.shape(u.value) {
-            return Err(format!("update of `{}` changes its shape", f.name_of(u.arg)));
+            return Err(format!(
+                "update of `{}` changes its shape",
+                f.name_of(u.arg)
+            ));
         }
     }
     Ok(())

@@ -14,7 +14,10 @@ use super::spec::{Activation, DenseSpec, Loss, ModelSpec};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     /// Uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
-    GlorotUniform { fan_in: usize, fan_out: usize },
+    GlorotUniform {
+        fan_in: usize,
+        fan_out: usize,
+    },
     Zeros,
 }
 
@@ -84,7 +87,10 @@ pub fn input_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<usize, 
 
 /// Check that the output layer suits the loss before building anything.
 fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
-    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    let last = spec
+        .layers
+        .last()
+        .expect("invariant: resolve rejects models without layers");
     if spec.loss != Loss::CrossEntropy {
         return Ok(());
     }
@@ -92,7 +98,9 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
         (Activation::Softmax, 1) => Some("softmax over a single unit is always 1"),
         (Activation::Softmax, _) => None,
         (Activation::Sigmoid, 1) => None,
-        (Activation::Sigmoid, _) => Some("sigmoid with cross_entropy is the two-class form: it needs exactly 1 unit"),
+        (Activation::Sigmoid, _) => {
+            Some("sigmoid with cross_entropy is the two-class form: it needs exactly 1 unit")
+        }
         _ => Some("cross_entropy needs an output layer that gives probabilities"),
     };
     match problem {
@@ -122,11 +130,15 @@ pub fn default_target_width(spec: &ModelSpec) -> usize {
 pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diagnostic> {
     check_output(spec)?;
     let width = input_width(spec, data)?;
-    let target_width = data.map(|d| d.target_width).unwrap_or_else(|| default_target_width(spec));
-    let target_origin = data.and_then(|d| d.target_origin.clone()).unwrap_or(Origin {
-        span: spec.loss_span,
-        what: "the target".into(),
-    });
+    let target_width = data
+        .map(|d| d.target_width)
+        .unwrap_or_else(|| default_target_width(spec));
+    let target_origin = data
+        .and_then(|d| d.target_origin.clone())
+        .unwrap_or(Origin {
+            span: spec.loss_span,
+            what: "the target".into(),
+        });
 
     let mut params = Vec::new();
     let mut fan_in = width;
@@ -151,18 +163,35 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         span: spec.input.span,
         what: "the input".into(),
     };
-    let fail = |f: &Function, e: shape::ShapeError| shape::diagnose(f, &e, spec.model_span).in_source(&spec.source);
+    let fail = |f: &Function, e: shape::ShapeError| {
+        shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
+    };
 
     let mut forward = Function::new("forward");
     declare_params(&mut forward, spec, &params);
-    let x = forward.add_arg("x", Shape::batched(&[width]), ArgRole::Data, Some(input_origin.clone()));
+    let x = forward.add_arg(
+        "x",
+        Shape::batched(&[width]),
+        ArgRole::Data,
+        Some(input_origin.clone()),
+    );
     let (_, out) = emit_layers(&mut forward, spec, x).map_err(|e| fail(&forward, e))?;
     forward.add_output("output", out);
 
     let mut loss = Function::new("loss");
     declare_params(&mut loss, spec, &params);
-    let x = loss.add_arg("x", Shape::batched(&[width]), ArgRole::Data, Some(input_origin));
-    let y = loss.add_arg("y", Shape::batched(&[target_width]), ArgRole::Data, Some(target_origin));
+    let x = loss.add_arg(
+        "x",
+        Shape::batched(&[width]),
+        ArgRole::Data,
+        Some(input_origin),
+    );
+    let y = loss.add_arg(
+        "y",
+        Shape::batched(&[target_width]),
+        ArgRole::Data,
+        Some(target_origin),
+    );
     let (logits, out) = emit_layers(&mut loss, spec, x).map_err(|e| fail(&loss, e))?;
     let l = emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?;
     loss.add_output("loss", l);
@@ -179,19 +208,32 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
 fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
     for (p, layer_index) in params.iter().zip((0..).map(|i| i / 2)) {
         let layer = &spec.layers[layer_index];
-        f.add_arg(&p.name, Shape::fixed(&p.shape), ArgRole::Param, Some(layer_origin(spec, layer_index, layer)));
+        f.add_arg(
+            &p.name,
+            Shape::fixed(&p.shape),
+            ArgRole::Param,
+            Some(layer_origin(spec, layer_index, layer)),
+        );
     }
 }
 
 /// The layers' equations; returns the last layer's pre-activation (the logits) and its output.
-fn emit_layers(f: &mut Function, spec: &ModelSpec, x: ValueId) -> Result<(ValueId, ValueId), shape::ShapeError> {
+fn emit_layers(
+    f: &mut Function,
+    spec: &ModelSpec,
+    x: ValueId,
+) -> Result<(ValueId, ValueId), shape::ShapeError> {
     let mut h = x;
     let mut logits = x;
     let n = spec.layers.len();
     for (i, layer) in spec.layers.iter().enumerate() {
         let origin = Some(layer_origin(spec, i, layer));
-        let w = f.arg_named(&format!("w{}", i + 1)).expect("invariant: parameters are declared first");
-        let b = f.arg_named(&format!("b{}", i + 1)).expect("invariant: parameters are declared first");
+        let w = f
+            .arg_named(&format!("w{}", i + 1))
+            .expect("invariant: parameters are declared first");
+        let b = f
+            .arg_named(&format!("b{}", i + 1))
+            .expect("invariant: parameters are declared first");
         let mm = f.try_push(
             Op::MatMul {
                 a: h,
@@ -205,9 +247,22 @@ fn emit_layers(f: &mut Function, spec: &ModelSpec, x: ValueId) -> Result<(ValueI
         )?;
         let target = f.shape(mm).clone();
         let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
-        let z_name = if i + 1 == n { "logits".to_string() } else { format!("z{}", i + 1) };
-        let z = f.try_push(Op::Binary(BinaryOp::Add, mm, bb), None, Some(&z_name), origin.clone())?;
-        let h_name = if i + 1 == n { "output".to_string() } else { format!("h{}", i + 1) };
+        let z_name = if i + 1 == n {
+            "logits".to_string()
+        } else {
+            format!("z{}", i + 1)
+        };
+        let z = f.try_push(
+            Op::Binary(BinaryOp::Add, mm, bb),
+            None,
+            Some(&z_name),
+            origin.clone(),
+        )?;
+        let h_name = if i + 1 == n {
+            "output".to_string()
+        } else {
+            format!("h{}", i + 1)
+        };
         h = emit_activation(f, layer.activation, z, &h_name, origin)?;
         logits = z;
     }
@@ -253,18 +308,33 @@ fn emit_loss(
         span: spec.loss_span,
         what: format!("the loss `{}`", spec.loss.name()),
     });
-    let push = |f: &mut Function, op, name: Option<&str>| f.try_push(op, None, name, origin.clone());
-    let sum_all = |f: &mut Function, v| f.try_push(Op::SumTo(v), Some(Shape::scalar()), None, origin.clone());
+    let push =
+        |f: &mut Function, op, name: Option<&str>| f.try_push(op, None, name, origin.clone());
+    let sum_all =
+        |f: &mut Function, v| f.try_push(Op::SumTo(v), Some(Shape::scalar()), None, origin.clone());
     shape::check_target(f, logits, y)?;
     let batch = push(f, Op::BatchSize, None)?;
-    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    let last = spec
+        .layers
+        .last()
+        .expect("invariant: resolve rejects models without layers");
     match (spec.loss, last.activation) {
         (Loss::Mse, _) => {
             let d = push(f, Op::Binary(BinaryOp::Sub, out, y), None)?;
             let sq = push(f, Op::Binary(BinaryOp::Mul, d, d), None)?;
             let s = sum_all(f, sq)?;
             let width = f.shape(out).fixed_numel() as f64;
-            let count = push(f, Op::Unary(UnaryOp::Affine { mul: width, add: 0.0 }, batch), None)?;
+            let count = push(
+                f,
+                Op::Unary(
+                    UnaryOp::Affine {
+                        mul: width,
+                        add: 0.0,
+                    },
+                    batch,
+                ),
+                None,
+            )?;
             push(f, Op::Binary(BinaryOp::Div, s, count), Some("loss"))
         }
         (Loss::CrossEntropy, Activation::Sigmoid) => {

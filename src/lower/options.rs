@@ -64,7 +64,10 @@ impl<'a> Options<'a> {
                     if seen_named {
                         return Err(Diagnostic::new(
                             "nnc::syntax::positional_after_named",
-                            format!("a positional argument follows a named one in `{}`", call.name.name),
+                            format!(
+                                "a positional argument follows a named one in `{}`",
+                                call.name.name
+                            ),
                         )
                         .with_source(source)
                         .with_label(v.span, "positional argument")
@@ -72,7 +75,11 @@ impl<'a> Options<'a> {
                     }
                     let Some(name) = positional.get(next_positional) else {
                         let help = if positional.is_empty() {
-                            format!("`{}` takes only named options: {}", call.name.name, known.join(", "))
+                            format!(
+                                "`{}` takes only named options: {}",
+                                call.name.name,
+                                known.join(", ")
+                            )
                         } else {
                             format!(
                                 "`{}` takes {} positional argument(s) ({}); name the others: {}",
@@ -95,7 +102,12 @@ impl<'a> Options<'a> {
                 }
                 Arg::Named { name, value } => {
                     seen_named = true;
-                    let key = resolve_name(source, name, known, &format!("options of `{}`", call.name.name))?;
+                    let key = resolve_name(
+                        source,
+                        name,
+                        known,
+                        &format!("options of `{}`", call.name.name),
+                    )?;
                     insert(source, &mut values, key, value, name.span)?;
                 }
             }
@@ -143,7 +155,9 @@ impl<'a> Options<'a> {
 
     /// A number within `[min, max]` (inclusive), or the default when absent.
     pub fn number(&self, name: &str, default: f64, min: f64, max: f64) -> Result<f64, Diagnostic> {
-        let Some(v) = self.value(name) else { return Ok(default) };
+        let Some(v) = self.value(name) else {
+            return Ok(default);
+        };
         let ValueKind::Number(n) = v.kind else {
             return Err(self.expected(v, name, "a number"));
         };
@@ -165,8 +179,16 @@ impl<'a> Options<'a> {
     }
 
     /// A whole number within `[min, max]`, or the default when absent.
-    pub fn count(&self, name: &str, default: usize, min: usize, max: usize) -> Result<usize, Diagnostic> {
-        let Some(v) = self.value(name) else { return Ok(default) };
+    pub fn count(
+        &self,
+        name: &str,
+        default: usize,
+        min: usize,
+        max: usize,
+    ) -> Result<usize, Diagnostic> {
+        let Some(v) = self.value(name) else {
+            return Ok(default);
+        };
         let n = self.number(name, default as f64, min as f64, max as f64)?;
         if n.fract() != 0.0 {
             return Err(self.expected(v, name, "a whole number"));
@@ -175,19 +197,30 @@ impl<'a> Options<'a> {
     }
 
     /// A required whole number.
-    pub fn required_count(&self, name: &str, min: usize, max: usize, hint: &str) -> Result<usize, Diagnostic> {
+    pub fn required_count(
+        &self,
+        name: &str,
+        min: usize,
+        max: usize,
+        hint: &str,
+    ) -> Result<usize, Diagnostic> {
         if self.value(name).is_none() {
-            return Err(Diagnostic::new("nnc::lower::missing_option", format!("`{name}` is required here"))
-                .with_source(self.source)
-                .with_label(self.span, format!("needs `{name}`"))
-                .with_help(hint.to_string()));
+            return Err(Diagnostic::new(
+                "nnc::lower::missing_option",
+                format!("`{name}` is required here"),
+            )
+            .with_source(self.source)
+            .with_label(self.span, format!("needs `{name}`"))
+            .with_help(hint.to_string()));
         }
         self.count(name, 0, min, max)
     }
 
     /// A string, or a bare name (so `target: species` and `target: "species"` both work).
     pub fn text(&self, name: &str) -> Result<Option<(String, Span)>, Diagnostic> {
-        let Some(v) = self.value(name) else { return Ok(None) };
+        let Some(v) = self.value(name) else {
+            return Ok(None);
+        };
         match &v.kind {
             ValueKind::String(s) => Ok(Some((s.clone(), v.span))),
             ValueKind::Call(c) if c.args.is_empty() => Ok(Some((c.name.name.clone(), v.span))),
@@ -197,7 +230,9 @@ impl<'a> Options<'a> {
 
     /// A call value such as `relu` or `leaky_relu(alpha: 0.1)`.
     pub fn call(&self, name: &str) -> Result<Option<&'a Call>, Diagnostic> {
-        let Some(v) = self.value(name) else { return Ok(None) };
+        let Some(v) = self.value(name) else {
+            return Ok(None);
+        };
         match &v.kind {
             ValueKind::Call(c) => Ok(Some(c)),
             _ => Err(self.expected(v, name, "a name")),
@@ -205,13 +240,25 @@ impl<'a> Options<'a> {
     }
 }
 
-fn resolve_name(source: &Source, name: &Ident, known: &[&'static str], what: &str) -> Result<&'static str, Diagnostic> {
-    known.iter().copied().find(|k| *k == name.name).ok_or_else(|| {
-        Diagnostic::new("nnc::lower::unknown_option", format!("unknown option `{}`", name.name))
+fn resolve_name(
+    source: &Source,
+    name: &Ident,
+    known: &[&'static str],
+    what: &str,
+) -> Result<&'static str, Diagnostic> {
+    known
+        .iter()
+        .copied()
+        .find(|k| *k == name.name)
+        .ok_or_else(|| {
+            Diagnostic::new(
+                "nnc::lower::unknown_option",
+                format!("unknown option `{}`", name.name),
+            )
             .with_source(source)
             .with_label(name.span, "not a known option here")
             .with_help(unknown_help(&name.name, what, known))
-    })
+        })
 }
 
 fn insert<'a>(
@@ -222,11 +269,14 @@ fn insert<'a>(
     span: Span,
 ) -> Result<(), Diagnostic> {
     if let Some(prev) = values.insert(name, value) {
-        return Err(Diagnostic::new("nnc::lower::duplicate_option", format!("`{name}` is given twice"))
-            .with_source(source)
-            .with_label(span, "given again here")
-            .with_label(prev.span, "first given here")
-            .with_help("keep one of them"));
+        return Err(Diagnostic::new(
+            "nnc::lower::duplicate_option",
+            format!("`{name}` is given twice"),
+        )
+        .with_source(source)
+        .with_label(span, "given again here")
+        .with_label(prev.span, "first given here")
+        .with_help("keep one of them"));
     }
     Ok(())
 }

@@ -50,8 +50,16 @@ impl Loss {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
-    Sgd { learning_rate: f64, momentum: f64 },
-    Adam { learning_rate: f64, beta1: f64, beta2: f64, epsilon: f64 },
+    Sgd {
+        learning_rate: f64,
+        momentum: f64,
+    },
+    Adam {
+        learning_rate: f64,
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
 }
 
 pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
@@ -115,7 +123,14 @@ const LAYERS: &[&str] = &["input", "dense"];
 const TRAIN_OPTIONS: &[&str] = &["epochs", "batch_size", "seed"];
 const DATA_OPTIONS: &[&str] = &["path", "target", "test_fraction", "validation_fraction"];
 
-fn err(source: &Source, code: &'static str, msg: impl Into<String>, span: Span, label: &str, help: impl Into<String>) -> Diagnostic {
+fn err(
+    source: &Source,
+    code: &'static str,
+    msg: impl Into<String>,
+    span: Span,
+    label: &str,
+    help: impl Into<String>,
+) -> Diagnostic {
     Diagnostic::new(code, msg)
         .with_source(source)
         .with_label(span, label)
@@ -185,10 +200,16 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     }
 
     let Some(model) = model else {
-        return Err(Diagnostic::new("nnc::lower::missing_model", "the file has no `model { ... }` block")
-            .with_source(source)
-            .with_label(crate::diag::Span::new(0, 0), "expected somewhere in this file")
-            .with_help("add a model, e.g. `model { input(4) dense(3, activation: softmax) }`"));
+        return Err(Diagnostic::new(
+            "nnc::lower::missing_model",
+            "the file has no `model { ... }` block",
+        )
+        .with_source(source)
+        .with_label(
+            crate::diag::Span::new(0, 0),
+            "expected somewhere in this file",
+        )
+        .with_help("add a model, e.g. `model { input(4) dense(3, activation: softmax) }`"));
     };
     let (input, layers) = resolve_model(source, model)?;
     let Some(loss_value) = loss else {
@@ -228,7 +249,10 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     })
 }
 
-fn settings_of<'a>(source: &Source, block: &'a Block) -> Result<Vec<(&'a Ident, &'a Value)>, Diagnostic> {
+fn settings_of<'a>(
+    source: &Source,
+    block: &'a Block,
+) -> Result<Vec<(&'a Ident, &'a Value)>, Diagnostic> {
     block
         .entries
         .iter()
@@ -237,7 +261,10 @@ fn settings_of<'a>(source: &Source, block: &'a Block) -> Result<Vec<(&'a Ident, 
             Entry::Call(c) => Err(err(
                 source,
                 "nnc::lower::expected_setting",
-                format!("`{}` holds settings (`name: value`), not calls", block.name.name),
+                format!(
+                    "`{}` holds settings (`name: value`), not calls",
+                    block.name.name
+                ),
                 c.span,
                 "a call",
                 format!("write e.g. `{}: ...`", c.name.name),
@@ -246,7 +273,10 @@ fn settings_of<'a>(source: &Source, block: &'a Block) -> Result<Vec<(&'a Ident, 
         .collect()
 }
 
-fn resolve_model(source: &Source, model: &Block) -> Result<(InputSpec, Vec<DenseSpec>), Diagnostic> {
+fn resolve_model(
+    source: &Source,
+    model: &Block,
+) -> Result<(InputSpec, Vec<DenseSpec>), Diagnostic> {
     let mut input: Option<InputSpec> = None;
     let mut layers = Vec::new();
     for entry in &model.entries {
@@ -280,7 +310,10 @@ fn resolve_model(source: &Source, model: &Block) -> Result<(InputSpec, Vec<Dense
                     Some(_) => Some(opts.count("width", 0, 1, 1 << 24)?),
                     None => None,
                 };
-                input = Some(InputSpec { width, span: call.span });
+                input = Some(InputSpec {
+                    width,
+                    span: call.span,
+                });
             }
             "dense" => layers.push(resolve_dense(source, call)?),
             other => {
@@ -314,7 +347,12 @@ fn resolve_model(source: &Source, model: &Block) -> Result<(InputSpec, Vec<Dense
 
 fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
     let opts = Options::from_call(source, call, &["units"], &["units", "activation"])?;
-    let units = opts.required_count("units", 1, 1 << 24, "give the layer a width, e.g. `dense(16)`")?;
+    let units = opts.required_count(
+        "units",
+        1,
+        1 << 24,
+        "give the layer a width, e.g. `dense(16)`",
+    )?;
     let (activation, activation_span) = match opts.call("activation")? {
         Some(c) => (resolve_activation(source, c)?, c.span),
         None => (Activation::Linear, call.span),
@@ -329,7 +367,11 @@ fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> 
 
 fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
     let name = call.name.name.as_str();
-    let known: &[&'static str] = if name == "leaky_relu" { &["alpha"] } else { &[] };
+    let known: &[&'static str] = if name == "leaky_relu" {
+        &["alpha"]
+    } else {
+        &[]
+    };
     let opts = Options::from_call(source, call, known, known)?;
     Ok(match name {
         "linear" => Activation::Linear,
@@ -362,7 +404,10 @@ fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Di
             format!("expected the name of a {what}, found {}", v.describe()),
             v.span,
             "not a name",
-            format!("write the {what}'s name, e.g. `{}`", if what == "loss" { "mse" } else { "adam" }),
+            format!(
+                "write the {what}'s name, e.g. `{}`",
+                if what == "loss" { "mse" } else { "adam" }
+            ),
         )),
     }
 }
@@ -395,7 +440,12 @@ fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic
             })
         }
         "adam" => {
-            let o = Options::from_call(source, call, &[], &["learning_rate", "beta1", "beta2", "epsilon"])?;
+            let o = Options::from_call(
+                source,
+                call,
+                &[],
+                &["learning_rate", "beta1", "beta2", "epsilon"],
+            )?;
             Ok(Optimizer::Adam {
                 learning_rate: o.number("learning_rate", 0.001, 0.0, f64::INFINITY)?,
                 beta1: o.number("beta1", 0.9, 0.0, 0.999999)?,
@@ -430,7 +480,12 @@ fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diag
         path: o.text("path")?,
         target: o.text("target")?,
         test_fraction: o.number("test_fraction", DEFAULT_TEST_FRACTION, 0.0, 0.9)?,
-        validation_fraction: o.number("validation_fraction", DEFAULT_VALIDATION_FRACTION, 0.0, 0.9)?,
+        validation_fraction: o.number(
+            "validation_fraction",
+            DEFAULT_VALIDATION_FRACTION,
+            0.0,
+            0.9,
+        )?,
         span: block.name.span,
     })
 }
@@ -441,9 +496,17 @@ fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Di
         batch_size: DEFAULT_BATCH_SIZE,
         seed: DEFAULT_SEED,
     };
-    let Some(block) = block else { return Ok(defaults) };
+    let Some(block) = block else {
+        return Ok(defaults);
+    };
     let settings = settings_of(source, block)?;
-    let o = Options::from_settings(source, &settings, TRAIN_OPTIONS, "training settings", block.span)?;
+    let o = Options::from_settings(
+        source,
+        &settings,
+        TRAIN_OPTIONS,
+        "training settings",
+        block.span,
+    )?;
     Ok(TrainSpec {
         epochs: o.count("epochs", defaults.epochs, 1, 1_000_000)?,
         batch_size: o.count("batch_size", defaults.batch_size, 1, 1 << 20)?,

@@ -22,15 +22,20 @@ fn span_of(pair: &Pair<Rule>) -> Span {
 
 /// Parse a whole `.nn` source into its syntax tree.
 pub fn parse(source: &Source) -> Result<File, Diagnostic> {
-    let mut pairs = NnParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e))?;
-    let file = pairs.next().expect("invariant: a successful parse of `file` yields one pair");
+    let mut pairs =
+        NnParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e))?;
+    let file = pairs
+        .next()
+        .expect("invariant: a successful parse of `file` yields one pair");
     let mut items = Vec::new();
     for pair in file.into_inner() {
         match pair.as_rule() {
             Rule::block => items.push(Item::Block(block(pair))),
             Rule::setting => items.push(Item::Setting(setting(pair))),
             Rule::EOI => {}
-            r => unreachable!("invariant: the grammar allows only blocks and settings at top level, got {r:?}"),
+            r => unreachable!(
+                "invariant: the grammar allows only blocks and settings at top level, got {r:?}"
+            ),
         }
     }
     Ok(File { items })
@@ -46,7 +51,11 @@ fn ident(pair: Pair<Rule>) -> Ident {
 fn block(pair: Pair<Rule>) -> Block {
     let span = span_of(&pair);
     let mut inner = pair.into_inner();
-    let name = ident(inner.next().expect("invariant: a block starts with its name"));
+    let name = ident(
+        inner
+            .next()
+            .expect("invariant: a block starts with its name"),
+    );
     let entries = inner
         .map(|p| match p.as_rule() {
             Rule::setting => Entry::Setting(setting(p)),
@@ -64,7 +73,11 @@ fn block(pair: Pair<Rule>) -> Block {
 fn setting(pair: Pair<Rule>) -> Setting {
     let span = span_of(&pair);
     let mut inner = pair.into_inner();
-    let key = ident(inner.next().expect("invariant: a setting starts with its key"));
+    let key = ident(
+        inner
+            .next()
+            .expect("invariant: a setting starts with its key"),
+    );
     let value = value(inner.next().expect("invariant: a setting has a value"));
     Setting { key, value, span }
 }
@@ -72,7 +85,11 @@ fn setting(pair: Pair<Rule>) -> Setting {
 fn call(pair: Pair<Rule>) -> Call {
     let span = span_of(&pair);
     let mut inner = pair.into_inner();
-    let name = ident(inner.next().expect("invariant: a call starts with its name"));
+    let name = ident(
+        inner
+            .next()
+            .expect("invariant: a call starts with its name"),
+    );
     let mut args = Vec::new();
     if let Some(list) = inner.next() {
         for a in list.into_inner() {
@@ -166,7 +183,10 @@ fn syntax_error(source: &Source, e: pest::error::Error<Rule>) -> Diagnostic {
     let message = if expected.is_empty() {
         format!("syntax error: unexpected {found}")
     } else {
-        format!("syntax error: expected {}, found {found}", join_or(&expected))
+        format!(
+            "syntax error: expected {}, found {found}",
+            join_or(&expected)
+        )
     };
     Diagnostic::new("nnc::syntax", message)
         .with_source(source)
@@ -198,12 +218,23 @@ mod tests {
         let text = "model {\n  dense(16, activation: relu) # hidden\n}\nloss: mse\n";
         let f = parse(&src(text)).unwrap();
         assert_eq!(f.items.len(), 2);
-        let Item::Block(b) = &f.items[0] else { panic!("first item is the model block") };
-        let Entry::Call(c) = &b.entries[0] else { panic!("the model holds a call") };
+        let Item::Block(b) = &f.items[0] else {
+            panic!("first item is the model block")
+        };
+        let Entry::Call(c) = &b.entries[0] else {
+            panic!("the model holds a call")
+        };
         assert_eq!(c.name.name, "dense");
-        assert_eq!(&text[c.span.start..c.span.end], "dense(16, activation: relu)");
-        assert!(matches!(c.args[0], Arg::Positional(Value { kind: ValueKind::Number(n), .. }) if n == 16.0));
-        let Item::Setting(s) = &f.items[1] else { panic!("second item is a setting") };
+        assert_eq!(
+            &text[c.span.start..c.span.end],
+            "dense(16, activation: relu)"
+        );
+        assert!(
+            matches!(c.args[0], Arg::Positional(Value { kind: ValueKind::Number(n), .. }) if n == 16.0)
+        );
+        let Item::Setting(s) = &f.items[1] else {
+            panic!("second item is a setting")
+        };
         assert_eq!(s.key.name, "loss");
     }
 

@@ -28,7 +28,13 @@ pub trait Executor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError>;
     /// The mean loss and the predictions (`batch × outputs`, appended to `predictions`) of a
     /// batch of at most `max_eval_batch()` rows, without changing anything.
-    fn evaluate(&mut self, x: &[f32], y: &[f32], batch: usize, predictions: &mut Vec<f32>) -> Result<f32, ExecError>;
+    fn evaluate(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        batch: usize,
+        predictions: &mut Vec<f32>,
+    ) -> Result<f32, ExecError>;
     fn max_eval_batch(&self) -> usize;
     /// Current parameter values, by name.
     fn parameters(&self) -> Vec<(String, Vec<f32>)>;
@@ -39,7 +45,12 @@ pub trait Executor {
 /// The persistent buffers (parameters, then optimizer state), named.
 fn initial_buffers(program: &Program, seed: u64) -> Vec<(String, Vec<f32>)> {
     let values = super::init::initialize(&program.params, seed);
-    let mut bufs: Vec<(String, Vec<f32>)> = program.params.iter().map(|p| p.name.clone()).zip(values).collect();
+    let mut bufs: Vec<(String, Vec<f32>)> = program
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .zip(values)
+        .collect();
     for s in &program.state {
         bufs.push((s.name.clone(), vec![s.init; s.shape.iter().product()]));
     }
@@ -62,12 +73,11 @@ fn arg_sources(f: &Function, names: &[(String, Vec<f32>)]) -> Vec<Source> {
             match a.role {
                 ArgRole::Data if name == "x" => Source::X,
                 ArgRole::Data => Source::Y,
-                ArgRole::Param | ArgRole::State => Source::Persistent(
-                    names
-                        .iter()
-                        .position(|(n, _)| n == name)
-                        .unwrap_or_else(|| panic!("invariant: every persistent argument `{name}` has a buffer")),
-                ),
+                ArgRole::Param | ArgRole::State => {
+                    Source::Persistent(names.iter().position(|(n, _)| n == name).unwrap_or_else(
+                        || panic!("invariant: every persistent argument `{name}` has a buffer"),
+                    ))
+                }
             }
         })
         .collect()
@@ -94,7 +104,10 @@ fn call(
     batch: usize,
 ) -> Result<(), ExecError> {
     // Hand out each buffer once, in argument order, without copying the persistent ones.
-    let mut slots: Vec<Option<&mut [f32]>> = buffers.iter_mut().map(|(_, b)| Some(b.as_mut_slice())).collect();
+    let mut slots: Vec<Option<&mut [f32]>> = buffers
+        .iter_mut()
+        .map(|(_, b)| Some(b.as_mut_slice()))
+        .collect();
     let (mut x, mut y) = (Some(x), Some(y));
     let mut args: Vec<&mut [f32]> = Vec::with_capacity(sources.len());
     for s in sources {
@@ -105,14 +118,22 @@ fn call(
         };
         args.push(taken.expect("invariant: each buffer is an argument at most once"));
     }
-    f.call(&mut args, batch).map_err(|e| ExecError(e.to_string()))
+    f.call(&mut args, batch)
+        .map_err(|e| ExecError(e.to_string()))
 }
 
 impl JitExecutor {
-    pub fn new(program: &Program, batch_size: usize, seed: u64, opts: &CodegenOptions) -> Result<Self, ExecError> {
+    pub fn new(
+        program: &Program,
+        batch_size: usize,
+        seed: u64,
+        opts: &CodegenOptions,
+    ) -> Result<Self, ExecError> {
         let max_eval_batch = batch_size.max(256);
-        let step = codegen::compile(&program.step, batch_size, opts).map_err(|e| ExecError(e.to_string()))?;
-        let eval = codegen::compile(&program.loss, max_eval_batch, opts).map_err(|e| ExecError(e.to_string()))?;
+        let step = codegen::compile(&program.step, batch_size, opts)
+            .map_err(|e| ExecError(e.to_string()))?;
+        let eval = codegen::compile(&program.loss, max_eval_batch, opts)
+            .map_err(|e| ExecError(e.to_string()))?;
         let buffers = initial_buffers(program, seed);
         let compile_time = step.compile_time() + eval.compile_time();
         Ok(JitExecutor {
@@ -147,13 +168,33 @@ impl JitExecutor {
 impl Executor for JitExecutor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError> {
         self.stage(x, y);
-        call(&mut self.step, &self.step_sources, &mut self.buffers, &mut self.x, &mut self.y, batch)?;
+        call(
+            &mut self.step,
+            &self.step_sources,
+            &mut self.buffers,
+            &mut self.x,
+            &mut self.y,
+            batch,
+        )?;
         Ok(self.step.output("loss")[0])
     }
 
-    fn evaluate(&mut self, x: &[f32], y: &[f32], batch: usize, predictions: &mut Vec<f32>) -> Result<f32, ExecError> {
+    fn evaluate(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        batch: usize,
+        predictions: &mut Vec<f32>,
+    ) -> Result<f32, ExecError> {
         self.stage(x, y);
-        call(&mut self.eval, &self.eval_sources, &mut self.buffers, &mut self.x, &mut self.y, batch)?;
+        call(
+            &mut self.eval,
+            &self.eval_sources,
+            &mut self.buffers,
+            &mut self.x,
+            &mut self.y,
+            batch,
+        )?;
         predictions.extend_from_slice(self.eval.output("output"));
         Ok(self.eval.output("loss")[0])
     }
@@ -189,10 +230,17 @@ impl InterpExecutor {
                     .iter()
                     .find(|p| p.name == name)
                     .map(|p| p.shape.clone())
-                    .or_else(|| program.state.iter().find(|s| s.name == name).map(|s| s.shape.clone()))
+                    .or_else(|| {
+                        program
+                            .state
+                            .iter()
+                            .find(|s| s.name == name)
+                            .map(|s| s.shape.clone())
+                    })
                     .expect("invariant: every buffer is a parameter or a state");
-                let t = ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| v as f64).collect())
-                    .expect("invariant: initial buffers have their declared size");
+                let t =
+                    ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| v as f64).collect())
+                        .expect("invariant: initial buffers have their declared size");
                 (name, t)
             })
             .collect();
@@ -212,8 +260,11 @@ impl InterpExecutor {
                     ArgRole::Data => {
                         let data = if name == "x" { x } else { y };
                         let shape = f.shape(a.value).extents(batch);
-                        ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| v as f64).collect())
-                            .expect("invariant: batches have batch × width values")
+                        ArrayD::from_shape_vec(
+                            IxDyn(&shape),
+                            data.iter().map(|&v| v as f64).collect(),
+                        )
+                        .expect("invariant: batches have batch × width values")
                     }
                     ArgRole::Param | ArgRole::State => self
                         .buffers
@@ -242,7 +293,13 @@ impl Executor for InterpExecutor {
         Ok(ev.get(&self.step, "loss").sum() as f32)
     }
 
-    fn evaluate(&mut self, x: &[f32], y: &[f32], batch: usize, predictions: &mut Vec<f32>) -> Result<f32, ExecError> {
+    fn evaluate(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        batch: usize,
+        predictions: &mut Vec<f32>,
+    ) -> Result<f32, ExecError> {
         let args = self.args(&self.eval, x, y, batch);
         let ev = interp::evaluate(&self.eval, &args).map_err(ExecError)?;
         predictions.extend(ev.get(&self.eval, "output").iter().map(|&v| v as f32));

@@ -40,7 +40,10 @@ mod tests {
         let p = vec![ParamSpec {
             name: "w1".into(),
             shape: vec![30, 20],
-            init: Init::GlorotUniform { fan_in: 30, fan_out: 20 },
+            init: Init::GlorotUniform {
+                fan_in: 30,
+                fan_out: 20,
+            },
         }];
         let a = initialize(&p, 7);
         let b = initialize(&p, 7);

@@ -26,27 +26,46 @@ pub struct RegressionMetrics {
 /// the one-column (sigmoid) form.
 pub fn predicted_classes(probabilities: &[f32], width: usize) -> Vec<usize> {
     if width == 1 {
-        return probabilities.iter().map(|&p| usize::from(p > 0.5)).collect();
+        return probabilities
+            .iter()
+            .map(|&p| usize::from(p > 0.5))
+            .collect();
     }
     probabilities
         .chunks(width)
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
+                .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
+                    if p > best.1 {
+                        (i, p)
+                    } else {
+                        best
+                    }
+                })
                 .0
         })
         .collect()
 }
 
-pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> ClassificationMetrics {
+pub fn classification(
+    truth: &[usize],
+    predicted: &[usize],
+    classes: usize,
+) -> ClassificationMetrics {
     let mut confusion = vec![vec![0usize; classes]; classes];
     for (&t, &p) in truth.iter().zip(predicted) {
         confusion[t][p] += 1;
     }
     let n = truth.len().max(1) as f64;
     let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-    let ratio = |num: usize, den: usize| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+    let ratio = |num: usize, den: usize| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
     let mut precision = 0.0;
     let mut recall = 0.0;
     let mut f1 = 0.0;
@@ -58,7 +77,11 @@ pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> C
         let r = ratio(tp, actual_c);
         precision += p;
         recall += r;
-        f1 += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        f1 += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
     }
     let k = classes.max(1) as f64;
     ClassificationMetrics {
@@ -72,11 +95,25 @@ pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> C
 
 pub fn regression(truth: &[f64], predicted: &[f64]) -> RegressionMetrics {
     let n = truth.len().max(1) as f64;
-    let mse = truth.iter().zip(predicted).map(|(t, p)| (t - p).powi(2)).sum::<f64>() / n;
-    let mae = truth.iter().zip(predicted).map(|(t, p)| (t - p).abs()).sum::<f64>() / n;
+    let mse = truth
+        .iter()
+        .zip(predicted)
+        .map(|(t, p)| (t - p).powi(2))
+        .sum::<f64>()
+        / n;
+    let mae = truth
+        .iter()
+        .zip(predicted)
+        .map(|(t, p)| (t - p).abs())
+        .sum::<f64>()
+        / n;
     let mean = truth.iter().sum::<f64>() / n;
     let total = truth.iter().map(|t| (t - mean).powi(2)).sum::<f64>();
-    let r2 = if total > 0.0 { 1.0 - mse * n / total } else { 0.0 };
+    let r2 = if total > 0.0 {
+        1.0 - mse * n / total
+    } else {
+        0.0
+    };
     RegressionMetrics {
         mse,
         mae,
@@ -93,7 +130,10 @@ mod tests {
     fn classification_metrics_match_hand_counts() {
         // truth: 0 0 1 1 2, predicted: 0 1 1 1 0
         let m = classification(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3);
-        assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]
+        );
         assert!((m.accuracy - 0.6).abs() < 1e-12);
         // precision: c0 1/2, c1 2/3, c2 0 → mean 7/18; recall: 1/2, 1, 0 → 1/2.
         assert!((m.precision - 7.0 / 18.0).abs() < 1e-12);
@@ -102,7 +142,10 @@ mod tests {
 
     #[test]
     fn argmax_and_threshold() {
-        assert_eq!(predicted_classes(&[0.1, 0.7, 0.2, 0.5, 0.1, 0.4], 3), vec![1, 0]);
+        assert_eq!(
+            predicted_classes(&[0.1, 0.7, 0.2, 0.5, 0.1, 0.4], 3),
+            vec![1, 0]
+        );
         assert_eq!(predicted_classes(&[0.2, 0.9], 1), vec![0, 1]);
     }
 

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::codegen::CodegenOptions;
-use crate::data::{self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind};
+use crate::data::{
+    self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind,
+};
 use crate::diag::{Diagnostic, Source, Span};
 use crate::ir::Origin;
 use crate::lower::{Activation, DataShape, Loss, ModelSpec};
@@ -71,7 +73,11 @@ pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
 }
 
 /// Load the data named by the flags or the file (paths in the file are relative to its folder).
-pub fn load_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> Result<ModelData, Diagnostic> {
+pub fn load_data(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+) -> Result<ModelData, Diagnostic> {
     let mut origin = DataOrigin {
         nn: Some(spec.source.clone()),
         path_span: None,
@@ -98,12 +104,16 @@ pub fn load_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> 
         }
         (None, None) => None,
     };
+    // With no target named, the last column is the target (the usual layout of such files).
     let target = match target {
         Some(t) => t,
-        None => last_column(&path)?,
+        None => data::last_column(&path, &origin)?,
     };
     let table = data::load_csv(&path, &target, target_kind(spec), &origin)?;
-    let last = spec.layers.last().expect("invariant: resolve rejects models without layers");
+    let last = spec
+        .layers
+        .last()
+        .expect("invariant: resolve rejects models without layers");
     let (encoding, target_width) = match &table.target {
         Target::Values(_) => (TargetEncoding::Standardized, 1),
         Target::Classes { names, .. } => {
@@ -116,7 +126,11 @@ pub fn load_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> 
     };
     let target_what = match &table.target {
         Target::Values(_) => format!("the target column `{}`", table.target_name),
-        Target::Classes { names, .. } => format!("the target column `{}` ({} classes)", table.target_name, names.len()),
+        Target::Classes { names, .. } => format!(
+            "the target column `{}` ({} classes)",
+            table.target_name,
+            names.len()
+        ),
     };
     let data_span = origin.path_span;
     let shape = DataShape {
@@ -126,29 +140,16 @@ pub fn load_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> 
             what: format!("the data ({} feature columns)", table.features.len()),
         }),
         target_width,
-        target_origin: origin.target_span.map(|span| Origin { span, what: target_what }),
+        target_origin: origin.target_span.map(|span| Origin {
+            span,
+            what: target_what,
+        }),
     };
     Ok(ModelData {
         table,
         shape,
         encoding,
         path,
-    })
-}
-
-/// With no target named, the last column is the target (the usual layout of such files).
-fn last_column(path: &Path) -> Result<String, Diagnostic> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| {
-        Diagnostic::new("nnc::data::unreadable", format!("cannot read `{}`: {e}", path.display()))
-            .with_help("check the path; paths in a .nn file are relative to its folder")
-    })?;
-    let headers = reader.headers().map_err(|e| {
-        Diagnostic::new("nnc::data::unreadable", format!("cannot read the header of `{}`: {e}", path.display()))
-            .with_help("the first line of the file must name the columns")
-    })?;
-    headers.iter().last().map(str::to_string).ok_or_else(|| {
-        Diagnostic::new("nnc::data::empty", format!("`{}` has no columns", path.display()))
-            .with_help("the first line of the file must name the columns")
     })
 }
 
@@ -172,7 +173,11 @@ fn internal(e: impl std::fmt::Display) -> Diagnostic {
 }
 
 /// Prepare the data of a spec: load, split and standardize.
-pub fn prepare_data(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> Result<(ModelData, Prepared), Diagnostic> {
+pub fn prepare_data(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+) -> Result<(ModelData, Prepared), Diagnostic> {
     let data = load_data(spec, model_path, overrides)?;
     let split = data::split(
         &data.table,
@@ -203,7 +208,10 @@ pub fn run(
     let mut exec: Box<dyn Executor> = if opts.interpret {
         Box::new(InterpExecutor::new(&program, seed))
     } else {
-        Box::new(JitExecutor::new(&program, spec.train.batch_size, seed, &opts.codegen).map_err(internal)?)
+        Box::new(
+            JitExecutor::new(&program, spec.train.batch_size, seed, &opts.codegen)
+                .map_err(internal)?,
+        )
     };
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
@@ -220,7 +228,11 @@ pub fn run(
     let test = test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?;
     let classification = matches!(data.table.target, Target::Classes { .. });
     let report = Report {
-        task: if classification { "classification" } else { "regression" },
+        task: if classification {
+            "classification"
+        } else {
+            "regression"
+        },
         executor: if opts.interpret { "interpreter" } else { "jit" },
         epochs_run: history.epochs.len(),
         compile_ms,
@@ -239,7 +251,11 @@ pub fn run(
     })
 }
 
-fn test_metrics(exec: &mut dyn Executor, data: &ModelData, prepared: &Prepared) -> Result<TestMetrics, super::ExecError> {
+fn test_metrics(
+    exec: &mut dyn Executor,
+    data: &ModelData,
+    prepared: &Prepared,
+) -> Result<TestMetrics, super::ExecError> {
     let test = &prepared.test;
     let (loss, predictions) = super::evaluate(exec, test)?;
     Ok(match &data.table.target {
@@ -247,12 +263,19 @@ fn test_metrics(exec: &mut dyn Executor, data: &ModelData, prepared: &Prepared) 
             let predicted = metrics::predicted_classes(&predictions, test.y.cols);
             TestMetrics {
                 loss,
-                classification: Some(metrics::classification(&test.labels, &predicted, names.len())),
+                classification: Some(metrics::classification(
+                    &test.labels,
+                    &predicted,
+                    names.len(),
+                )),
                 regression: None,
             }
         }
         Target::Values(_) => {
-            let predicted: Vec<f64> = predictions.iter().map(|&p| prepared.unscale_target(p)).collect();
+            let predicted: Vec<f64> = predictions
+                .iter()
+                .map(|&p| prepared.unscale_target(p))
+                .collect();
             TestMetrics {
                 loss,
                 classification: None,
