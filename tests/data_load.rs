@@ -453,7 +453,7 @@ fn diagnostics_render_with_the_cell_and_help() {
     for needle in [
         "nnc::data::not_a_number",
         "bad.csv",
-        "[3:3]",
+        "bad.csv:3:3]",
         "3,oops,y",
         "oops",
         "not a number",

@@ -69,19 +69,15 @@ pub fn classification(
     let mut precision = 0.0;
     let mut recall = 0.0;
     let mut f1 = 0.0;
-    for c in 0..classes {
-        let tp = confusion[c][c];
-        let predicted_c: usize = (0..classes).map(|t| confusion[t][c]).sum();
-        let actual_c: usize = confusion[c].iter().sum();
+    for (c, row) in confusion.iter().enumerate() {
+        let tp = row[c];
+        let predicted_c: usize = confusion.iter().map(|r| r[c]).sum();
+        let actual_c: usize = row.iter().sum();
         let p = ratio(tp, predicted_c);
         let r = ratio(tp, actual_c);
         precision += p;
         recall += r;
-        f1 += if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        };
+        f1 += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
     }
     let k = classes.max(1) as f64;
     ClassificationMetrics {

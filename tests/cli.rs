@@ -1,0 +1,194 @@
+//! The command line as a user meets it: exit codes, silence on success, and bad input that
+//! never panics but names the file, line and column with exit code 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the nnc binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A scratch folder for one test, emptied first and removed by the caller's `cleanup`.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nnc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn model_for(dir: &Path, csv: &str) -> PathBuf {
+    let path = dir.join("model.nn");
+    std::fs::write(
+        &path,
+        format!(
+            "data {{\n  path: \"{csv}\"\n  target: \"label\"\n}}\nmodel {{\n  dense(2, activation: softmax)\n}}\nloss: cross_entropy\ntrain {{ epochs: 1 }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Run `nnc run` on a model whose CSV has `contents`; it must fail cleanly with exit 1.
+fn run_on_bad_csv(name: &str, contents: Option<&str>) -> String {
+    let dir = scratch(name);
+    if let Some(c) = contents {
+        std::fs::write(dir.join("data.csv"), c).unwrap();
+    }
+    let model = model_for(&dir, "data.csv");
+    let out = nnc(&["run", model.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{name}: exit code 1, stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "{name}: no panic: {err}");
+    err
+}
+
+#[test]
+fn check_is_silent_on_a_valid_file() {
+    let out = nnc(&["check", "examples/iris.nn"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).is_empty() && stderr(&out).is_empty());
+}
+
+#[test]
+fn check_reports_a_broken_file_with_its_place_and_exit_1() {
+    let out = nnc(&["check", "tests/ui/unknown_activation.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("tests/ui/unknown_activation.nn:3:25"), "{err}");
+    assert!(err.contains("did you mean `relu`"), "{err}");
+}
+
+#[test]
+fn a_missing_model_file_is_an_error_not_a_panic() {
+    let out = nnc(&["check", "no/such/model.nn"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no/such/model.nn"));
+}
+
+#[test]
+fn a_missing_data_file_names_the_path_in_the_model() {
+    let err = run_on_bad_csv("missing", None);
+    assert!(err.contains("model.nn:2:9"), "{err}");
+    assert!(err.contains("data.csv"), "{err}");
+}
+
+#[test]
+fn an_empty_csv_is_an_error() {
+    let err = run_on_bad_csv("empty", Some(""));
+    assert!(err.contains("data.csv"), "{err}");
+}
+
+#[test]
+fn a_ragged_row_names_its_line() {
+    let err = run_on_bad_csv("ragged", Some("a,b,label\n1,2,x\n3,4\n5,6,y\n"));
+    assert!(err.contains("data.csv:3:"), "{err}");
+}
+
+#[test]
+fn a_non_numeric_value_names_its_cell() {
+    let err = run_on_bad_csv("text", Some("a,b,label\n1,2,x\n3,oops,y\n5,6,x\n7,8,y\n"));
+    assert!(err.contains("data.csv:3:3"), "{err}");
+}
+
+#[test]
+fn summary_prints_the_parameter_count() {
+    let out = nnc(&["summary", "examples/iris.nn"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("Total params: 131"), "{text}");
+    assert!(text.contains("(B, 16)"), "{text}");
+}
+
+#[test]
+fn ir_prints_each_stage_and_the_cranelift_ir() {
+    let forward = stdout(&nnc(&["ir", "examples/iris.nn"]));
+    assert!(forward.starts_with("forward {"), "{forward}");
+    let grad = stdout(&nnc(&["ir", "examples/iris.nn", "--grad"]));
+    assert!(grad.contains("d_w1:f32[4,16]"), "{grad}");
+    let step = stdout(&nnc(&["ir", "examples/iris.nn", "--step"]));
+    assert!(
+        step.contains("update ") && step.contains("w1 <- new_w1"),
+        "{step}"
+    );
+    let clif = stdout(&nnc(&[
+        "ir",
+        "examples/iris.nn",
+        "--step",
+        "--emit",
+        "clif",
+    ]));
+    assert!(clif.contains("function"), "{clif}");
+}
+
+#[test]
+fn run_prints_epochs_and_writes_a_report() {
+    let dir = scratch("report");
+    let report = dir.join("report.json");
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "3",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("epoch")).count(),
+        3,
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(json["task"], "classification");
+    assert_eq!(json["epochs_run"], 3);
+    assert_eq!(json["history"].as_array().unwrap().len(), 3);
+    for key in ["loss", "accuracy", "precision", "recall", "f1", "confusion"] {
+        assert!(json["test"].get(key).is_some(), "test.{key} in {json}");
+    }
+    assert!(json["samples_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn flags_override_the_file() {
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "2",
+        "--data",
+        "examples/data/iris.csv",
+        "--target",
+        "species",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("epoch"))
+            .count(),
+        2
+    );
+    let bad = nnc(&["run", "examples/iris.nn", "--target", "colour"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("colour"));
+}

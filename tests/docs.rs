@@ -1,0 +1,53 @@
+//! Every ```nn example in docs/language.md and the README parses and resolves; those that declare
+//! their input width are also built into verified IR (the others need their data file).
+
+use nnc::diag::Source;
+
+fn examples(doc: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(doc).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```nn") => current = Some(String::new()),
+            (Some(block), "```") => {
+                out.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), l) => {
+                block.push_str(l);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(current.is_none(), "{doc}: an ```nn block is not closed");
+    out
+}
+
+fn check(doc: &str, min: usize) {
+    let blocks = examples(doc);
+    assert!(
+        blocks.len() >= min,
+        "{doc}: found {} examples",
+        blocks.len()
+    );
+    for (i, text) in blocks.iter().enumerate() {
+        let source = Source::new(format!("{doc} example {}", i + 1), text.as_str());
+        let spec =
+            nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        if spec.input.width.is_some() {
+            nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        }
+    }
+}
+
+#[test]
+fn language_reference_examples_are_valid() {
+    check("docs/language.md", 9);
+}
+
+#[test]
+fn readme_examples_are_valid() {
+    check("README.md", 1);
+}
