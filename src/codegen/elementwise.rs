@@ -1,7 +1,8 @@
-//! Generated element-wise loops: the inline unary ops, the binary ops and plain copies, each as a
-//! loop over `F32X4` vectors followed by a scalar loop for the last `n % 4` elements. The element
-//! count is a runtime value (it depends on the batch), so one loop serves every batch size.
-//! Transcendental ops are not here: they are helper calls (see `helpers`).
+//! Generated element-wise loops. One loop computes a whole fused run (see `fuse`): it loads its
+//! input streams, computes every equation of the run in registers and stores the results that
+//! are needed later, over `F32X4` vectors and then a scalar loop for the last `n % 4` elements.
+//! The element count is a runtime value (it depends on the batch), so one loop serves every batch
+//! size. Transcendental ops are not here: they are helper calls (see `helpers`).
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I64};
@@ -12,12 +13,38 @@ use crate::ir::{BinaryOp, UnaryOp};
 
 pub(super) const NO_ARGS: &[BlockArg] = &[];
 
-/// What one element-wise loop computes from its loaded operands.
+/// One operation of a fused loop.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Kernel {
     Unary(UnaryOp),
     Binary(BinaryOp),
     Copy,
+    Const(f64),
+}
+
+/// Where an operation's operand comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Src {
+    Input(usize),
+    /// The result of an earlier operation of the same loop.
+    Op(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Input {
+    /// A byte address; element `i` is read from it at offset `4 i`.
+    Stream(Value),
+    /// One `f32` for every element (a broadcast scalar, the batch size).
+    Splat(Value),
+}
+
+/// A fused loop: inputs, operations in order, and which results are stored where.
+#[derive(Debug, Default)]
+pub(super) struct Fused {
+    pub inputs: Vec<Input>,
+    pub ops: Vec<(Kernel, Vec<Src>)>,
+    /// (operation, destination byte address)
+    pub stores: Vec<(usize, Value)>,
 }
 
 /// Loads and stores may be unaligned (argument slices come from the caller) but never trap: the
@@ -50,6 +77,7 @@ fn positive_select(b: &mut FunctionBuilder, ty: Type, x: Value, yes: Value, no: 
 fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
     match k {
         Kernel::Copy => xs[0],
+        Kernel::Const(c) => constant(b, ty, c),
         Kernel::Binary(op) => {
             let (x, y) = (xs[0], xs[1]);
             match op {
@@ -98,11 +126,20 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
     }
 }
 
-/// `dst[i] = k(srcs[0][i], ..)` for `i < n`. Pointers are byte addresses; `n` counts floats.
-pub(super) fn emit_loop(b: &mut FunctionBuilder, k: Kernel, srcs: &[Value], dst: Value, n: Value) {
+/// Run `k` over `n` elements (a runtime count). Every input is loaded and every store done
+/// per chunk of the same index, which is what makes in-place updates safe (see `plan`).
+pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
     let nbytes = b.ins().ishl_imm_s(n, 2);
     let vbytes = b.ins().band_imm_s(nbytes, !15i64);
     let zero = b.ins().iconst(I64, 0);
+    let splats: Vec<Option<Value>> = k
+        .inputs
+        .iter()
+        .map(|i| match i {
+            Input::Splat(s) => Some(b.ins().splat(F32X4, *s)),
+            Input::Stream(_) => None,
+        })
+        .collect();
 
     let vhead = b.create_block();
     let voff = b.append_block_param(vhead, I64);
@@ -124,19 +161,47 @@ pub(super) fn emit_loop(b: &mut FunctionBuilder, k: Kernel, srcs: &[Value], dst:
             None => b.ins().brif(more, body, NO_ARGS, exit, NO_ARGS),
         };
         b.switch_to_block(body);
-        let xs: Vec<Value> = srcs
+        let inputs: Vec<Value> = k
+            .inputs
             .iter()
-            .map(|&p| {
-                let a = b.ins().iadd(p, off);
-                b.ins().load(ty, mem(), a, 0)
+            .zip(&splats)
+            .map(|(i, v)| match (i, ty == F32X4) {
+                (Input::Stream(p), _) => {
+                    let a = b.ins().iadd(*p, off);
+                    b.ins().load(ty, mem(), a, 0)
+                }
+                (Input::Splat(_), true) => v.expect("invariant: splat inputs have a vector"),
+                (Input::Splat(s), false) => *s,
             })
             .collect();
-        let y = apply(b, k, ty, &xs);
-        let a = b.ins().iadd(dst, off);
-        b.ins().store(mem(), y, a, 0);
-        let step = ty.bytes() as i64;
-        let off2 = b.ins().iadd_imm_s(off, step);
+        let mut results: Vec<Value> = Vec::with_capacity(k.ops.len());
+        for (kernel, srcs) in &k.ops {
+            let xs: Vec<Value> = srcs
+                .iter()
+                .map(|s| match s {
+                    Src::Input(i) => inputs[*i],
+                    Src::Op(j) => results[*j],
+                })
+                .collect();
+            let y = apply(b, *kernel, ty, &xs);
+            results.push(y);
+        }
+        for &(j, dst) in &k.stores {
+            let a = b.ins().iadd(dst, off);
+            b.ins().store(mem(), results[j], a, 0);
+        }
+        let off2 = b.ins().iadd_imm_s(off, ty.bytes() as i64);
         b.ins().jump(head, &[off2.into()]);
     }
     b.switch_to_block(exit);
+}
+
+/// `dst[i] = src[i]` for `i < n`.
+pub(super) fn emit_copy(b: &mut FunctionBuilder, src: Value, dst: Value, n: Value) {
+    let k = Fused {
+        inputs: vec![Input::Stream(src)],
+        ops: vec![(Kernel::Copy, vec![Src::Input(0)])],
+        stores: vec![(0, dst)],
+    };
+    emit_fused(b, &k, n);
 }

@@ -1,8 +1,9 @@
-//! Lowering of one `ir::Function` into the body of the entry point: one kernel per equation, in
-//! definition order, reading and writing the places chosen by the arena plan; then the copies that
-//! make outputs and updates visible. Element-wise work becomes generated loops (`elementwise`),
-//! everything else a helper call (`helpers`, `strided`). In checked mode each kernel is preceded
-//! by range checks of every buffer it touches against the lengths passed at run time.
+//! Lowering of one `ir::Function` into the body of the entry point: one kernel per step of the
+//! plan, in definition order, reading and writing the places the plan chose; then the copies that
+//! make outputs and updates visible. A fused run of element-wise equations becomes one generated
+//! loop (`elementwise`), every other equation a helper call (`helpers`, `strided`). In checked
+//! mode each kernel is preceded by range checks of every buffer it touches against the lengths
+//! passed at run time.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,8 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 
-use super::elementwise::{emit_loop, mem, Kernel, NO_ARGS};
+use super::elementwise::{emit_copy, emit_fused, mem, Fused, Input, Kernel, Src, NO_ARGS};
+use super::fuse::Step;
 use super::helpers::Helper;
 use super::plan::{Loc, Plan};
 use super::{strided, CodegenError};
@@ -36,12 +38,15 @@ pub(super) struct Lowering<'a, 'b> {
     fail: Block,
 }
 
-/// Error codes returned by the entry point in checked mode: equation `i` fails with `i + 1`; the
-/// final copies fail with `body.len() + 1`.
+/// Error codes returned by the entry point in checked mode: the step starting at equation `i`
+/// fails with `i + 1`; the final copies fail with `body.len() + 1`.
 pub(super) fn describe_failure(f: &Function, code: i32) -> String {
     let i = (code - 1) as usize;
     match f.body.get(i) {
-        Some(eq) => format!("equation {i} (defining `{}`)", f.name_of(eq.out)),
+        Some(eq) => format!(
+            "the kernel starting at equation {i} (defining `{}`)",
+            f.name_of(eq.out)
+        ),
         None => "the copies of outputs and updates at the end".to_string(),
     }
 }
@@ -90,6 +95,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let arena = self.table_entry(self.bufs, self.f.args.len());
                 self.b.ins().iadd_imm_s(arena, (offset * 4) as i64)
             }
+            Loc::Register => panic!("invariant: values read from memory have a place in memory"),
         }
     }
 
@@ -148,6 +154,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
                 self.b.ins().bor(over, past)
             }
+            Loc::Register => return,
         };
         let ok = self.b.create_block();
         let code = self.b.ins().iconst(I32, code as i64);
@@ -165,7 +172,84 @@ impl<'a, 'b> Lowering<'a, 'b> {
         Ok(self.b.ins().iconst(I64, addr))
     }
 
-    pub fn equation(&mut self, i: usize, eq: &Equation) -> Result<(), CodegenError> {
+    pub fn step(&mut self, step: &Step) -> Result<(), CodegenError> {
+        match step {
+            Step::Single(i) => {
+                let f = self.f;
+                self.single(*i, &f.body[*i])
+            }
+            Step::Fused(eqs) => {
+                self.fused(eqs);
+                Ok(())
+            }
+        }
+    }
+
+    /// One fused loop; operands defined earlier in the run come from registers, the others are
+    /// streams (same shape) or splats (a broadcast single number, the batch size).
+    fn fused(&mut self, eqs: &[usize]) {
+        let f = self.f;
+        let code = eqs[0] as i32 + 1;
+        let shape = f.shape(f.body[eqs[0]].out);
+        let mut k = Fused::default();
+        let mut defined: HashMap<ValueId, usize> = HashMap::new();
+        let mut external: HashMap<(ValueId, bool), usize> = HashMap::new();
+        for &i in eqs {
+            let eq = &f.body[i];
+            let (kernel, operands, splat) = match &eq.op {
+                Op::Const(c) => (Kernel::Const(*c), vec![], false),
+                Op::BatchSize => {
+                    let v = self.b.ins().fcvt_from_sint(F32, self.batch);
+                    k.inputs.push(Input::Splat(v));
+                    let src = Src::Input(k.inputs.len() - 1);
+                    defined.insert(eq.out, k.ops.len());
+                    k.ops.push((Kernel::Copy, vec![src]));
+                    continue;
+                }
+                Op::Unary(u, x) => (Kernel::Unary(*u), vec![*x], false),
+                Op::Binary(op, x, y) => (Kernel::Binary(*op), vec![*x, *y], false),
+                Op::Broadcast(x) => (Kernel::Copy, vec![*x], true),
+                Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => {
+                    panic!("invariant: only element-wise equations are fused (fuse::fusible)")
+                }
+            };
+            let mut srcs = Vec::new();
+            for x in operands {
+                if let Some(&j) = defined.get(&x) {
+                    srcs.push(Src::Op(j));
+                    continue;
+                }
+                let n = k.inputs.len();
+                let slot = *external.entry((x, splat)).or_insert(n);
+                if slot == n {
+                    let l = self.plan.loc[x.index()];
+                    self.check(code, l, f.shape(x));
+                    let p = self.ptr(l);
+                    k.inputs.push(if splat {
+                        Input::Splat(self.b.ins().load(F32, mem(), p, 0))
+                    } else {
+                        Input::Stream(p)
+                    });
+                }
+                srcs.push(Src::Input(slot));
+            }
+            defined.insert(eq.out, k.ops.len());
+            k.ops.push((kernel, srcs));
+        }
+        for &i in eqs {
+            let v = f.body[i].out;
+            let l = self.plan.loc[v.index()];
+            if l != Loc::Register {
+                self.check(code, l, f.shape(v));
+                let p = self.ptr(l);
+                k.stores.push((defined[&v], p));
+            }
+        }
+        let n = self.numel(shape);
+        emit_fused(&mut self.b, &k, n);
+    }
+
+    fn single(&mut self, i: usize, eq: &Equation) -> Result<(), CodegenError> {
         let f = self.f;
         let out_shape = f.shape(eq.out);
         let code = i as i32 + 1;
@@ -178,38 +262,28 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let y = self.ptr(y_loc);
         let xs: Vec<Value> = x_locs.into_iter().map(|l| self.ptr(l)).collect();
         match &eq.op {
-            Op::Const(c) => {
-                let v = self.b.ins().f32const(*c as f32);
-                self.b.ins().store(mem(), v, y, 0);
-            }
-            Op::BatchSize => {
-                let v = self.b.ins().fcvt_from_sint(F32, self.batch);
-                self.b.ins().store(mem(), v, y, 0);
+            Op::Const(_) | Op::BatchSize | Op::Binary(..) => {
+                panic!("invariant: element-wise equations are lowered as fused loops")
             }
             Op::Unary(u, _) => {
                 let n = self.numel(out_shape);
                 let helper = match u {
-                    UnaryOp::Exp => Some(Helper::Exp),
-                    UnaryOp::Log => Some(Helper::Log),
-                    UnaryOp::Sigmoid => Some(Helper::Sigmoid),
-                    UnaryOp::Tanh => Some(Helper::Tanh),
-                    UnaryOp::Softplus => Some(Helper::Softplus),
+                    UnaryOp::Exp => Helper::Exp,
+                    UnaryOp::Log => Helper::Log,
+                    UnaryOp::Sigmoid => Helper::Sigmoid,
+                    UnaryOp::Tanh => Helper::Tanh,
+                    UnaryOp::Softplus => Helper::Softplus,
                     UnaryOp::Neg
                     | UnaryOp::Sqrt
                     | UnaryOp::Relu
                     | UnaryOp::Heaviside
                     | UnaryOp::LeakyRelu { .. }
                     | UnaryOp::LeakySlope { .. }
-                    | UnaryOp::Affine { .. } => None,
+                    | UnaryOp::Affine { .. } => {
+                        panic!("invariant: inline unary ops are lowered as fused loops")
+                    }
                 };
-                match helper {
-                    Some(h) => self.call(h, &[xs[0], y, n])?,
-                    None => emit_loop(&mut self.b, Kernel::Unary(*u), &xs, y, n),
-                }
-            }
-            Op::Binary(op, _, _) => {
-                let n = self.numel(out_shape);
-                emit_loop(&mut self.b, Kernel::Binary(*op), &xs, y, n);
+                self.call(helper, &[xs[0], y, n])?;
             }
             Op::MatMul {
                 a,
@@ -279,13 +353,12 @@ impl<'a, 'b> Lowering<'a, 'b> {
         self.check(code, from, shape);
         self.check(code, to, shape);
         let (src, dst, n) = (self.ptr(from), self.ptr(to), self.numel(shape));
-        emit_loop(&mut self.b, Kernel::Copy, &[src], dst, n);
+        emit_copy(&mut self.b, src, dst, n);
     }
 
     /// Snapshots first, so an output or update source that is an argument is read before any
-    /// write-back; then every update is copied into its argument's buffer. Computing updates in
-    /// place would save the copy, but a kernel may still read the old argument after the new
-    /// value is computed (Adam reads `m` after defining `m'`), so the copy is the safe default.
+    /// write-back; then every update not computed in place (see `plan`) is copied into its
+    /// argument's buffer.
     pub fn finish(mut self) -> Result<(), CodegenError> {
         let f = self.f;
         let code = f.body.len() as i32 + 1;
@@ -296,8 +369,8 @@ impl<'a, 'b> Lowering<'a, 'b> {
             };
             self.copy(code, self.plan.loc[s.value.index()], to, f.shape(s.value));
         }
-        for u in &f.updates {
-            if u.value == u.arg {
+        for (u, &in_place) in f.updates.iter().zip(&self.plan.in_place) {
+            if in_place || u.value == u.arg {
                 continue;
             }
             let from = self.plan.final_loc(u.value);

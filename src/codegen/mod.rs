@@ -1,7 +1,8 @@
 //! Code generation: compiles an `ir::Function` with Cranelift into one native entry point that
 //! takes the batch size at run time, so a single compilation serves every batch up to
 //! `max_batch`. Intermediates live in one arena owned by `CompiledFunction`, planned at compile
-//! time (`plan`); element-wise ops become generated `F32X4` loops (`elementwise`); transcendental
+//! time (`plan`); runs of element-wise ops become fused, generated `F32X4` loops (`fuse`,
+//! `elementwise`); transcendental
 //! functions, log-softmax, matrix products (`helpers`) and broadcasts (`strided`) are calls to
 //! Rust kernels over whole arrays. `emit` walks the equations, `jit` owns the Cranelift target.
 //!
@@ -11,6 +12,7 @@
 
 mod elementwise;
 mod emit;
+mod fuse;
 mod helpers;
 mod jit;
 mod plan;
@@ -120,8 +122,8 @@ pub fn compile(
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut lower = emit::Lowering::new(f, &plan, module, b, &mut descriptors, opts.checked);
-        for (i, eq) in f.body.iter().enumerate() {
-            lower.equation(i, eq)?;
+        for step in &plan.steps {
+            lower.step(step)?;
         }
         lower.finish()?;
     }
@@ -145,7 +147,9 @@ pub fn compile(
                 shape: f.shape(o.value).clone(),
                 offset,
             },
-            plan::Loc::Arg(_) => panic!("invariant: the plan snapshots outputs that are arguments"),
+            plan::Loc::Arg(_) | plan::Loc::Register => {
+                panic!("invariant: the plan keeps every output in the arena")
+            }
         })
         .collect();
     let n = f.args.len() + 1;

@@ -1,9 +1,11 @@
 //! The arena plan: where every value of a function lives while the compiled code runs. Arguments
-//! stay in the caller's buffers; every equation's result gets a region of the one arena, chosen at
-//! compile time by first-fit over the regions freed by values past their last use. Regions are
-//! sized for `max_batch`, so one plan serves every batch size up to it. This module decides
-//! offsets only; it emits no code.
+//! stay in the caller's buffers; values computed and consumed inside one fused loop stay in
+//! registers; every other result gets a region of the one arena, chosen at compile time by
+//! first-fit over the regions freed by values past their last use. Lifetimes are counted in
+//! steps (see `fuse`), and regions are sized for `max_batch`, so one plan serves every batch size
+//! up to it. This module decides places only; it emits no code.
 
+use super::fuse::{self, Step};
 use crate::ir::{Function, ValueId};
 
 /// Regions start on 64-byte boundaries (16 floats) so that no two values share a cache line and
@@ -17,6 +19,8 @@ pub(super) enum Loc {
     Arg(usize),
     /// `reserved` floats of the arena from `offset`; the value uses a batch-dependent prefix.
     Arena { offset: usize, reserved: usize },
+    /// Only inside the fused loop that defines it (or nowhere, if nothing reads it).
+    Register,
 }
 
 /// An argument value copied into the arena at the end of the call, so that an output (or an
@@ -30,20 +34,25 @@ pub(super) struct Snapshot {
 
 #[derive(Debug)]
 pub(super) struct Plan {
+    pub steps: Vec<Step>,
     /// Indexed by `ValueId`.
     pub loc: Vec<Loc>,
     pub snapshots: Vec<Snapshot>,
+    /// Per entry of `f.updates`: the fused loop that computes the new value stores it straight
+    /// into the argument's buffer, so no copy is needed at the end.
+    pub in_place: Vec<bool>,
     /// Arena length in floats.
     pub arena_len: usize,
-    /// For each value, the index of the last equation that reads it (`body.len()` if the value
-    /// must survive the call); only tests read it, to check that live regions never overlap.
+    /// For each value, the step that defines it and the last step that reads it (`steps.len()`
+    /// if the value must survive the call); only tests read them, to check that live regions
+    /// never overlap.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub last_use: Vec<usize>,
+    pub live: Vec<(usize, usize)>,
 }
 
 impl Plan {
     /// Where the value named by an output or an update source can be read after the body ran:
-    /// its own region, or its snapshot when it is an argument.
+    /// its own place, or its snapshot when it is an argument.
     pub fn final_loc(&self, v: ValueId) -> Loc {
         match self.snapshots.iter().find(|s| s.value == v) {
             Some(s) => Loc::Arena {
@@ -103,13 +112,56 @@ fn reserve(f: &Function, v: ValueId, max_batch: usize) -> usize {
     f.shape(v).numel(max_batch).div_ceil(ALIGN).max(1) * ALIGN
 }
 
+/// An update `arg <- value` can be computed in place when a fused loop defines `value` (it reads
+/// and writes element `i` together, so overwriting `arg[i]` after reading it is harmless), no
+/// later step reads the old `arg`, and neither is needed again at the end (outputs, other
+/// updates' sources).
+fn in_place_ok(
+    f: &Function,
+    steps: &[Step],
+    def_step: &[Option<usize>],
+    last_use: &[usize],
+    k: usize,
+) -> bool {
+    let u = &f.updates[k];
+    let Some(s) = def_step[u.value.index()] else {
+        return false;
+    };
+    let is_output = |v: ValueId| f.outputs.iter().any(|o| o.value == v);
+    matches!(steps[s], Step::Fused(_))
+        && last_use[u.arg.index()] <= s
+        && !is_output(u.arg)
+        && !is_output(u.value)
+        && !f.updates.iter().any(|w| w.value == u.arg)
+        && f.updates.iter().filter(|w| w.value == u.value).count() == 1
+}
+
 pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
-    let end = f.body.len();
-    let defs = f.definitions();
-    let mut last_use: Vec<usize> = (0..f.values.len()).map(|v| defs[v].unwrap_or(0)).collect();
+    let steps = fuse::steps(f);
+    let end = steps.len();
+    let mut step_of = vec![0; f.body.len()];
+    for (s, st) in steps.iter().enumerate() {
+        for &i in st.equations() {
+            step_of[i] = s;
+        }
+    }
+    let def_step: Vec<Option<usize>> = f
+        .definitions()
+        .iter()
+        .map(|d| d.map(|i| step_of[i]))
+        .collect();
+    let mut last_use: Vec<usize> = def_step.iter().map(|d| d.unwrap_or(0)).collect();
+    // Results of helper calls are written to memory even if nothing reads them.
+    let mut needs_memory: Vec<bool> = def_step
+        .iter()
+        .map(|d| d.is_some_and(|s| matches!(steps[s], Step::Single(_))))
+        .collect();
     for (i, eq) in f.body.iter().enumerate() {
         for x in eq.op.operands() {
-            last_use[x.index()] = last_use[x.index()].max(i);
+            last_use[x.index()] = last_use[x.index()].max(step_of[i]);
+            if def_step[x.index()] != Some(step_of[i]) {
+                needs_memory[x.index()] = true;
+            }
         }
     }
     for v in f
@@ -119,27 +171,44 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
         .chain(f.updates.iter().map(|u| u.value))
     {
         last_use[v.index()] = end;
+        needs_memory[v.index()] = true;
     }
 
-    let mut loc = vec![Loc::Arg(usize::MAX); f.values.len()];
+    let mut loc = vec![Loc::Register; f.values.len()];
     for (i, a) in f.args.iter().enumerate() {
         loc[a.value.index()] = Loc::Arg(i);
     }
+    let in_place: Vec<bool> = (0..f.updates.len())
+        .map(|k| in_place_ok(f, &steps, &def_step, &last_use, k))
+        .collect();
+    for (u, _) in f.updates.iter().zip(&in_place).filter(|(_, &ok)| ok) {
+        loc[u.value.index()] = loc[u.arg.index()];
+    }
+
     let mut fl = FreeList {
         free: Vec::new(),
         top: 0,
     };
-    for (i, eq) in f.body.iter().enumerate() {
-        // The result is placed while its operands are still held, so no kernel ever reads and
-        // writes overlapping memory.
-        let reserved = reserve(f, eq.out, max_batch);
-        let offset = fl.alloc(reserved);
-        loc[eq.out.index()] = Loc::Arena { offset, reserved };
-        let mut ops = eq.op.operands();
-        ops.sort();
-        ops.dedup();
-        for x in ops.into_iter().chain(std::iter::once(eq.out)) {
-            if last_use[x.index()] == i {
+    for (s, st) in steps.iter().enumerate() {
+        // A step's results are placed while its operands are still held, so no kernel reads
+        // and writes overlapping memory.
+        for &i in st.equations() {
+            let v = f.body[i].out;
+            if needs_memory[v.index()] && loc[v.index()] == Loc::Register {
+                let reserved = reserve(f, v, max_batch);
+                let offset = fl.alloc(reserved);
+                loc[v.index()] = Loc::Arena { offset, reserved };
+            }
+        }
+        let mut done: Vec<ValueId> = st
+            .equations()
+            .iter()
+            .flat_map(|&i| f.body[i].op.operands().into_iter().chain([f.body[i].out]))
+            .collect();
+        done.sort();
+        done.dedup();
+        for x in done {
+            if last_use[x.index()] == s {
                 if let Loc::Arena { offset, reserved } = loc[x.index()] {
                     fl.release(offset, reserved);
                 }
@@ -154,7 +223,7 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
         .map(|o| o.value)
         .chain(f.updates.iter().map(|u| u.value));
     for v in finals {
-        let is_arg = matches!(loc[v.index()], Loc::Arg(_));
+        let is_arg = f.args.iter().any(|a| a.value == v);
         if is_arg && !snapshots.iter().any(|s| s.value == v) {
             let reserved = reserve(f, v, max_batch);
             let offset = fl.alloc(reserved);
@@ -165,11 +234,18 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
             });
         }
     }
+    let live = def_step
+        .iter()
+        .zip(&last_use)
+        .map(|(d, &l)| (d.unwrap_or(0), l))
+        .collect();
     Plan {
+        steps,
         loc,
         snapshots,
+        in_place,
         arena_len: fl.top,
-        last_use,
+        live,
     }
 }
 
@@ -180,19 +256,15 @@ pub(super) mod tests {
 
     /// Every pair of arena values whose lifetimes overlap must occupy disjoint regions.
     pub(in crate::codegen) fn assert_disjoint(f: &Function, p: &Plan) {
-        let defs = f.definitions();
-        let mut live: Vec<(usize, usize, usize, usize)> = f
-            .body
-            .iter()
-            .map(|eq| {
-                let v = eq.out.index();
-                let Loc::Arena { offset, reserved } = p.loc[v] else {
-                    panic!("invariant: equation results live in the arena");
-                };
-                (defs[v].unwrap(), p.last_use[v], offset, offset + reserved)
+        let end = p.steps.len();
+        let mut live: Vec<(usize, usize, usize, usize)> = (0..f.values.len())
+            .filter_map(|v| match p.loc[v] {
+                Loc::Arena { offset, reserved } => {
+                    Some((p.live[v].0, p.live[v].1, offset, offset + reserved))
+                }
+                Loc::Arg(_) | Loc::Register => None,
             })
             .collect();
-        let end = f.body.len();
         live.extend(
             p.snapshots
                 .iter()
@@ -208,22 +280,64 @@ pub(super) mod tests {
         }
     }
 
-    #[test]
-    fn freed_regions_are_reused_and_live_ones_are_not() {
+    fn chain(op: UnaryOp) -> Function {
         let mut f = Function::new("chain");
         let x = f.add_arg("x", Shape::batched(&[8]), ArgRole::Data, None);
         let mut v = x;
         for _ in 0..6 {
-            v = f.push(Op::Unary(UnaryOp::Relu, v), None, None, None);
+            v = f.push(Op::Unary(op, v), None, None, None);
         }
         let y = f.push(Op::Binary(BinaryOp::Add, v, x), None, None, None);
         f.add_output("y", y);
         f.add_output("x_out", x);
+        f
+    }
+
+    #[test]
+    fn freed_regions_are_reused_and_live_ones_are_not() {
+        let f = chain(UnaryOp::Exp);
         let p = plan(&f, 2);
         assert_disjoint(&f, &p);
-        // A chain needs two regions at a time, and the snapshot of `x` at the end reuses the one
-        // the last relu freed: two regions, not eight.
+        // Helper calls need two regions at a time, and the snapshot of `x` at the end reuses
+        // the one the last call freed: two regions, not eight.
         assert_eq!(p.arena_len, 2 * 16);
         assert_eq!(p.snapshots.len(), 1);
+    }
+
+    #[test]
+    fn fused_intermediates_take_no_memory() {
+        let f = chain(UnaryOp::Relu);
+        let p = plan(&f, 2);
+        assert_eq!(p.steps, vec![Step::Fused((0..7).collect())]);
+        assert!(f.body[..6]
+            .iter()
+            .all(|eq| p.loc[eq.out.index()] == Loc::Register));
+        assert_eq!(p.arena_len, 2 * 16, "`y` and the snapshot of `x`");
+    }
+
+    #[test]
+    fn updates_go_in_place_only_when_the_old_value_is_dead() {
+        let mut f = Function::new("sgd");
+        let w = f.add_arg("w", Shape::fixed(&[5]), ArgRole::Param, None);
+        let g = f.add_arg("g", Shape::fixed(&[5]), ArgRole::Data, None);
+        let step = f.push(
+            Op::Unary(UnaryOp::Affine { mul: 0.1, add: 0.0 }, g),
+            None,
+            None,
+            None,
+        );
+        let w2 = f.push(Op::Binary(BinaryOp::Sub, w, step), None, None, None);
+        f.updates.push(crate::ir::Update { arg: w, value: w2 });
+        let p = plan(&f, 1);
+        assert_eq!(
+            (p.in_place.clone(), p.loc[w2.index()]),
+            (vec![true], Loc::Arg(0))
+        );
+        // Reading `w` after the update's loop keeps the old value alive: copy at the end.
+        let late = f.push(Op::Unary(UnaryOp::Exp, w), None, None, None);
+        f.add_output("late", late);
+        let p = plan(&f, 1);
+        assert_eq!(p.in_place, vec![false]);
+        assert_disjoint(&f, &p);
     }
 }

@@ -57,6 +57,12 @@ fn momentum_step() -> Function {
 #[test]
 fn updates_match_step_in_place_over_several_calls() {
     let f = momentum_step();
+    // `v` is computed in place (its old value is dead after its loop); `w` is also an output and
+    // `p`, `q` swap, so those three are copied at the end.
+    assert_eq!(
+        plan::plan(&f, MAX_BATCH).in_place,
+        vec![false, true, false, false]
+    );
     for opts in modes() {
         let mut r = rng(1);
         let mut c = compile(&f, MAX_BATCH, &opts).unwrap();

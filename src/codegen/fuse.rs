@@ -1,0 +1,107 @@
+//! Fusion: which equations run together as one generated loop. Runs of consecutive element-wise
+//! equations of one shape (the activation and its derivative, the bias add, a whole optimizer
+//! update) become one loop that keeps intermediates in registers and stores only the values that
+//! something after the run needs; everything else is a step of its own. Only consecutive runs
+//! are fused, so no equation moves and every operand from outside a run is computed before it.
+
+use crate::ir::{Equation, Function, Op, UnaryOp};
+
+/// Unit of code generation and of the arena plan's lifetimes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// A kernel that is not element-wise (helper call): equation index.
+    Single(usize),
+    /// Element-wise equations of one output shape, in definition order.
+    Fused(Vec<usize>),
+}
+
+impl Step {
+    pub fn equations(&self) -> &[usize] {
+        match self {
+            Step::Single(i) => std::slice::from_ref(i),
+            Step::Fused(v) => v,
+        }
+    }
+}
+
+/// Long runs are split so that a loop body stays small enough for the register allocator (and
+/// compile time) to stay cheap.
+const MAX_RUN: usize = 32;
+
+/// Unary ops computed inline in generated code; the others call a helper per array.
+pub(super) fn inline_unary(u: &UnaryOp) -> bool {
+    match u {
+        UnaryOp::Neg
+        | UnaryOp::Sqrt
+        | UnaryOp::Relu
+        | UnaryOp::Heaviside
+        | UnaryOp::LeakyRelu { .. }
+        | UnaryOp::LeakySlope { .. }
+        | UnaryOp::Affine { .. } => true,
+        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Softplus => false,
+    }
+}
+
+/// Can `eq` be computed element by element inside a loop over its output? A broadcast qualifies
+/// when its source is a single number, which the loop splats once before it starts.
+pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
+    match &eq.op {
+        Op::Const(_) | Op::BatchSize | Op::Binary(..) => true,
+        Op::Unary(u, _) => inline_unary(u),
+        Op::Broadcast(x) => {
+            let s = f.shape(*x);
+            !s.has_batch() && s.fixed_numel() == 1
+        }
+        Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => false,
+    }
+}
+
+pub(super) fn steps(f: &Function) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut run: Vec<usize> = Vec::new();
+    for (i, eq) in f.body.iter().enumerate() {
+        let fuse = fusible(f, eq);
+        let joins = fuse
+            && run
+                .last()
+                .is_some_and(|&j| f.shape(f.body[j].out) == f.shape(eq.out) && run.len() < MAX_RUN);
+        if !joins && !run.is_empty() {
+            steps.push(Step::Fused(std::mem::take(&mut run)));
+        }
+        if fuse {
+            run.push(i);
+        } else {
+            steps.push(Step::Single(i));
+        }
+    }
+    if !run.is_empty() {
+        steps.push(Step::Fused(run));
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{ArgRole, BinaryOp, Shape};
+
+    #[test]
+    fn runs_of_one_shape_fuse_and_helpers_split_them() {
+        let mut f = Function::new("t");
+        let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
+        let c = f.push(Op::Const(2.0), None, None, None);
+        let cb = f.push(Op::Broadcast(c), Some(Shape::batched(&[4])), None, None);
+        let y = f.push(Op::Binary(BinaryOp::Mul, x, cb), None, None, None);
+        let e = f.push(Op::Unary(UnaryOp::Exp, y), None, None, None);
+        let r = f.push(Op::Unary(UnaryOp::Relu, e), None, None, None);
+        f.push(Op::Unary(UnaryOp::Neg, r), None, None, None);
+        let s = steps(&f);
+        let want = vec![
+            Step::Fused(vec![0]),
+            Step::Fused(vec![1, 2]),
+            Step::Single(3),
+            Step::Fused(vec![4, 5]),
+        ];
+        assert_eq!(s, want);
+    }
+}
