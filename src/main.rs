@@ -78,11 +78,11 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
         /// Number of epochs (overrides the file)
-        #[arg(long)]
-        epochs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        epochs: Option<u64>,
         /// Mini-batch size (overrides the file)
-        #[arg(long)]
-        batch_size: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        batch_size: Option<u64>,
         /// Seed for initialization, splitting and shuffling (overrides the file)
         #[arg(long)]
         seed: Option<u64>,
@@ -204,8 +204,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
 fn run(
     file: &Path,
     data: &DataArgs,
-    epochs: Option<usize>,
-    batch_size: Option<usize>,
+    epochs: Option<u64>,
+    batch_size: Option<u64>,
     seed: Option<u64>,
     interp: bool,
     report_path: Option<&Path>,
@@ -213,8 +213,8 @@ fn run(
 ) -> Result<(), Diagnostic> {
     let opts = RunOptions {
         overrides: Overrides {
-            epochs,
-            batch_size,
+            epochs: epochs.map(|e| e as usize),
+            batch_size: batch_size.map(|b| b as usize),
             seed,
             ..overrides(data)
         },
