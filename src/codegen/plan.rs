@@ -113,9 +113,10 @@ fn reserve(f: &Function, v: ValueId, max_batch: usize) -> usize {
 }
 
 /// An update `arg <- value` can be computed in place when a fused loop defines `value` (it reads
-/// and writes element `i` together, so overwriting `arg[i]` after reading it is harmless), no
-/// later step reads the old `arg`, and neither is needed again at the end (outputs, other
-/// updates' sources).
+/// and writes element `i` together, so overwriting `arg[i]` after reading it is harmless) and no
+/// later step reads the old `arg`. Outputs and update sources count as read at the end, so an
+/// `arg` that is one of them never qualifies; `value` must not be an output (outputs are read
+/// from the arena) nor feed a second update.
 fn in_place_ok(
     f: &Function,
     steps: &[Step],
@@ -127,12 +128,9 @@ fn in_place_ok(
     let Some(s) = def_step[u.value.index()] else {
         return false;
     };
-    let is_output = |v: ValueId| f.outputs.iter().any(|o| o.value == v);
     matches!(steps[s], Step::Fused(_))
         && last_use[u.arg.index()] <= s
-        && !is_output(u.arg)
-        && !is_output(u.value)
-        && !f.updates.iter().any(|w| w.value == u.arg)
+        && !f.outputs.iter().any(|o| o.value == u.value)
         && f.updates.iter().filter(|w| w.value == u.value).count() == 1
 }
 

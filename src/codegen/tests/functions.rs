@@ -54,26 +54,19 @@ fn momentum_step() -> Function {
     f
 }
 
-#[test]
-fn updates_match_step_in_place_over_several_calls() {
-    let f = momentum_step();
-    // `v` is computed in place (its old value is dead after its loop); `w` is also an output and
-    // `p`, `q` swap, so those three are copied at the end.
-    assert_eq!(
-        plan::plan(&f, MAX_BATCH).in_place,
-        vec![false, true, false, false]
-    );
+/// Run `f` on both executors for several calls with fresh data each time (the last argument),
+/// persistent arguments carrying over on both sides, comparing outputs and every argument.
+fn check_steps(f: &Function) {
     for opts in modes() {
         let mut r = rng(1);
-        let mut c = compile(&f, MAX_BATCH, &opts).unwrap();
-        let (mut bufs, mut tensors) = random_args(&f, 1, &mut r, (-1.0, 1.0));
+        let mut c = compile(f, MAX_BATCH, &opts).unwrap();
+        let (mut bufs, mut tensors) = random_args(f, 1, &mut r, (-1.0, 1.0));
         for batch in [3, 17, 1, 3, 5] {
-            // Fresh data each step; persistent arguments carry over on both sides.
-            let (data, data_t) = random_args(&f, batch, &mut r, (-1.0, 1.0));
+            let (data, data_t) = random_args(f, batch, &mut r, (-1.0, 1.0));
             let xi = f.args.len() - 1;
             bufs[xi] = data[xi].clone();
             tensors[xi] = data_t[xi].clone();
-            let ev = interp::step_in_place(&f, &mut tensors).unwrap();
+            let ev = interp::step_in_place(f, &mut tensors).unwrap();
             call(&mut c, &mut bufs, batch);
             for o in &f.outputs {
                 assert_close(
@@ -91,6 +84,54 @@ fn updates_match_step_in_place_over_several_calls() {
             }
         }
     }
+}
+
+#[test]
+fn updates_match_step_in_place_over_several_calls() {
+    let f = momentum_step();
+    // `v` is computed in place (its old value is dead after its loop); `w` is also an output and
+    // `p`, `q` swap, so those three are copied at the end.
+    assert_eq!(
+        plan::plan(&f, MAX_BATCH).in_place,
+        vec![false, true, false, false]
+    );
+    check_steps(&f);
+}
+
+#[test]
+fn an_update_source_shared_or_also_an_output_is_not_computed_in_place() {
+    let mut f = Function::new("shared");
+    let a = f.add_arg("a", Shape::fixed(&[5]), ArgRole::State, None);
+    let b = f.add_arg("b", Shape::fixed(&[5]), ArgRole::State, None);
+    let c = f.add_arg("c", Shape::fixed(&[5]), ArgRole::Param, None);
+    f.add_arg("x", Shape::batched(&[2]), ArgRole::Data, None);
+    let v = f.push(
+        Op::Unary(UnaryOp::Affine { mul: 0.5, add: 1.0 }, a),
+        None,
+        None,
+        None,
+    );
+    let w = f.push(
+        Op::Unary(
+            UnaryOp::Affine {
+                mul: 2.0,
+                add: -1.0,
+            },
+            c,
+        ),
+        None,
+        None,
+        None,
+    );
+    f.updates.push(crate::ir::Update { arg: a, value: v });
+    f.updates.push(crate::ir::Update { arg: b, value: v });
+    f.updates.push(crate::ir::Update { arg: c, value: w });
+    f.add_output("w", w);
+    assert_eq!(
+        plan::plan(&f, MAX_BATCH).in_place,
+        vec![false, false, false]
+    );
+    check_steps(&f);
 }
 
 /// A dense layer, relu, a second dense layer, log-softmax and the mean negative log-likelihood.
