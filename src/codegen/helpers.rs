@@ -9,6 +9,8 @@
 
 use cranelift_codegen::ir::{types, AbiParam, Signature};
 
+use super::vmath;
+
 /// The kernels generated code may call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Helper {
@@ -88,43 +90,27 @@ unsafe fn map(x: *const f32, y: *mut f32, n: i64, g: impl Fn(f32) -> f32) {
             std::slice::from_raw_parts_mut(y, n),
         )
     };
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = g(x);
-    }
-}
-
-pub(super) fn sigmoid(x: f32) -> f32 {
-    // Two branches so that exp never overflows: the same formula as the interpreter.
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-pub(super) fn softplus(x: f32) -> f32 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
+    vmath::map(x, y, g);
 }
 
 unsafe extern "C" fn nnc_exp(x: *const f32, y: *mut f32, n: i64) {
-    unsafe { map(x, y, n, f32::exp) }
+    unsafe { map(x, y, n, vmath::exp) }
 }
 
 unsafe extern "C" fn nnc_log(x: *const f32, y: *mut f32, n: i64) {
-    unsafe { map(x, y, n, f32::ln) }
+    unsafe { map(x, y, n, vmath::ln) }
 }
 
 unsafe extern "C" fn nnc_sigmoid(x: *const f32, y: *mut f32, n: i64) {
-    unsafe { map(x, y, n, sigmoid) }
+    unsafe { map(x, y, n, vmath::sigmoid) }
 }
 
 unsafe extern "C" fn nnc_tanh(x: *const f32, y: *mut f32, n: i64) {
-    unsafe { map(x, y, n, f32::tanh) }
+    unsafe { map(x, y, n, vmath::tanh) }
 }
 
 unsafe extern "C" fn nnc_softplus(x: *const f32, y: *mut f32, n: i64) {
-    unsafe { map(x, y, n, softplus) }
+    unsafe { map(x, y, n, vmath::softplus) }
 }
 
 /// `rows` lanes of `width` contiguous floats each; every lane is shifted by its maximum before
@@ -144,7 +130,9 @@ unsafe extern "C" fn nnc_log_softmax(x: *const f32, y: *mut f32, rows: i64, widt
     };
     for (xr, yr) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
         let m = xr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let s: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
+        // The exponentials go through `y` so that they vectorize; the sum stays in order.
+        vmath::map(xr, yr, |v| vmath::exp(v - m));
+        let s: f32 = yr.iter().sum();
         let lse = m + s.ln();
         for (y, &x) in yr.iter_mut().zip(xr) {
             *y = x - lse;

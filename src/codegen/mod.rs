@@ -2,9 +2,9 @@
 //! takes the batch size at run time, so a single compilation serves every batch up to
 //! `max_batch`. Intermediates live in one arena owned by `CompiledFunction`, planned at compile
 //! time (`plan`); runs of element-wise ops become fused, generated `F32X4` loops (`fuse`,
-//! `elementwise`); transcendental
-//! functions, log-softmax, matrix products (`helpers`) and broadcasts (`strided`) are calls to
-//! Rust kernels over whole arrays. `emit` walks the equations, `jit` owns the Cranelift target.
+//! `elementwise`); transcendental functions, log-softmax, matrix products (`helpers`, with the
+//! vectorizable math in `vmath`) and broadcasts (`strided`) are calls to Rust kernels over whole
+//! arrays. `emit` walks the equations, `jit` owns the Cranelift target.
 //!
 //! This is the only module with `unsafe`: generated code does raw pointer arithmetic whose safety
 //! rests on the shape checker, the arena plan and the length checks in `CompiledFunction::call`.
@@ -17,6 +17,7 @@ mod helpers;
 mod jit;
 mod plan;
 mod strided;
+mod vmath;
 
 #[cfg(test)]
 mod tests;
