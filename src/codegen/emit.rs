@@ -26,9 +26,10 @@ pub(super) struct Lowering<'a, 'b> {
     pub plan: &'a Plan,
     pub module: &'a mut JITModule,
     pub b: FunctionBuilder<'b>,
-    /// Descriptors for `strided`, referenced by address from the generated code; a boxed slice
-    /// never moves, so the addresses stay valid as long as the compiled function owns them.
-    pub descriptors: &'a mut Vec<Box<[i64]>>,
+    /// Descriptors for `strided`, concatenated; the generated code finds them through the last
+    /// slot of the buffer table, so no address is baked into the code (and the CLIF text is the
+    /// same on every run).
+    pub descriptors: &'a mut Vec<i64>,
     pub checked: bool,
     bufs: Value,
     lens: Value,
@@ -57,7 +58,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         plan: &'a Plan,
         module: &'a mut JITModule,
         mut b: FunctionBuilder<'b>,
-        descriptors: &'a mut Vec<Box<[i64]>>,
+        descriptors: &'a mut Vec<i64>,
         checked: bool,
     ) -> Self {
         let entry = b.create_block();
@@ -166,10 +167,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
 
     fn descriptor(&mut self, big: &Shape, small: &Shape) -> Result<Value, CodegenError> {
         let d = strided::descriptor(big, small).map_err(CodegenError)?;
-        let d: Box<[i64]> = d.into_boxed_slice();
-        let addr = d.as_ptr() as i64;
-        self.descriptors.push(d);
-        Ok(self.b.ins().iconst(I64, addr))
+        let offset = self.descriptors.len();
+        self.descriptors.extend(d);
+        let base = self.table_entry(self.bufs, self.f.args.len() + 1);
+        Ok(self.b.ins().iadd_imm_s(base, (offset * 8) as i64))
     }
 
     pub fn step(&mut self, step: &Step) -> Result<(), CodegenError> {

@@ -41,8 +41,8 @@ pub(super) fn new_module() -> Result<JITModule, CodegenError> {
 }
 
 /// `extern "C" fn(buffers: *const *mut f32, lens: *const i64, batch: i64) -> i32`: one pointer
-/// and one length (in floats) per argument, then the arena's; returns 0, or in checked mode the
-/// code of the first failed bounds check.
+/// and one length (in floats) per argument, then the arena's, then (pointer only) the strided
+/// descriptors; returns 0, or in checked mode the code of the first failed bounds check.
 pub(super) fn entry_signature(module: &JITModule) -> Signature {
     let mut sig = module.make_signature();
     let ptr = module.target_config().pointer_type();

@@ -79,11 +79,13 @@ pub struct CompiledFunction {
     /// Declared before `_module` so the pointer dies first (fields drop in order).
     entry: jit::EntryFn,
     _module: ModuleOwner,
-    _descriptors: Vec<Box<[i64]>>,
+    /// Read by the generated code through the last slot of `table`; never changed after
+    /// compilation.
+    descriptors: Vec<i64>,
     function: ir::Function,
     arena: Vec<f32>,
-    /// Per-call scratch (argument pointers and lengths, then the arena's), kept to avoid
-    /// allocating on every call.
+    /// Per-call scratch (argument pointers and lengths, then the arena's, then the descriptors'
+    /// pointer), kept to avoid allocating on every call.
     table: Vec<*mut f32>,
     lens: Vec<i64>,
     outputs: Vec<Place>,
@@ -91,6 +93,7 @@ pub struct CompiledFunction {
     last_batch: usize,
     clif: Option<String>,
     compile_time: Duration,
+    checked: bool,
 }
 
 /// Compile `f` (which must pass `ir::verify`) for batches of 1..=`max_batch` rows.
@@ -157,16 +160,17 @@ pub fn compile(
     Ok(CompiledFunction {
         entry,
         _module: owner,
-        _descriptors: descriptors,
+        descriptors,
         function: f.clone(),
         arena: vec![0.0; plan.arena_len],
-        table: vec![std::ptr::null_mut(); n],
+        table: vec![std::ptr::null_mut(); n + 1],
         lens: vec![0; n],
         outputs,
         max_batch,
         last_batch: 0,
         clif,
         compile_time: start.elapsed(),
+        checked: opts.checked,
     })
 }
 
@@ -190,7 +194,7 @@ impl CompiledFunction {
                 self.max_batch, f.name
             )));
         }
-        for (i, (a, buf)) in f.args.iter().zip(args.iter_mut()).enumerate() {
+        for (a, buf) in f.args.iter().zip(args.iter()) {
             let want = f.shape(a.value).numel(batch);
             if buf.len() != want {
                 return Err(CodegenError(format!(
@@ -200,16 +204,12 @@ impl CompiledFunction {
                     buf.len()
                 )));
             }
-            self.table[i] = buf.as_mut_ptr();
-            self.lens[i] = buf.len() as i64;
         }
-        let n = f.args.len();
-        self.table[n] = self.arena.as_mut_ptr();
-        self.lens[n] = self.arena.len() as i64;
         // SAFETY: every buffer has the length its shape needs at this batch, the arena was sized
         // by the plan for `max_batch >= batch`, and the generated code touches nothing else.
-        let rc = unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) };
+        let rc = unsafe { self.run(args, batch) };
         self.last_batch = batch;
+        let f = &self.function;
         if rc != 0 {
             return Err(CodegenError(format!(
                 "checked mode: a bounds check failed in {} of `{}`",
@@ -254,10 +254,17 @@ impl CompiledFunction {
         self.max_batch
     }
 
-    /// Run the entry point with a batch that `call` would refuse, so tests can see checked
-    /// mode catch what the plan does not cover.
-    #[cfg(test)]
-    fn call_unguarded(&mut self, args: &mut [&mut [f32]], batch: usize) -> i32 {
+    /// Whether the code was compiled with bounds checks (`CodegenOptions::checked`).
+    pub fn is_checked(&self) -> bool {
+        self.checked
+    }
+
+    /// Fill the buffer table and run the entry point.
+    ///
+    /// # Safety
+    /// Unless the function was compiled in checked mode, `args` must match the function's
+    /// arguments in number and length at `batch`, and `batch` must not exceed `max_batch`.
+    unsafe fn run(&mut self, args: &mut [&mut [f32]], batch: usize) -> i32 {
         let n = args.len();
         for (i, buf) in args.iter_mut().enumerate() {
             self.table[i] = buf.as_mut_ptr();
@@ -265,7 +272,20 @@ impl CompiledFunction {
         }
         self.table[n] = self.arena.as_mut_ptr();
         self.lens[n] = self.arena.len() as i64;
-        // SAFETY: only used in checked mode, where the generated code checks every range first.
+        self.table[n + 1] = self.descriptors.as_ptr() as *mut f32;
+        // SAFETY: the caller's promise, or the generated checks in checked mode.
         unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) }
+    }
+
+    /// Run the entry point with a batch that `call` would refuse, so tests can see checked
+    /// mode catch what the plan does not cover.
+    #[cfg(test)]
+    fn call_unguarded(&mut self, args: &mut [&mut [f32]], batch: usize) -> i32 {
+        assert!(
+            self.checked,
+            "invariant: only checked code may run unguarded"
+        );
+        // SAFETY: checked mode verifies every range before touching it.
+        unsafe { self.run(args, batch) }
     }
 }
