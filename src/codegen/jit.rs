@@ -54,3 +54,10 @@ pub(super) fn entry_signature(module: &JITModule) -> Signature {
 }
 
 pub(super) type EntryFn = unsafe extern "C" fn(*const *mut f32, *const i64, i64) -> i32;
+
+/// `CompiledFunction` is `Send` on the strength of its module being `Send`; this stops the build
+/// if a Cranelift upgrade changes that.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<JITModule>()
+};

@@ -96,6 +96,12 @@ pub struct CompiledFunction {
     checked: bool,
 }
 
+// SAFETY: the raw pointers in `table` are scratch, rewritten from the caller's `&mut` borrows at
+// the start of every call and unused outside it; `entry` points to code that is never written
+// after compilation and is owned by the module, which is `Send` (asserted in `jit`). Calls take
+// `&mut self`, so one function's arena is never used by two threads at once.
+unsafe impl Send for CompiledFunction {}
+
 /// Compile `f` (which must pass `ir::verify`) for batches of 1..=`max_batch` rows.
 pub fn compile(
     f: &ir::Function,

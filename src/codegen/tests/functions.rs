@@ -237,8 +237,38 @@ fn clif_text_is_kept_on_request() {
     .unwrap();
     let text = with.clif_text().expect("emit_clif keeps the text");
     assert!(text.contains("call fn") && text.contains("f32x4"), "{text}");
+    let again = compile(
+        &f,
+        2,
+        &CodegenOptions {
+            emit_clif: true,
+            checked: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        again.clif_text(),
+        Some(text),
+        "the text holds no run-dependent addresses"
+    );
     let without = compile(&f, 2, &CodegenOptions::default()).unwrap();
     assert!(without.clif_text().is_none());
+}
+
+#[test]
+fn a_compiled_function_can_move_to_another_thread() {
+    let f = classifier();
+    let (mut bufs, ts) = random_args(&f, 3, &mut rng(6), (-1.0, 1.0));
+    let want = interp::evaluate(&f, &ts).unwrap();
+    let mut c = compile(&f, 4, &CodegenOptions::default()).unwrap();
+    let c = std::thread::spawn(move || {
+        call(&mut c, &mut bufs, 3);
+        c
+    })
+    .join()
+    .unwrap();
+    let loss = f.output_named("loss").unwrap();
+    assert_close("loss", c.output("loss"), &want.values[loss.index()]);
 }
 
 #[test]
