@@ -77,7 +77,11 @@ pub fn classification(
         let r = ratio(tp, actual_c);
         precision += p;
         recall += r;
-        f1 += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        f1 += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
     }
     let k = classes.max(1) as f64;
     ClassificationMetrics {
