@@ -121,6 +121,52 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
     }
 }
 
+/// The most floats nnc will hold for parameters, or for one layer's activations of one batch:
+/// 2³⁰ (4 GiB as f32). Beyond that a typo such as an extra zero would exhaust memory instead of
+/// being reported.
+pub const MAX_ELEMENTS: usize = 1 << 30;
+
+fn check_size(spec: &ModelSpec, width: usize) -> Result<(), Diagnostic> {
+    let mut total = 0usize;
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let fan_in = if i == 0 {
+            width
+        } else {
+            spec.layers[i - 1].units
+        };
+        let count = fan_in
+            .saturating_mul(layer.units)
+            .saturating_add(layer.units);
+        total = total.saturating_add(count);
+        if total > MAX_ELEMENTS {
+            return Err(Diagnostic::new(
+                "nnc::lower::too_large",
+                format!("the model has more than {MAX_ELEMENTS} parameters by this layer"),
+            )
+            .with_source(&spec.source)
+            .with_label(layer.span, format!("{fan_in} × {} weights", layer.units))
+            .with_help("make the layers narrower: nnc holds at most 2^30 parameters (4 GiB)"));
+        }
+        let activations = spec
+            .train
+            .batch_size
+            .saturating_mul(layer.units.max(fan_in));
+        if activations > MAX_ELEMENTS {
+            return Err(Diagnostic::new(
+                "nnc::lower::too_large",
+                format!(
+                    "a batch of {} rows through this layer needs {activations} values, more than {MAX_ELEMENTS}",
+                    spec.train.batch_size
+                ),
+            )
+            .with_source(&spec.source)
+            .with_label(layer.span, "this layer")
+            .with_help("use a smaller `batch_size` or a narrower layer"));
+        }
+    }
+    Ok(())
+}
+
 /// The width the target must have for this model, when the data does not say.
 pub fn default_target_width(spec: &ModelSpec) -> usize {
     spec.layers.last().map(|l| l.units).unwrap_or(1)
@@ -158,6 +204,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         });
         fan_in = layer.units;
     }
+    check_size(spec, width)?;
 
     let input_origin = Origin {
         span: spec.input.span,
