@@ -192,3 +192,26 @@ fn flags_override_the_file() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("colour"));
 }
+
+#[test]
+fn a_diverging_run_stops_with_a_diagnostic() {
+    let dir = scratch("diverge");
+    let model = dir.join("model.nn");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/diabetes.csv");
+    std::fs::write(
+        &model,
+        format!(
+            "data {{ path: \"{}\" target: progression }}\nmodel {{ dense(64, activation: relu) dense(1) }}\nloss: mse\noptimizer: sgd(learning_rate: 5, momentum: 0.9)\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = nnc(&["run", model.to_str().unwrap(), "--quiet"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("nnc::train::diverged") && err.contains("model.nn:4:12"),
+        "{err}"
+    );
+}

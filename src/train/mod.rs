@@ -16,6 +16,21 @@ use serde::Serialize;
 use crate::data::{Batcher, Examples};
 pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor};
 
+/// Why training stopped early.
+#[derive(Debug)]
+pub enum FitError {
+    /// Compiled code failed (a bug in nnc).
+    Exec(ExecError),
+    /// The loss of a step became NaN or infinite.
+    Diverged { epoch: usize, loss: f32 },
+}
+
+impl From<ExecError> for FitError {
+    fn from(e: ExecError) -> Self {
+        FitError::Exec(e)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EpochRecord {
     pub epoch: usize,
@@ -42,7 +57,7 @@ pub fn fit(
     batch_size: usize,
     seed: u64,
     mut on_epoch: impl FnMut(&EpochRecord),
-) -> Result<History, ExecError> {
+) -> Result<History, FitError> {
     // The shuffle stream is derived from the seed but differs from the initialization stream.
     let mut batcher = Batcher::new(train.len(), batch_size, seed ^ 0x9E37_79B9_7F4A_7C15);
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -55,6 +70,10 @@ pub fn fit(
             let rows = range.len();
             batcher.gather(train, range, &mut x, &mut y);
             let loss = exec.step(&x, &y, rows)?;
+            if !loss.is_finite() {
+                // Stop before the weights are all NaN: nothing after this step can recover.
+                return Err(FitError::Diverged { epoch, loss });
+            }
             total += f64::from(loss) * rows as f64;
             history.samples_seen += rows;
         }

@@ -17,7 +17,7 @@ use crate::program::{self, Program};
 
 use super::metrics;
 use super::report::{Report, TestMetrics};
-use super::{EpochRecord, Executor, InterpExecutor, JitExecutor};
+use super::{EpochRecord, Executor, FitError, InterpExecutor, JitExecutor};
 
 /// Values given on the command line; each replaces what the file says.
 #[derive(Clone, Debug, Default)]
@@ -167,6 +167,16 @@ pub struct RunOutcome {
     pub test_rows: usize,
 }
 
+fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::train::diverged",
+        format!("training diverged in epoch {epoch}: the loss became {loss}"),
+    )
+    .with_source(&spec.source)
+    .with_label(spec.optimizer_span, "with this optimizer")
+    .with_help("lower the learning rate (or the momentum) of the optimizer")
+}
+
 fn internal(e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
         .with_help("this is a bug in nnc, not in your file; please report it with the .nn file")
@@ -224,7 +234,10 @@ pub fn run(
         seed,
         on_epoch,
     )
-    .map_err(internal)?;
+    .map_err(|e| match e {
+        FitError::Exec(e) => internal(e),
+        FitError::Diverged { epoch, loss } => diverged(&spec, epoch, loss),
+    })?;
     let test = test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?;
     let classification = matches!(data.table.target, Target::Classes { .. });
     let report = Report {
