@@ -86,6 +86,12 @@ enum Command {
         /// Seed for initialization, splitting and shuffling (overrides the file)
         #[arg(long)]
         seed: Option<u64>,
+        /// Share of the rows held out for the final test (overrides the file; default 0.2)
+        #[arg(long, value_name = "FRACTION", value_parser = fraction)]
+        test_fraction: Option<f64>,
+        /// Share of the remaining rows used for validation (overrides the file; default 0.1)
+        #[arg(long, value_name = "FRACTION", value_parser = fraction)]
+        validation_fraction: Option<f64>,
         /// Run on the reference interpreter (f64) instead of compiled code
         #[arg(long)]
         interp: bool,
@@ -102,6 +108,40 @@ enum Command {
 enum Emit {
     /// Cranelift IR of the compiled function
     Clif,
+}
+
+/// Write to stdout. A closed pipe (`nnc ir model.nn | head`) ends the program quietly, as it
+/// ends any Unix tool, instead of panicking as `println!` does.
+fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nnc: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+macro_rules! say_raw {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+
+/// A fraction in [0, 0.9], as the file's `test_fraction` and `validation_fraction` take.
+fn fraction(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=0.9).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 0.9"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -141,7 +181,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
         Command::Check { file, data } => checked_program(&file, &data).map(|_| ()),
         Command::Summary { file, data } => {
             let (spec, program) = checked_program(&file, &data)?;
-            print!("{}", nnc::summary::summary(&spec, program.input_width));
+            say_raw!("{}", nnc::summary::summary(&spec, program.input_width));
             Ok(())
         }
         Command::Ir {
@@ -160,7 +200,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 &program.forward
             };
             match emit {
-                None => print!("{}", print_function(f)),
+                None => say_raw!("{}", print_function(f)),
                 Some(Emit::Clif) => {
                     let opts = CodegenOptions {
                         emit_clif: true,
@@ -173,7 +213,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                                 format!("internal compiler error: {e}"),
                             )
                         })?;
-                    print!("{}", compiled.clif_text().unwrap_or_default());
+                    say_raw!("{}", compiled.clif_text().unwrap_or_default());
                 }
             }
             Ok(())
@@ -184,40 +224,34 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             epochs,
             batch_size,
             seed,
+            test_fraction,
+            validation_fraction,
             interp,
             report,
             quiet,
-        } => run(
-            &file,
-            &data,
-            epochs,
-            batch_size,
-            seed,
-            interp,
-            report.as_deref(),
-            quiet,
-        ),
+        } => {
+            let overrides = Overrides {
+                epochs: epochs.map(|e| e as usize),
+                batch_size: batch_size.map(|b| b as usize),
+                seed,
+                test_fraction,
+                validation_fraction,
+                ..overrides(&data)
+            };
+            run(&file, overrides, interp, report.as_deref(), quiet)
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run(
     file: &Path,
-    data: &DataArgs,
-    epochs: Option<u64>,
-    batch_size: Option<u64>,
-    seed: Option<u64>,
+    overrides: Overrides,
     interp: bool,
     report_path: Option<&Path>,
     quiet: bool,
 ) -> Result<(), Diagnostic> {
     let opts = RunOptions {
-        overrides: Overrides {
-            epochs: epochs.map(|e| e as usize),
-            batch_size: batch_size.map(|b| b as usize),
-            seed,
-            ..overrides(data)
-        },
+        overrides,
         interpret: interp,
         codegen: CodegenOptions::default(),
     };
@@ -231,7 +265,7 @@ fn run(
                     .iter()
                     .map(|p| p.shape.iter().product::<usize>())
                     .sum();
-                println!(
+                say!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
                     spec.source.name,
                     params,
@@ -250,39 +284,51 @@ fn run(
                     .val_loss
                     .map(|v| format!("{v:.4}"))
                     .unwrap_or_else(|| "-".into());
-                println!(
+                say!(
                     "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
-                    e.epoch, e.train_loss, val, e.seconds
+                    e.epoch,
+                    e.train_loss,
+                    val,
+                    e.seconds
                 );
             }
         },
     )?;
     let r = &outcome.report;
-    println!(
+    say!(
         "compiled in {:.1} ms; trained {} epochs in {:.2} s ({:.0} samples/s)",
-        r.compile_ms, r.epochs_run, r.train_seconds, r.samples_per_second
+        r.compile_ms,
+        r.epochs_run,
+        r.train_seconds,
+        r.samples_per_second
     );
-    println!("test ({} rows): loss {:.4}", outcome.test_rows, r.test.loss);
+    say!("test ({} rows): loss {:.4}", outcome.test_rows, r.test.loss);
     if let Some(c) = &r.test.classification {
-        println!(
+        say!(
             "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
-            c.accuracy, c.precision, c.recall, c.f1
+            c.accuracy,
+            c.precision,
+            c.recall,
+            c.f1
         );
-        println!(
+        say!(
             "  confusion matrix (rows: truth, columns: predicted; {}):",
             r.classes.join(", ")
         );
         for row in &c.confusion {
-            println!(
+            say!(
                 "    {}",
                 row.iter().map(|n| format!("{n:>5}")).collect::<String>()
             );
         }
     }
     if let Some(m) = &r.test.regression {
-        println!(
+        say!(
             "  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}",
-            m.mae, m.mse, m.rmse, m.r2
+            m.mae,
+            m.mse,
+            m.rmse,
+            m.r2
         );
     }
     if let Some(path) = report_path {

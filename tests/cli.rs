@@ -215,3 +215,41 @@ fn a_diverging_run_stops_with_a_diagnostic() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(["ir", "examples/digits.nn", "--step"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before nnc writes: every write then fails with a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn split_fractions_can_be_set_from_the_command_line() {
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "1",
+        "--test-fraction",
+        "0.5",
+        "--validation-fraction",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("75 train / 0 validation / 75 test rows"),
+        "{}",
+        stdout(&out)
+    );
+    let bad = nnc(&["run", "examples/iris.nn", "--test-fraction", "1.5"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -27,6 +27,8 @@ pub struct Overrides {
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub seed: Option<u64>,
+    pub test_fraction: Option<f64>,
+    pub validation_fraction: Option<f64>,
 }
 
 /// Read and resolve a `.nn` file, with overrides applied to its training settings.
@@ -48,6 +50,12 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
     }
     if let Some(s) = overrides.seed {
         spec.train.seed = s;
+    }
+    if let Some(t) = overrides.test_fraction {
+        spec.data.test_fraction = t;
+    }
+    if let Some(v) = overrides.validation_fraction {
+        spec.data.validation_fraction = v;
     }
     Ok(spec)
 }
