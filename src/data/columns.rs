@@ -40,7 +40,8 @@ pub(crate) fn type_table(
             )
             .with_help("every column except the target is an input feature; add at least one"));
     }
-    check_categorical(raw)?;
+    let parsed = parse_cells(raw);
+    check_categorical(raw, &parsed)?;
 
     let features: Vec<String> = (raw.header.iter().enumerate())
         .filter(|&(c, _)| c != target)
@@ -50,6 +51,7 @@ pub(crate) fn type_table(
     let mut values = Vec::new();
     let mut class_cells = Vec::new();
     // Row-major, so the first problem reported is the first one in the file.
+    let width = raw.header.len();
     for (row, record) in raw.rows.iter().enumerate() {
         for (col, cell) in record.iter().enumerate() {
             let cell = clean(cell);
@@ -57,7 +59,13 @@ pub(crate) fn type_table(
                 return Err(missing(raw, row, col));
             }
             if col != target {
-                x.push(feature_value(raw, row, col, cell)?);
+                x.push(feature_value(
+                    raw,
+                    row,
+                    col,
+                    cell,
+                    parsed[row * width + col],
+                )?);
                 continue;
             }
             match kind {
@@ -85,24 +93,39 @@ pub(crate) fn type_table(
     })
 }
 
+/// Every cell parsed once, row-major (the order the records sit in memory): `None` for an empty
+/// or non-numeric cell. Large files (thousands of columns) make a second parse or a column-major
+/// walk over the records the slowest part of a run.
+fn parse_cells(raw: &Raw) -> Vec<Option<f64>> {
+    let mut parsed = Vec::with_capacity(raw.rows.len() * raw.header.len());
+    for record in &raw.rows {
+        parsed.extend(record.iter().map(number));
+    }
+    parsed
+}
+
 /// A feature column that is mostly text is a categorical column, not a numeric one with a typo:
 /// it gets one diagnostic on its header instead of one on its first cell.
-fn check_categorical(raw: &Raw) -> Result<(), Diagnostic> {
-    for col in (0..raw.header.len()).filter(|&c| c != raw.target) {
-        let cells = raw
-            .rows
-            .iter()
-            .map(|r| clean(&r[col]))
-            .filter(|c| !c.is_empty());
-        let (mut filled, mut numeric, mut example) = (0usize, 0usize, None);
-        for cell in cells {
-            filled += 1;
-            if number(cell).is_some() {
-                numeric += 1;
-            } else if example.is_none() {
-                example = Some(cell);
+fn check_categorical(raw: &Raw, parsed: &[Option<f64>]) -> Result<(), Diagnostic> {
+    let width = raw.header.len();
+    // Per column: non-empty cells, numeric cells, and the first text cell's row.
+    let mut filled = vec![0usize; width];
+    let mut numeric = vec![0usize; width];
+    let mut first_text: Vec<Option<usize>> = vec![None; width];
+    for (row, record) in raw.rows.iter().enumerate() {
+        for (col, cell) in record.iter().enumerate() {
+            if parsed[row * width + col].is_some() {
+                filled[col] += 1;
+                numeric[col] += 1;
+            } else if !clean(cell).is_empty() {
+                filled[col] += 1;
+                first_text[col].get_or_insert(row);
             }
         }
+    }
+    for col in (0..width).filter(|&c| c != raw.target) {
+        let (filled, numeric) = (filled[col], numeric[col]);
+        let example = first_text[col].map(|row| clean(&raw.rows[row][col]));
         if let Some(example) = example.filter(|_| numeric * 2 < filled) {
             let column = &raw.header[col];
             return Err(raw
@@ -123,8 +146,14 @@ fn check_categorical(raw: &Raw) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn feature_value(raw: &Raw, row: usize, col: usize, cell: &str) -> Result<f64, Diagnostic> {
-    match number(cell) {
+fn feature_value(
+    raw: &Raw,
+    row: usize,
+    col: usize,
+    cell: &str,
+    parsed: Option<f64>,
+) -> Result<f64, Diagnostic> {
+    match parsed {
         Some(v) if v.is_finite() => Ok(v),
         Some(_) => Err(not_finite(raw, row, col, cell)),
         None => {
