@@ -255,10 +255,20 @@ fn run(
         interpret: interp,
         codegen: CodegenOptions::default(),
     };
+    // A bar over the epochs on stderr, drawn only when stderr is a terminal; the epoch lines still
+    // go to stdout, printed "above" the bar.
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {elapsed} (eta {eta})")
+            .expect("invariant: the progress template is valid"),
+    );
     let outcome = session::run(
         file,
         &opts,
         |spec, program, prepared| {
+            bar.set_length(spec.train.epochs as u64);
+            // Time the training, not the data loading before it.
+            bar.reset();
             if !quiet {
                 let params: usize = program
                     .params
@@ -284,16 +294,21 @@ fn run(
                     .val_loss
                     .map(|v| format!("{v:.4}"))
                     .unwrap_or_else(|| "-".into());
-                say!(
-                    "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
-                    e.epoch,
-                    e.train_loss,
-                    val,
-                    e.seconds
-                );
+                bar.suspend(|| {
+                    say!(
+                        "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
+                        e.epoch,
+                        e.train_loss,
+                        val,
+                        e.seconds
+                    )
+                });
             }
+            bar.inc(1);
         },
-    )?;
+    );
+    bar.finish_and_clear();
+    let outcome = outcome?;
     let r = &outcome.report;
     say!(
         "compiled in {:.1} ms; trained {} epochs in {:.2} s ({:.0} samples/s)",
