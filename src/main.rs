@@ -311,7 +311,7 @@ fn run(
     let outcome = outcome?;
     let r = &outcome.report;
     say!(
-        "compiled in {:.1} ms; trained {} epochs in {:.2} s ({:.0} samples/s)",
+        "compiled in {:.1} ms; trained {} epochs in {:.3} s ({:.0} samples/s)",
         r.compile_ms,
         r.epochs_run,
         r.train_seconds,
