@@ -317,34 +317,9 @@ fn run(
         r.train_seconds,
         r.samples_per_second
     );
-    say!("test ({} rows): loss {:.4}", outcome.test_rows, r.test.loss);
-    if let Some(c) = &r.test.classification {
-        say!(
-            "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
-            c.accuracy,
-            c.precision,
-            c.recall,
-            c.f1
-        );
-        say!(
-            "  confusion matrix (rows: truth, columns: predicted; {}):",
-            r.classes.join(", ")
-        );
-        for row in &c.confusion {
-            say!(
-                "    {}",
-                row.iter().map(|n| format!("{n:>5}")).collect::<String>()
-            );
-        }
-    }
-    if let Some(m) = &r.test.regression {
-        say!(
-            "  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}",
-            m.mae,
-            m.mse,
-            m.rmse,
-            m.r2
-        );
+    match &r.test {
+        None => say!("no test metrics: the test split is empty (test_fraction is 0)"),
+        Some(test) => print_test_metrics(test, outcome.test_rows, &r.classes),
     }
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(r).expect("invariant: a report serializes to JSON");
@@ -357,4 +332,36 @@ fn run(
         })?;
     }
     Ok(())
+}
+
+fn print_test_metrics(test: &nnc::train::report::TestMetrics, rows: usize, classes: &[String]) {
+    say!("test ({rows} rows): loss {:.4}", test.loss);
+    if let Some(c) = &test.classification {
+        say!(
+            "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
+            c.accuracy,
+            c.precision,
+            c.recall,
+            c.f1
+        );
+        say!(
+            "  confusion matrix (rows: truth, columns: predicted; {}):",
+            classes.join(", ")
+        );
+        for row in &c.confusion {
+            say!(
+                "    {}",
+                row.iter().map(|n| format!("{n:>5}")).collect::<String>()
+            );
+        }
+    }
+    if let Some(m) = &test.regression {
+        say!(
+            "  mae {:.4}  mse {:.4}  rmse {:.4}  r2 {:.4}",
+            m.mae,
+            m.mse,
+            m.rmse,
+            m.r2
+        );
+    }
 }

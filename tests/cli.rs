@@ -253,3 +253,25 @@ fn split_fractions_can_be_set_from_the_command_line() {
     let bad = nnc(&["run", "examples/iris.nn", "--test-fraction", "1.5"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn an_empty_test_split_reports_no_metrics() {
+    let dir = scratch("notest");
+    let report = dir.join("r.json");
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "1",
+        "--test-fraction",
+        "0",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no test metrics"), "{}", stdout(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(json["test"].is_null(), "{json}");
+}

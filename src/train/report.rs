@@ -24,7 +24,8 @@ pub struct Report {
     pub train_seconds: f64,
     pub samples_per_second: f64,
     pub history: Vec<EpochRecord>,
-    pub test: TestMetrics,
+    /// None when the test split is empty (`test_fraction: 0`).
+    pub test: Option<TestMetrics>,
     /// Class names in label order (the confusion matrix's order); absent for regression.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,

@@ -246,7 +246,11 @@ pub fn run(
         FitError::Exec(e) => internal(e),
         FitError::Diverged { epoch, loss } => diverged(&spec, epoch, loss),
     })?;
-    let test = test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?;
+    let test = if prepared.test.is_empty() {
+        None
+    } else {
+        Some(test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?)
+    };
     let classification = matches!(data.table.target, Target::Classes { .. });
     let report = Report {
         task: if classification {
