@@ -108,6 +108,8 @@ enum Command {
 enum Emit {
     /// Cranelift IR of the compiled function
     Clif,
+    /// Machine instructions of the compiled function
+    Asm,
 }
 
 /// Write to stdout. A closed pipe (`nnc ir model.nn | head`) ends the program quietly, as it
@@ -201,19 +203,19 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             };
             match emit {
                 None => say_raw!("{}", print_function(f)),
-                Some(Emit::Clif) => {
+                Some(format) => {
                     let opts = CodegenOptions {
-                        emit_clif: true,
+                        emit_clif: matches!(format, Emit::Clif),
+                        emit_asm: matches!(format, Emit::Asm),
                         ..Default::default()
                     };
-                    let compiled =
-                        codegen::compile(f, spec.train.batch_size, &opts).map_err(|e| {
-                            Diagnostic::new(
-                                "nnc::internal",
-                                format!("internal compiler error: {e}"),
-                            )
-                        })?;
-                    say_raw!("{}", compiled.clif_text().unwrap_or_default());
+                    let compiled = codegen::compile(f, spec.train.batch_size, &opts)
+                        .map_err(|e| session::internal_error(&e))?;
+                    let text = match format {
+                        Emit::Clif => compiled.clif_text(),
+                        Emit::Asm => compiled.asm_text(),
+                    };
+                    say_raw!("{}", text.unwrap_or_default());
                 }
             }
             Ok(())

@@ -135,6 +135,8 @@ fn ir_prints_each_stage_and_the_cranelift_ir() {
         "clif",
     ]));
     assert!(clif.contains("function"), "{clif}");
+    let asm = stdout(&nnc(&["ir", "examples/iris.nn", "--emit", "asm"]));
+    assert!(asm.contains("ret"), "{asm}");
 }
 
 #[test]

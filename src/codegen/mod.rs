@@ -36,6 +36,9 @@ use crate::ir::{self, Shape};
 pub struct CodegenOptions {
     /// Keep the CLIF text of the entry point (before Cranelift's optimizations) for printing.
     pub emit_clif: bool,
+    /// Keep the machine instructions of the entry point (x86-64 or AArch64 assembly as
+    /// Cranelift prints it) for printing.
+    pub emit_asm: bool,
     /// Precede every kernel with range checks of the buffers it reads and writes against the
     /// lengths passed at run time; a failed check makes `call` return an error instead of
     /// touching memory out of bounds.
@@ -92,6 +95,7 @@ pub struct CompiledFunction {
     max_batch: usize,
     last_batch: usize,
     clif: Option<String>,
+    asm: Option<String>,
     compile_time: Duration,
     checked: bool,
 }
@@ -138,9 +142,17 @@ pub fn compile(
         lower.finish()?;
     }
     let clif = opts.emit_clif.then(|| ctx.func.display().to_string());
+    // Cranelift prints the machine instructions it emits (after register allocation) when asked
+    // before compiling; no disassembler is involved.
+    ctx.set_disasm(opts.emit_asm);
     module
         .define_function(id, &mut ctx)
         .map_err(|e| CodegenError(format!("Cranelift rejected `{}`: {e:?}", f.name)))?;
+    let asm = if opts.emit_asm {
+        ctx.compiled_code().and_then(|c| c.vcode.clone())
+    } else {
+        None
+    };
     module
         .finalize_definitions()
         .map_err(|e| CodegenError(format!("finalizing `{}`: {e}", f.name)))?;
@@ -175,6 +187,7 @@ pub fn compile(
         max_batch,
         last_batch: 0,
         clif,
+        asm,
         compile_time: start.elapsed(),
         checked: opts.checked,
     })
@@ -246,6 +259,12 @@ impl CompiledFunction {
 
     pub fn clif_text(&self) -> Option<&str> {
         self.clif.as_deref()
+    }
+
+    /// The machine instructions of the entry point, as Cranelift emitted them; `Some` when
+    /// compiled with `emit_asm`.
+    pub fn asm_text(&self) -> Option<&str> {
+        self.asm.as_deref()
     }
 
     pub fn arena_bytes(&self) -> usize {

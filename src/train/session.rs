@@ -185,6 +185,11 @@ fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
     .with_help("lower the learning rate (or the momentum) of the optimizer")
 }
 
+/// A failure inside the compiler (code generation, compiled code), shown as such.
+pub fn internal_error(e: &dyn std::fmt::Display) -> Diagnostic {
+    internal(e)
+}
+
 fn internal(e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
         .with_help("this is a bug in nnc, not in your file; please report it with the .nn file")
