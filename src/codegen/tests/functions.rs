@@ -212,6 +212,7 @@ fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
     let opts = CodegenOptions {
         checked: true,
         emit_clif: false,
+        ..Default::default()
     };
     let mut c = compile(&f, 4, &opts).unwrap();
     let (mut bufs, _) = random_args(&f, 9, &mut rng(4), (-1.0, 1.0));
@@ -232,6 +233,7 @@ fn clif_text_is_kept_on_request() {
         &CodegenOptions {
             emit_clif: true,
             checked: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -243,6 +245,7 @@ fn clif_text_is_kept_on_request() {
         &CodegenOptions {
             emit_clif: true,
             checked: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -282,4 +285,18 @@ fn compiling_and_dropping_many_functions_frees_their_code() {
         let loss = f.output_named("loss").unwrap();
         assert_close("loss", c.output("loss"), &want.values[loss.index()]);
     }
+}
+
+#[test]
+fn machine_code_is_kept_on_request() {
+    let f = classifier();
+    let opts = CodegenOptions {
+        emit_asm: true,
+        ..Default::default()
+    };
+    let with = compile(&f, 2, &opts).unwrap();
+    let text = with.asm_text().expect("emit_asm keeps the instructions");
+    assert!(text.contains("ret"), "{text}");
+    let without = compile(&f, 2, &CodegenOptions::default()).unwrap();
+    assert!(without.asm_text().is_none());
 }

@@ -69,6 +69,7 @@ pub(super) fn modes() -> [CodegenOptions; 2] {
         CodegenOptions {
             checked: true,
             emit_clif: true,
+            ..Default::default()
         },
     ]
 }
