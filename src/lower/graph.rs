@@ -167,6 +167,33 @@ fn check_size(spec: &ModelSpec, width: usize) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// A sigmoid output with cross-entropy is the two-class form; with more classes the fix is
+/// softmax, not more sigmoid units, so this gets its own diagnostic before any shape rule runs.
+fn check_two_class_output(spec: &ModelSpec, target_width: usize) -> Result<(), Diagnostic> {
+    let last = spec
+        .layers
+        .last()
+        .expect("invariant: resolve rejects models without layers");
+    if spec.loss != Loss::CrossEntropy
+        || last.activation != Activation::Sigmoid
+        || target_width == 1
+    {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "nnc::lower::loss_activation",
+        format!("a sigmoid output predicts two classes, but the target has {target_width}"),
+    )
+    .with_source(&spec.source)
+    .with_label(
+        last.activation_span,
+        "sigmoid: one probability, two classes",
+    )
+    .with_help(format!(
+        "use `dense({target_width}, activation: softmax)` as the output layer"
+    )))
+}
+
 /// The width the target must have for this model, when the data does not say.
 pub fn default_target_width(spec: &ModelSpec) -> usize {
     spec.layers.last().map(|l| l.units).unwrap_or(1)
@@ -179,6 +206,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     let target_width = data
         .map(|d| d.target_width)
         .unwrap_or_else(|| default_target_width(spec));
+    check_two_class_output(spec, target_width)?;
     let target_origin = data
         .and_then(|d| d.target_origin.clone())
         .unwrap_or(Origin {
