@@ -210,7 +210,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         ..Default::default()
                     };
                     let compiled = codegen::compile(f, spec.train.batch_size, &opts)
-                        .map_err(|e| session::internal_error(&e))?;
+                        .map_err(session::internal)?;
                     let text = match format {
                         Emit::Clif => compiled.clif_text(),
                         Emit::Asm => compiled.asm_text(),

@@ -10,7 +10,7 @@ use crate::codegen::CodegenOptions;
 use crate::data::{
     self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind,
 };
-use crate::diag::{Diagnostic, Source, Span};
+use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
 use crate::lower::{Activation, DataShape, Loss, ModelSpec};
 use crate::program::{self, Program};
@@ -186,11 +186,7 @@ fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
 }
 
 /// A failure inside the compiler (code generation, compiled code), shown as such.
-pub fn internal_error(e: &dyn std::fmt::Display) -> Diagnostic {
-    internal(e)
-}
-
-fn internal(e: impl std::fmt::Display) -> Diagnostic {
+pub fn internal(e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
         .with_help("this is a bug in nnc, not in your file; please report it with the .nn file")
 }
@@ -313,9 +309,4 @@ fn test_metrics(
             }
         }
     })
-}
-
-/// The span of the data path in the file, for messages about the data as a whole.
-pub fn data_span(spec: &ModelSpec) -> Option<Span> {
-    spec.data.path.as_ref().map(|(_, s)| *s)
 }
