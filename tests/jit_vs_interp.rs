@@ -94,7 +94,7 @@ fn twenty_training_steps_give_the_same_losses() {
                 let a = jit.step(&x, &y, rows).unwrap() as f64;
                 let b = oracle.step(&x, &y, rows).unwrap() as f64;
                 assert!(
-                    close(a, b, 1e-4),
+                    close(a, b, 1e-5),
                     "{name} step {steps}: jit loss {a} vs interpreter {b}"
                 );
                 steps += 1;
@@ -104,7 +104,7 @@ fn twenty_training_steps_give_the_same_losses() {
         for ((n, a), (_, b)) in jit.parameters().iter().zip(oracle.parameters()) {
             for (u, v) in a.iter().zip(&b) {
                 assert!(
-                    close(*u as f64, *v as f64, 1e-3),
+                    close(*u as f64, *v as f64, 1e-4),
                     "{name}: `{n}` jit {u} vs interpreter {v}"
                 );
             }
