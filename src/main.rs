@@ -182,8 +182,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
     match command {
         Command::Check { file, data } => checked_program(&file, &data).map(|_| ()),
         Command::Summary { file, data } => {
-            let (spec, program) = checked_program(&file, &data)?;
-            say_raw!("{}", nnc::summary::summary(&spec, program.input_width));
+            let (_, program) = checked_program(&file, &data)?;
+            say_raw!(
+                "{}",
+                nnc::summary::summary(&program.spec, program.input_width)
+            );
             Ok(())
         }
         Command::Ir {

@@ -10,6 +10,8 @@ use crate::{autodiff, syntax};
 
 #[derive(Clone, Debug)]
 pub struct Program {
+    /// The model as compiled (an `output` layer's width filled in from the data).
+    pub spec: ModelSpec,
     pub forward: Function,
     pub loss: Function,
     pub grad: Function,
@@ -41,6 +43,7 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
     let grad = autodiff::gradient(&lowered.loss, "loss", ArgRole::Param);
     let (step, state) = optim::training_step(&grad, &spec.optimizer);
     Ok(Program {
+        spec: lowered.spec,
         forward: verified(lowered.forward),
         loss: verified(lowered.loss),
         grad: verified(grad),

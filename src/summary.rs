@@ -39,7 +39,12 @@ pub fn summary(spec: &ModelSpec, input_width: usize) -> String {
     for (i, l) in spec.layers.iter().enumerate() {
         let params = fan_in * l.units + l.units;
         rows.push((
-            format!("dense_{} ({})", i + 1, l.activation.name()),
+            format!(
+                "{}_{} ({})",
+                if l.is_output { "output" } else { "dense" },
+                i + 1,
+                l.activation.name()
+            ),
             format!("(B, {})", l.units),
             params,
         ));

@@ -277,3 +277,18 @@ fn an_empty_test_split_reports_no_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(json["test"].is_null(), "{json}");
 }
+
+#[test]
+fn an_output_layer_without_units_takes_its_width_from_the_data() {
+    let out = nnc(&["summary", "examples/digits.nn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("output_2"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("(softmax)") && row.contains("(B, 10)") && row.ends_with("650"),
+        "{row}"
+    );
+}

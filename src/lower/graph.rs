@@ -40,6 +40,8 @@ pub struct DataShape {
 /// The forward and loss functions of one model, and its parameters.
 #[derive(Clone, Debug)]
 pub struct Lowered {
+    /// The spec as lowered: an `output` layer's width filled in from the data.
+    pub spec: ModelSpec,
     pub forward: Function,
     pub loss: Function,
     pub params: Vec<ParamSpec>,
@@ -194,6 +196,38 @@ fn check_two_class_output(spec: &ModelSpec, target_width: usize) -> Result<(), D
     )))
 }
 
+/// The spec with the width of an `output` layer written without units taken from the data: one
+/// unit per class for softmax, one for a sigmoid or a regression target.
+fn with_output_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<ModelSpec, Diagnostic> {
+    let last = spec
+        .layers
+        .last()
+        .expect("invariant: resolve rejects models without layers");
+    if last.units_declared {
+        return Ok(spec.clone());
+    }
+    let Some(data) = data else {
+        return Err(Diagnostic::new(
+            "nnc::shape::unknown_output_width",
+            "the output width is not given and no data is given to take it from",
+        )
+        .with_source(&spec.source)
+        .with_label(last.span, "width unknown")
+        .with_help("give it, e.g. `output(3, activation: softmax)`, or give the data with `data { path: ... }` or `--data FILE`"));
+    };
+    let mut resolved = spec.clone();
+    let last = resolved
+        .layers
+        .last_mut()
+        .expect("invariant: checked above");
+    last.units = if last.activation == Activation::Sigmoid && spec.loss == Loss::CrossEntropy {
+        1
+    } else {
+        data.target_width
+    };
+    Ok(resolved)
+}
+
 /// The width the target must have for this model, when the data does not say.
 pub fn default_target_width(spec: &ModelSpec) -> usize {
     spec.layers.last().map(|l| l.units).unwrap_or(1)
@@ -201,12 +235,13 @@ pub fn default_target_width(spec: &ModelSpec) -> usize {
 
 /// Build the forward and loss functions.
 pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diagnostic> {
-    check_output(spec)?;
+    let spec = &with_output_width(spec, data)?;
     let width = input_width(spec, data)?;
     let target_width = data
         .map(|d| d.target_width)
         .unwrap_or_else(|| default_target_width(spec));
     check_two_class_output(spec, target_width)?;
+    check_output(spec)?;
     let target_origin = data
         .and_then(|d| d.target_origin.clone())
         .unwrap_or(Origin {
@@ -273,6 +308,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     loss.add_output("output", out);
 
     Ok(Lowered {
+        spec: spec.clone(),
         forward,
         loss,
         params,

@@ -73,8 +73,13 @@ pub struct InputSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseSpec {
+    /// The width; for an `output` layer written without one, 0 until lowering takes it from the
+    /// target (`units_declared` is then false).
     pub units: usize,
+    pub units_declared: bool,
     pub activation: Activation,
+    /// Written as `output(...)` rather than `dense(...)`.
+    pub is_output: bool,
     /// The whole `dense(...)` call.
     pub span: Span,
     /// The activation's text, for diagnostics about it (the call when not given).
@@ -119,7 +124,7 @@ pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
 pub const DEFAULT_VALIDATION_FRACTION: f64 = 0.1;
 
 const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
-const LAYERS: &[&str] = &["input", "dense"];
+const LAYERS: &[&str] = &["input", "dense", "output"];
 const TRAIN_OPTIONS: &[&str] = &["epochs", "batch_size", "seed"];
 const DATA_OPTIONS: &[&str] = &["path", "target", "test_fraction", "validation_fraction"];
 
@@ -315,7 +320,20 @@ fn resolve_model(
                     span: call.span,
                 });
             }
-            "dense" => layers.push(resolve_dense(source, call)?),
+            "dense" | "output" => {
+                if let Some(last) = layers.last().filter(|l: &&DenseSpec| l.is_output) {
+                    return Err(err(
+                        source,
+                        "nnc::lower::layer_after_output",
+                        "a layer follows the output layer",
+                        call.span,
+                        "after the output layer",
+                        "`output(...)` is the last layer; move this layer before it, or make it `dense`",
+                    )
+                    .with_label(last.span, "the output layer"));
+                }
+                layers.push(resolve_dense(source, call)?)
+            }
             other => {
                 return Err(err(
                     source,
@@ -345,21 +363,30 @@ fn resolve_model(
     Ok((input, layers))
 }
 
+/// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
 fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
     let opts = Options::from_call(source, call, &["units"], &["units", "activation"])?;
-    let units = opts.required_count(
-        "units",
-        1,
-        1 << 24,
-        "give the layer a width, e.g. `dense(16)`",
-    )?;
+    let is_output = call.name.name == "output";
+    let units_declared = opts.value("units").is_some() || !is_output;
+    let units = if units_declared {
+        opts.required_count(
+            "units",
+            1,
+            1 << 24,
+            "give the layer a width, e.g. `dense(16)`",
+        )?
+    } else {
+        0
+    };
     let (activation, activation_span) = match opts.call("activation")? {
         Some(c) => (resolve_activation(source, c)?, c.span),
         None => (Activation::Linear, call.span),
     };
     Ok(DenseSpec {
         units,
+        units_declared,
         activation,
+        is_output,
         span: call.span,
         activation_span,
     })
