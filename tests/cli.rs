@@ -292,3 +292,22 @@ fn an_output_layer_without_units_takes_its_width_from_the_data() {
         "{row}"
     );
 }
+
+#[test]
+fn a_model_file_with_a_byte_order_mark_and_crlf_line_ends_is_read() {
+    let dir = scratch("bom");
+    let model = dir.join("model.nn");
+    let text = std::fs::read_to_string("examples/iris.nn")
+        .unwrap()
+        .replace('\n', "\r\n");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/iris.csv");
+    std::fs::write(&model, format!("\u{feff}{text}")).unwrap();
+    let out = nnc(&[
+        "check",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -40,6 +40,11 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
         )
         .with_help("check the path; model files end in `.nn`")
     })?;
+    // Editors on some systems start files with a byte-order mark; it is not part of the text.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     let source = Source::new(path.display().to_string(), text);
     let mut spec = program::parse_model(&source)?;
     if let Some(e) = overrides.epochs {
