@@ -9,9 +9,11 @@
 //! the function returns. Updates are how a training step stays one SSA function while the driver
 //! keeps weights in place between calls.
 
+mod parser;
 mod printer;
 mod verify;
 
+pub use parser::{parse_function, ParseError};
 pub use printer::{binary_name, print_function};
 pub use verify::verify;
 

@@ -7,7 +7,9 @@
 //!   in (logits) }
 //! ```
 //!
-//! Names are stable (they come from the builder), so golden tests diff cleanly.
+//! Parameters come first, then optimizer state after a `|` (written only when there is state), then
+//! after `;` the data. Names are stable (they come from the builder), so golden tests diff cleanly;
+//! `parser` reads this text back.
 
 use std::fmt::Write;
 
@@ -86,11 +88,14 @@ pub fn print_function(f: &Function) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let persistent = [group(ArgRole::Param), group(ArgRole::State)]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    // `|` marks where optimizer state begins, so that `parser` can give each argument its role
+    // back; it is written only when there is state, leaving functions without state as they were.
+    let (params, state) = (group(ArgRole::Param), group(ArgRole::State));
+    let persistent = match (params.is_empty(), state.is_empty()) {
+        (_, true) => params,
+        (true, false) => format!("| {state}"),
+        (false, false) => format!("{params} | {state}"),
+    };
     let _ = writeln!(
         out,
         "{} {{ {} ; {} .",
