@@ -2,7 +2,7 @@
 //! symbolic batch size `B`. Every stage after lowering speaks it: shape checking, autodiff, the
 //! optimizer, the interpreter and code generation. This module owns the data types and the builder;
 //! `printer` writes the readable (jaxpr-like) form and `verify` checks the invariants. It does no
-//! numerics and no I/O.
+//! numerics and no I/O. `parser` reads the printed form back, so tests can state IR as text.
 //!
 //! A `Function` has arguments (parameters, optimizer state, data, scalars), a body of equations in
 //! definition order, named outputs, and *updates*: values written back into argument buffers when
