@@ -10,8 +10,6 @@ use clap::{Args, Parser, Subcommand};
 use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
-use nnc::lower::ModelSpec;
-use nnc::program::{self, Program};
 use nnc::train::session::{self, Overrides, RunOptions};
 
 #[derive(Parser)]
@@ -165,24 +163,11 @@ fn overrides(data: &DataArgs) -> Overrides {
     }
 }
 
-/// Resolve the model and, when the flags or the file name data, check it against the data.
-fn checked_program(file: &Path, data: &DataArgs) -> Result<(ModelSpec, Program), Diagnostic> {
-    let o = overrides(data);
-    let spec = session::load_model(file, &o)?;
-    let shape = if session::has_data(&spec, &o) {
-        Some(session::load_data(&spec, file, &o)?.shape)
-    } else {
-        None
-    };
-    let program = program::build(&spec, shape.as_ref())?;
-    Ok((spec, program))
-}
-
 fn dispatch(command: Command) -> Result<(), Diagnostic> {
     match command {
-        Command::Check { file, data } => checked_program(&file, &data).map(|_| ()),
+        Command::Check { file, data } => session::build_file(&file, &overrides(&data)).map(|_| ()),
         Command::Summary { file, data } => {
-            let (_, program) = checked_program(&file, &data)?;
+            let program = session::build_file(&file, &overrides(&data))?;
             say_raw!(
                 "{}",
                 nnc::summary::summary(&program.spec, program.input_width)
@@ -196,7 +181,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             emit,
             data,
         } => {
-            let (spec, program) = checked_program(&file, &data)?;
+            let program = session::build_file(&file, &overrides(&data))?;
             let f = if step {
                 &program.step
             } else if grad {
@@ -212,7 +197,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         emit_asm: matches!(format, Emit::Asm),
                         ..Default::default()
                     };
-                    let compiled = codegen::compile(f, spec.train.batch_size, &opts)
+                    let compiled = codegen::compile(f, program.spec.train.batch_size, &opts)
                         .map_err(session::internal)?;
                     let text = match format {
                         Emit::Clif => compiled.clif_text(),

@@ -5,19 +5,12 @@
 use std::path::Path;
 
 use nnc::ir::print_function;
-use nnc::train::session::{has_data, load_data, load_model, Overrides};
+use nnc::train::session::{build_file, Overrides};
 
 const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
-    let o = Overrides::default();
-    let spec = load_model(path, &o)?;
-    let shape = if has_data(&spec, &o) {
-        Some(load_data(&spec, path, &o)?.shape)
-    } else {
-        None
-    };
-    nnc::program::build(&spec, shape.as_ref())
+    build_file(path, &Overrides::default())
 }
 
 #[test]

@@ -9,23 +9,15 @@ use std::sync::OnceLock;
 
 use nnc::interp::{self, Tensor};
 use nnc::ir::{self, parse_function, print_function, ArgRole, Function};
-use nnc::train::session::{has_data, load_data, load_model, Overrides};
+use nnc::train::session::{build_file, Overrides};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
 
-/// As tests/golden.rs builds it.
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
-    let o = Overrides::default();
-    let spec = load_model(path, &o)?;
-    let shape = if has_data(&spec, &o) {
-        Some(load_data(&spec, path, &o)?.shape)
-    } else {
-        None
-    };
-    nnc::program::build(&spec, shape.as_ref())
+    build_file(path, &Overrides::default())
 }
 
 fn parse(text: &str) -> Function {

@@ -65,6 +65,18 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
     Ok(spec)
 }
 
+/// Resolve a model file and build its program, checked against its data when the flags or the
+/// file name a data file (what `check`, `summary` and `ir` do).
+pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnostic> {
+    let spec = load_model(path, overrides)?;
+    let shape = if has_data(&spec, overrides) {
+        Some(load_data(&spec, path, overrides)?.shape)
+    } else {
+        None
+    };
+    program::build(&spec, shape.as_ref())
+}
+
 /// The loaded data of a model, with what the model's ends must be.
 pub struct ModelData {
     pub table: Table,
