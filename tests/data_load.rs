@@ -153,7 +153,7 @@ fn column_stats(data: &[f32], cols: usize, c: usize) -> (f64, f64) {
 /// A fresh file named `name` with `bytes` in its own temporary folder.
 fn write(name: &str, bytes: &[u8]) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "nnc-data-test-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
@@ -404,7 +404,8 @@ fn spans_survive_quotes_crlf_blank_lines_and_a_bom() {
 
 #[test]
 fn missing_unreadable_and_non_utf8_files() {
-    let missing = std::env::temp_dir().join("nnc-data-test-no-such-dir/none.csv");
+    let missing = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("nnc-data-test-no-such-dir/none.csv");
     let err = load(&missing, "y", C).unwrap_err();
     assert_eq!(err.code, "nnc::data::file_not_found");
     assert!(
@@ -474,7 +475,8 @@ fn last_column_is_the_default_target() {
         last_column(&path, &none).unwrap_err().code,
         "nnc::data::empty_file"
     );
-    let missing = std::env::temp_dir().join("nnc-data-test-no-such-dir/none.csv");
+    let missing = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("nnc-data-test-no-such-dir/none.csv");
     assert_eq!(
         last_column(&missing, &none).unwrap_err().code,
         "nnc::data::file_not_found"
