@@ -214,7 +214,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
             crate::diag::Span::new(0, 0),
             "expected somewhere in this file",
         )
-        .with_help("add a model, e.g. `model { input(4) dense(3, activation: softmax) }`"));
+        .with_help("add a model, e.g. `model { input(4) output(3, activation: softmax) }`"));
     };
     let (input, layers) = resolve_model(source, model)?;
     let Some(loss_value) = loss else {
@@ -350,10 +350,10 @@ fn resolve_model(
         return Err(err(
             source,
             "nnc::lower::empty_model",
-            "the model has no dense layer",
+            "the model has no dense or output layer",
             model.span,
             "no layers",
-            "add at least the output layer, e.g. `dense(3, activation: softmax)`",
+            "add at least the output layer, e.g. `output(3, activation: softmax)`",
         ));
     }
     let input = input.unwrap_or(InputSpec {
