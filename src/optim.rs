@@ -14,6 +14,11 @@ pub struct StateSpec {
     pub init: f32,
 }
 
+/// After the step, argument `arg` holds `value`.
+fn write_back(g: &mut Function, arg: ValueId, value: ValueId) {
+    g.updates.push(Update { arg, value });
+}
+
 fn affine(g: &mut Function, x: ValueId, mul: f64, add: f64) -> ValueId {
     g.push(Op::Unary(UnaryOp::Affine { mul, add }, x), None, None, None)
 }
@@ -68,10 +73,7 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                         d,
                         Some(&format!("new_velocity_{pname}")),
                     );
-                    g.updates.push(Update {
-                        arg: v,
-                        value: v_new,
-                    });
+                    write_back(&mut g, v, v_new);
                     v_new
                 } else {
                     d
@@ -84,10 +86,7 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                     step,
                     Some(&format!("new_{pname}")),
                 );
-                g.updates.push(Update {
-                    arg: p,
-                    value: w_new,
-                });
+                write_back(&mut g, p, w_new);
             }
         }
         Optimizer::Adam {
@@ -104,10 +103,7 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 Some("adam_t_next"),
                 None,
             );
-            g.updates.push(Update {
-                arg: t,
-                value: t_new,
-            });
+            write_back(&mut g, t, t_new);
             let correction = |g: &mut Function, beta: f64| {
                 let tl = affine(g, t_new, beta.ln(), 0.0);
                 let pow = g.push(Op::Unary(UnaryOp::Exp, tl), None, None, None);
@@ -165,18 +161,9 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                     step,
                     Some(&format!("new_{pname}")),
                 );
-                g.updates.push(Update {
-                    arg: m,
-                    value: m_new,
-                });
-                g.updates.push(Update {
-                    arg: v,
-                    value: v_new,
-                });
-                g.updates.push(Update {
-                    arg: p,
-                    value: w_new,
-                });
+                write_back(&mut g, m, m_new);
+                write_back(&mut g, v, v_new);
+                write_back(&mut g, p, w_new);
             }
         }
     }
