@@ -7,9 +7,21 @@
 
 use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp, ValueId};
 
+/// A function that computes a scalar output and its gradient, with typed handles to both: the
+/// optimizer and the driver use these, never the printed names.
+#[derive(Clone, Debug)]
+pub struct Gradient {
+    pub function: Function,
+    /// The differentiated output.
+    pub of: ValueId,
+    /// Each argument differentiated with respect to, with the value holding its gradient, in
+    /// argument order.
+    pub wrt: Vec<(ValueId, ValueId)>,
+}
+
 /// A function that computes `of` and its gradient with respect to every argument of role
-/// `wrt`, output as `d_<name>`, in argument order.
-pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
+/// `wrt`, in argument order. Gradients are also outputs named `d_<name>`, for reading the IR.
+pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Gradient {
     let mut g = f.clone();
     g.name = format!("{}_grad", f.name);
     let seed_value = f
@@ -30,12 +42,15 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
         let Some(dy) = adjoint[eq.out.index()] else {
             continue;
         };
+        // Values made by this VJP have generated names; the first contribution to an adjoint is
+        // renamed after it, while a value passed through unchanged (`dy` of an add) keeps its name.
+        let made_here = g.values.len();
         for (operand, contribution) in vjp(&mut g, &eq.op, eq.out, dy, &active) {
             let name = format!("d_{}", g.name_of(operand));
             let origin = g.origin(operand).cloned();
             let total = match adjoint[operand.index()] {
                 None => {
-                    if g.name_of(contribution).starts_with('t') {
+                    if contribution.index() >= made_here {
                         g.rename(contribution, &name);
                     }
                     contribution
@@ -51,6 +66,7 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
         }
     }
 
+    let mut grads = Vec::with_capacity(targets.len());
     for t in targets {
         let name = format!("d_{}", f.name_of(t));
         let d = match adjoint[t.index()] {
@@ -67,8 +83,13 @@ pub fn gradient(f: &Function, of: &str, wrt: ArgRole) -> Function {
             }
         };
         g.add_output(&name, d);
+        grads.push((t, d));
     }
-    g
+    Gradient {
+        function: g,
+        of: seed_value,
+        wrt: grads,
+    }
 }
 
 /// Values that depend on any of `targets`: only these need adjoints.
@@ -109,6 +130,15 @@ fn vjp(
             let dx = match u {
                 UnaryOp::Neg => push(g, Op::Unary(UnaryOp::Neg, dy), None),
                 UnaryOp::Exp => push(g, mul(dy, y), None),
+                // d(exp(x) − 1) = exp(x) = y + 1.
+                UnaryOp::Expm1 => {
+                    let e = push(
+                        g,
+                        Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, y),
+                        None,
+                    );
+                    push(g, mul(dy, e), None)
+                }
                 UnaryOp::Log => push(g, Op::Binary(BinaryOp::Div, dy, x), None),
                 UnaryOp::Sqrt => {
                     let two_y = push(

@@ -4,9 +4,27 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
-use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, UnaryOp};
+use crate::ir::{BinaryOp, Function, Op, UnaryOp, VerifiedFunction};
 
 pub type Tensor = ArrayD<f64>;
+
+/// Arguments that do not fit the function they are given to.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InterpError {
+    #[error("`{function}` takes {expected} arguments, got {got}")]
+    ArgumentCount {
+        function: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("argument `{name}` should be {expected:?} at batch {batch} but is {got:?}")]
+    ArgumentShape {
+        name: String,
+        batch: usize,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+}
 
 /// Every value of one evaluation, indexed by `ValueId`.
 pub struct Evaluation {
@@ -45,6 +63,7 @@ pub fn unary(op: &UnaryOp, x: f64) -> f64 {
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Exp => x.exp(),
+        UnaryOp::Expm1 => x.exp_m1(),
         UnaryOp::Log => x.ln(),
         UnaryOp::Sqrt => x.sqrt(),
         UnaryOp::Relu => x.max(0.0),
@@ -85,43 +104,32 @@ fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Evaluate `f` with one tensor per argument, in `f.args` order. The batch size is read off the
-/// data arguments; they must agree.
-pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
+/// Evaluate `f` with one tensor per argument, in `f.args` order, at batch size `batch` (which
+/// `batch_size` evaluates to, and the leading extent of every batched argument).
+pub fn evaluate(
+    f: &VerifiedFunction,
+    args: &[Tensor],
+    batch: usize,
+) -> Result<Evaluation, InterpError> {
     if args.len() != f.args.len() {
-        return Err(format!(
-            "`{}` takes {} arguments, got {}",
-            f.name,
-            f.args.len(),
-            args.len()
-        ));
+        return Err(InterpError::ArgumentCount {
+            function: f.name.clone(),
+            expected: f.args.len(),
+            got: args.len(),
+        });
     }
-    let mut batch: Option<usize> = None;
-    for (a, t) in f.args.iter().zip(args) {
-        let shape = f.shape(a.value);
-        if shape.0.first() == Some(&Dim::Batch) && t.ndim() > 0 {
-            let b = t.shape()[0];
-            if batch.is_some_and(|prev| prev != b) {
-                return Err("data arguments disagree on the batch size".into());
-            }
-            batch = Some(b);
-        }
-    }
-    let batch = batch.unwrap_or(1);
     let mut values: Vec<Option<Tensor>> = vec![None; f.values.len()];
     for (a, t) in f.args.iter().zip(args) {
         let want = f.shape(a.value).extents(batch);
         if t.shape() != want.as_slice() {
-            return Err(format!(
-                "argument `{}` should be {:?} but is {:?}",
-                f.name_of(a.value),
-                want,
-                t.shape()
-            ));
+            return Err(InterpError::ArgumentShape {
+                name: f.name_of(a.value).to_string(),
+                batch,
+                expected: want,
+                got: t.shape().to_vec(),
+            });
         }
-        if a.role == ArgRole::Data || a.role == ArgRole::Param || a.role == ArgRole::State {
-            values[a.value.index()] = Some(t.clone());
-        }
+        values[a.value.index()] = Some(t.clone());
     }
     for eq in &f.body {
         let get = |v: crate::ir::ValueId| {
@@ -147,21 +155,20 @@ pub fn evaluate(f: &Function, args: &[Tensor]) -> Result<Evaluation, String> {
                 transpose_a,
                 transpose_b,
             } => {
-                let a = get(*a)
-                    .view()
-                    .into_dimensionality::<ndarray::Ix2>()
-                    .map_err(|e| e.to_string())?;
-                let b = get(*b)
-                    .view()
-                    .into_dimensionality::<ndarray::Ix2>()
-                    .map_err(|e| e.to_string())?;
+                let matrix = |v| {
+                    get(v)
+                        .view()
+                        .into_dimensionality::<ndarray::Ix2>()
+                        .expect("invariant: verified matmul operands are matrices")
+                };
+                let (a, b) = (matrix(*a), matrix(*b));
                 let a = if *transpose_a { a.reversed_axes() } else { a };
                 let b = if *transpose_b { b.reversed_axes() } else { b };
                 a.dot(&b).into_dyn()
             }
             Op::Broadcast(x) => get(*x)
                 .broadcast(IxDyn(&out_extents))
-                .ok_or("broadcast failed")?
+                .expect("invariant: verified broadcasts follow numpy's rules")
                 .to_owned(),
             Op::SumTo(x) => sum_to(get(*x), &out_extents),
             Op::LogSoftmax(x) => {
@@ -209,8 +216,12 @@ fn sum_to(x: &Tensor, to: &[usize]) -> Tensor {
 }
 
 /// Run `f` and write its updates back into `args`: one training step on the interpreter.
-pub fn step_in_place(f: &Function, args: &mut [Tensor]) -> Result<Evaluation, String> {
-    let ev = evaluate(f, args)?;
+pub fn step_in_place(
+    f: &VerifiedFunction,
+    args: &mut [Tensor],
+    batch: usize,
+) -> Result<Evaluation, InterpError> {
+    let ev = evaluate(f, args, batch)?;
     for u in &f.updates {
         let pos = f
             .args

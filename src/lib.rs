@@ -5,6 +5,13 @@
 //! every shape rule; `autodiff` differentiates IR into IR; `optim` appends the optimizer update so a
 //! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
 //! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
+//!
+//! `unsafe` is denied everywhere but in the code generator's modules that call generated code or
+//! read raw buffers (`codegen` and its `helpers`, `strided` and `vmath`), and every `unsafe` block
+//! there states why it is sound in a `// SAFETY:` comment (enforced by clippy).
+
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod autodiff;
 pub mod codegen;
@@ -15,6 +22,7 @@ pub mod ir;
 pub mod lower;
 pub mod optim;
 pub mod program;
+pub mod random;
 pub mod shape;
 pub mod summary;
 pub mod syntax;

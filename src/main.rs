@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
+use nnc::lower::spec::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 use nnc::train::session::{self, Overrides, RunOptions};
 
 #[derive(Parser)]
@@ -75,20 +76,21 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// Number of epochs (overrides the file)
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        /// Number of epochs, 1 to 1000000 (overrides the file)
+        #[arg(long, value_parser = |s: &str| EPOCHS.parse(s))]
         epochs: Option<u64>,
-        /// Mini-batch size (overrides the file)
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        /// Mini-batch size, 1 to 1048576 (overrides the file)
+        #[arg(long, value_parser = |s: &str| BATCH_SIZE.parse(s))]
         batch_size: Option<u64>,
-        /// Seed for initialization, splitting and shuffling (overrides the file)
-        #[arg(long)]
+        /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
+        #[arg(long, value_parser = |s: &str| SEED.parse(s))]
         seed: Option<u64>,
-        /// Share of the rows held out for the final test (overrides the file; default 0.2)
-        #[arg(long, value_name = "FRACTION", value_parser = fraction)]
+        /// Share of the rows held out for the final test, 0 to 0.9 (overrides the file; default 0.2)
+        #[arg(long, value_name = "FRACTION", value_parser = |s: &str| TEST_FRACTION.parse(s))]
         test_fraction: Option<f64>,
-        /// Share of the remaining rows used for validation (overrides the file; default 0.1)
-        #[arg(long, value_name = "FRACTION", value_parser = fraction)]
+        /// Share of the remaining rows used for validation, 0 to 0.9 (overrides the file; default
+        /// 0.1)
+        #[arg(long, value_name = "FRACTION", value_parser = |s: &str| VALIDATION_FRACTION.parse(s))]
         validation_fraction: Option<f64>,
         /// Run on the reference interpreter (f64) instead of compiled code
         #[arg(long)]
@@ -132,18 +134,6 @@ macro_rules! say_raw {
     ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
 }
 
-/// A fraction in [0, 0.9], as the file's `test_fraction` and `validation_fraction` take.
-fn fraction(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if (0.0..=0.9).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("{v} is not between 0 and 0.9"))
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
@@ -168,10 +158,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
         Command::Check { file, data } => session::build_file(&file, &overrides(&data)).map(|_| ()),
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data))?;
-            say_raw!(
-                "{}",
-                nnc::summary::summary(&program.spec, program.input_width)
-            );
+            say_raw!("{}", nnc::summary::summary(&program));
             Ok(())
         }
         Command::Ir {
@@ -198,7 +185,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         ..Default::default()
                     };
                     let compiled = codegen::compile(f, program.spec.train.batch_size, &opts)
-                        .map_err(session::internal)?;
+                        .map_err(|e| session::codegen_error(&program.spec, e))?;
                     let text = match format {
                         Emit::Clif => compiled.clif_text(),
                         Emit::Asm => compiled.asm_text(),
@@ -221,8 +208,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             quiet,
         } => {
             let overrides = Overrides {
-                epochs: epochs.map(|e| e as usize),
-                batch_size: batch_size.map(|b| b as usize),
+                epochs,
+                batch_size,
                 seed,
                 test_fraction,
                 validation_fraction,
@@ -260,15 +247,10 @@ fn run(
             // Time the training, not the data loading before it.
             bar.reset();
             if !quiet {
-                let params: usize = program
-                    .params
-                    .iter()
-                    .map(|p| p.shape.iter().product::<usize>())
-                    .sum();
                 say!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
                     spec.source.name,
-                    params,
+                    program.parameter_count(),
                     prepared.train.len(),
                     prepared.validation.len(),
                     prepared.test.len(),
@@ -312,14 +294,7 @@ fn run(
         Some(test) => print_test_metrics(test, outcome.test_rows, &r.classes),
     }
     if let Some(path) = report_path {
-        let json = serde_json::to_string_pretty(r).expect("invariant: a report serializes to JSON");
-        std::fs::write(path, json + "\n").map_err(|e| {
-            Diagnostic::new(
-                "nnc::io::report",
-                format!("cannot write the report `{}`: {e}", path.display()),
-            )
-            .with_help("check that the folder exists and is writable")
-        })?;
+        r.write_json(path)?;
     }
     Ok(())
 }

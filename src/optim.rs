@@ -1,8 +1,10 @@
-//! Optimizer update rules, emitted as IR. `training_step` takes the gradient function (loss and
-//! `d_<param>` outputs) and appends the update of every parameter and of the optimizer's state, so
-//! the whole training step — forward, loss, backward, update — is one IR function that the
-//! interpreter and the code generator run alike. The driver never updates weights by hand.
+//! Optimizer update rules, emitted as IR. `training_step` takes the gradient (a function with the
+//! loss and one gradient per parameter, as typed handles) and appends the update of every
+//! parameter and of the optimizer's state, so the whole training step — forward, loss, backward,
+//! update — is one IR function that the interpreter and the code generator run alike. The driver
+//! never updates weights by hand.
 
+use crate::autodiff::Gradient;
 use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp, Update, ValueId};
 use crate::lower::Optimizer;
 
@@ -27,23 +29,29 @@ fn binary(g: &mut Function, op: BinaryOp, a: ValueId, b: ValueId, name: Option<&
     g.push(Op::Binary(op, a, b), None, name, None)
 }
 
+/// `1 − βᵗ` for the step count `t`, as `−expm1(t · ln β)`: computing `βᵗ` first and subtracting
+/// it from 1 in f32 cancels to 0 when β is close to 1 (β = 0.999999999 gives 1 − βᵗ = 1e-9 at the
+/// first step, below f32's resolution near 1), which would divide the update by zero.
+fn bias_correction(g: &mut Function, t: ValueId, beta: f64) -> ValueId {
+    let t_ln_beta = affine(g, t, beta.ln(), 0.0);
+    let m1 = g.push(Op::Unary(UnaryOp::Expm1, t_ln_beta), None, None, None);
+    g.push(Op::Unary(UnaryOp::Neg, m1), None, None, None)
+}
+
 /// The training step: `grad` plus the optimizer's update. Returns the step function (outputs:
-/// `loss`; updates: every parameter and state buffer) and the state it needs.
-pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<StateSpec>) {
-    let mut g = grad.clone();
+/// `loss`; updates: every parameter and state buffer) and the state it needs, in the order of the
+/// state arguments it appends.
+pub fn training_step(grad: &Gradient, optimizer: &Optimizer) -> (Function, Vec<StateSpec>) {
+    let mut g = grad.function.clone();
     g.name = "step".into();
-    let params: Vec<ValueId> = g.args_with_role(ArgRole::Param).collect();
-    let loss = g
-        .output_named("loss")
-        .expect("invariant: the gradient function outputs `loss`");
-    let grads: Vec<ValueId> = params
-        .iter()
-        .map(|p| {
-            let name = format!("d_{}", g.name_of(*p));
-            g.output_named(&name)
-                .unwrap_or_else(|| panic!("invariant: the gradient function outputs `{name}`"))
-        })
-        .collect();
+    assert!(
+        grad.wrt
+            .iter()
+            .map(|w| w.0)
+            .eq(g.args_with_role(ArgRole::Param)),
+        "invariant: the gradient is taken with respect to every parameter, in order"
+    );
+    let loss = grad.of;
     let mut state = Vec::new();
     let mut add_state = |g: &mut Function, name: String, shape: &Shape, init: f32| {
         state.push(StateSpec {
@@ -59,7 +67,7 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
             learning_rate,
             momentum,
         } => {
-            for (&p, &d) in params.iter().zip(&grads) {
+            for &(p, d) in &grad.wrt {
                 let pname = g.name_of(p).to_string();
                 let shape = g.shape(p).clone();
                 // With momentum (PyTorch's form): v ← μ·v + g; w ← w − η·v.
@@ -95,7 +103,8 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
             beta2,
             epsilon,
         } => {
-            // Bias corrections need βᵗ for the step count t, kept as state: βᵗ = exp(t·ln β).
+            // Bias corrections need the step count t, kept as state. It counts exactly in f32 up
+            // to 2^24 steps; after that it stops growing, and so do the corrections.
             let t = add_state(&mut g, "adam_t".into(), &Shape::scalar(), 0.0);
             let t_new = g.push(
                 Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, t),
@@ -104,13 +113,8 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 None,
             );
             write_back(&mut g, t, t_new);
-            let correction = |g: &mut Function, beta: f64| {
-                let tl = affine(g, t_new, beta.ln(), 0.0);
-                let pow = g.push(Op::Unary(UnaryOp::Exp, tl), None, None, None);
-                affine(g, pow, -1.0, 1.0)
-            };
-            let bc1 = correction(&mut g, beta1);
-            let bc2 = correction(&mut g, beta2);
+            let bc1 = bias_correction(&mut g, t_new, beta1);
+            let bc2 = bias_correction(&mut g, t_new, beta2);
             // w ← w − η·m̂/(√v̂ + ε) with m̂ = m/bc1 and √v̂ = √v/√bc2.
             let lr = g.push(Op::Const(learning_rate), None, None, None);
             let step_size = binary(&mut g, BinaryOp::Div, lr, bc1, Some("adam_step_size"));
@@ -123,7 +127,7 @@ pub fn training_step(grad: &Function, optimizer: &Optimizer) -> (Function, Vec<S
                 sqrt_bc2,
                 Some("adam_inv_sqrt_bc2"),
             );
-            for (&p, &d) in params.iter().zip(&grads) {
+            for &(p, d) in &grad.wrt {
                 let pname = g.name_of(p).to_string();
                 let shape = g.shape(p).clone();
                 let m = add_state(&mut g, format!("adam_m_{pname}"), &shape, 0.0);

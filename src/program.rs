@@ -3,7 +3,7 @@
 //! loss), `grad` (adds the backward pass) and `step` (adds the optimizer update) — each verified.
 
 use crate::diag::{Diagnostic, Source};
-use crate::ir::{self, ArgRole, Function};
+use crate::ir::{ArgRole, Function, VerifiedFunction};
 use crate::lower::{self, DataShape, ModelSpec, ParamSpec};
 use crate::optim::{self, StateSpec};
 use crate::{autodiff, syntax};
@@ -12,13 +12,24 @@ use crate::{autodiff, syntax};
 pub struct Program {
     /// The model as compiled (an `output` layer's width filled in from the data).
     pub spec: ModelSpec,
-    pub forward: Function,
-    pub loss: Function,
-    pub grad: Function,
-    pub step: Function,
+    pub forward: VerifiedFunction,
+    /// Arguments: the parameters in `params` order, then the data `x` and `y`. Outputs: `loss`
+    /// and `output` (the predictions).
+    pub loss: VerifiedFunction,
+    pub grad: VerifiedFunction,
+    /// Arguments: the parameters in `params` order, `x` and `y`, then the optimizer state in
+    /// `state` order. Output: `loss`.
+    pub step: VerifiedFunction,
     pub params: Vec<ParamSpec>,
     pub state: Vec<StateSpec>,
     pub input_width: usize,
+}
+
+impl Program {
+    /// The number of trainable numbers in the model.
+    pub fn parameter_count(&self) -> usize {
+        self.params.iter().map(ParamSpec::numel).sum()
+    }
 }
 
 /// Parse and resolve a `.nn` source.
@@ -27,14 +38,11 @@ pub fn parse_model(source: &Source) -> Result<ModelSpec, Diagnostic> {
     lower::resolve(source, &file)
 }
 
-fn verified(f: Function) -> Function {
-    if let Err(e) = ir::verify(&f) {
-        panic!(
-            "invariant: the compiler builds valid IR, but `{}` fails verification: {e}",
-            f.name
-        );
-    }
-    f
+fn verified(f: Function) -> VerifiedFunction {
+    let name = f.name.clone();
+    VerifiedFunction::new(f).unwrap_or_else(|e| {
+        panic!("invariant: the compiler builds valid IR, but `{name}` fails verification: {e}")
+    })
 }
 
 /// Build and verify every function of the model.
@@ -46,7 +54,7 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
         spec: lowered.spec,
         forward: verified(lowered.forward),
         loss: verified(lowered.loss),
-        grad: verified(grad),
+        grad: verified(grad.function),
         step: verified(step),
         params: lowered.params,
         state,

@@ -80,7 +80,7 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
                     *b,
                     format!(
                         "{} needs operands of one shape, but `{}` is {sa} and `{}` is {sb}",
-                        crate::ir::binary_name(*kind),
+                        kind.name(),
                         f.name_of(*a),
                         f.name_of(*b)
                     ),
@@ -208,6 +208,28 @@ pub fn diagnose(f: &Function, err: &ShapeError, fallback: Span) -> Diagnostic {
     d.with_help(err.help.clone().unwrap_or_else(|| {
         "the width a layer produces must be the width the next one (or the loss) expects".into()
     }))
+}
+
+/// Neither the file nor data gives the input width.
+pub fn unknown_input_width(source: &crate::diag::Source, input_span: Span) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::shape::unknown_input_width",
+        "the input width is not declared and no data is given to infer it from",
+    )
+    .with_source(source)
+    .with_label(input_span, "width unknown")
+    .with_help("declare it, e.g. `input(4)`, or give the data with `data { path: \"file.csv\" }` or `--data FILE`")
+}
+
+/// An `output(...)` layer without a width, and no data to take it from.
+pub fn unknown_output_width(source: &crate::diag::Source, layer_span: Span) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::shape::unknown_output_width",
+        "the output width is not given and no data is given to take it from",
+    )
+    .with_source(source)
+    .with_label(layer_span, "width unknown")
+    .with_help("give it, e.g. `output(3, activation: softmax)`, or give the data with `data { path: ... }` or `--data FILE`")
 }
 
 /// The declared input width disagrees with the number of feature columns in the data.

@@ -3,21 +3,25 @@
 
 use std::fmt::Write;
 
-use crate::lower::{ModelSpec, Optimizer};
+use crate::lower::Optimizer;
+use crate::program::Program;
+
+/// A number as a person writes it: exponent notation for small ones (`1e-8`).
+fn number_text(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
 
 fn optimizer_text(o: &Optimizer) -> String {
-    match o {
-        Optimizer::Sgd {
-            learning_rate,
-            momentum,
-        } => format!("sgd(learning_rate: {learning_rate}, momentum: {momentum})"),
-        Optimizer::Adam {
-            learning_rate,
-            beta1,
-            beta2,
-            epsilon,
-        } => format!("adam(learning_rate: {learning_rate}, beta1: {beta1}, beta2: {beta2}, epsilon: {epsilon:e})"),
-    }
+    let options: Vec<String> = o
+        .options()
+        .into_iter()
+        .map(|(name, v)| format!("{name}: {}", number_text(v)))
+        .collect();
+    format!("{}({})", o.name(), options.join(", "))
 }
 
 fn thousands(n: usize) -> String {
@@ -32,12 +36,18 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// The summary table for a model whose input width is known.
-pub fn summary(spec: &ModelSpec, input_width: usize) -> String {
+/// The summary table of a built program.
+pub fn summary(program: &Program) -> String {
+    let spec = &program.spec;
+    let input_width = program.input_width;
     let mut rows = vec![("input".to_string(), format!("(B, {input_width})"), 0usize)];
-    let mut fan_in = input_width;
     for (i, l) in spec.layers.iter().enumerate() {
-        let params = fan_in * l.units + l.units;
+        let params = program
+            .params
+            .iter()
+            .filter(|p| p.layer == i)
+            .map(|p| p.numel())
+            .sum();
         rows.push((
             format!(
                 "{}_{} ({})",
@@ -48,9 +58,8 @@ pub fn summary(spec: &ModelSpec, input_width: usize) -> String {
             format!("(B, {})", l.units),
             params,
         ));
-        fan_in = l.units;
     }
-    let total: usize = rows.iter().map(|r| r.2).sum();
+    let total = program.parameter_count();
     let w0 = rows
         .iter()
         .map(|r| r.0.len())

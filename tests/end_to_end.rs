@@ -1,5 +1,6 @@
-//! End to end with the examples' fixed seeds: the shipped models reach the accuracy the peers
-//! reach on the same data (BENCHMARKS.md protocol), and a seed gives bit-identical runs.
+//! End to end on the shipped data: the example models reach the accuracy the peers reach on the
+//! same data (median over five seeds, as in BENCHMARKS.md), a seed gives bit-identical runs, and
+//! the interpreter trains to the same losses.
 
 use std::path::Path;
 
@@ -28,36 +29,81 @@ fn accuracy(r: &Report) -> f64 {
         .accuracy
 }
 
-#[test]
-fn iris_reaches_at_least_0_93_test_accuracy() {
-    let r = train("iris", false, Overrides::default());
-    assert_eq!(r.task, "classification");
-    assert!(accuracy(&r) >= 0.93, "iris test accuracy {}", accuracy(&r));
+fn mae(r: &Report) -> f64 {
+    r.test
+        .as_ref()
+        .expect("a test split")
+        .regression
+        .as_ref()
+        .expect("a regression report")
+        .mae
+}
+
+/// The example's metric at its own seed and four others, and their median: the protocol of the
+/// peers' figures in BENCHMARKS.md (median over 5 seeds). With 30 test rows, one seed's split
+/// alone moves iris's accuracy by a whole row (0.033).
+fn median_over_seeds(name: &str, metric: fn(&Report) -> f64) -> (f64, Vec<f64>) {
+    let mut values: Vec<f64> = [42, 1, 2, 3, 4]
+        .into_iter()
+        .map(|seed| {
+            let r = train(
+                name,
+                false,
+                Overrides {
+                    seed: Some(seed),
+                    ..Default::default()
+                },
+            );
+            metric(&r)
+        })
+        .collect();
+    let all = values.clone();
+    values.sort_by(f64::total_cmp);
+    (values[2], all)
 }
 
 #[test]
-fn breast_cancer_reaches_at_least_0_95_test_accuracy() {
-    let r = train("breast_cancer", false, Overrides::default());
+fn iris_reaches_a_median_test_accuracy_of_at_least_0_93() {
+    assert_eq!(
+        train("iris", false, Overrides::default()).task,
+        "classification"
+    );
+    let (median, all) = median_over_seeds("iris", accuracy);
     assert!(
-        accuracy(&r) >= 0.95,
-        "breast cancer test accuracy {}",
-        accuracy(&r)
+        median >= 0.93,
+        "iris test accuracy {median} (seeds: {all:?})"
     );
 }
 
 #[test]
-fn diabetes_reaches_a_test_mae_of_at_most_56() {
-    let r = train("diabetes", false, Overrides::default());
-    assert_eq!(r.task, "regression");
-    let mae = r
-        .test
-        .as_ref()
-        .unwrap()
-        .regression
-        .as_ref()
-        .expect("a regression report")
-        .mae;
-    assert!(mae <= 56.0, "diabetes test MAE {mae}");
+fn breast_cancer_reaches_a_median_test_accuracy_of_at_least_0_95() {
+    let (median, all) = median_over_seeds("breast_cancer", accuracy);
+    assert!(
+        median >= 0.95,
+        "breast cancer test accuracy {median} (seeds: {all:?})"
+    );
+}
+
+#[test]
+fn digits_reaches_a_median_test_accuracy_of_at_least_0_965() {
+    let (median, all) = median_over_seeds("digits", accuracy);
+    assert!(
+        median >= 0.965,
+        "digits test accuracy {median} (seeds: {all:?})"
+    );
+}
+
+#[test]
+fn diabetes_reaches_a_median_test_mae_of_at_most_56() {
+    assert_eq!(
+        train("diabetes", false, Overrides::default()).task,
+        "regression"
+    );
+    let (median, all) = median_over_seeds("diabetes", mae);
+    assert!(
+        median <= 56.0,
+        "diabetes test MAE {median} (seeds: {all:?})"
+    );
 }
 
 #[test]
@@ -93,6 +139,8 @@ fn the_interpreter_trains_to_the_same_result() {
     let jit = train("iris", false, o());
     let interp = train("iris", true, o());
     assert_eq!(interp.executor, "interpreter");
+    assert_eq!(jit.history.len(), 10);
+    assert_eq!(interp.history.len(), 10);
     for (a, b) in jit.history.iter().zip(&interp.history) {
         assert!(
             (a.train_loss - b.train_loss).abs() <= 1e-3 * b.train_loss.abs(),

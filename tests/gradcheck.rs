@@ -7,7 +7,10 @@ use rand_chacha::ChaCha8Rng;
 
 use nnc::autodiff::gradient;
 use nnc::interp::{evaluate, Tensor};
-use nnc::ir::{verify, ArgRole, BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
+use nnc::ir::{
+    ArgRole, BinaryOp, Dim, Function, Op, Shape, UnaryKind, UnaryOp, ValueId, VerifiedFunction,
+};
+use strum::IntoEnumIterator;
 
 const BATCH: usize = 3;
 
@@ -41,17 +44,21 @@ fn finish_with_weighted_sum(f: &mut Function, out: ValueId) {
 /// Compare autodiff's gradient with central differences for every Param argument of `f`, at
 /// every coordinate (`samples: None`) or at that many random coordinates of each parameter.
 fn compare(f: &Function, args: &[Tensor], samples: Option<usize>, rng: &mut ChaCha8Rng) {
-    verify(f).unwrap();
-    let g = gradient(f, "loss", ArgRole::Param);
-    verify(&g).unwrap();
-    let ev = evaluate(&g, args).unwrap();
-    let loss_at = |args: &[Tensor]| evaluate(f, args).unwrap().get(f, "loss").sum();
+    let grad = gradient(f, "loss", ArgRole::Param);
+    let f = &VerifiedFunction::new(f.clone()).unwrap();
+    let g = VerifiedFunction::new(grad.function).unwrap();
+    let ev = evaluate(&g, args, BATCH).unwrap();
+    let loss_at = |args: &[Tensor]| evaluate(f, args, BATCH).unwrap().get(f, "loss").sum();
+    let mut checked = 0;
     for (i, a) in f.args.iter().enumerate() {
         if a.role != ArgRole::Param {
             continue;
         }
         let name = f.name_of(a.value);
-        let analytic = ev.get(&g, &format!("d_{name}")).clone();
+        let (p, d) = grad.wrt[checked];
+        checked += 1;
+        assert_eq!(p, a.value, "gradients come in argument order");
+        let analytic = ev.values[d.index()].clone();
         assert_eq!(
             analytic.shape(),
             args[i].shape(),
@@ -100,27 +107,14 @@ fn unary_case(op: UnaryOp) -> Function {
 
 #[test]
 fn every_unary_op() {
-    let ops = [
-        (UnaryOp::Neg, false),
-        (UnaryOp::Exp, false),
-        (UnaryOp::Log, true),
-        (UnaryOp::Sqrt, true),
-        (UnaryOp::Relu, false),
-        (UnaryOp::Heaviside, false),
-        (UnaryOp::LeakyRelu { alpha: 0.1 }, false),
-        (UnaryOp::LeakySlope { alpha: 0.1 }, false),
-        (UnaryOp::Sigmoid, false),
-        (UnaryOp::Tanh, false),
-        (UnaryOp::Softplus, false),
-        (
-            UnaryOp::Affine {
-                mul: -1.5,
-                add: 0.25,
-            },
-            false,
-        ),
-    ];
-    for (i, (op, positive)) in ops.into_iter().enumerate() {
+    for (i, kind) in UnaryKind::iter().enumerate() {
+        let params: &[f64] = match kind.param_names().len() {
+            0 => &[],
+            1 => &[0.1],
+            _ => &[-1.5, 0.25],
+        };
+        let op = UnaryOp::with_params(kind, params).unwrap();
+        let positive = matches!(kind, UnaryKind::Log | UnaryKind::Sqrt);
         check(&unary_case(op), positive, i as u64);
     }
 }
@@ -281,7 +275,11 @@ fn the_loss_of_every_example_model() {
         }
         // Central differences on every weight of the larger models would take long: the small
         // ones are checked in full, the others at 40 sampled coordinates of every parameter.
-        let size: usize = f.args.iter().map(|a| f.shape(a.value).numel(BATCH)).sum();
+        let size: usize = f
+            .args
+            .iter()
+            .map(|a| f.shape(a.value).numel(BATCH).unwrap())
+            .sum();
         let samples = (size > 2000).then_some(40);
         compare(&f, &args, samples, &mut rng);
     }

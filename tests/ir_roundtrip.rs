@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use nnc::interp::{self, Tensor};
-use nnc::ir::{self, parse_function, print_function, ArgRole, Function};
+use nnc::ir::{self, parse_function, print_function, ArgRole, Dim, Function, VerifiedFunction};
 use nnc::train::session::{build_file, Overrides};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -20,7 +20,7 @@ fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> 
     build_file(path, &Overrides::default())
 }
 
-fn parse(text: &str) -> Function {
+fn parse(text: &str) -> VerifiedFunction {
     parse_function(text).unwrap_or_else(|e| panic!("{e}\nin:\n{text}"))
 }
 
@@ -31,7 +31,7 @@ fn random_args(f: &Function, batch: usize, rng: &mut ChaCha8Rng) -> HashMap<Stri
         .iter()
         .map(|a| {
             let shape = f.shape(a.value);
-            let values = (0..shape.numel(batch))
+            let values = (0..shape.numel(batch).unwrap())
                 .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
             let t = Tensor::from_shape_vec(shape.extents(batch), values).unwrap();
@@ -41,13 +41,17 @@ fn random_args(f: &Function, batch: usize, rng: &mut ChaCha8Rng) -> HashMap<Stri
 }
 
 /// Every output and every updated value of `f` on the named arguments, by name.
-fn run(f: &Function, args: &HashMap<String, Tensor>) -> Vec<(String, Tensor)> {
+fn run(
+    f: &VerifiedFunction,
+    args: &HashMap<String, Tensor>,
+    batch: usize,
+) -> Vec<(String, Tensor)> {
     let ordered: Vec<Tensor> = f
         .args
         .iter()
         .map(|a| args[f.name_of(a.value)].clone())
         .collect();
-    let ev = interp::evaluate(f, &ordered).unwrap();
+    let ev = interp::evaluate(f, &ordered, batch).unwrap();
     let mut out: Vec<(String, Tensor)> = f
         .outputs
         .iter()
@@ -106,7 +110,7 @@ fn the_examples_round_trip_and_compute_the_same() {
             assert_eq!(g.updates.len(), f.updates.len(), "{name}");
             assert!(g.values.iter().all(|v| v.origin.is_none()), "{name}");
             let args = random_args(f, 5, &mut rng);
-            assert_same_results(&name, &run(f, &args), &run(&g, &args));
+            assert_same_results(&name, &run(f, &args, 5), &run(&g, &args, 5));
         }
     }
 }
@@ -144,8 +148,15 @@ fn tensor(shape: &[usize], values: &[f64]) -> Tensor {
     Tensor::from_shape_vec(shape.to_vec(), values.to_vec()).unwrap()
 }
 
-fn evaluate(f: &Function, args: &[Tensor]) -> interp::Evaluation {
-    interp::evaluate(f, args).unwrap()
+/// Evaluate at the batch size the data arguments have (1 when none has a batch axis).
+fn evaluate(f: &VerifiedFunction, args: &[Tensor]) -> interp::Evaluation {
+    let batch = f
+        .args
+        .iter()
+        .zip(args)
+        .find(|(a, _)| f.shape(a.value).0.first() == Some(&Dim::Batch))
+        .map_or(1, |(_, t)| t.shape()[0]);
+    interp::evaluate(f, args, batch).unwrap()
 }
 
 #[test]

@@ -115,6 +115,7 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
                     b.ins().fadd(mx, a)
                 }
                 UnaryOp::Exp
+                | UnaryOp::Expm1
                 | UnaryOp::Log
                 | UnaryOp::Sigmoid
                 | UnaryOp::Tanh

@@ -52,6 +52,12 @@ pub(super) fn describe_failure(f: &Function, code: i32) -> String {
     }
 }
 
+/// Elements per batch row of a value of a verified function, which the verifier bounds.
+fn fixed_numel(s: &Shape) -> usize {
+    s.fixed_numel()
+        .expect("invariant: verified functions have no value with an overflowing size")
+}
+
 impl<'a, 'b> Lowering<'a, 'b> {
     pub fn new(
         f: &'a Function,
@@ -108,7 +114,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
     }
 
     fn numel(&mut self, s: &Shape) -> Value {
-        let fixed = s.fixed_numel() as i64;
+        let fixed = fixed_numel(s) as i64;
         if s.has_batch() {
             self.b.ins().imul_imm_s(self.batch, fixed)
         } else {
@@ -124,7 +130,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let id = self
                     .module
                     .declare_function(h.symbol(), Linkage::Import, &sig)
-                    .map_err(|e| CodegenError(format!("declaring helper {}: {e}", h.symbol())))?;
+                    .map_err(|e| {
+                        CodegenError::Internal(format!("declaring helper {}: {e}", h.symbol()))
+                    })?;
                 let r = self.module.declare_func_in_func(id, self.b.func);
                 self.helpers.insert(h, r);
                 r
@@ -166,7 +174,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
     }
 
     fn descriptor(&mut self, big: &Shape, small: &Shape) -> Result<Value, CodegenError> {
-        let d = strided::descriptor(big, small).map_err(CodegenError)?;
+        let d = strided::descriptor(big, small).map_err(CodegenError::Internal)?;
         let offset = self.descriptors.len();
         self.descriptors.extend(d);
         let base = self.table_entry(self.bufs, self.f.args.len() + 1);
@@ -270,6 +278,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let n = self.numel(out_shape);
                 let helper = match u {
                     UnaryOp::Exp => Helper::Exp,
+                    UnaryOp::Expm1 => Helper::Expm1,
                     UnaryOp::Log => Helper::Log,
                     UnaryOp::Sigmoid => Helper::Sigmoid,
                     UnaryOp::Tanh => Helper::Tanh,
@@ -333,7 +342,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let (rows, width) = match out_shape.0.last() {
                     Some(Dim::Fixed(0)) => return Ok(()),
                     Some(Dim::Fixed(w)) => {
-                        let rows = out_shape.fixed_numel() / w;
+                        let rows = fixed_numel(out_shape) / w;
                         let rows = Shape(if out_shape.has_batch() {
                             vec![Dim::Batch, Dim::Fixed(rows)]
                         } else {

@@ -38,7 +38,12 @@ pub(super) fn inline_unary(u: &UnaryOp) -> bool {
         | UnaryOp::LeakyRelu { .. }
         | UnaryOp::LeakySlope { .. }
         | UnaryOp::Affine { .. } => true,
-        UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Softplus => false,
+        UnaryOp::Exp
+        | UnaryOp::Expm1
+        | UnaryOp::Log
+        | UnaryOp::Sigmoid
+        | UnaryOp::Tanh
+        | UnaryOp::Softplus => false,
     }
 }
 
@@ -50,7 +55,7 @@ pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
         Op::Unary(u, _) => inline_unary(u),
         Op::Broadcast(x) => {
             let s = f.shape(*x);
-            !s.has_batch() && s.fixed_numel() == 1
+            !s.has_batch() && s.fixed_numel() == Some(1)
         }
         Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => false,
     }

@@ -15,6 +15,7 @@ use super::vmath;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Helper {
     Exp,
+    Expm1,
     Log,
     Sigmoid,
     Tanh,
@@ -33,6 +34,7 @@ impl Helper {
     pub fn symbol(self) -> &'static str {
         match self {
             Helper::Exp => "nnc_exp",
+            Helper::Expm1 => "nnc_expm1",
             Helper::Log => "nnc_log",
             Helper::Sigmoid => "nnc_sigmoid",
             Helper::Tanh => "nnc_tanh",
@@ -47,7 +49,12 @@ impl Helper {
     /// All parameters are pointers or `i64` counts, which are both `I64` on 64-bit targets.
     pub fn signature(self, template: Signature) -> Signature {
         let n = match self {
-            Helper::Exp | Helper::Log | Helper::Sigmoid | Helper::Tanh | Helper::Softplus => 3,
+            Helper::Exp
+            | Helper::Expm1
+            | Helper::Log
+            | Helper::Sigmoid
+            | Helper::Tanh
+            | Helper::Softplus => 3,
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 10,
         };
@@ -62,6 +69,7 @@ impl Helper {
 pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
     vec![
         (Helper::Exp.symbol(), nnc_exp as *const u8),
+        (Helper::Expm1.symbol(), nnc_expm1 as *const u8),
         (Helper::Log.symbol(), nnc_log as *const u8),
         (Helper::Sigmoid.symbol(), nnc_sigmoid as *const u8),
         (Helper::Tanh.symbol(), nnc_tanh as *const u8),
@@ -94,22 +102,32 @@ unsafe fn map(x: *const f32, y: *mut f32, n: i64, g: impl Fn(f32) -> f32) {
 }
 
 unsafe extern "C" fn nnc_exp(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::exp) }
 }
 
+unsafe extern "C" fn nnc_expm1(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
+    unsafe { map(x, y, n, vmath::expm1) }
+}
+
 unsafe extern "C" fn nnc_log(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::ln) }
 }
 
 unsafe extern "C" fn nnc_sigmoid(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::sigmoid) }
 }
 
 unsafe extern "C" fn nnc_tanh(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::tanh) }
 }
 
 unsafe extern "C" fn nnc_softplus(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::softplus) }
 }
 

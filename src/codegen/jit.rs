@@ -25,14 +25,16 @@ pub(super) fn new_module() -> Result<JITModule, CodegenError> {
         ("use_colocated_libcalls", "false"),
         ("is_pic", "false"),
     ] {
-        flags
-            .set(name, value)
-            .map_err(|e| CodegenError(format!("setting Cranelift flag {name}={value}: {e}")))?;
+        flags.set(name, value).map_err(|e| {
+            CodegenError::Internal(format!("setting Cranelift flag {name}={value}: {e}"))
+        })?;
     }
     let isa = cranelift_native::builder()
-        .map_err(|e| CodegenError(format!("this host is not supported by Cranelift: {e}")))?
+        .map_err(|e| {
+            CodegenError::Internal(format!("this host is not supported by Cranelift: {e}"))
+        })?
         .finish(settings::Flags::new(flags))
-        .map_err(|e| CodegenError(format!("building the host ISA: {e}")))?;
+        .map_err(|e| CodegenError::Internal(format!("building the host ISA: {e}")))?;
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, ptr) in helpers::symbols() {
         jb.symbol(name, ptr);

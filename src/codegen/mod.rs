@@ -6,17 +6,23 @@
 //! vectorizable math in `vmath`) and broadcasts (`strided`) are calls to Rust kernels over whole
 //! arrays. `emit` walks the equations, `jit` owns the Cranelift target.
 //!
-//! This is the only module with `unsafe`: generated code does raw pointer arithmetic whose safety
-//! rests on the shape checker, the arena plan and the length checks in `CompiledFunction::call`.
-//! A failure here is an internal compiler error (`CodegenError`), never a user diagnostic.
+//! This is the only module with `unsafe` (the crate denies it elsewhere): generated code does raw
+//! pointer arithmetic whose safety rests on the verifier (every value's size fits), the arena plan
+//! (sized with checked arithmetic for `max_batch`) and the length checks in
+//! `CompiledFunction::call`. No safe function here can make generated code touch memory outside
+//! a buffer, whatever its arguments. A failure is a `CodegenError`: an internal compiler error,
+//! a size that does not fit in memory, or a call with buffers that do not fit the function.
 
 mod elementwise;
 mod emit;
 mod fuse;
+#[allow(unsafe_code)]
 mod helpers;
 mod jit;
 mod plan;
+#[allow(unsafe_code)]
 mod strided;
+#[allow(unsafe_code)]
 mod vmath;
 
 #[cfg(test)]
@@ -29,7 +35,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 
-use crate::ir::{self, Shape};
+use crate::ir::{self, ArgRole, Origin, Shape, ValueId, VerifiedFunction, MAX_ELEMENTS};
 
 /// How to compile.
 #[derive(Clone, Debug, Default)]
@@ -45,21 +51,41 @@ pub struct CodegenOptions {
     pub checked: bool,
 }
 
-/// An internal compiler error: the IR was valid but code generation failed.
-#[derive(Debug)]
-pub struct CodegenError(pub String);
-
-impl std::fmt::Display for CodegenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "internal compiler error in code generation: {}", self.0)
-    }
+/// Why a function could not be compiled or called.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// A value does not fit in memory at the batch size compiled for.
+    #[error("`{value}` of {shape} at batch {batch} needs more than {MAX_ELEMENTS} floats")]
+    TooLarge {
+        value: String,
+        shape: String,
+        batch: usize,
+        /// Where the value comes from in the model file, when it does.
+        origin: Option<Origin>,
+    },
+    /// The memory for the function's intermediates could not be allocated.
+    #[error("cannot allocate {bytes} bytes for the intermediate values of `{function}`")]
+    OutOfMemory {
+        function: String,
+        bytes: usize,
+        /// The largest intermediate value's origin, the likeliest thing to make smaller.
+        origin: Option<Origin>,
+    },
+    /// The buffers or batch size given to `call` do not fit the function.
+    #[error("{0}")]
+    Arguments(String),
+    /// Checked mode stopped a kernel that would have touched memory outside a buffer.
+    #[error("checked mode: a bounds check failed in {location} of `{function}`")]
+    BoundsCheck { function: String, location: String },
+    /// Cranelift failed on valid IR: a bug in nnc.
+    #[error("internal compiler error in code generation: {0}")]
+    Internal(String),
 }
-
-impl std::error::Error for CodegenError {}
 
 /// Owns a JIT module and frees its code when dropped, also on the error paths of `compile`.
 struct ModuleOwner(Option<JITModule>);
 
+#[allow(unsafe_code)]
 impl Drop for ModuleOwner {
     fn drop(&mut self) {
         if let Some(m) = self.0.take() {
@@ -77,6 +103,20 @@ struct Place {
     offset: usize,
 }
 
+/// Which caller buffer an argument is bound to: its position among the persistent (parameter and
+/// state) buffers or among the data buffers, and its size per batch row.
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    persistent: bool,
+    index: usize,
+    row: usize,
+    batched: bool,
+}
+
+/// An output of a compiled function, resolved once by name (`CompiledFunction::output_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputId(usize);
+
 /// Native code for one `ir::Function`, with the arena it runs in.
 pub struct CompiledFunction {
     /// Declared before `_module` so the pointer dies first (fields drop in order).
@@ -85,12 +125,15 @@ pub struct CompiledFunction {
     /// Read by the generated code through the last slot of `table`; never changed after
     /// compilation.
     descriptors: Vec<i64>,
-    function: ir::Function,
+    function: VerifiedFunction,
     arena: Vec<f32>,
     /// Per-call scratch (argument pointers and lengths, then the arena's, then the descriptors'
     /// pointer), kept to avoid allocating on every call.
     table: Vec<*mut f32>,
     lens: Vec<i64>,
+    bindings: Vec<Binding>,
+    persistent_count: usize,
+    data_count: usize,
     outputs: Vec<Place>,
     max_batch: usize,
     last_batch: usize,
@@ -100,24 +143,70 @@ pub struct CompiledFunction {
     checked: bool,
 }
 
-// SAFETY: the raw pointers in `table` are scratch, rewritten from the caller's `&mut` borrows at
-// the start of every call and unused outside it; `entry` points to code that is never written
+// SAFETY: the raw pointers in `table` are scratch, rewritten from the caller's borrows at the
+// start of every call and unused outside it; `entry` points to code that is never written
 // after compilation and is owned by the module, which is `Send` (asserted in `jit`). Calls take
 // `&mut self`, so one function's arena is never used by two threads at once.
+#[allow(unsafe_code)]
 unsafe impl Send for CompiledFunction {}
 
-/// Compile `f` (which must pass `ir::verify`) for batches of 1..=`max_batch` rows.
-pub fn compile(
+/// Every value's size at `max_batch`, checked against `MAX_ELEMENTS` before anything is planned.
+fn check_sizes(f: &ir::Function, max_batch: usize) -> Result<(), CodegenError> {
+    for (i, v) in f.values.iter().enumerate() {
+        if v.shape.numel(max_batch).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(too_large(f, ValueId(i as u32), max_batch));
+        }
+    }
+    Ok(())
+}
+
+fn too_large(f: &ir::Function, v: ValueId, max_batch: usize) -> CodegenError {
+    CodegenError::TooLarge {
+        value: f.name_of(v).to_string(),
+        shape: f.shape(v).to_string(),
+        batch: max_batch,
+        origin: f.origin(v).cloned(),
+    }
+}
+
+/// The arena, zeroed, or `OutOfMemory` naming the largest intermediate's origin.
+fn allocate_arena(
     f: &ir::Function,
+    len: usize,
+    max_batch: usize,
+) -> Result<Vec<f32>, CodegenError> {
+    let mut arena = Vec::new();
+    if arena.try_reserve_exact(len).is_err() {
+        let largest = f
+            .body
+            .iter()
+            .max_by_key(|eq| f.shape(eq.out).numel(max_batch))
+            .and_then(|eq| f.origin(eq.out).cloned());
+        return Err(CodegenError::OutOfMemory {
+            function: f.name.clone(),
+            bytes: len.saturating_mul(std::mem::size_of::<f32>()),
+            origin: largest,
+        });
+    }
+    arena.resize(len, 0.0);
+    Ok(arena)
+}
+
+/// Compile `f` for batches of 1..=`max_batch` rows.
+pub fn compile(
+    f: &VerifiedFunction,
     max_batch: usize,
     opts: &CodegenOptions,
 ) -> Result<CompiledFunction, CodegenError> {
     let start = Instant::now();
     if max_batch == 0 {
-        return Err(CodegenError("max_batch must be at least 1".into()));
+        return Err(CodegenError::Arguments(
+            "max_batch must be at least 1".into(),
+        ));
     }
-    ir::verify(f).map_err(|e| CodegenError(format!("`{}` is not valid IR: {e}", f.name)))?;
-    let plan = plan::plan(f, max_batch);
+    check_sizes(f, max_batch)?;
+    let plan = plan::plan(f, max_batch).map_err(|e| too_large(f, e.value, max_batch))?;
+    let arena = allocate_arena(f, plan.arena_len, max_batch)?;
 
     let mut owner = ModuleOwner(Some(jit::new_module()?));
     let module = owner
@@ -127,7 +216,7 @@ pub fn compile(
     let sig = jit::entry_signature(module);
     let id = module
         .declare_function("nnc_entry", Linkage::Local, &sig)
-        .map_err(|e| CodegenError(format!("declaring the entry point: {e}")))?;
+        .map_err(|e| CodegenError::Internal(format!("declaring the entry point: {e}")))?;
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
@@ -147,7 +236,7 @@ pub fn compile(
     ctx.set_disasm(opts.emit_asm);
     module
         .define_function(id, &mut ctx)
-        .map_err(|e| CodegenError(format!("Cranelift rejected `{}`: {e:?}", f.name)))?;
+        .map_err(|e| CodegenError::Internal(format!("Cranelift rejected `{}`: {e:?}", f.name)))?;
     let asm = if opts.emit_asm {
         ctx.compiled_code().and_then(|c| c.vcode.clone())
     } else {
@@ -155,9 +244,10 @@ pub fn compile(
     };
     module
         .finalize_definitions()
-        .map_err(|e| CodegenError(format!("finalizing `{}`: {e}", f.name)))?;
+        .map_err(|e| CodegenError::Internal(format!("finalizing `{}`: {e}", f.name)))?;
     let code = module.get_finalized_function(id);
     // SAFETY: `code` was compiled from `jit::entry_signature`, which is exactly `EntryFn`.
+    #[allow(unsafe_code)]
     let entry = unsafe { std::mem::transmute::<*const u8, jit::EntryFn>(code) };
 
     let outputs = f
@@ -174,15 +264,41 @@ pub fn compile(
             }
         })
         .collect();
+    let (mut persistent_count, mut data_count) = (0, 0);
+    let bindings = f
+        .args
+        .iter()
+        .map(|a| {
+            let persistent = a.role != ArgRole::Data;
+            let counter = if persistent {
+                &mut persistent_count
+            } else {
+                &mut data_count
+            };
+            *counter += 1;
+            let shape = f.shape(a.value);
+            Binding {
+                persistent,
+                index: *counter - 1,
+                row: shape
+                    .fixed_numel()
+                    .expect("invariant: verified values have sizes that fit"),
+                batched: shape.has_batch(),
+            }
+        })
+        .collect();
     let n = f.args.len() + 1;
     Ok(CompiledFunction {
         entry,
         _module: owner,
         descriptors,
         function: f.clone(),
-        arena: vec![0.0; plan.arena_len],
+        arena,
         table: vec![std::ptr::null_mut(); n + 1],
         lens: vec![0; n],
+        bindings,
+        persistent_count,
+        data_count,
         outputs,
         max_batch,
         last_batch: 0,
@@ -194,49 +310,122 @@ pub fn compile(
 }
 
 impl CompiledFunction {
-    /// Run the function once. `args` holds one buffer per `f.args` entry, in order: data
-    /// arguments hold `batch * fixed_numel` floats (row-major), parameters and state their full
-    /// size. Afterwards every update has been written back into its argument's buffer.
-    pub fn call(&mut self, args: &mut [&mut [f32]], batch: usize) -> Result<(), CodegenError> {
-        let f = &self.function;
-        if args.len() != f.args.len() {
-            return Err(CodegenError(format!(
-                "`{}` takes {} argument buffers, got {}",
-                f.name,
-                f.args.len(),
-                args.len()
-            )));
-        }
+    /// Run the function once on `batch` rows. `persistent` holds one buffer per parameter or
+    /// state argument and `data` one per data argument, each in argument order (see
+    /// `ir::Function::persistent_args`): data buffers hold `batch` rows (row-major), persistent
+    /// ones their full size. Data buffers are only read. Afterwards every update has been written
+    /// back into its argument's buffer. Nothing is allocated.
+    pub fn call<P, D>(
+        &mut self,
+        persistent: &mut [P],
+        data: &[D],
+        batch: usize,
+    ) -> Result<(), CodegenError>
+    where
+        P: AsMut<[f32]>,
+        D: AsRef<[f32]>,
+    {
         if batch == 0 || batch > self.max_batch {
-            return Err(CodegenError(format!(
+            return Err(CodegenError::Arguments(format!(
                 "batch size {batch} is outside 1..={} that `{}` was compiled for",
-                self.max_batch, f.name
+                self.max_batch, self.function.name
             )));
         }
-        for (a, buf) in f.args.iter().zip(args.iter()) {
-            let want = f.shape(a.value).numel(batch);
-            if buf.len() != want {
-                return Err(CodegenError(format!(
-                    "argument `{}` of {} needs {want} floats at batch {batch}, got {}",
+        self.bind(persistent, data, batch, true)?;
+        // SAFETY: `bind` checked every buffer's length against its shape at this batch, the
+        // arena was sized by the plan for `max_batch >= batch`, and the generated code touches
+        // nothing else; it writes only the arena and persistent buffers, which are borrowed
+        // mutably and therefore alias nothing else.
+        #[allow(unsafe_code)]
+        let rc = unsafe { self.run(batch) };
+        self.finish_call(rc, batch)
+    }
+
+    /// Fill the buffer table from the caller's buffers, checking (when `check`) that each has the
+    /// length its argument needs at `batch`.
+    fn bind<P, D>(
+        &mut self,
+        persistent: &mut [P],
+        data: &[D],
+        batch: usize,
+        check: bool,
+    ) -> Result<(), CodegenError>
+    where
+        P: AsMut<[f32]>,
+        D: AsRef<[f32]>,
+    {
+        let f = &self.function;
+        if persistent.len() != self.persistent_count || data.len() != self.data_count {
+            return Err(CodegenError::Arguments(format!(
+                "`{}` takes {} persistent and {} data buffers, got {} and {}",
+                f.name,
+                self.persistent_count,
+                self.data_count,
+                persistent.len(),
+                data.len()
+            )));
+        }
+        for (slot, (b, a)) in self.bindings.iter().zip(&f.args).enumerate() {
+            let (ptr, len) = if b.persistent {
+                let buf = persistent[b.index].as_mut();
+                (buf.as_mut_ptr(), buf.len())
+            } else {
+                let buf = data[b.index].as_ref();
+                // Generated code never writes a data argument (updates target only parameters
+                // and state, which the verifier checks), so handing out a `*mut` is sound.
+                (buf.as_ptr().cast_mut(), buf.len())
+            };
+            let want = if b.batched {
+                b.row.checked_mul(batch)
+            } else {
+                Some(b.row)
+            };
+            if check && want != Some(len) {
+                return Err(CodegenError::Arguments(format!(
+                    "argument `{}` of {} needs {} floats at batch {batch}, got {len}",
                     f.name_of(a.value),
                     f.shape(a.value),
-                    buf.len()
+                    want.map_or_else(|| "more than usize::MAX".into(), |w| w.to_string())
                 )));
             }
+            self.table[slot] = ptr;
+            self.lens[slot] = len as i64;
         }
-        // SAFETY: every buffer has the length its shape needs at this batch, the arena was sized
-        // by the plan for `max_batch >= batch`, and the generated code touches nothing else.
-        let rc = unsafe { self.run(args, batch) };
+        let n = f.args.len();
+        self.table[n] = self.arena.as_mut_ptr();
+        self.lens[n] = self.arena.len() as i64;
+        self.table[n + 1] = self.descriptors.as_ptr().cast_mut().cast();
+        Ok(())
+    }
+
+    fn finish_call(&mut self, rc: i32, batch: usize) -> Result<(), CodegenError> {
         self.last_batch = batch;
-        let f = &self.function;
         if rc != 0 {
-            return Err(CodegenError(format!(
-                "checked mode: a bounds check failed in {} of `{}`",
-                emit::describe_failure(f, rc),
-                f.name
-            )));
+            let f = &self.function;
+            return Err(CodegenError::BoundsCheck {
+                function: f.name.clone(),
+                location: emit::describe_failure(f, rc),
+            });
         }
         Ok(())
+    }
+
+    /// The handle of output `name`, to read it after each call without looking it up again.
+    pub fn output_id(&self, name: &str) -> Option<OutputId> {
+        self.outputs
+            .iter()
+            .position(|p| p.name == name)
+            .map(OutputId)
+    }
+
+    /// The value of an output after the last call, `numel(batch)` floats long.
+    pub fn output_at(&self, id: OutputId) -> &[f32] {
+        let p = &self.outputs[id.0];
+        let n = p
+            .shape
+            .numel(self.last_batch)
+            .expect("invariant: outputs fit in the arena at every batch up to max_batch");
+        &self.arena[p.offset..p.offset + n]
     }
 
     /// The value of the output `name` after the last call, `numel(batch)` floats long.
@@ -253,8 +442,7 @@ impl CompiledFunction {
 
     /// Like `output`, but `None` for a name that is not an output.
     pub fn try_output(&self, name: &str) -> Option<&[f32]> {
-        let p = self.outputs.iter().find(|p| p.name == name)?;
-        Some(&self.arena[p.offset..p.offset + p.shape.numel(self.last_batch)])
+        self.output_id(name).map(|id| self.output_at(id))
     }
 
     pub fn clif_text(&self) -> Option<&str> {
@@ -284,33 +472,38 @@ impl CompiledFunction {
         self.checked
     }
 
-    /// Fill the buffer table and run the entry point.
+    /// Run the entry point on the table `bind` filled.
     ///
     /// # Safety
-    /// Unless the function was compiled in checked mode, `args` must match the function's
-    /// arguments in number and length at `batch`, and `batch` must not exceed `max_batch`.
-    unsafe fn run(&mut self, args: &mut [&mut [f32]], batch: usize) -> i32 {
-        let n = args.len();
-        for (i, buf) in args.iter_mut().enumerate() {
-            self.table[i] = buf.as_mut_ptr();
-            self.lens[i] = buf.len() as i64;
-        }
-        self.table[n] = self.arena.as_mut_ptr();
-        self.lens[n] = self.arena.len() as i64;
-        self.table[n + 1] = self.descriptors.as_ptr() as *mut f32;
+    /// Unless the function was compiled in checked mode, the table must hold buffers of the
+    /// lengths the arguments need at `batch` (as `bind` checks), and `batch` must not exceed
+    /// `max_batch`.
+    #[allow(unsafe_code)]
+    unsafe fn run(&mut self, batch: usize) -> i32 {
         // SAFETY: the caller's promise, or the generated checks in checked mode.
         unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) }
     }
 
-    /// Run the entry point with a batch that `call` would refuse, so tests can see checked
-    /// mode catch what the plan does not cover.
+    /// Run the entry point with buffers and a batch that `call` would refuse, so tests can see
+    /// checked mode catch what the plan does not cover.
     #[cfg(test)]
-    fn call_unguarded(&mut self, args: &mut [&mut [f32]], batch: usize) -> i32 {
+    fn call_unguarded(
+        &mut self,
+        persistent: &mut [&mut [f32]],
+        data: &[&[f32]],
+        batch: usize,
+    ) -> i32 {
         assert!(
             self.checked,
             "invariant: only checked code may run unguarded"
         );
-        // SAFETY: checked mode verifies every range before touching it.
-        unsafe { self.run(args, batch) }
+        self.bind(persistent, data, batch, false)
+            .expect("the right number of buffers");
+        // SAFETY: checked mode verifies every range against the lengths in the table before
+        // touching it.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.run(batch)
+        }
     }
 }

@@ -3,10 +3,19 @@
 //! registers; every other result gets a region of the one arena, chosen at compile time by
 //! first-fit over the regions freed by values past their last use. Lifetimes are counted in
 //! steps (see `fuse`), and regions are sized for `max_batch`, so one plan serves every batch size
-//! up to it. This module decides places only; it emits no code.
+//! up to it. This module decides places only; it emits no code. Every size is computed with
+//! checked arithmetic: a value or an arena too large for the address space is a `TooLarge` error,
+//! never a wrapped, too small region.
 
 use super::fuse::{self, Step};
-use crate::ir::{Function, ValueId};
+use crate::ir::{Function, ValueId, MAX_ELEMENTS};
+
+/// A value, or the arena as a whole, does not fit in memory at the requested batch size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TooLarge {
+    /// The value that does not fit, or that the arena overflowed while placing.
+    pub value: ValueId,
+}
 
 /// Regions start on 64-byte boundaries (16 floats) so that no two values share a cache line and
 /// vector accesses never straddle one.
@@ -71,7 +80,9 @@ struct FreeList {
 }
 
 impl FreeList {
-    fn alloc(&mut self, size: usize) -> usize {
+    /// The offset of a region of `size` floats; `None` when the arena would outgrow
+    /// `MAX_ELEMENTS`.
+    fn alloc(&mut self, size: usize) -> Option<usize> {
         if let Some(i) = self.free.iter().position(|&(_, s)| s >= size) {
             let (off, s) = self.free[i];
             if s == size {
@@ -79,19 +90,18 @@ impl FreeList {
             } else {
                 self.free[i] = (off + size, s - size);
             }
-            return off;
+            return Some(off);
         }
         // A free block touching the top can be grown instead of leaving it as a hole.
-        if let Some(&(off, s)) = self.free.last() {
-            if off + s == self.top {
+        let off = match self.free.last() {
+            Some(&(off, s)) if off + s == self.top => {
                 self.free.pop();
-                self.top = off + size;
-                return off;
+                off
             }
-        }
-        let off = self.top;
-        self.top += size;
-        off
+            _ => self.top,
+        };
+        self.top = off.checked_add(size).filter(|&t| t <= MAX_ELEMENTS)?;
+        Some(off)
     }
 
     fn release(&mut self, off: usize, size: usize) {
@@ -108,8 +118,13 @@ impl FreeList {
     }
 }
 
-fn reserve(f: &Function, v: ValueId, max_batch: usize) -> usize {
-    f.shape(v).numel(max_batch).div_ceil(ALIGN).max(1) * ALIGN
+/// The floats reserved for `v`: its size at `max_batch`, rounded up to whole cache lines.
+fn reserve(f: &Function, v: ValueId, max_batch: usize) -> Result<usize, TooLarge> {
+    f.shape(v)
+        .numel(max_batch)
+        .and_then(|n| n.div_ceil(ALIGN).max(1).checked_mul(ALIGN))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or(TooLarge { value: v })
 }
 
 /// An update `arg <- value` can be computed in place when a fused loop defines `value` (it reads
@@ -134,7 +149,7 @@ fn in_place_ok(
         && f.updates.iter().filter(|w| w.value == u.value).count() == 1
 }
 
-pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
+pub(super) fn plan(f: &Function, max_batch: usize) -> Result<Plan, TooLarge> {
     let steps = fuse::steps(f);
     let end = steps.len();
     let mut step_of = vec![0; f.body.len()];
@@ -193,8 +208,8 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
         for &i in st.equations() {
             let v = f.body[i].out;
             if needs_memory[v.index()] && loc[v.index()] == Loc::Register {
-                let reserved = reserve(f, v, max_batch);
-                let offset = fl.alloc(reserved);
+                let reserved = reserve(f, v, max_batch)?;
+                let offset = fl.alloc(reserved).ok_or(TooLarge { value: v })?;
                 loc[v.index()] = Loc::Arena { offset, reserved };
             }
         }
@@ -223,8 +238,8 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
     for v in finals {
         let is_arg = f.args.iter().any(|a| a.value == v);
         if is_arg && !snapshots.iter().any(|s| s.value == v) {
-            let reserved = reserve(f, v, max_batch);
-            let offset = fl.alloc(reserved);
+            let reserved = reserve(f, v, max_batch)?;
+            let offset = fl.alloc(reserved).ok_or(TooLarge { value: v })?;
             snapshots.push(Snapshot {
                 value: v,
                 offset,
@@ -237,14 +252,14 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Plan {
         .zip(&last_use)
         .map(|(d, &l)| (d.unwrap_or(0), l))
         .collect();
-    Plan {
+    Ok(Plan {
         steps,
         loc,
         snapshots,
         in_place,
         arena_len: fl.top,
         live,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -294,7 +309,7 @@ pub(super) mod tests {
     #[test]
     fn freed_regions_are_reused_and_live_ones_are_not() {
         let f = chain(UnaryOp::Exp);
-        let p = plan(&f, 2);
+        let p = plan(&f, 2).unwrap();
         assert_disjoint(&f, &p);
         // Helper calls need two regions at a time, and the snapshot of `x` at the end reuses
         // the one the last call freed: two regions, not eight.
@@ -305,7 +320,7 @@ pub(super) mod tests {
     #[test]
     fn fused_intermediates_take_no_memory() {
         let f = chain(UnaryOp::Relu);
-        let p = plan(&f, 2);
+        let p = plan(&f, 2).unwrap();
         assert_eq!(p.steps, vec![Step::Fused((0..7).collect())]);
         assert!(f.body[..6]
             .iter()
@@ -326,7 +341,7 @@ pub(super) mod tests {
         );
         let w2 = f.push(Op::Binary(BinaryOp::Sub, w, step), None, None, None);
         f.updates.push(crate::ir::Update { arg: w, value: w2 });
-        let p = plan(&f, 1);
+        let p = plan(&f, 1).unwrap();
         assert_eq!(
             (p.in_place.clone(), p.loc[w2.index()]),
             (vec![true], Loc::Arg(0))
@@ -334,7 +349,7 @@ pub(super) mod tests {
         // Reading `w` after the update's loop keeps the old value alive: copy at the end.
         let late = f.push(Op::Unary(UnaryOp::Exp, w), None, None, None);
         f.add_output("late", late);
-        let p = plan(&f, 1);
+        let p = plan(&f, 1).unwrap();
         assert_eq!(p.in_place, vec![false]);
         assert_disjoint(&f, &p);
     }

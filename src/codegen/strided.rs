@@ -62,7 +62,9 @@ struct Walk {
 
 /// SAFETY: `desc` points to a descriptor built by `descriptor`, kept alive by the compiled function.
 unsafe fn walk(desc: *const i64, batch: i64) -> Walk {
+    // SAFETY: (both) a descriptor starts with its rank and holds 2 * rank numbers after it.
     let rank = unsafe { *desc } as usize;
+    // SAFETY: see above.
     let raw = unsafe { std::slice::from_raw_parts(desc.add(1), 2 * rank) };
     let mut w = Walk {
         rank: 0,
@@ -135,6 +137,7 @@ pub(super) unsafe extern "C" fn nnc_broadcast(
     desc: *const i64,
     batch: i64,
 ) {
+    // SAFETY: generated code passes a descriptor `descriptor` built, kept by the function.
     let w = unsafe { walk(desc, batch) };
     if w.big_len == 0 {
         return;
@@ -156,6 +159,7 @@ pub(super) unsafe extern "C" fn nnc_sum_to(
     desc: *const i64,
     batch: i64,
 ) {
+    // SAFETY: generated code passes a descriptor `descriptor` built, kept by the function.
     let w = unsafe { walk(desc, batch) };
     // SAFETY: as for `nnc_broadcast`, with the roles of the two tensors swapped.
     let (x, y) = unsafe {
@@ -179,6 +183,7 @@ mod tests {
     fn bias_broadcast_merges_to_one_copy_per_row() {
         let d = descriptor(&Shape::batched(&[2, 3]), &Shape::fixed(&[3])).unwrap();
         assert_eq!(d, vec![3, -1, 2, 3, 0, 0, 1]);
+        // SAFETY: `d` is a descriptor built by `descriptor`.
         let w = unsafe { walk(d.as_ptr(), 5) };
         assert_eq!(
             (w.rank, &w.ext[..2], &w.st[..2]),
@@ -190,7 +195,9 @@ mod tests {
     #[test]
     fn contiguous_dimensions_merge_into_one() {
         let s = Shape::batched(&[2, 1, 3]);
-        let w = unsafe { walk(descriptor(&s, &s).unwrap().as_ptr(), 4) };
+        let d = descriptor(&s, &s).unwrap();
+        // SAFETY: `d` is a descriptor built by `descriptor`.
+        let w = unsafe { walk(d.as_ptr(), 4) };
         assert_eq!((w.rank, w.ext[0], w.st[0]), (1, 24, 1));
     }
 }

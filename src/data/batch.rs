@@ -5,8 +5,9 @@
 use std::ops::Range;
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+use crate::random::{self, Stream};
 
 use super::prepare::Examples;
 
@@ -18,12 +19,13 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// A batch size of 0 is read as 1, and one larger than `rows` gives full-batch descent.
+    /// A batch size of 0 is read as 1, and one larger than `rows` gives full-batch descent. The
+    /// order comes from the seed's shuffle stream.
     pub fn new(rows: usize, batch_size: usize, seed: u64) -> Self {
         Batcher {
             permutation: (0..rows).collect(),
             batch_size: batch_size.max(1),
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: random::stream(seed, Stream::Shuffle),
         }
     }
 

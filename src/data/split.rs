@@ -4,8 +4,9 @@
 //! indices only: it must not scale, copy or batch data.
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+use crate::random::{self, Stream};
 
 use super::load::{Table, Target};
 use crate::diag::Diagnostic;
@@ -52,7 +53,7 @@ pub fn split(table: &Table, cfg: &SplitConfig) -> Result<Split, Diagnostic> {
         )
         .with_help("leave rows for training: for example test 0.2 and validation 0.1"));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut rng = random::stream(cfg.seed, Stream::Split);
     let mut out = Split {
         train: Vec::new(),
         validation: Vec::new(),

@@ -9,13 +9,15 @@
 //! the function returns. Updates are how a training step stays one SSA function while the driver
 //! keeps weights in place between calls.
 
+mod ops;
 mod parser;
 mod printer;
 mod verify;
 
+pub use ops::{BinaryOp, Op, OpKind, UnaryKind, UnaryOp};
 pub use parser::{parse_function, ParseError};
-pub use printer::{binary_name, print_function};
-pub use verify::verify;
+pub use printer::{op_text, print_function};
+pub use verify::{verify, VerifiedFunction, VerifyError};
 
 use crate::diag::Span;
 use crate::shape;
@@ -29,6 +31,12 @@ impl ValueId {
         self.0 as usize
     }
 }
+
+/// The most elements one value may have at any batch size: the largest count whose size in bytes
+/// still fits in an `isize`, which every allocation and every pointer offset must. The verifier
+/// rejects a function with a value larger than this at batch size 1, and `codegen::compile`
+/// rejects a `max_batch` that makes one larger.
+pub const MAX_ELEMENTS: usize = isize::MAX as usize / std::mem::size_of::<f32>();
 
 /// One dimension: the batch size, known only when the compiled code runs, or a fixed extent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,20 +85,17 @@ impl Shape {
             .collect()
     }
 
-    /// Number of elements for a given batch size.
-    pub fn numel(&self, batch: usize) -> usize {
-        self.extents(batch).iter().product()
+    /// Number of elements for a given batch size; `None` when the product overflows `usize`.
+    pub fn numel(&self, batch: usize) -> Option<usize> {
+        self.extents(batch)
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
-    /// Number of elements per batch row: the product of the fixed dimensions.
-    pub fn fixed_numel(&self) -> usize {
-        self.0
-            .iter()
-            .map(|d| match d {
-                Dim::Batch => 1,
-                Dim::Fixed(n) => *n,
-            })
-            .product()
+    /// Number of elements per batch row: the product of the fixed dimensions; `None` when it
+    /// overflows `usize`. A verified function's values all have one of at most `MAX_ELEMENTS`.
+    pub fn fixed_numel(&self) -> Option<usize> {
+        self.numel(1)
     }
 
     /// The last dimension's fixed extent (1 for scalars); the width of a row.
@@ -116,82 +121,6 @@ impl std::fmt::Display for Shape {
             }
         }
         f.write_str("]")
-    }
-}
-
-/// Element-wise functions of one tensor. Parameterised functions carry their constants.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Relu,
-    /// 1 where x > 0, else 0: the derivative of relu.
-    Heaviside,
-    LeakyRelu {
-        alpha: f64,
-    },
-    /// 1 where x > 0, else alpha: the derivative of leaky_relu.
-    LeakySlope {
-        alpha: f64,
-    },
-    Sigmoid,
-    Tanh,
-    /// log(1 + exp(x)), computed without overflow.
-    Softplus,
-    /// mul * x + add.
-    Affine {
-        mul: f64,
-        add: f64,
-    },
-}
-
-/// Element-wise functions of two tensors of the same shape (broadcasting is explicit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
-
-/// The operations of the IR. Every `match` on this enum is exhaustive (no `_ =>`), so a new op fails
-/// to compile in every stage that must handle it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    /// A scalar constant.
-    Const(f64),
-    /// The batch size of this call, as a scalar.
-    BatchSize,
-    Unary(UnaryOp, ValueId),
-    Binary(BinaryOp, ValueId, ValueId),
-    /// Matrix product of two rank-2 tensors, either operand optionally transposed.
-    MatMul {
-        a: ValueId,
-        b: ValueId,
-        transpose_a: bool,
-        transpose_b: bool,
-    },
-    /// Numpy-style broadcast to the equation's shape: dimensions are aligned from the right, and a
-    /// missing or size-1 source dimension is repeated.
-    Broadcast(ValueId),
-    /// The adjoint of `Broadcast`: sums over the dimensions that a broadcast to the source's shape
-    /// would repeat, giving the equation's shape.
-    SumTo(ValueId),
-    /// log(softmax(x)) along the last axis, computed stably (max-shifted).
-    LogSoftmax(ValueId),
-}
-
-impl Op {
-    /// The operands, in order.
-    pub fn operands(&self) -> Vec<ValueId> {
-        match self {
-            Op::Const(_) | Op::BatchSize => vec![],
-            Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
-            Op::Binary(_, a, b) => vec![*a, *b],
-            Op::MatMul { a, b, .. } => vec![*a, *b],
-        }
     }
 }
 
@@ -294,6 +223,15 @@ impl Function {
         self.args
             .iter()
             .filter(move |a| a.role == role)
+            .map(|a| a.value)
+    }
+
+    /// The parameter and state arguments, in argument order: the buffers a caller keeps between
+    /// calls (see `codegen::CompiledFunction::call`).
+    pub fn persistent_args(&self) -> impl Iterator<Item = ValueId> + '_ {
+        self.args
+            .iter()
+            .filter(|a| a.role != ArgRole::Data)
             .map(|a| a.value)
     }
 

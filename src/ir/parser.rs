@@ -14,7 +14,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::{ArgRole, BinaryOp, Dim, Function, Op, Shape, UnaryOp, Update, ValueId};
+use super::{
+    ArgRole, BinaryOp, Dim, Function, Op, OpKind, Shape, UnaryKind, UnaryOp, Update, ValueId,
+    VerifiedFunction,
+};
 
 /// Where the text stops making sense, and why. Lines and columns count from 1; columns in chars.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +36,7 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Parse one function in the printed form. See the module documentation for the syntax.
-pub fn parse_function(text: &str) -> Result<Function, ParseError> {
+pub fn parse_function(text: &str) -> Result<VerifiedFunction, ParseError> {
     let mut p = Parser {
         lines: text.lines().collect(),
         next: 0,
@@ -68,17 +71,15 @@ pub fn parse_function(text: &str) -> Result<Function, ParseError> {
         line.skip_spaces();
         return line.fail("unexpected text after the closing `}`");
     }
-    // Every rule of `verify` is checked above where the text is still at hand; this is the net
-    // under those checks, so a parsed function is always a valid one.
-    if let Err(e) = super::verify(&p.f) {
-        let (line, column) = p.end_position();
-        return Err(ParseError {
-            line,
-            column,
-            message: format!("the function does not verify: {e}"),
-        });
-    }
-    Ok(p.f)
+    // Most rules of `verify` are checked above where the text is still at hand; this is the net
+    // under those checks (and the only check of some, such as sizes), so a parsed function is
+    // always a valid one.
+    let (line, column) = p.end_position();
+    VerifiedFunction::new(p.f).map_err(|e| ParseError {
+        line,
+        column,
+        message: format!("the function does not verify: {e}"),
+    })
 }
 
 struct Parser<'a> {
@@ -194,57 +195,33 @@ impl<'a> Parser<'a> {
         op_name: &str,
         params: &[Param<'a>],
     ) -> Result<Op, ParseError> {
-        let unary = |u| -> Result<UnaryOp, ParseError> {
+        if let Some(kind) = UnaryKind::from_name(op_name) {
+            let names = kind.param_names();
+            if names.is_empty() {
+                no_params(line, op_name, params)?;
+            }
+            let values = numbers(line, op_pos, op_name, params, names)?;
+            let u = UnaryOp::with_params(kind, &values)
+                .expect("invariant: `numbers` gives one value per parameter name");
+            return Ok(Op::Unary(u, self.operand(line)?));
+        }
+        if let Some(b) = BinaryOp::from_name(op_name) {
             no_params(line, op_name, params)?;
-            Ok(u)
+            return Ok(Op::Binary(b, self.operand(line)?, self.operand(line)?));
+        }
+        let Some(kind) = OpKind::from_name(op_name) else {
+            return line.fail_at(op_pos, format!("unknown operation `{op_name}`"));
         };
-        let op = match op_name {
-            "const" => {
+        let op = match kind {
+            OpKind::Const => {
                 no_params(line, op_name, params)?;
                 Op::Const(line.number()?)
             }
-            "batch_size" => {
+            OpKind::BatchSize => {
                 no_params(line, op_name, params)?;
                 Op::BatchSize
             }
-            "neg" | "exp" | "log" | "sqrt" | "relu" | "heaviside" | "sigmoid" | "tanh"
-            | "softplus" | "leaky_relu" | "leaky_slope" | "affine" => {
-                let u = match op_name {
-                    "neg" => unary(UnaryOp::Neg)?,
-                    "exp" => unary(UnaryOp::Exp)?,
-                    "log" => unary(UnaryOp::Log)?,
-                    "sqrt" => unary(UnaryOp::Sqrt)?,
-                    "relu" => unary(UnaryOp::Relu)?,
-                    "heaviside" => unary(UnaryOp::Heaviside)?,
-                    "sigmoid" => unary(UnaryOp::Sigmoid)?,
-                    "tanh" => unary(UnaryOp::Tanh)?,
-                    "softplus" => unary(UnaryOp::Softplus)?,
-                    "leaky_relu" => {
-                        let [alpha] = numbers(line, op_pos, op_name, params, ["alpha"])?;
-                        UnaryOp::LeakyRelu { alpha }
-                    }
-                    "leaky_slope" => {
-                        let [alpha] = numbers(line, op_pos, op_name, params, ["alpha"])?;
-                        UnaryOp::LeakySlope { alpha }
-                    }
-                    _ => {
-                        let [mul, add] = numbers(line, op_pos, op_name, params, ["mul", "add"])?;
-                        UnaryOp::Affine { mul, add }
-                    }
-                };
-                Op::Unary(u, self.operand(line)?)
-            }
-            "add" | "sub" | "mul" | "div" => {
-                no_params(line, op_name, params)?;
-                let b = match op_name {
-                    "add" => BinaryOp::Add,
-                    "sub" => BinaryOp::Sub,
-                    "mul" => BinaryOp::Mul,
-                    _ => BinaryOp::Div,
-                };
-                Op::Binary(b, self.operand(line)?, self.operand(line)?)
-            }
-            "matmul" => {
+            OpKind::MatMul => {
                 let [transpose_a, transpose_b] =
                     flags(line, op_name, params, ["transpose_a", "transpose_b"])?;
                 Op::MatMul {
@@ -254,16 +231,21 @@ impl<'a> Parser<'a> {
                     transpose_b,
                 }
             }
-            "broadcast" | "sum_to" | "log_softmax" => {
+            OpKind::Broadcast => {
                 no_params(line, op_name, params)?;
-                let x = self.operand(line)?;
-                match op_name {
-                    "broadcast" => Op::Broadcast(x),
-                    "sum_to" => Op::SumTo(x),
-                    _ => Op::LogSoftmax(x),
-                }
+                Op::Broadcast(self.operand(line)?)
             }
-            other => return line.fail_at(op_pos, format!("unknown operation `{other}`")),
+            OpKind::SumTo => {
+                no_params(line, op_name, params)?;
+                Op::SumTo(self.operand(line)?)
+            }
+            OpKind::LogSoftmax => {
+                no_params(line, op_name, params)?;
+                Op::LogSoftmax(self.operand(line)?)
+            }
+            OpKind::Unary | OpKind::Binary => {
+                panic!("invariant: OpKind::from_name never names unary or binary ops")
+            }
         };
         Ok(op)
     }
@@ -376,15 +358,15 @@ fn no_params(line: &Line<'_>, op: &str, params: &[Param<'_>]) -> Result<(), Pars
     }
 }
 
-/// Exactly the numeric parameters `keys`, each once, in any order.
-fn numbers<const N: usize>(
+/// Exactly the numeric parameters `keys`, each once, in any order; the values in `keys` order.
+fn numbers(
     line: &Line<'_>,
     op_pos: usize,
     op: &str,
     params: &[Param<'_>],
-    keys: [&str; N],
-) -> Result<[f64; N], ParseError> {
-    let mut out = [None; N];
+    keys: &[&str],
+) -> Result<Vec<f64>, ParseError> {
+    let mut out = vec![None; keys.len()];
     for p in params {
         let Some(i) = keys.iter().position(|k| *k == p.key) else {
             return line.fail_at(p.pos, format!("`{op}` has no parameter `{}`", p.key));
@@ -396,11 +378,11 @@ fn numbers<const N: usize>(
             return line.fail_at(p.pos, format!("`{}` is given twice", p.key));
         }
     }
-    let mut values = [0.0; N];
-    for (i, v) in out.iter().enumerate() {
+    let mut values = Vec::with_capacity(keys.len());
+    for (v, key) in out.iter().zip(keys) {
         match v {
-            Some(v) => values[i] = *v,
-            None => return line.fail_at(op_pos, format!("`{op}` needs `{}=...`", keys[i])),
+            Some(v) => values.push(*v),
+            None => return line.fail_at(op_pos, format!("`{op}` needs `{key}=...`")),
         }
     }
     Ok(values)

@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::{ArgRole, BinaryOp, Function, Op, UnaryOp};
+use super::{ArgRole, Function, Op, UnaryOp};
 
 fn num(x: f64) -> String {
     // Shortest text that reads back to the same f64: stable across platforms.
@@ -25,40 +25,30 @@ fn num(x: f64) -> String {
     }
 }
 
-pub fn unary_name(op: &UnaryOp) -> String {
-    match op {
-        UnaryOp::Neg => "neg".into(),
-        UnaryOp::Exp => "exp".into(),
-        UnaryOp::Log => "log".into(),
-        UnaryOp::Sqrt => "sqrt".into(),
-        UnaryOp::Relu => "relu".into(),
-        UnaryOp::Heaviside => "heaviside".into(),
-        UnaryOp::LeakyRelu { alpha } => format!("leaky_relu[alpha={}]", num(*alpha)),
-        UnaryOp::LeakySlope { alpha } => format!("leaky_slope[alpha={}]", num(*alpha)),
-        UnaryOp::Sigmoid => "sigmoid".into(),
-        UnaryOp::Tanh => "tanh".into(),
-        UnaryOp::Softplus => "softplus".into(),
-        UnaryOp::Affine { mul, add } => format!("affine[mul={}, add={}]", num(*mul), num(*add)),
+/// `name` or `name[key=value, ...]` for a unary op, with the parameter names of its table.
+fn unary_text(op: &UnaryOp) -> String {
+    let params = op.params();
+    if params.is_empty() {
+        return op.name().to_string();
     }
-}
-
-pub fn binary_name(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Add => "add",
-        BinaryOp::Sub => "sub",
-        BinaryOp::Mul => "mul",
-        BinaryOp::Div => "div",
-    }
+    let pairs: Vec<String> = op
+        .kind()
+        .param_names()
+        .iter()
+        .zip(&params)
+        .map(|(k, v)| format!("{k}={}", num(*v)))
+        .collect();
+    format!("{}[{}]", op.name(), pairs.join(", "))
 }
 
 /// The right-hand side of an equation, e.g. `matmul[transpose_b] dy w1`.
 pub fn op_text(f: &Function, op: &Op) -> String {
     let n = |v| f.name_of(v);
     match op {
-        Op::Const(c) => format!("const {}", num(*c)),
-        Op::BatchSize => "batch_size".into(),
-        Op::Unary(u, x) => format!("{} {}", unary_name(u), n(*x)),
-        Op::Binary(b, x, y) => format!("{} {} {}", binary_name(*b), n(*x), n(*y)),
+        Op::Const(c) => format!("{} {}", op.name(), num(*c)),
+        Op::BatchSize => op.name().into(),
+        Op::Unary(u, x) => format!("{} {}", unary_text(u), n(*x)),
+        Op::Binary(b, x, y) => format!("{} {} {}", b.name(), n(*x), n(*y)),
         Op::MatMul {
             a,
             b,
@@ -71,11 +61,9 @@ pub fn op_text(f: &Function, op: &Op) -> String {
                 (false, true) => "[transpose_b]",
                 (true, true) => "[transpose_a, transpose_b]",
             };
-            format!("matmul{flags} {} {}", n(*a), n(*b))
+            format!("{}{flags} {} {}", op.name(), n(*a), n(*b))
         }
-        Op::Broadcast(x) => format!("broadcast {}", n(*x)),
-        Op::SumTo(x) => format!("sum_to {}", n(*x)),
-        Op::LogSoftmax(x) => format!("log_softmax {}", n(*x)),
+        Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => format!("{} {}", op.name(), n(*x)),
     }
 }
 

@@ -26,6 +26,16 @@ pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// The index of the layer (in `ModelSpec::layers`) the parameter belongs to.
+    pub layer: usize,
+}
+
+impl ParamSpec {
+    /// The number of floats the parameter holds. Lowering rejects models whose parameters
+    /// overflow this (see `check_size`), so it cannot overflow for a built program.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
 }
 
 /// What the data says about the model's two ends, with where each fact came from.
@@ -77,13 +87,7 @@ pub fn input_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<usize, 
         )),
         (Some(d), _) => Ok(d),
         (None, Some(data)) => Ok(data.features),
-        (None, None) => Err(Diagnostic::new(
-            "nnc::shape::unknown_input_width",
-            "the input width is not declared and no data is given to infer it from",
-        )
-        .with_source(&spec.source)
-        .with_label(spec.input.span, "width unknown")
-        .with_help("declare it, e.g. `input(4)`, or give the data with `data { path: \"file.csv\" }` or `--data FILE`")),
+        (None, None) => Err(shape::unknown_input_width(&spec.source, spec.input.span)),
     }
 }
 
@@ -123,23 +127,29 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
     }
 }
 
-/// The most floats nnc will hold for parameters, or for one layer's activations of one batch:
+/// The most floats nnc will hold for the parameters, or for one layer's activations of one batch:
 /// 2³⁰ (4 GiB as f32). Beyond that a typo such as an extra zero would exhaust memory instead of
 /// being reported.
 pub const MAX_ELEMENTS: usize = 1 << 30;
 
-fn check_size(spec: &ModelSpec, width: usize) -> Result<(), Diagnostic> {
+/// Refuse models whose parameters, or whose activations at the largest batch any compiled
+/// function runs (`TrainSpec::eval_batch`), exceed `MAX_ELEMENTS`, pointing at the layer that
+/// crosses the line. Counts saturate instead of wrapping, so no product can slip under the limit.
+fn check_size(spec: &ModelSpec, width: usize, params: &[ParamSpec]) -> Result<(), Diagnostic> {
     let mut total = 0usize;
+    let batch = spec.train.eval_batch();
     for (i, layer) in spec.layers.iter().enumerate() {
         let fan_in = if i == 0 {
             width
         } else {
             spec.layers[i - 1].units
         };
-        let count = fan_in
-            .saturating_mul(layer.units)
-            .saturating_add(layer.units);
-        total = total.saturating_add(count);
+        let own = params
+            .iter()
+            .filter(|p| p.layer == i)
+            .map(|p| p.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d)))
+            .fold(0usize, usize::saturating_add);
+        total = total.saturating_add(own);
         if total > MAX_ELEMENTS {
             return Err(Diagnostic::new(
                 "nnc::lower::too_large",
@@ -149,21 +159,20 @@ fn check_size(spec: &ModelSpec, width: usize) -> Result<(), Diagnostic> {
             .with_label(layer.span, format!("{fan_in} × {} weights", layer.units))
             .with_help("make the layers narrower: nnc holds at most 2^30 parameters (4 GiB)"));
         }
-        let activations = spec
-            .train
-            .batch_size
-            .saturating_mul(layer.units.max(fan_in));
+        let activations = batch.saturating_mul(layer.units.max(fan_in));
         if activations > MAX_ELEMENTS {
             return Err(Diagnostic::new(
                 "nnc::lower::too_large",
                 format!(
-                    "a batch of {} rows through this layer needs {activations} values, more than {MAX_ELEMENTS}",
-                    spec.train.batch_size
+                    "a batch of {batch} rows through this layer needs {activations} values, more than {MAX_ELEMENTS}"
                 ),
             )
             .with_source(&spec.source)
             .with_label(layer.span, "this layer")
-            .with_help("use a smaller `batch_size` or a narrower layer"));
+            .with_help(format!(
+                "use a narrower layer: evaluation runs batches of {batch} rows (the batch size, at least {})",
+                super::spec::MIN_EVAL_BATCH
+            )));
         }
     }
     Ok(())
@@ -207,13 +216,7 @@ fn with_output_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Model
         return Ok(spec.clone());
     }
     let Some(data) = data else {
-        return Err(Diagnostic::new(
-            "nnc::shape::unknown_output_width",
-            "the output width is not given and no data is given to take it from",
-        )
-        .with_source(&spec.source)
-        .with_label(last.span, "width unknown")
-        .with_help("give it, e.g. `output(3, activation: softmax)`, or give the data with `data { path: ... }` or `--data FILE`"));
+        return Err(shape::unknown_output_width(&spec.source, last.span));
     };
     let mut resolved = spec.clone();
     let last = resolved
@@ -259,15 +262,17 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
                 fan_in,
                 fan_out: layer.units,
             },
+            layer: i,
         });
         params.push(ParamSpec {
             name: format!("b{}", i + 1),
             shape: vec![layer.units],
             init: Init::Zeros,
+            layer: i,
         });
         fan_in = layer.units;
     }
-    check_size(spec, width)?;
+    check_size(spec, width, &params)?;
 
     let input_origin = Origin {
         span: spec.input.span,
@@ -317,13 +322,13 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
 }
 
 fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
-    for (p, layer_index) in params.iter().zip((0..).map(|i| i / 2)) {
-        let layer = &spec.layers[layer_index];
+    for p in params {
+        let layer = &spec.layers[p.layer];
         f.add_arg(
             &p.name,
             Shape::fixed(&p.shape),
             ArgRole::Param,
-            Some(layer_origin(spec, layer_index, layer)),
+            Some(layer_origin(spec, p.layer, layer)),
         );
     }
 }
@@ -434,7 +439,11 @@ fn emit_loss(
             let d = push(f, Op::Binary(BinaryOp::Sub, out, y), None)?;
             let sq = push(f, Op::Binary(BinaryOp::Mul, d, d), None)?;
             let s = sum_all(f, sq)?;
-            let width = f.shape(out).fixed_numel() as f64;
+            let width = f
+                .shape(out)
+                .fixed_numel()
+                .expect("invariant: check_size bounds every layer's width")
+                as f64;
             let count = push(
                 f,
                 Op::Unary(

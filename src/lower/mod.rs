@@ -1,9 +1,9 @@
-//! Lowering: the only reader of the AST. `spec` resolves names, options and defaults into a
-//! `ModelSpec` (with "did you mean" for unknown names); `graph` turns the spec into IR functions
-//! whose shapes are checked as they are built. Lowering never calls code generation.
+//! Lowering: `spec` (with its helper `spec::options`) is the only reader of the AST; it resolves
+//! names, options and defaults into a `ModelSpec` (with "did you mean" for unknown names). `graph`
+//! turns the spec into IR functions whose shapes are checked as they are built. Lowering never
+//! calls code generation.
 
 pub mod graph;
-pub mod options;
 pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};

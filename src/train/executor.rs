@@ -1,27 +1,38 @@
 //! The two ways to run a compiled program: natively (`JitExecutor`, Cranelift code) or on the
 //! reference interpreter (`InterpExecutor`). Both keep the parameters and optimizer state between
 //! calls and expose the same `Executor` interface, so the training loop does not know which runs.
+//!
+//! Buffers are bound to function arguments by position, resolved once when an executor is built:
+//! the persistent buffers are the parameters in `Program::params` order and then the optimizer
+//! state in `Program::state` order, which is the order of the persistent arguments of the step
+//! (the loss function takes the parameters alone), and the data arguments are `x` then `y`. A
+//! compiled step reads `x` and `y` where they lie and allocates nothing.
 
 use std::time::Duration;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::codegen::{self, CodegenOptions, CompiledFunction};
-use crate::interp;
-use crate::ir::{ArgRole, Function};
+use crate::codegen::{self, CodegenError, CodegenOptions, CompiledFunction, OutputId};
+use crate::interp::{self, InterpError, Tensor};
+use crate::ir::{ArgRole, Function, Origin, ValueId, VerifiedFunction};
 use crate::program::Program;
 
-/// A failure while running compiled code: an internal error, not the user's.
-#[derive(Debug)]
-pub struct ExecError(pub String);
-
-impl std::fmt::Display for ExecError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A failure while preparing or running a program.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error(transparent)]
+    Interp(#[from] InterpError),
+    /// A buffer of the model could not be allocated.
+    #[error("cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        what: String,
+        bytes: usize,
+        /// The layer the buffer belongs to, when known.
+        origin: Option<Origin>,
+    },
 }
-
-impl std::error::Error for ExecError {}
 
 pub trait Executor {
     /// One training step on a batch of `batch` rows; returns the batch's mean loss.
@@ -36,116 +47,110 @@ pub trait Executor {
         predictions: &mut Vec<f32>,
     ) -> Result<f32, ExecError>;
     fn max_eval_batch(&self) -> usize;
-    /// Current parameter values, by name.
-    fn parameters(&self) -> Vec<(String, Vec<f32>)>;
+    /// Current values of the persistent buffers, by name: the parameters, then the optimizer
+    /// state.
+    fn persistent(&self) -> Vec<(String, Vec<f32>)>;
     /// Time spent compiling, zero for the interpreter.
     fn compile_time(&self) -> Duration;
 }
 
-/// The persistent buffers (parameters, then optimizer state), named.
-fn initial_buffers(program: &Program, seed: u64) -> Vec<(String, Vec<f32>)> {
-    let values = super::init::initialize(&program.params, seed);
-    let mut bufs: Vec<(String, Vec<f32>)> = program
-        .params
-        .iter()
-        .map(|p| p.name.clone())
-        .zip(values)
-        .collect();
-    for s in &program.state {
-        bufs.push((s.name.clone(), vec![s.init; s.shape.iter().product()]));
-    }
-    bufs
-}
-
-/// Where each argument of `f` comes from: a persistent buffer index, or x / y.
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    Persistent(usize),
-    X,
-    Y,
-}
-
-fn arg_sources(f: &Function, names: &[(String, Vec<f32>)]) -> Vec<Source> {
-    f.args
-        .iter()
-        .map(|a| {
-            let name = f.name_of(a.value);
-            match a.role {
-                ArgRole::Data if name == "x" => Source::X,
-                ArgRole::Data => Source::Y,
-                ArgRole::Param | ArgRole::State => {
-                    Source::Persistent(names.iter().position(|(n, _)| n == name).unwrap_or_else(
-                        || panic!("invariant: every persistent argument `{name}` has a buffer"),
-                    ))
-                }
-            }
-        })
+/// The names of the persistent buffers, parameters first.
+fn buffer_names(program: &Program) -> Vec<String> {
+    let params = program.params.iter().map(|p| p.name.clone());
+    params
+        .chain(program.state.iter().map(|s| s.name.clone()))
         .collect()
+}
+
+/// The initial persistent buffers, parameters then state, each allocated fallibly so that a
+/// model too large for memory is an error naming its layer rather than an abort.
+fn initial_buffers(program: &Program, seed: u64) -> Result<Vec<Vec<f32>>, ExecError> {
+    let mut bufs = super::init::initialize(&program.params, seed).map_err(|e| {
+        let p = &program.params[e.param];
+        ExecError::OutOfMemory {
+            what: format!("parameter `{}`", p.name),
+            bytes: p.numel().saturating_mul(4),
+            origin: program
+                .loss
+                .origin(program.loss.args[e.param].value)
+                .cloned(),
+        }
+    })?;
+    for s in &program.state {
+        let n: usize = s.shape.iter().product();
+        let buf = super::init::filled(n, s.init).ok_or_else(|| ExecError::OutOfMemory {
+            what: format!("optimizer state `{}`", s.name),
+            bytes: n.saturating_mul(4),
+            origin: None,
+        })?;
+        bufs.push(buf);
+    }
+    Ok(bufs)
+}
+
+/// Check, once, that `f` takes the persistent buffers `names` (a prefix of the program's) in
+/// order and then the data `x` and `y`: the layout the executors bind by position.
+fn check_layout(f: &Function, names: &[String]) {
+    let persistent: Vec<&str> = f.persistent_args().map(|v| f.name_of(v)).collect();
+    assert!(
+        persistent
+            .iter()
+            .copied()
+            .eq(names.iter().map(String::as_str)),
+        "invariant: `{}` takes the persistent buffers {names:?} in order, not {persistent:?}",
+        f.name
+    );
+    let data: Vec<&str> = f
+        .args_with_role(ArgRole::Data)
+        .map(|v| f.name_of(v))
+        .collect();
+    assert_eq!(
+        data,
+        ["x", "y"],
+        "invariant: `{}` takes the data x then y",
+        f.name
+    );
+}
+
+fn output_id(f: &CompiledFunction, name: &str) -> OutputId {
+    f.output_id(name)
+        .unwrap_or_else(|| panic!("invariant: the program's functions output `{name}`"))
 }
 
 pub struct JitExecutor {
     step: CompiledFunction,
     eval: CompiledFunction,
-    buffers: Vec<(String, Vec<f32>)>,
-    step_sources: Vec<Source>,
-    eval_sources: Vec<Source>,
-    x: Vec<f32>,
-    y: Vec<f32>,
-    max_eval_batch: usize,
+    names: Vec<String>,
+    /// Parameters, then optimizer state.
+    buffers: Vec<Vec<f32>>,
+    params: usize,
+    step_loss: OutputId,
+    eval_loss: OutputId,
+    eval_output: OutputId,
     compile_time: Duration,
 }
 
-fn call(
-    f: &mut CompiledFunction,
-    sources: &[Source],
-    buffers: &mut [(String, Vec<f32>)],
-    x: &mut [f32],
-    y: &mut [f32],
-    batch: usize,
-) -> Result<(), ExecError> {
-    // Hand out each buffer once, in argument order, without copying the persistent ones.
-    let mut slots: Vec<Option<&mut [f32]>> = buffers
-        .iter_mut()
-        .map(|(_, b)| Some(b.as_mut_slice()))
-        .collect();
-    let (mut x, mut y) = (Some(x), Some(y));
-    let mut args: Vec<&mut [f32]> = Vec::with_capacity(sources.len());
-    for s in sources {
-        let taken = match s {
-            Source::Persistent(i) => slots[*i].take(),
-            Source::X => x.take(),
-            Source::Y => y.take(),
-        };
-        args.push(taken.expect("invariant: each buffer is an argument at most once"));
-    }
-    f.call(&mut args, batch)
-        .map_err(|e| ExecError(e.to_string()))
-}
-
 impl JitExecutor {
-    pub fn new(
-        program: &Program,
-        batch_size: usize,
-        seed: u64,
-        opts: &CodegenOptions,
-    ) -> Result<Self, ExecError> {
-        let max_eval_batch = batch_size.max(256);
-        let step = codegen::compile(&program.step, batch_size, opts)
-            .map_err(|e| ExecError(e.to_string()))?;
-        let eval = codegen::compile(&program.loss, max_eval_batch, opts)
-            .map_err(|e| ExecError(e.to_string()))?;
-        let buffers = initial_buffers(program, seed);
-        let compile_time = step.compile_time() + eval.compile_time();
+    /// Compile the step for the training batch size and the loss for `TrainSpec::eval_batch`.
+    pub fn new(program: &Program, seed: u64, opts: &CodegenOptions) -> Result<Self, ExecError> {
+        let train = &program.spec.train;
+        let step = codegen::compile(&program.step, train.batch_size, opts)?;
+        let eval = codegen::compile(&program.loss, train.eval_batch(), opts)?;
+        let names = buffer_names(program);
+        let params = program.params.len();
+        check_layout(&program.step, &names);
+        check_layout(&program.loss, &names[..params]);
+        let buffers = initial_buffers(program, seed)?;
         Ok(JitExecutor {
-            step_sources: arg_sources(&program.step, &buffers),
-            eval_sources: arg_sources(&program.loss, &buffers),
+            step_loss: output_id(&step, "loss"),
+            eval_loss: output_id(&eval, "loss"),
+            eval_output: output_id(&eval, "output"),
+            compile_time: step.compile_time() + eval.compile_time(),
             step,
             eval,
+            names,
             buffers,
-            x: Vec::new(),
-            y: Vec::new(),
-            max_eval_batch,
-            compile_time,
+            params,
         })
     }
 
@@ -156,27 +161,12 @@ impl JitExecutor {
     pub fn eval_function(&self) -> &CompiledFunction {
         &self.eval
     }
-
-    fn stage(&mut self, x: &[f32], y: &[f32]) {
-        self.x.clear();
-        self.x.extend_from_slice(x);
-        self.y.clear();
-        self.y.extend_from_slice(y);
-    }
 }
 
 impl Executor for JitExecutor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError> {
-        self.stage(x, y);
-        call(
-            &mut self.step,
-            &self.step_sources,
-            &mut self.buffers,
-            &mut self.x,
-            &mut self.y,
-            batch,
-        )?;
-        Ok(self.step.output("loss")[0])
+        self.step.call(&mut self.buffers, &[x, y], batch)?;
+        Ok(self.step.output_at(self.step_loss)[0])
     }
 
     fn evaluate(
@@ -186,25 +176,22 @@ impl Executor for JitExecutor {
         batch: usize,
         predictions: &mut Vec<f32>,
     ) -> Result<f32, ExecError> {
-        self.stage(x, y);
-        call(
-            &mut self.eval,
-            &self.eval_sources,
-            &mut self.buffers,
-            &mut self.x,
-            &mut self.y,
-            batch,
-        )?;
-        predictions.extend_from_slice(self.eval.output("output"));
-        Ok(self.eval.output("loss")[0])
+        self.eval
+            .call(&mut self.buffers[..self.params], &[x, y], batch)?;
+        predictions.extend_from_slice(self.eval.output_at(self.eval_output));
+        Ok(self.eval.output_at(self.eval_loss)[0])
     }
 
     fn max_eval_batch(&self) -> usize {
-        self.max_eval_batch
+        self.eval.max_batch()
     }
 
-    fn parameters(&self) -> Vec<(String, Vec<f32>)> {
-        self.buffers.clone()
+    fn persistent(&self) -> Vec<(String, Vec<f32>)> {
+        self.names
+            .iter()
+            .cloned()
+            .zip(self.buffers.clone())
+            .collect()
     }
 
     fn compile_time(&self) -> Duration {
@@ -212,67 +199,134 @@ impl Executor for JitExecutor {
     }
 }
 
+/// The most f64 values one interpreted call may hold at once (8 GiB): the interpreter keeps every
+/// value of a call alive, so a model that the compiled code runs comfortably can exceed memory.
+pub const INTERP_MAX_ELEMENTS: usize = 1 << 30;
+
+/// Where an interpreted function's argument comes from.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Persistent(usize),
+    X,
+    Y,
+}
+
+fn slots(f: &Function) -> Vec<Slot> {
+    let mut persistent = 0..;
+    let mut data = [Slot::X, Slot::Y].into_iter();
+    f.args
+        .iter()
+        .map(|a| match a.role {
+            ArgRole::Param | ArgRole::State => Slot::Persistent(
+                persistent
+                    .next()
+                    .expect("invariant: an unbounded range never ends"),
+            ),
+            ArgRole::Data => data
+                .next()
+                .expect("invariant: check_layout allows two data arguments"),
+        })
+        .collect()
+}
+
+/// Refuse a function whose values at `batch` would hold more than `INTERP_MAX_ELEMENTS`.
+fn check_interp_size(f: &VerifiedFunction, batch: usize) -> Result<(), ExecError> {
+    let total = f
+        .values
+        .iter()
+        .map(|v| v.shape.numel(batch).unwrap_or(usize::MAX))
+        .fold(0usize, usize::saturating_add);
+    if total <= INTERP_MAX_ELEMENTS {
+        return Ok(());
+    }
+    let largest = f
+        .values
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, v)| v.shape.numel(batch))
+        .and_then(|(i, _)| f.origin(ValueId(i as u32)).cloned());
+    Err(ExecError::OutOfMemory {
+        what: format!("the interpreter's values of `{}` at batch {batch}", f.name),
+        bytes: total.saturating_mul(8),
+        origin: largest,
+    })
+}
+
+fn output_value(f: &Function, name: &str) -> ValueId {
+    f.output_named(name)
+        .unwrap_or_else(|| panic!("invariant: the program's functions output `{name}`"))
+}
+
 /// Runs the same IR on the f64 interpreter; parameters are kept in f64 between steps.
 pub struct InterpExecutor {
-    step: Function,
-    eval: Function,
-    /// Persistent tensors by name.
-    buffers: Vec<(String, ArrayD<f64>)>,
+    step: VerifiedFunction,
+    eval: VerifiedFunction,
+    names: Vec<String>,
+    /// Parameters, then optimizer state.
+    buffers: Vec<Tensor>,
+    step_slots: Vec<Slot>,
+    eval_slots: Vec<Slot>,
+    step_loss: ValueId,
+    eval_loss: ValueId,
+    eval_output: ValueId,
+    max_eval_batch: usize,
 }
 
 impl InterpExecutor {
-    pub fn new(program: &Program, seed: u64) -> Self {
-        let buffers = initial_buffers(program, seed)
+    pub fn new(program: &Program, seed: u64) -> Result<Self, ExecError> {
+        let train = &program.spec.train;
+        check_interp_size(&program.step, train.batch_size)?;
+        check_interp_size(&program.loss, train.eval_batch())?;
+        let names = buffer_names(program);
+        check_layout(&program.step, &names);
+        check_layout(&program.loss, &names[..program.params.len()]);
+        let shapes = program
+            .params
+            .iter()
+            .map(|p| &p.shape)
+            .chain(program.state.iter().map(|s| &s.shape));
+        let buffers = initial_buffers(program, seed)?
             .into_iter()
-            .map(|(name, data)| {
-                let shape = program
-                    .params
-                    .iter()
-                    .find(|p| p.name == name)
-                    .map(|p| p.shape.clone())
-                    .or_else(|| {
-                        program
-                            .state
-                            .iter()
-                            .find(|s| s.name == name)
-                            .map(|s| s.shape.clone())
-                    })
-                    .expect("invariant: every buffer is a parameter or a state");
-                let t =
-                    ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| v as f64).collect())
-                        .expect("invariant: initial buffers have their declared size");
-                (name, t)
+            .zip(shapes)
+            .map(|(data, shape)| {
+                ArrayD::from_shape_vec(IxDyn(shape), data.iter().map(|&v| f64::from(v)).collect())
+                    .expect("invariant: initial buffers have their declared size")
             })
             .collect();
-        InterpExecutor {
+        Ok(InterpExecutor {
+            step_slots: slots(&program.step),
+            eval_slots: slots(&program.loss),
+            step_loss: output_value(&program.step, "loss"),
+            eval_loss: output_value(&program.loss, "loss"),
+            eval_output: output_value(&program.loss, "output"),
             step: program.step.clone(),
             eval: program.loss.clone(),
+            names,
             buffers,
-        }
+            max_eval_batch: train.eval_batch(),
+        })
     }
 
-    fn args(&self, f: &Function, x: &[f32], y: &[f32], batch: usize) -> Vec<ArrayD<f64>> {
+    fn args(
+        &self,
+        f: &Function,
+        slots: &[Slot],
+        x: &[f32],
+        y: &[f32],
+        batch: usize,
+    ) -> Vec<Tensor> {
         f.args
             .iter()
-            .map(|a| {
-                let name = f.name_of(a.value);
-                match a.role {
-                    ArgRole::Data => {
-                        let data = if name == "x" { x } else { y };
-                        let shape = f.shape(a.value).extents(batch);
-                        ArrayD::from_shape_vec(
-                            IxDyn(&shape),
-                            data.iter().map(|&v| v as f64).collect(),
-                        )
-                        .expect("invariant: batches have batch × width values")
-                    }
-                    ArgRole::Param | ArgRole::State => self
-                        .buffers
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, t)| t.clone())
-                        .expect("invariant: every persistent argument has a buffer"),
-                }
+            .zip(slots)
+            .map(|(a, slot)| {
+                let data = match slot {
+                    Slot::Persistent(i) => return self.buffers[*i].clone(),
+                    Slot::X => x,
+                    Slot::Y => y,
+                };
+                let shape = f.shape(a.value).extents(batch);
+                ArrayD::from_shape_vec(IxDyn(&shape), data.iter().map(|&v| f64::from(v)).collect())
+                    .expect("invariant: batches have batch × width values")
             })
             .collect()
     }
@@ -280,17 +334,14 @@ impl InterpExecutor {
 
 impl Executor for InterpExecutor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError> {
-        let mut args = self.args(&self.step, x, y, batch);
-        let ev = interp::step_in_place(&self.step, &mut args).map_err(ExecError)?;
-        for (a, t) in self.step.args.iter().zip(args) {
-            if a.role != ArgRole::Data {
-                let name = self.step.name_of(a.value);
-                if let Some(slot) = self.buffers.iter_mut().find(|(n, _)| n == name) {
-                    slot.1 = t;
-                }
+        let mut args = self.args(&self.step, &self.step_slots, x, y, batch);
+        let ev = interp::step_in_place(&self.step, &mut args, batch)?;
+        for (slot, t) in self.step_slots.iter().zip(args) {
+            if let Slot::Persistent(i) = slot {
+                self.buffers[*i] = t;
             }
         }
-        Ok(ev.get(&self.step, "loss").sum() as f32)
+        Ok(ev.values[self.step_loss.index()].sum() as f32)
     }
 
     fn evaluate(
@@ -300,20 +351,26 @@ impl Executor for InterpExecutor {
         batch: usize,
         predictions: &mut Vec<f32>,
     ) -> Result<f32, ExecError> {
-        let args = self.args(&self.eval, x, y, batch);
-        let ev = interp::evaluate(&self.eval, &args).map_err(ExecError)?;
-        predictions.extend(ev.get(&self.eval, "output").iter().map(|&v| v as f32));
-        Ok(ev.get(&self.eval, "loss").sum() as f32)
+        let args = self.args(&self.eval, &self.eval_slots, x, y, batch);
+        let ev = interp::evaluate(&self.eval, &args, batch)?;
+        let output = &ev.values[self.eval_output.index()];
+        predictions.extend(output.iter().map(|&v| v as f32));
+        Ok(ev.values[self.eval_loss.index()].sum() as f32)
     }
 
     fn max_eval_batch(&self) -> usize {
-        256
+        self.max_eval_batch
     }
 
-    fn parameters(&self) -> Vec<(String, Vec<f32>)> {
-        self.buffers
+    fn persistent(&self) -> Vec<(String, Vec<f32>)> {
+        self.names
             .iter()
-            .map(|(n, t)| (n.clone(), t.iter().map(|&v| v as f32).collect()))
+            .cloned()
+            .zip(
+                self.buffers
+                    .iter()
+                    .map(|t| t.iter().map(|&v| v as f32).collect()),
+            )
             .collect()
     }
 

@@ -1,11 +1,27 @@
-//! Initial parameter values, drawn from a seeded ChaCha stream so a seed gives bit-identical
-//! weights on every machine. Uniform draws are built from raw 32-bit outputs rather than a
-//! distribution type, so a dependency upgrade cannot change them.
+//! Initial parameter values, drawn from the seed's initialization stream (`random`) so a seed
+//! gives bit-identical weights on every machine. Uniform draws are built from raw 32-bit outputs
+//! rather than a distribution type, so a dependency upgrade cannot change them. Buffers are
+//! allocated fallibly: a model too large for memory is an error, not an abort.
 
-use rand::{RngCore, SeedableRng};
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::lower::{Init, ParamSpec};
+use crate::random::{self, Stream};
+
+/// The buffer of parameter number `param` could not be allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocFailed {
+    pub param: usize,
+}
+
+/// `len` copies of `value`, or `None` when the memory cannot be allocated.
+pub fn filled(len: usize, value: f32) -> Option<Vec<f32>> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).ok()?;
+    buf.resize(len, value);
+    Some(buf)
+}
 
 /// A uniform draw in [-1, 1) from 24 random bits (exact in f32).
 fn symmetric_unit(rng: &mut ChaCha8Rng) -> f32 {
@@ -14,19 +30,22 @@ fn symmetric_unit(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 /// One buffer per parameter, in order.
-pub fn initialize(params: &[ParamSpec], seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+pub fn initialize(params: &[ParamSpec], seed: u64) -> Result<Vec<Vec<f32>>, AllocFailed> {
+    let mut rng = random::stream(seed, Stream::Initialization);
     params
         .iter()
-        .map(|p| {
-            let n: usize = p.shape.iter().product();
+        .enumerate()
+        .map(|(i, p)| {
+            let mut buf = filled(p.numel(), 0.0).ok_or(AllocFailed { param: i })?;
             match p.init {
-                Init::Zeros => vec![0.0; n],
+                Init::Zeros => {}
                 Init::GlorotUniform { fan_in, fan_out } => {
                     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-                    (0..n).map(|_| limit * symmetric_unit(&mut rng)).collect()
+                    buf.iter_mut()
+                        .for_each(|w| *w = limit * symmetric_unit(&mut rng));
                 }
             }
+            Ok(buf)
         })
         .collect()
 }
@@ -44,10 +63,11 @@ mod tests {
                 fan_in: 30,
                 fan_out: 20,
             },
+            layer: 0,
         }];
-        let a = initialize(&p, 7);
-        let b = initialize(&p, 7);
-        let c = initialize(&p, 8);
+        let a = initialize(&p, 7).unwrap();
+        let b = initialize(&p, 7).unwrap();
+        let c = initialize(&p, 8).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
         let limit = (6.0f32 / 50.0).sqrt();

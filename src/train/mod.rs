@@ -58,8 +58,7 @@ pub fn fit(
     seed: u64,
     mut on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<History, FitError> {
-    // The shuffle stream is derived from the seed but differs from the initialization stream.
-    let mut batcher = Batcher::new(train.len(), batch_size, seed ^ 0x9E37_79B9_7F4A_7C15);
+    let mut batcher = Batcher::new(train.len(), batch_size, seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut history = History::default();
     let started = Instant::now();

@@ -1,10 +1,13 @@
 //! The machine-readable report of a run (`--report FILE.json`): task, timing, history and the
 //! test metrics that fit the task.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::metrics::{ClassificationMetrics, RegressionMetrics};
 use super::EpochRecord;
+use crate::diag::Diagnostic;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TestMetrics {
@@ -29,4 +32,22 @@ pub struct Report {
     /// Class names in label order (the confusion matrix's order); absent for regression.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+}
+
+impl Report {
+    /// The report as pretty-printed JSON, ending with a newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("invariant: a report serializes to JSON") + "\n"
+    }
+
+    /// Write the report to `path` as JSON.
+    pub fn write_json(&self, path: &Path) -> Result<(), Diagnostic> {
+        std::fs::write(path, self.to_json()).map_err(|e| {
+            Diagnostic::new(
+                "nnc::io::report",
+                format!("cannot write the report `{}`: {e}", path.display()),
+            )
+            .with_help("check that the folder exists and is writable")
+        })
+    }
 }

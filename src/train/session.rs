@@ -6,29 +6,71 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::codegen::CodegenError;
 use crate::codegen::CodegenOptions;
 use crate::data::{
     self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind,
 };
 use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
+use crate::lower::spec::options::{Count, Number};
+use crate::lower::spec::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 use crate::lower::{Activation, DataShape, Loss, ModelSpec};
 use crate::program::{self, Program};
 
 use super::metrics;
 use super::report::{Report, TestMetrics};
-use super::{EpochRecord, Executor, FitError, InterpExecutor, JitExecutor};
+use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor};
 
-/// Values given on the command line; each replaces what the file says.
+/// Values given on the command line; each replaces what the file says, and must lie in the range
+/// the file's setting of the same name allows (the CLI checks with the same definitions).
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub data: Option<PathBuf>,
     pub target: Option<String>,
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
+    pub epochs: Option<u64>,
+    pub batch_size: Option<u64>,
     pub seed: Option<u64>,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
+}
+
+/// An override outside its setting's range.
+fn bad_override(message: String, flag: &str) -> Diagnostic {
+    Diagnostic::new("nnc::cli::out_of_range", message)
+        .with_help(format!("give `--{flag}` a value in the range named above"))
+}
+
+fn count_override(setting: &Count, v: Option<u64>) -> Result<Option<u64>, Diagnostic> {
+    v.map(|v| setting.check(v))
+        .transpose()
+        .map_err(|m| bad_override(m, &setting.name.replace('_', "-")))
+}
+
+fn number_override(setting: &Number, v: Option<f64>) -> Result<Option<f64>, Diagnostic> {
+    v.map(|v| setting.check(v))
+        .transpose()
+        .map_err(|m| bad_override(m, &setting.name.replace('_', "-")))
+}
+
+/// Apply the overrides to a resolved spec, each checked against its setting's range.
+pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagnostic> {
+    if let Some(e) = count_override(&EPOCHS, o.epochs)? {
+        spec.train.epochs = e as usize;
+    }
+    if let Some(b) = count_override(&BATCH_SIZE, o.batch_size)? {
+        spec.train.batch_size = b as usize;
+    }
+    if let Some(s) = count_override(&SEED, o.seed)? {
+        spec.train.seed = s;
+    }
+    if let Some(t) = number_override(&TEST_FRACTION, o.test_fraction)? {
+        spec.data.test_fraction = t;
+    }
+    if let Some(v) = number_override(&VALIDATION_FRACTION, o.validation_fraction)? {
+        spec.data.validation_fraction = v;
+    }
+    Ok(())
 }
 
 /// Read and resolve a `.nn` file, with overrides applied to its training settings.
@@ -47,21 +89,7 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
     };
     let source = Source::new(path.display().to_string(), text);
     let mut spec = program::parse_model(&source)?;
-    if let Some(e) = overrides.epochs {
-        spec.train.epochs = e.max(1);
-    }
-    if let Some(b) = overrides.batch_size {
-        spec.train.batch_size = b.max(1);
-    }
-    if let Some(s) = overrides.seed {
-        spec.train.seed = s;
-    }
-    if let Some(t) = overrides.test_fraction {
-        spec.data.test_fraction = t;
-    }
-    if let Some(v) = overrides.validation_fraction {
-        spec.data.validation_fraction = v;
-    }
+    apply_overrides(&mut spec, overrides)?;
     Ok(spec)
 }
 
@@ -208,6 +236,40 @@ pub fn internal(e: impl std::fmt::Display) -> Diagnostic {
         .with_help("this is a bug in nnc, not in your file; please report it with the .nn file")
 }
 
+/// A model that does not fit in memory, pointing at the layer whose values are the largest.
+fn out_of_memory(spec: &ModelSpec, message: String, origin: Option<&Origin>) -> Diagnostic {
+    let d = Diagnostic::new("nnc::train::out_of_memory", message).with_source(&spec.source);
+    let d = match origin {
+        Some(o) => d.with_label(o.span, format!("{} is too large", o.what)),
+        None => d.with_label(spec.model_span, "this model"),
+    };
+    d.with_help("make the layers narrower or the batch smaller")
+}
+
+/// A code generation failure as a diagnostic: the model's size is the user's to change, anything
+/// else is a bug in nnc.
+pub fn codegen_error(spec: &ModelSpec, e: CodegenError) -> Diagnostic {
+    match &e {
+        CodegenError::TooLarge { origin, .. } | CodegenError::OutOfMemory { origin, .. } => {
+            out_of_memory(spec, e.to_string(), origin.as_ref())
+        }
+        CodegenError::Arguments(_)
+        | CodegenError::BoundsCheck { .. }
+        | CodegenError::Internal(_) => internal(e),
+    }
+}
+
+/// A failure to prepare or run a program, as a diagnostic.
+pub fn exec_error(spec: &ModelSpec, e: ExecError) -> Diagnostic {
+    match e {
+        ExecError::Codegen(e) => codegen_error(spec, e),
+        ExecError::OutOfMemory { ref origin, .. } => {
+            out_of_memory(spec, e.to_string(), origin.as_ref())
+        }
+        ExecError::Interp(_) => internal(e),
+    }
+}
+
 /// Prepare the data of a spec: load, split and standardize.
 pub fn prepare_data(
     spec: &ModelSpec,
@@ -241,14 +303,12 @@ pub fn run(
 
     let seed = spec.train.seed;
     let compile_started = Instant::now();
-    let mut exec: Box<dyn Executor> = if opts.interpret {
-        Box::new(InterpExecutor::new(&program, seed))
+    let exec: Result<Box<dyn Executor>, ExecError> = if opts.interpret {
+        InterpExecutor::new(&program, seed).map(|e| Box::new(e) as Box<dyn Executor>)
     } else {
-        Box::new(
-            JitExecutor::new(&program, spec.train.batch_size, seed, &opts.codegen)
-                .map_err(internal)?,
-        )
+        JitExecutor::new(&program, seed, &opts.codegen).map(|e| Box::new(e) as Box<dyn Executor>)
     };
+    let mut exec = exec.map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
     let history = super::fit(
@@ -261,13 +321,13 @@ pub fn run(
         on_epoch,
     )
     .map_err(|e| match e {
-        FitError::Exec(e) => internal(e),
+        FitError::Exec(e) => exec_error(&spec, e),
         FitError::Diverged { epoch, loss } => diverged(&spec, epoch, loss),
     })?;
     let test = if prepared.test.is_empty() {
         None
     } else {
-        Some(test_metrics(exec.as_mut(), &data, &prepared).map_err(internal)?)
+        Some(test_metrics(exec.as_mut(), &data, &prepared).map_err(|e| exec_error(&spec, e))?)
     };
     let classification = matches!(data.table.target, Target::Classes { .. });
     let report = Report {

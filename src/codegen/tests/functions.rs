@@ -1,10 +1,13 @@
 //! Whole functions: a training-step-like function with updates checked against
 //! `interp::step_in_place` over several calls, a small classifier with a loss that exercises arena
-//! reuse, the error paths of `call`, checked mode catching an out-of-plan batch, and repeated
-//! compilation to exercise freeing JIT memory.
+//! reuse, the error paths of `call` and `compile`, and checked mode catching an out-of-plan
+//! batch. That dropping a compiled function frees its code is tested in `tests/jit_memory.rs`,
+//! which needs a process of its own to measure.
 
-use super::{assert_close, call, check_outputs, modes, random_args, rng, MAX_BATCH};
-use crate::codegen::{compile, plan, CodegenOptions};
+use super::{
+    assert_close, call, check_outputs, modes, random_args, rng, split, verified, MAX_BATCH,
+};
+use crate::codegen::{compile, plan, CodegenError, CodegenOptions};
 use crate::interp;
 use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp};
 
@@ -57,6 +60,7 @@ fn momentum_step() -> Function {
 /// Run `f` on both executors for several calls with fresh data each time (the last argument),
 /// persistent arguments carrying over on both sides, comparing outputs and every argument.
 fn check_steps(f: &Function) {
+    let f = &verified(f);
     for opts in modes() {
         let mut r = rng(1);
         let mut c = compile(f, MAX_BATCH, &opts).unwrap();
@@ -66,7 +70,7 @@ fn check_steps(f: &Function) {
             let xi = f.args.len() - 1;
             bufs[xi] = data[xi].clone();
             tensors[xi] = data_t[xi].clone();
-            let ev = interp::step_in_place(f, &mut tensors).unwrap();
+            let ev = interp::step_in_place(f, &mut tensors, batch).unwrap();
             call(&mut c, &mut bufs, batch);
             for o in &f.outputs {
                 assert_close(
@@ -92,7 +96,7 @@ fn updates_match_step_in_place_over_several_calls() {
     // `v` is computed in place (its old value is dead after its loop); `w` is also an output and
     // `p`, `q` swap, so those three are copied at the end.
     assert_eq!(
-        plan::plan(&f, MAX_BATCH).in_place,
+        plan::plan(&f, MAX_BATCH).unwrap().in_place,
         vec![false, true, false, false]
     );
     check_steps(&f);
@@ -128,7 +132,7 @@ fn an_update_source_shared_or_also_an_output_is_not_computed_in_place() {
     f.updates.push(crate::ir::Update { arg: c, value: w });
     f.add_output("w", w);
     assert_eq!(
-        plan::plan(&f, MAX_BATCH).in_place,
+        plan::plan(&f, MAX_BATCH).unwrap().in_place,
         vec![false, false, false]
     );
     check_steps(&f);
@@ -172,13 +176,13 @@ fn classifier() -> Function {
 fn classifier_loss_matches_and_reuses_the_arena() {
     let f = classifier();
     check_outputs(&f, 2, (-1.0, 1.0));
-    let p = plan::plan(&f, MAX_BATCH);
+    let p = plan::plan(&f, MAX_BATCH).unwrap();
     plan::tests::assert_disjoint(&f, &p);
-    let c = compile(&f, MAX_BATCH, &CodegenOptions::default()).unwrap();
+    let c = compile(&verified(&f), MAX_BATCH, &CodegenOptions::default()).unwrap();
     let total: usize = f
         .body
         .iter()
-        .map(|eq| f.shape(eq.out).numel(MAX_BATCH).div_ceil(16) * 16)
+        .map(|eq| f.shape(eq.out).numel(MAX_BATCH).unwrap().div_ceil(16) * 16)
         .sum();
     assert!(
         c.arena_bytes() < total * 4,
@@ -190,25 +194,62 @@ fn classifier_loss_matches_and_reuses_the_arena() {
 
 #[test]
 fn call_rejects_wrong_buffers_and_batches() {
-    let f = classifier();
+    let f = verified(&classifier());
     let mut c = compile(&f, 4, &CodegenOptions::default()).unwrap();
     let (mut bufs, _) = random_args(&f, 2, &mut rng(3), (-1.0, 1.0));
-    let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let (mut persistent, data) = split(&f, &mut bufs);
     assert!(
-        c.call(&mut views, 3).is_err(),
+        c.call(&mut persistent, &data, 3).is_err(),
         "data sized for batch 2 at batch 3"
     );
-    assert!(c.call(&mut views, 0).is_err());
-    assert!(c.call(&mut views[1..], 2).is_err());
-    assert!(c.call(&mut views, 2).is_ok());
+    assert!(c.call(&mut persistent, &data, 0).is_err());
+    assert!(c.call(&mut persistent[1..], &data, 2).is_err());
+    assert!(c.call(&mut persistent, &data[1..], 2).is_err());
+    let mut short = persistent[0][..3].to_vec();
+    let mut swapped: Vec<&mut [f32]> = vec![&mut short];
+    swapped.extend(persistent.iter_mut().skip(1).map(|b| &mut **b));
+    assert!(
+        c.call(&mut swapped, &data, 2).is_err(),
+        "a parameter buffer of the wrong length"
+    );
+    assert!(c.call(&mut persistent, &data, 2).is_ok());
     let (mut big, _) = random_args(&f, 5, &mut rng(3), (-1.0, 1.0));
-    let mut views: Vec<&mut [f32]> = big.iter_mut().map(|b| b.as_mut_slice()).collect();
-    assert!(c.call(&mut views, 5).is_err(), "batch above max_batch");
+    let (mut persistent, data) = split(&f, &mut big);
+    assert!(
+        c.call(&mut persistent, &data, 5).is_err(),
+        "batch above max_batch"
+    );
+}
+
+#[test]
+fn sizes_that_overflow_are_errors_before_any_code_runs() {
+    // 2^62 + 1 rows of one float: the arena's size in bytes overflows; it used to wrap to a
+    // 64-byte arena that a call at batch 2^20 then overran.
+    let mut f = Function::new("huge_batch");
+    let x = f.add_arg("x", Shape::batched(&[1]), ArgRole::Data, None);
+    let y = f.push(Op::Unary(UnaryOp::Exp, x), None, None, None);
+    f.add_output("y", y);
+    let f = verified(&f);
+    let err = compile(&f, (1 << 62) + 1, &CodegenOptions::default())
+        .err()
+        .expect("an arena of 2^62 floats cannot be planned");
+    assert!(matches!(err, CodegenError::TooLarge { .. }), "{err}");
+    // A batch that fits the address space but not this machine's memory is an error too.
+    let err = compile(&f, 1 << 50, &CodegenOptions::default())
+        .err()
+        .expect("2^50 floats cannot be allocated");
+    assert!(matches!(err, CodegenError::OutOfMemory { .. }), "{err}");
+    // And the largest batch that is cheap still compiles and runs.
+    let mut c = compile(&f, 1 << 10, &CodegenOptions::default()).unwrap();
+    let x = vec![0.0f32; 1 << 10];
+    c.call(&mut [] as &mut [Vec<f32>], &[&x[..]], 1 << 10)
+        .unwrap();
+    assert!(c.output("y").iter().all(|&v| v == 1.0));
 }
 
 #[test]
 fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
-    let f = classifier();
+    let f = verified(&classifier());
     let opts = CodegenOptions {
         checked: true,
         emit_clif: false,
@@ -216,8 +257,8 @@ fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
     };
     let mut c = compile(&f, 4, &opts).unwrap();
     let (mut bufs, _) = random_args(&f, 9, &mut rng(4), (-1.0, 1.0));
-    let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-    let rc = c.call_unguarded(&mut views, 9);
+    let (mut persistent, data) = split(&f, &mut bufs);
+    let rc = c.call_unguarded(&mut persistent, &data, 9);
     assert_eq!(
         rc, 1,
         "the first equation's result does not fit its region at batch 9"
@@ -226,7 +267,7 @@ fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
 
 #[test]
 fn clif_text_is_kept_on_request() {
-    let f = classifier();
+    let f = verified(&classifier());
     let with = compile(
         &f,
         2,
@@ -260,9 +301,9 @@ fn clif_text_is_kept_on_request() {
 
 #[test]
 fn a_compiled_function_can_move_to_another_thread() {
-    let f = classifier();
+    let f = verified(&classifier());
     let (mut bufs, ts) = random_args(&f, 3, &mut rng(6), (-1.0, 1.0));
-    let want = interp::evaluate(&f, &ts).unwrap();
+    let want = interp::evaluate(&f, &ts, 3).unwrap();
     let mut c = compile(&f, 4, &CodegenOptions::default()).unwrap();
     let c = std::thread::spawn(move || {
         call(&mut c, &mut bufs, 3);
@@ -275,21 +316,8 @@ fn a_compiled_function_can_move_to_another_thread() {
 }
 
 #[test]
-fn compiling_and_dropping_many_functions_frees_their_code() {
-    let f = classifier();
-    let (mut bufs, ts) = random_args(&f, 2, &mut rng(5), (-1.0, 1.0));
-    let want = interp::evaluate(&f, &ts).unwrap();
-    for _ in 0..200 {
-        let mut c = compile(&f, 2, &CodegenOptions::default()).unwrap();
-        call(&mut c, &mut bufs, 2);
-        let loss = f.output_named("loss").unwrap();
-        assert_close("loss", c.output("loss"), &want.values[loss.index()]);
-    }
-}
-
-#[test]
 fn machine_code_is_kept_on_request() {
-    let f = classifier();
+    let f = verified(&classifier());
     let opts = CodegenOptions {
         emit_asm: true,
         ..Default::default()

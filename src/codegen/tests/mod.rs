@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{compile, CodegenOptions, CompiledFunction};
 use crate::interp::{self, Tensor};
-use crate::ir::{Function, ValueId};
+use crate::ir::{ArgRole, Function, ValueId, VerifiedFunction};
 
 pub(super) const BATCHES: [usize; 3] = [1, 3, 17];
 pub(super) const MAX_BATCH: usize = 17;
@@ -32,7 +32,10 @@ pub(super) fn random_args(
         .args
         .iter()
         .map(|a| {
-            let n = f.shape(a.value).numel(batch);
+            let n = f
+                .shape(a.value)
+                .numel(batch)
+                .expect("test shapes are small");
             (0..n).map(|_| rng.random_range(range.0..range.1)).collect()
         })
         .collect();
@@ -74,19 +77,45 @@ pub(super) fn modes() -> [CodegenOptions; 2] {
     ]
 }
 
+/// Buffers in argument order, split into the persistent (parameter and state) and data buffers
+/// that `CompiledFunction::call` takes.
+pub(super) fn split<'a>(
+    f: &Function,
+    bufs: &'a mut [Vec<f32>],
+) -> (Vec<&'a mut [f32]>, Vec<&'a [f32]>) {
+    assert_eq!(f.args.len(), bufs.len(), "one buffer per argument");
+    let (mut persistent, mut data) = (Vec::new(), Vec::new());
+    for (a, b) in f.args.iter().zip(bufs.iter_mut()) {
+        if a.role == ArgRole::Data {
+            let shared: &'a Vec<f32> = b;
+            data.push(shared.as_slice());
+        } else {
+            persistent.push(b.as_mut_slice());
+        }
+    }
+    (persistent, data)
+}
+
 pub(super) fn call(c: &mut CompiledFunction, bufs: &mut [Vec<f32>], batch: usize) {
-    let mut views: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
-    c.call(&mut views, batch).expect("call succeeds");
+    let f = c.function.clone();
+    let (mut persistent, data) = split(&f, bufs);
+    c.call(&mut persistent, &data, batch)
+        .expect("call succeeds");
+}
+
+pub(super) fn verified(f: &Function) -> VerifiedFunction {
+    VerifiedFunction::new(f.clone()).unwrap_or_else(|e| panic!("{}: {e}", f.name))
 }
 
 /// Compile `f` once per mode and compare every output with the interpreter at every batch size.
 pub(super) fn check_outputs(f: &Function, seed: u64, range: (f32, f32)) {
     let mut rng = rng(seed);
+    let f = &verified(f);
     for opts in modes() {
         let mut c = compile(f, MAX_BATCH, &opts).unwrap_or_else(|e| panic!("{}: {e}", f.name));
         for batch in BATCHES {
             let (mut bufs, tensors) = random_args(f, batch, &mut rng, range);
-            let ev = interp::evaluate(f, &tensors).expect("interpreter runs");
+            let ev = interp::evaluate(f, &tensors, batch).expect("interpreter runs");
             call(&mut c, &mut bufs, batch);
             for o in &f.outputs {
                 let what = format!(

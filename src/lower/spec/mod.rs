@@ -1,12 +1,17 @@
 //! The resolved meaning of a `.nn` file: a `ModelSpec` with every name looked up, every option
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
+pub mod options;
+
+use strum::{EnumDiscriminants, EnumIter, IntoEnumIterator};
+
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, File, Ident, Item, Value};
 
-use super::options::{unknown_help, Options};
+use options::{unknown_help, Count, Number, Options};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(ActivationKind), derive(EnumIter))]
 pub enum Activation {
     Linear,
     Sigmoid,
@@ -16,30 +21,53 @@ pub enum Activation {
     Softmax,
 }
 
-pub const ACTIVATIONS: &[&str] = &["linear", "sigmoid", "relu", "leaky_relu", "tanh", "softmax"];
-
-impl Activation {
-    pub fn name(&self) -> &'static str {
+impl ActivationKind {
+    /// The name in a `.nn` file: the one table of activation names.
+    pub fn name(self) -> &'static str {
         match self {
-            Activation::Linear => "linear",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Relu => "relu",
-            Activation::LeakyRelu { .. } => "leaky_relu",
-            Activation::Tanh => "tanh",
-            Activation::Softmax => "softmax",
+            ActivationKind::Linear => "linear",
+            ActivationKind::Sigmoid => "sigmoid",
+            ActivationKind::Relu => "relu",
+            ActivationKind::LeakyRelu => "leaky_relu",
+            ActivationKind::Tanh => "tanh",
+            ActivationKind::Softmax => "softmax",
+        }
+    }
+
+    /// The options the activation takes, in positional order.
+    pub fn options(self) -> &'static [Number] {
+        match self {
+            ActivationKind::LeakyRelu => &[LEAKY_RELU_ALPHA],
+            ActivationKind::Linear
+            | ActivationKind::Sigmoid
+            | ActivationKind::Relu
+            | ActivationKind::Tanh
+            | ActivationKind::Softmax => &[],
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Activation {
+    pub fn name(&self) -> &'static str {
+        ActivationKind::from(self).name()
+    }
+}
+
+pub const LEAKY_RELU_ALPHA: Number = Number {
+    name: "alpha",
+    default: 0.01,
+    min: 0.0,
+    max: 1.0,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
 pub enum Loss {
     Mse,
     CrossEntropy,
 }
 
-pub const LOSSES: &[&str] = &["mse", "cross_entropy"];
-
 impl Loss {
+    /// The name in a `.nn` file: the one table of loss names.
     pub fn name(&self) -> &'static str {
         match self {
             Loss::Mse => "mse",
@@ -48,7 +76,8 @@ impl Loss {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(OptimizerKind), derive(EnumIter))]
 pub enum Optimizer {
     Sgd {
         learning_rate: f64,
@@ -62,7 +91,99 @@ pub enum Optimizer {
     },
 }
 
-pub const OPTIMIZERS: &[&str] = &["sgd", "adam"];
+/// The largest learning rate a file may give: far above any rate that trains (inputs and
+/// regression targets are standardized), so a larger one is a typo.
+const MAX_LEARNING_RATE: f64 = 10.0;
+
+const fn option(name: &'static str, default: f64, min: f64, max: f64) -> Number {
+    Number {
+        name,
+        default,
+        min,
+        max,
+    }
+}
+
+const SGD_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.01, 0.0, MAX_LEARNING_RATE),
+    option("momentum", 0.0, 0.0, 0.999999),
+];
+
+const ADAM_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.001, 0.0, MAX_LEARNING_RATE),
+    option("beta1", 0.9, 0.0, 0.999999),
+    option("beta2", 0.999, 0.0, 0.999999999),
+    option("epsilon", 1e-8, 1e-30, 1.0),
+];
+
+impl OptimizerKind {
+    /// The name in a `.nn` file: the one table of optimizer names.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// Every option the optimizer takes, with its default and range.
+    pub fn options(self) -> &'static [Number] {
+        match self {
+            OptimizerKind::Sgd => SGD_OPTIONS,
+            OptimizerKind::Adam => ADAM_OPTIONS,
+        }
+    }
+
+    /// The optimizer of this kind with option values in the order of `options`.
+    fn with_options(self, v: &[f64]) -> Optimizer {
+        match self {
+            OptimizerKind::Sgd => Optimizer::Sgd {
+                learning_rate: v[0],
+                momentum: v[1],
+            },
+            OptimizerKind::Adam => Optimizer::Adam {
+                learning_rate: v[0],
+                beta1: v[1],
+                beta2: v[2],
+                epsilon: v[3],
+            },
+        }
+    }
+}
+
+impl Optimizer {
+    pub fn name(&self) -> &'static str {
+        OptimizerKind::from(self).name()
+    }
+
+    /// Every option with its value, in the order of `OptimizerKind::options`.
+    pub fn options(&self) -> Vec<(&'static str, f64)> {
+        let values = match *self {
+            Optimizer::Sgd {
+                learning_rate,
+                momentum,
+            } => vec![learning_rate, momentum],
+            Optimizer::Adam {
+                learning_rate,
+                beta1,
+                beta2,
+                epsilon,
+            } => vec![learning_rate, beta1, beta2, epsilon],
+        };
+        let table = OptimizerKind::from(self).options();
+        assert_eq!(
+            table.len(),
+            values.len(),
+            "invariant: an optimizer has one value per option in its table"
+        );
+        table.iter().map(|o| o.name).zip(values).collect()
+    }
+
+    /// The optimizer of `kind` with every option at its default.
+    pub fn default_of(kind: OptimizerKind) -> Optimizer {
+        let defaults: Vec<f64> = kind.options().iter().map(|o| o.default).collect();
+        kind.with_options(&defaults)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputSpec {
@@ -117,16 +238,69 @@ pub struct ModelSpec {
     pub model_span: Span,
 }
 
-pub const DEFAULT_EPOCHS: usize = 100;
-pub const DEFAULT_BATCH_SIZE: usize = 32;
-pub const DEFAULT_SEED: u64 = 42;
-pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
-pub const DEFAULT_VALIDATION_FRACTION: f64 = 0.1;
+pub const EPOCHS: Count = Count {
+    name: "epochs",
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+};
+pub const BATCH_SIZE: Count = Count {
+    name: "batch_size",
+    default: 32,
+    min: 1,
+    max: 1 << 20,
+};
+/// Seeds are 32-bit, as in most tools; every one is exact as a number in the file.
+pub const SEED: Count = Count {
+    name: "seed",
+    default: 42,
+    min: 0,
+    max: u32::MAX as u64,
+};
+pub const TEST_FRACTION: Number = Number {
+    name: "test_fraction",
+    default: 0.2,
+    min: 0.0,
+    max: 0.9,
+};
+pub const VALIDATION_FRACTION: Number = Number {
+    name: "validation_fraction",
+    default: 0.1,
+    min: 0.0,
+    max: 0.9,
+};
+/// The width of a layer, and of the input.
+const UNITS: Count = Count {
+    name: "units",
+    default: 1,
+    min: 1,
+    max: 1 << 24,
+};
+const INPUT_WIDTH: Count = Count {
+    name: "width",
+    ..UNITS
+};
+
+/// Evaluation runs batches of at least this many rows: validation and test sets are evaluated in
+/// few calls even when training uses small batches.
+pub const MIN_EVAL_BATCH: usize = 256;
+
+impl TrainSpec {
+    /// The largest batch the evaluation function is compiled for.
+    pub fn eval_batch(&self) -> usize {
+        self.batch_size.max(MIN_EVAL_BATCH)
+    }
+}
 
 const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
 const LAYERS: &[&str] = &["input", "dense", "output"];
-const TRAIN_OPTIONS: &[&str] = &["epochs", "batch_size", "seed"];
-const DATA_OPTIONS: &[&str] = &["path", "target", "test_fraction", "validation_fraction"];
+const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
+const DATA_OPTIONS: &[&str] = &[
+    "path",
+    "target",
+    TEST_FRACTION.name,
+    VALIDATION_FRACTION.name,
+];
 
 fn err(
     source: &Source,
@@ -230,15 +404,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     let loss_kind = resolve_loss(source, loss_value)?;
     let (optimizer_kind, optimizer_span) = match optimizer {
         Some(v) => (resolve_optimizer(source, v)?, v.span),
-        None => (
-            Optimizer::Adam {
-                learning_rate: 0.001,
-                beta1: 0.9,
-                beta2: 0.999,
-                epsilon: 1e-8,
-            },
-            model.name.span,
-        ),
+        None => (Optimizer::default_of(OptimizerKind::Adam), model.name.span),
     };
     Ok(ModelSpec {
         source: source.clone(),
@@ -310,9 +476,10 @@ fn resolve_model(
                         "declare the input once, before every other layer",
                     ));
                 }
-                let opts = Options::from_call(source, call, &["width"], &["width"])?;
-                let width = match opts.value("width") {
-                    Some(_) => Some(opts.count("width", 0, 1, 1 << 24)?),
+                let names = &[INPUT_WIDTH.name];
+                let opts = Options::from_call(source, call, names, names)?;
+                let width = match opts.value(INPUT_WIDTH.name) {
+                    Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
                     None => None,
                 };
                 input = Some(InputSpec {
@@ -365,16 +532,11 @@ fn resolve_model(
 
 /// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
 fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
-    let opts = Options::from_call(source, call, &["units"], &["units", "activation"])?;
+    let opts = Options::from_call(source, call, &[UNITS.name], &[UNITS.name, "activation"])?;
     let is_output = call.name.name == "output";
-    let units_declared = opts.value("units").is_some() || !is_output;
+    let units_declared = opts.value(UNITS.name).is_some() || !is_output;
     let units = if units_declared {
-        opts.required_count(
-            "units",
-            1,
-            1 << 24,
-            "give the layer a width, e.g. `dense(16)`",
-        )?
+        opts.required_count(&UNITS, "give the layer a width, e.g. `dense(16)`")? as usize
     } else {
         0
     };
@@ -392,33 +554,35 @@ fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> 
     })
 }
 
+/// The options of a named thing (an activation, an optimizer), positional in table order, each
+/// within its range or at its default.
+fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>, Diagnostic> {
+    let names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
+    let opts = Options::from_call(source, call, &names, &names)?;
+    table.iter().map(|o| opts.number(o)).collect()
+}
+
 fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
     let name = call.name.name.as_str();
-    let known: &[&'static str] = if name == "leaky_relu" {
-        &["alpha"]
-    } else {
-        &[]
+    let Some(kind) = ActivationKind::iter().find(|k| k.name() == name) else {
+        let known: Vec<&str> = ActivationKind::iter().map(ActivationKind::name).collect();
+        return Err(err(
+            source,
+            "nnc::lower::unknown_activation",
+            format!("unknown activation `{name}`"),
+            call.name.span,
+            "not a known activation",
+            unknown_help(name, "activations", &known),
+        ));
     };
-    let opts = Options::from_call(source, call, known, known)?;
-    Ok(match name {
-        "linear" => Activation::Linear,
-        "sigmoid" => Activation::Sigmoid,
-        "relu" => Activation::Relu,
-        "leaky_relu" => Activation::LeakyRelu {
-            alpha: opts.number("alpha", 0.01, 0.0, 1.0)?,
-        },
-        "tanh" => Activation::Tanh,
-        "softmax" => Activation::Softmax,
-        other => {
-            return Err(err(
-                source,
-                "nnc::lower::unknown_activation",
-                format!("unknown activation `{other}`"),
-                call.name.span,
-                "not a known activation",
-                unknown_help(other, "activations", ACTIVATIONS),
-            ))
-        }
+    let v = numbers_of(source, call, kind.options())?;
+    Ok(match kind {
+        ActivationKind::Linear => Activation::Linear,
+        ActivationKind::Sigmoid => Activation::Sigmoid,
+        ActivationKind::Relu => Activation::Relu,
+        ActivationKind::LeakyRelu => Activation::LeakyRelu { alpha: v[0] },
+        ActivationKind::Tanh => Activation::Tanh,
+        ActivationKind::Softmax => Activation::Softmax,
     })
 }
 
@@ -441,54 +605,45 @@ fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Di
 
 fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
     let call = as_call(source, v, "loss")?;
-    Options::from_call(source, call, &[], &[])?;
-    match call.name.name.as_str() {
-        "mse" => Ok(Loss::Mse),
-        "cross_entropy" => Ok(Loss::CrossEntropy),
-        other => Err(err(
+    let name = call.name.name.as_str();
+    let Some(loss) = Loss::iter().find(|l| l.name() == name) else {
+        let known: Vec<&str> = Loss::iter().map(|l| l.name()).collect();
+        return Err(err(
             source,
             "nnc::lower::unknown_loss",
-            format!("unknown loss `{other}`"),
+            format!("unknown loss `{name}`"),
             call.name.span,
             "not a known loss",
-            unknown_help(other, "losses", LOSSES),
-        )),
-    }
+            unknown_help(name, "losses", &known),
+        ));
+    };
+    Options::from_call(source, call, &[], &[])?;
+    Ok(loss)
 }
 
 fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {
     let call = as_call(source, v, "optimizer")?;
-    match call.name.name.as_str() {
-        "sgd" => {
-            let o = Options::from_call(source, call, &[], &["learning_rate", "momentum"])?;
-            Ok(Optimizer::Sgd {
-                learning_rate: o.number("learning_rate", 0.01, 0.0, f64::INFINITY)?,
-                momentum: o.number("momentum", 0.0, 0.0, 0.999999)?,
-            })
-        }
-        "adam" => {
-            let o = Options::from_call(
-                source,
-                call,
-                &[],
-                &["learning_rate", "beta1", "beta2", "epsilon"],
-            )?;
-            Ok(Optimizer::Adam {
-                learning_rate: o.number("learning_rate", 0.001, 0.0, f64::INFINITY)?,
-                beta1: o.number("beta1", 0.9, 0.0, 0.999999)?,
-                beta2: o.number("beta2", 0.999, 0.0, 0.999999999)?,
-                epsilon: o.number("epsilon", 1e-8, 1e-30, 1.0)?,
-            })
-        }
-        other => Err(err(
+    let name = call.name.name.as_str();
+    let Some(kind) = OptimizerKind::iter().find(|k| k.name() == name) else {
+        let known: Vec<&str> = OptimizerKind::iter().map(OptimizerKind::name).collect();
+        return Err(err(
             source,
             "nnc::lower::unknown_optimizer",
-            format!("unknown optimizer `{other}`"),
+            format!("unknown optimizer `{name}`"),
             call.name.span,
             "not a known optimizer",
-            unknown_help(other, "optimizers", OPTIMIZERS),
-        )),
-    }
+            unknown_help(name, "optimizers", &known),
+        ));
+    };
+    // Optimizer options are named, never positional: `adam(0.9)` would be ambiguous to a reader.
+    let table = kind.options();
+    let names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
+    let opts = Options::from_call(source, call, &[], &names)?;
+    let values = table
+        .iter()
+        .map(|o| opts.number(o))
+        .collect::<Result<Vec<f64>, Diagnostic>>()?;
+    Ok(kind.with_options(&values))
 }
 
 fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diagnostic> {
@@ -496,8 +651,8 @@ fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diag
         return Ok(DataSpec {
             path: None,
             target: None,
-            test_fraction: DEFAULT_TEST_FRACTION,
-            validation_fraction: DEFAULT_VALIDATION_FRACTION,
+            test_fraction: TEST_FRACTION.default,
+            validation_fraction: VALIDATION_FRACTION.default,
             span: Span::new(0, 0),
         });
     };
@@ -506,22 +661,17 @@ fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diag
     Ok(DataSpec {
         path: o.text("path")?,
         target: o.text("target")?,
-        test_fraction: o.number("test_fraction", DEFAULT_TEST_FRACTION, 0.0, 0.9)?,
-        validation_fraction: o.number(
-            "validation_fraction",
-            DEFAULT_VALIDATION_FRACTION,
-            0.0,
-            0.9,
-        )?,
+        test_fraction: o.number(&TEST_FRACTION)?,
+        validation_fraction: o.number(&VALIDATION_FRACTION)?,
         span: block.name.span,
     })
 }
 
 fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Diagnostic> {
     let defaults = TrainSpec {
-        epochs: DEFAULT_EPOCHS,
-        batch_size: DEFAULT_BATCH_SIZE,
-        seed: DEFAULT_SEED,
+        epochs: EPOCHS.default as usize,
+        batch_size: BATCH_SIZE.default as usize,
+        seed: SEED.default,
     };
     let Some(block) = block else {
         return Ok(defaults);
@@ -535,8 +685,8 @@ fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Di
         block.span,
     )?;
     Ok(TrainSpec {
-        epochs: o.count("epochs", defaults.epochs, 1, 1_000_000)?,
-        batch_size: o.count("batch_size", defaults.batch_size, 1, 1 << 20)?,
-        seed: o.count("seed", defaults.seed as usize, 0, u32::MAX as usize)? as u64,
+        epochs: o.count(&EPOCHS)? as usize,
+        batch_size: o.count(&BATCH_SIZE)? as usize,
+        seed: o.count(&SEED)?,
     })
 }

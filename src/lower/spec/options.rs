@@ -1,7 +1,8 @@
 //! Reading the arguments of a call (`dense(16, activation: relu)`) and the settings of a block
 //! (`epochs: 100`) against a table of known names: positional arguments bind to names in order,
 //! unknown names get a "did you mean", and each getter checks the value's kind and range. Every
-//! failure is a diagnostic on the offending text.
+//! failure is a diagnostic on the offending text. `Count` and `Number` define a setting's name,
+//! default and range once, for the file and the command line alike.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,75 @@ pub fn unknown_help(word: &str, what: &str, known: &[&str]) -> String {
     match suggest(word, known) {
         Some(s) => format!("did you mean `{s}`? Known {what}: {}", known.join(", ")),
         None => format!("known {what}: {}", known.join(", ")),
+    }
+}
+
+/// A whole-number setting: its name, default and inclusive range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Count {
+    pub name: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// A real-number setting: its name, default and inclusive range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number {
+    pub name: &'static str,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Count {
+    /// `v`, or why it is out of range.
+    pub fn check(&self, v: u64) -> Result<u64, String> {
+        if (self.min..=self.max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "`{}` is {v}, but it must be between {} and {}",
+                self.name, self.min, self.max
+            ))
+        }
+    }
+
+    /// Read a value typed on the command line.
+    pub fn parse(&self, text: &str) -> Result<u64, String> {
+        let v = text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{text}` is not a whole number"))?;
+        self.check(v)
+    }
+}
+
+impl Number {
+    fn range_text(&self) -> String {
+        format!("between {} and {}", self.min, self.max)
+    }
+
+    /// `v`, or why it is out of range (NaN is out of every range).
+    pub fn check(&self, v: f64) -> Result<f64, String> {
+        if (self.min..=self.max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!(
+                "`{}` is {v}, but it must be {}",
+                self.name,
+                self.range_text()
+            ))
+        }
+    }
+
+    /// Read a value typed on the command line.
+    pub fn parse(&self, text: &str) -> Result<f64, String> {
+        let v = text
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{text}` is not a number"))?;
+        self.check(v)
     }
 }
 
@@ -153,67 +223,53 @@ impl<'a> Options<'a> {
         .with_help(format!("write `{name}: <{what}>`"))
     }
 
-    /// A number within `[min, max]` (inclusive), or the default when absent.
-    pub fn number(&self, name: &str, default: f64, min: f64, max: f64) -> Result<f64, Diagnostic> {
-        let Some(v) = self.value(name) else {
-            return Ok(default);
+    /// The number given for `setting`, within its range, or its default when absent.
+    pub fn number(&self, setting: &Number) -> Result<f64, Diagnostic> {
+        let Some(v) = self.value(setting.name) else {
+            return Ok(setting.default);
         };
         let ValueKind::Number(n) = v.kind else {
-            return Err(self.expected(v, name, "a number"));
+            return Err(self.expected(v, setting.name, "a number"));
         };
-        if !(min..=max).contains(&n) {
-            let range = if max.is_infinite() {
-                format!("at least {min}")
-            } else {
-                format!("between {min} and {max}")
-            };
-            return Err(Diagnostic::new(
-                "nnc::lower::out_of_range",
-                format!("`{name}` is {n}, but it must be {range}"),
-            )
-            .with_source(self.source)
-            .with_label(v.span, "out of range")
-            .with_help(format!("choose a value {range}")));
-        }
-        Ok(n)
+        setting.check(n).map_err(|message| {
+            Diagnostic::new("nnc::lower::out_of_range", message)
+                .with_source(self.source)
+                .with_label(v.span, "out of range")
+                .with_help(format!("choose a value {}", setting.range_text()))
+        })
     }
 
-    /// A whole number within `[min, max]`, or the default when absent.
-    pub fn count(
-        &self,
-        name: &str,
-        default: usize,
-        min: usize,
-        max: usize,
-    ) -> Result<usize, Diagnostic> {
-        let Some(v) = self.value(name) else {
-            return Ok(default);
+    /// The whole number given for `setting`, within its range, or its default when absent.
+    pub fn count(&self, setting: &Count) -> Result<u64, Diagnostic> {
+        let Some(v) = self.value(setting.name) else {
+            return Ok(setting.default);
         };
-        let n = self.number(name, default as f64, min as f64, max as f64)?;
+        // Every count's range is exact in f64 (at most 2^53), so checking as a number is exact.
+        let as_number = Number {
+            name: setting.name,
+            default: setting.default as f64,
+            min: setting.min as f64,
+            max: setting.max as f64,
+        };
+        let n = self.number(&as_number)?;
         if n.fract() != 0.0 {
-            return Err(self.expected(v, name, "a whole number"));
+            return Err(self.expected(v, setting.name, "a whole number"));
         }
-        Ok(n as usize)
+        Ok(n as u64)
     }
 
-    /// A required whole number.
-    pub fn required_count(
-        &self,
-        name: &str,
-        min: usize,
-        max: usize,
-        hint: &str,
-    ) -> Result<usize, Diagnostic> {
-        if self.value(name).is_none() {
+    /// A required whole number (the setting's default is not used).
+    pub fn required_count(&self, setting: &Count, hint: &str) -> Result<u64, Diagnostic> {
+        if self.value(setting.name).is_none() {
             return Err(Diagnostic::new(
                 "nnc::lower::missing_option",
-                format!("`{name}` is required here"),
+                format!("`{}` is required here", setting.name),
             )
             .with_source(self.source)
-            .with_label(self.span, format!("needs `{name}`"))
+            .with_label(self.span, format!("needs `{}`", setting.name))
             .with_help(hint.to_string()));
         }
-        self.count(name, 0, min, max)
+        self.count(setting)
     }
 
     /// A string, or a bare name (so `target: species` and `target: "species"` both work).

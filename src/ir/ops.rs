@@ -1,0 +1,262 @@
+//! The operations of the IR and their names. Each enum has one table of names — an exhaustive
+//! `match` in `name` — which the printer writes and the parser reads back by iterating over the
+//! variants (derived with `strum`), so a new op cannot be printed under one name and parsed under
+//! another, and cannot be forgotten by either. Parameterised unary ops list their parameters in
+//! `UnaryKind::param_names`, and `UnaryOp::params` / `UnaryOp::with_params` convert in that order.
+
+use strum::{EnumDiscriminants, EnumIter};
+
+use super::ValueId;
+
+/// Element-wise functions of one tensor. Parameterised functions carry their constants.
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(UnaryKind), derive(EnumIter, Hash))]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    /// exp(x) − 1, accurate where exp(x) is close to 1 (Adam's bias corrections need it).
+    Expm1,
+    Log,
+    Sqrt,
+    Relu,
+    /// 1 where x > 0, else 0: the derivative of relu.
+    Heaviside,
+    LeakyRelu {
+        alpha: f64,
+    },
+    /// 1 where x > 0, else alpha: the derivative of leaky_relu.
+    LeakySlope {
+        alpha: f64,
+    },
+    Sigmoid,
+    Tanh,
+    /// log(1 + exp(x)), computed without overflow.
+    Softplus,
+    /// mul * x + add.
+    Affine {
+        mul: f64,
+        add: f64,
+    },
+}
+
+impl UnaryKind {
+    /// The name in the printed IR: the one table of unary op names.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryKind::Neg => "neg",
+            UnaryKind::Exp => "exp",
+            UnaryKind::Expm1 => "expm1",
+            UnaryKind::Log => "log",
+            UnaryKind::Sqrt => "sqrt",
+            UnaryKind::Relu => "relu",
+            UnaryKind::Heaviside => "heaviside",
+            UnaryKind::LeakyRelu => "leaky_relu",
+            UnaryKind::LeakySlope => "leaky_slope",
+            UnaryKind::Sigmoid => "sigmoid",
+            UnaryKind::Tanh => "tanh",
+            UnaryKind::Softplus => "softplus",
+            UnaryKind::Affine => "affine",
+        }
+    }
+
+    /// The names of the op's constants, in the order `UnaryOp::params` gives them.
+    pub fn param_names(self) -> &'static [&'static str] {
+        match self {
+            UnaryKind::LeakyRelu | UnaryKind::LeakySlope => &["alpha"],
+            UnaryKind::Affine => &["mul", "add"],
+            UnaryKind::Neg
+            | UnaryKind::Exp
+            | UnaryKind::Expm1
+            | UnaryKind::Log
+            | UnaryKind::Sqrt
+            | UnaryKind::Relu
+            | UnaryKind::Heaviside
+            | UnaryKind::Sigmoid
+            | UnaryKind::Tanh
+            | UnaryKind::Softplus => &[],
+        }
+    }
+
+    /// The kind printed as `name`, if any.
+    pub fn from_name(name: &str) -> Option<UnaryKind> {
+        <UnaryKind as strum::IntoEnumIterator>::iter().find(|k| k.name() == name)
+    }
+}
+
+impl UnaryOp {
+    pub fn kind(&self) -> UnaryKind {
+        UnaryKind::from(self)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The op's constants, in the order of `UnaryKind::param_names`.
+    pub fn params(&self) -> Vec<f64> {
+        match *self {
+            UnaryOp::LeakyRelu { alpha } | UnaryOp::LeakySlope { alpha } => vec![alpha],
+            UnaryOp::Affine { mul, add } => vec![mul, add],
+            UnaryOp::Neg
+            | UnaryOp::Exp
+            | UnaryOp::Expm1
+            | UnaryOp::Log
+            | UnaryOp::Sqrt
+            | UnaryOp::Relu
+            | UnaryOp::Heaviside
+            | UnaryOp::Sigmoid
+            | UnaryOp::Tanh
+            | UnaryOp::Softplus => vec![],
+        }
+    }
+
+    /// The op of `kind` with `params` in the order of `UnaryKind::param_names`; `None` when the
+    /// number of parameters is wrong.
+    pub fn with_params(kind: UnaryKind, params: &[f64]) -> Option<UnaryOp> {
+        if params.len() != kind.param_names().len() {
+            return None;
+        }
+        Some(match kind {
+            UnaryKind::Neg => UnaryOp::Neg,
+            UnaryKind::Exp => UnaryOp::Exp,
+            UnaryKind::Expm1 => UnaryOp::Expm1,
+            UnaryKind::Log => UnaryOp::Log,
+            UnaryKind::Sqrt => UnaryOp::Sqrt,
+            UnaryKind::Relu => UnaryOp::Relu,
+            UnaryKind::Heaviside => UnaryOp::Heaviside,
+            UnaryKind::LeakyRelu => UnaryOp::LeakyRelu { alpha: params[0] },
+            UnaryKind::LeakySlope => UnaryOp::LeakySlope { alpha: params[0] },
+            UnaryKind::Sigmoid => UnaryOp::Sigmoid,
+            UnaryKind::Tanh => UnaryOp::Tanh,
+            UnaryKind::Softplus => UnaryOp::Softplus,
+            UnaryKind::Affine => UnaryOp::Affine {
+                mul: params[0],
+                add: params[1],
+            },
+        })
+    }
+}
+
+/// Element-wise functions of two tensors of the same shape (broadcasting is explicit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinaryOp {
+    /// The name in the printed IR: the one table of binary op names.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<BinaryOp> {
+        <BinaryOp as strum::IntoEnumIterator>::iter().find(|k| k.name() == name)
+    }
+}
+
+/// The operations of the IR. Every `match` on this enum is exhaustive (no `_ =>`), so a new op fails
+/// to compile in every stage that must handle it.
+#[derive(Clone, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(OpKind), derive(EnumIter))]
+pub enum Op {
+    /// A scalar constant.
+    Const(f64),
+    /// The batch size of this call, as a scalar.
+    BatchSize,
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Matrix product of two rank-2 tensors, either operand optionally transposed.
+    MatMul {
+        a: ValueId,
+        b: ValueId,
+        transpose_a: bool,
+        transpose_b: bool,
+    },
+    /// Numpy-style broadcast to the equation's shape: dimensions are aligned from the right, and a
+    /// missing or size-1 source dimension is repeated.
+    Broadcast(ValueId),
+    /// The adjoint of `Broadcast`: sums over the dimensions that a broadcast to the source's shape
+    /// would repeat, giving the equation's shape.
+    SumTo(ValueId),
+    /// log(softmax(x)) along the last axis, computed stably (max-shifted).
+    LogSoftmax(ValueId),
+}
+
+impl OpKind {
+    /// The name in the printed IR; unary and binary ops are named by their own tables.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            OpKind::Const => Some("const"),
+            OpKind::BatchSize => Some("batch_size"),
+            OpKind::MatMul => Some("matmul"),
+            OpKind::Broadcast => Some("broadcast"),
+            OpKind::SumTo => Some("sum_to"),
+            OpKind::LogSoftmax => Some("log_softmax"),
+            OpKind::Unary | OpKind::Binary => None,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OpKind> {
+        <OpKind as strum::IntoEnumIterator>::iter().find(|k| k.name() == Some(name))
+    }
+}
+
+impl Op {
+    /// The operands, in order.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match self {
+            Op::Const(_) | Op::BatchSize => vec![],
+            Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::MatMul { a, b, .. } => vec![*a, *b],
+        }
+    }
+
+    /// The op's name as printed (`exp`, `add`, `matmul`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Unary(u, _) => u.name(),
+            Op::Binary(b, _, _) => b.name(),
+            other => OpKind::from(other)
+                .name()
+                .expect("invariant: every op other than unary and binary has a name in OpKind"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn every_name_reads_back_as_its_op() {
+        let mut names = std::collections::HashSet::new();
+        for k in UnaryKind::iter() {
+            assert_eq!(UnaryKind::from_name(k.name()), Some(k));
+            let params: Vec<f64> = (1..=k.param_names().len()).map(|i| i as f64).collect();
+            let op = UnaryOp::with_params(k, &params).expect("the right number of parameters");
+            assert_eq!((op.kind(), op.params()), (k, params));
+            assert!(names.insert(k.name()));
+        }
+        for b in BinaryOp::iter() {
+            assert_eq!(BinaryOp::from_name(b.name()), Some(b));
+            assert!(names.insert(b.name()));
+        }
+        for k in OpKind::iter() {
+            if let Some(n) = k.name() {
+                assert_eq!(OpKind::from_name(n), Some(k));
+                assert!(names.insert(n), "`{n}` names two ops");
+            }
+        }
+        assert_eq!(UnaryOp::with_params(UnaryKind::Affine, &[1.0]), None);
+    }
+}
