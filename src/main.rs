@@ -77,20 +77,30 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
         /// Number of epochs, 1 to 1000000 (overrides the file)
-        #[arg(long, value_parser = |s: &str| EPOCHS.parse(s))]
+        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| EPOCHS.parse(s))]
         epochs: Option<u64>,
         /// Mini-batch size, 1 to 1048576 (overrides the file)
-        #[arg(long, value_parser = |s: &str| BATCH_SIZE.parse(s))]
+        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| BATCH_SIZE.parse(s))]
         batch_size: Option<u64>,
         /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
-        #[arg(long, value_parser = |s: &str| SEED.parse(s))]
+        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
         seed: Option<u64>,
         /// Share of the rows held out for the final test, 0 to 0.9 (overrides the file; default 0.2)
-        #[arg(long, value_name = "FRACTION", value_parser = |s: &str| TEST_FRACTION.parse(s))]
+        #[arg(
+            long,
+            value_name = "FRACTION",
+            allow_negative_numbers = true,
+            value_parser = |s: &str| TEST_FRACTION.parse(s)
+        )]
         test_fraction: Option<f64>,
         /// Share of the remaining rows used for validation, 0 to 0.9 (overrides the file; default
         /// 0.1)
-        #[arg(long, value_name = "FRACTION", value_parser = |s: &str| VALIDATION_FRACTION.parse(s))]
+        #[arg(
+            long,
+            value_name = "FRACTION",
+            allow_negative_numbers = true,
+            value_parser = |s: &str| VALIDATION_FRACTION.parse(s)
+        )]
         validation_fraction: Option<f64>,
         /// Run on the reference interpreter (f64) instead of compiled code
         #[arg(long)]

@@ -312,3 +312,86 @@ fn a_model_file_with_a_byte_order_mark_and_crlf_line_ends_is_read() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// A model file in a scratch folder next to a copy of the iris data (with `edit` applied to its
+/// rows), run with `args`.
+fn run_iris_variant(
+    name: &str,
+    model: &str,
+    edit: impl Fn(&mut Vec<String>),
+    args: &[&str],
+) -> Output {
+    let dir = scratch(name);
+    let csv = std::fs::read_to_string("examples/data/iris.csv").unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    edit(&mut lines);
+    std::fs::write(dir.join("iris.csv"), lines.join("\n") + "\n").unwrap();
+    let path = dir.join("model.nn");
+    std::fs::write(&path, model).unwrap();
+    let mut all = vec!["run", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = nnc(&all);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[test]
+fn a_layer_too_wide_for_memory_is_a_diagnostic_at_the_layer_not_an_abort() {
+    // With batch_size 1 the training step fits, but evaluation runs batches of 256 rows: this
+    // used to abort with "memory allocation of 51539607552 bytes failed".
+    let model = "data { path: \"iris.csv\" target: species }\nmodel {\n  input(4)\n  dense(16777216, activation: relu)\n  output(3, activation: softmax)\n}\nloss: cross_entropy\ntrain { epochs: 1 batch_size: 1 }\n";
+    let out = run_iris_variant("too_wide", model, |_| {}, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nnc::lower::too_large") && err.contains("model.nn:4:3"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("memory allocation") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_huge_but_finite_value_trains_instead_of_diverging() {
+    // 1e200 squared overflows f64: the variance of its column became infinite, the feature
+    // became ±inf and the run blamed the optimizer.
+    let model = "data { path: \"iris.csv\" target: species }\nmodel {\n  dense(8, activation: relu)\n  output(activation: softmax)\n}\nloss: cross_entropy\ntrain { epochs: 5 }\n";
+    let out = run_iris_variant(
+        "huge_value",
+        model,
+        |lines| lines[5] = lines[5].replacen("5.4", "1e200", 1),
+        &["--test-fraction", "0", "--validation-fraction", "0"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("diverged"), "{err}");
+}
+
+#[test]
+fn flags_take_the_ranges_the_file_takes() {
+    // A seed the file accepts is accepted on the command line, and one it refuses is refused.
+    let ok = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "1",
+        "--seed",
+        "4294967295",
+        "-q",
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    for (flag, value) in [
+        ("--seed", "4294967296"),
+        ("--epochs", "0"),
+        ("--batch-size", "1048577"),
+        ("--test-fraction", "0.95"),
+        ("--validation-fraction", "-0.1"),
+    ] {
+        let out = nnc(&["run", "examples/iris.nn", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: a usage error");
+        let err = stderr(&out);
+        assert!(err.contains("must be between"), "{flag} {value}: {err}");
+    }
+}

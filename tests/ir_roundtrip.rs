@@ -482,3 +482,21 @@ proptest! {
         parse_edited(&text.into_iter().collect::<String>());
     }
 }
+
+/// A function whose sizes overflow: its element count used to wrap to 0, pass the length check
+/// of `call` with empty buffers, and let the matrix product write far outside them. It is now
+/// refused when parsed (the verifier bounds every value's size), so it never reaches the
+/// compiler; `codegen` refuses a `max_batch` that overflows the same way.
+#[test]
+fn a_function_too_large_for_memory_does_not_parse() {
+    let text = "\
+big { w:f32[4294967296,4294967296] ; x:f32[B,4294967296] .
+  let y:f32[B,4294967296] = matmul x w
+  in (y) }
+";
+    let err = parse_function(text).unwrap_err();
+    assert!(
+        err.message.contains("does not verify") && err.message.contains("elements"),
+        "{err}"
+    );
+}

@@ -169,14 +169,32 @@ fn too_large(f: &ir::Function, v: ValueId, max_batch: usize) -> CodegenError {
     }
 }
 
+/// `len` zeros, or `None` when the allocator refuses. Zeroed memory from the allocator is mapped
+/// lazily by the system, so pages of a large arena that small batches never reach cost nothing.
+#[allow(unsafe_code)]
+fn zeroed_floats(len: usize) -> Option<Vec<f32>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f32>(len).ok()?;
+    // SAFETY: the layout has a non-zero size (len > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of `len` f32s, which is the
+    // layout a `Vec<f32>` of capacity `len` frees with; all-zero bits are the f32 0.0, so all
+    // `len` elements are initialized.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// The arena, zeroed, or `OutOfMemory` naming the largest intermediate's origin.
 fn allocate_arena(
     f: &ir::Function,
     len: usize,
     max_batch: usize,
 ) -> Result<Vec<f32>, CodegenError> {
-    let mut arena = Vec::new();
-    if arena.try_reserve_exact(len).is_err() {
+    let Some(arena) = zeroed_floats(len) else {
         let largest = f
             .body
             .iter()
@@ -187,8 +205,7 @@ fn allocate_arena(
             bytes: len.saturating_mul(std::mem::size_of::<f32>()),
             origin: largest,
         });
-    }
-    arena.resize(len, 0.0);
+    };
     Ok(arena)
 }
 

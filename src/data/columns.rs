@@ -43,9 +43,10 @@ pub(crate) fn type_table(
     let parsed = parse_cells(raw);
     check_categorical(raw, &parsed)?;
 
-    let features: Vec<String> = (raw.header.iter().enumerate())
-        .filter(|&(c, _)| c != target)
-        .map(|(_, h)| h.clone())
+    let feature_columns: Vec<usize> = (0..raw.header.len()).filter(|&c| c != target).collect();
+    let features: Vec<String> = feature_columns
+        .iter()
+        .map(|&c| raw.header[c].clone())
         .collect();
     let mut x = Vec::with_capacity(raw.rows.len() * features.len());
     let mut values = Vec::new();
@@ -79,7 +80,7 @@ pub(crate) fn type_table(
             }
         }
     }
-    let target_column = match kind {
+    let target_values = match kind {
         TargetKind::Values => Target::Values(values),
         TargetKind::Classes => classes(raw, &class_cells, origin)?,
     };
@@ -88,8 +89,11 @@ pub(crate) fn type_table(
         features,
         rows: raw.rows.len(),
         x,
-        target: target_column,
+        target: target_values,
         target_name: raw.header[target].clone(),
+        row_starts: raw.starts.clone(),
+        feature_columns,
+        target_column: target,
     })
 }
 

@@ -21,6 +21,11 @@ pub struct Table {
     pub x: Vec<f64>,
     pub target: Target,
     pub target_name: String,
+    /// Where each data row starts in `source` (byte offset), for diagnostics about its cells.
+    pub row_starts: Vec<usize>,
+    /// The CSV column of each feature, and of the target.
+    pub feature_columns: Vec<usize>,
+    pub target_column: usize,
 }
 
 /// The target column, read as the loss needs it.
@@ -49,6 +54,25 @@ impl Table {
     pub fn header_span(&self) -> Span {
         let text = &self.source.text;
         spans::record_span(text, bom_len(text))
+    }
+
+    /// The 1-based line of data row `row`.
+    pub fn line(&self, row: usize) -> usize {
+        self.source.line_col(self.row_starts[row]).0
+    }
+
+    /// The span of feature `feature`'s cell in data row `row`.
+    pub fn feature_cell(&self, row: usize, feature: usize) -> Span {
+        cell(
+            &self.source.text,
+            self.row_starts[row],
+            self.feature_columns[feature],
+        )
+    }
+
+    /// The span of the target's cell in data row `row`.
+    pub fn target_cell(&self, row: usize) -> Span {
+        cell(&self.source.text, self.row_starts[row], self.target_column)
     }
 
     /// The span of a named column's header cell in [`Table::source`], if the column exists.

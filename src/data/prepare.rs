@@ -1,11 +1,14 @@
 //! Turning a table and a split into the f32 matrices the trainer feeds to a model: features
 //! standardized with the mean and standard deviation of the training rows only (so nothing about
-//! the validation or test rows leaks into training), and targets encoded for the loss. It must not
-//! choose the encoding itself (the caller derives it from the loss) nor know about the IR.
+//! the validation or test rows leaks into training), and targets encoded for the loss. Statistics
+//! are computed on values scaled by the column's largest magnitude, so any finite column (values
+//! near 1e300 included) has a finite mean and deviation; a value whose standardized form does not
+//! fit in an f32 is a diagnostic on its cell. It must not choose the encoding itself (the caller
+//! derives it from the loss) nor know about the IR.
 
 use super::load::{Table, Target};
 use super::split::Split;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Span};
 
 /// A dense row-major f32 matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,9 +123,9 @@ pub fn prepare(
             .map(<[String]>::to_vec)
             .unwrap_or_default(),
     };
-    prepared.train = examples(table, &split.train, encoding, &prepared);
-    prepared.validation = examples(table, &split.validation, encoding, &prepared);
-    prepared.test = examples(table, &split.test, encoding, &prepared);
+    prepared.train = examples(table, &split.train, encoding, &prepared)?;
+    prepared.validation = examples(table, &split.validation, encoding, &prepared)?;
+    prepared.test = examples(table, &split.test, encoding, &prepared)?;
     Ok(prepared)
 }
 
@@ -169,20 +172,71 @@ fn kind_name(target: &Target) -> &'static str {
 
 /// Population mean and standard deviation. A constant (or empty) column gets a deviation of 1,
 /// so it maps to 0 instead of dividing by zero; the threshold is relative because the mean of
-/// identical values can differ from them in the last bit.
+/// identical values can differ from them in the last bit. Both are computed on the values divided
+/// by the largest magnitude, where no sum or square can overflow, and scaled back: the deviation
+/// is at most that magnitude, so it is finite for any finite values.
 fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let n = values.clone().count();
-    if n == 0 {
+    let scale = values.clone().fold(0.0f64, |m, v| m.max(v.abs()));
+    if n == 0 || scale == 0.0 {
         return (0.0, 1.0);
     }
-    let mean = values.clone().sum::<f64>() / n as f64;
-    let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-    let std = var.sqrt();
-    if std.is_finite() && std > 1e-12 * (1.0 + mean.abs()) {
+    let mean_s = values.clone().map(|v| v / scale).sum::<f64>() / n as f64;
+    let var_s = values
+        .map(|v| (v / scale - mean_s) * (v / scale - mean_s))
+        .sum::<f64>()
+        / n as f64;
+    let (mean, std) = (mean_s * scale, var_s.sqrt() * scale);
+    if std > 1e-12 * (1.0 + mean.abs()) {
         (mean, std)
     } else {
         (mean, 1.0)
     }
+}
+
+/// A statistic for a message: four significant digits, in exponent form when large or small.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        format!("{}", (v * 1e4).round() / 1e4)
+    }
+}
+
+/// `(v − mean) / std` as an f32, or a diagnostic on the cell when it does not fit (a value that
+/// many deviations from the training rows' mean is a data error, not something to train on).
+fn standardized(
+    table: &Table,
+    row: usize,
+    column: &str,
+    cell: Span,
+    v: f64,
+    mean: f64,
+    std: f64,
+) -> Result<f32, Diagnostic> {
+    let z = ((v - mean) / std) as f32;
+    if z.is_finite() {
+        return Ok(z);
+    }
+    let text = table
+        .source
+        .text
+        .get(cell.start..cell.end)
+        .unwrap_or_default();
+    Err(Diagnostic::new(
+        "nnc::data::out_of_range",
+        format!(
+            "line {} of data file `{}`: `{}` in column `{column}` is too far from the training rows (mean {}, standard deviation {}) to standardize in f32",
+            table.line(row),
+            table.source.name,
+            text.trim(),
+            short(mean),
+            short(std)
+        ),
+    )
+    .with_source(&table.source)
+    .with_label(cell, "out of range")
+    .with_help("check this value: it is beyond 3.4e38 standard deviations of the training rows"))
 }
 
 fn empty() -> Examples {
@@ -199,15 +253,29 @@ fn empty() -> Examples {
     }
 }
 
-fn examples(table: &Table, rows: &[usize], encoding: TargetEncoding, p: &Prepared) -> Examples {
+fn examples(
+    table: &Table,
+    rows: &[usize],
+    encoding: TargetEncoding,
+    p: &Prepared,
+) -> Result<Examples, Diagnostic> {
     let n_features = table.features.len();
     let mut x = Vec::with_capacity(rows.len() * n_features);
     for &r in rows {
         let raw = &table.x[r * n_features..(r + 1) * n_features];
-        x.extend(
-            (raw.iter().zip(&p.feature_mean).zip(&p.feature_std))
-                .map(|((v, m), s)| ((v - m) / s) as f32),
-        );
+        for (f, &v) in raw.iter().enumerate() {
+            let (mean, std) = (p.feature_mean[f], p.feature_std[f]);
+            let cell = table.feature_cell(r, f);
+            x.push(standardized(
+                table,
+                r,
+                &table.features[f],
+                cell,
+                v,
+                mean,
+                std,
+            )?);
+        }
     }
     let (y_cols, y, labels, values) = match &table.target {
         Target::Classes { names, labels } => {
@@ -226,14 +294,18 @@ fn examples(table: &Table, rows: &[usize], encoding: TargetEncoding, p: &Prepare
         }
         Target::Values(v) => {
             let picked: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
-            let y = picked
+            let y = rows
                 .iter()
-                .map(|t| ((t - p.target_mean) / p.target_std) as f32)
-                .collect();
+                .map(|&r| {
+                    let cell = table.target_cell(r);
+                    let name = &table.target_name;
+                    standardized(table, r, name, cell, v[r], p.target_mean, p.target_std)
+                })
+                .collect::<Result<Vec<f32>, Diagnostic>>()?;
             (1, y, Vec::new(), picked)
         }
     };
-    Examples {
+    Ok(Examples {
         x: Matrix {
             rows: rows.len(),
             cols: n_features,
@@ -246,7 +318,7 @@ fn examples(table: &Table, rows: &[usize], encoding: TargetEncoding, p: &Prepare
         },
         labels,
         values,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -257,13 +329,20 @@ mod tests {
     /// Two features: a ramp (the train rows 0..8 have mean 3.5) and a constant.
     fn table(target: Target) -> Table {
         let rows = 10;
+        let text: String = std::iter::once("a,b,y\n".to_string())
+            .chain((0..rows).map(|r| format!("{r},5,0\n")))
+            .collect();
+        let row_starts = (0..rows).map(|r| 6 + 6 * r).collect();
         Table {
-            source: Source::new("t.csv", "a,b,y\n"),
+            source: Source::new("t.csv", text),
             features: vec!["a".into(), "b".into()],
             rows,
             x: (0..rows).flat_map(|r| [r as f64, 5.0]).collect(),
             target,
             target_name: "y".into(),
+            row_starts,
+            feature_columns: vec![0, 1],
+            target_column: 2,
         }
     }
 
@@ -304,6 +383,41 @@ mod tests {
         let mut row = Vec::new();
         p.scale_row(&[9.0, 5.0], &mut row);
         assert_eq!(row, vec![expected, 0.0]);
+    }
+
+    #[test]
+    fn statistics_of_huge_values_are_finite() {
+        // The variance of these overflowed when computed directly: (1e200)² is beyond f64.
+        let values = [1e200, -3e199, 1.0, 2.0, 5e199];
+        let (m, s) = mean_std(values.iter().copied());
+        let mean = values.iter().sum::<f64>() / 5.0;
+        let std = (values
+            .iter()
+            .map(|v| ((v - mean) / 1e200).powi(2))
+            .sum::<f64>()
+            / 5.0)
+            .sqrt()
+            * 1e200;
+        assert!((m - mean).abs() <= 1e-12 * mean.abs(), "{m} vs {mean}");
+        assert!((s - std).abs() <= 1e-12 * std, "{s} vs {std}");
+        assert_eq!(mean_std([f64::MAX, -f64::MAX].into_iter()), (0.0, f64::MAX));
+        assert_eq!(mean_std([7.0; 4].into_iter()), (7.0, 1.0));
+        let mut t = table(Target::Values(vec![0.5; 10]));
+        t.x[2] = 1e200;
+        let p = prepare(&t, &halves(), TargetEncoding::Standardized).unwrap();
+        assert!(p.train.x.data.iter().all(|v| v.is_finite()));
+        assert!(p.feature_std[0].is_finite() && p.feature_std[0] > 1e199);
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_in_f32_once_standardized_names_its_cell() {
+        let mut t = table(Target::Values(vec![0.5; 10]));
+        // Row 9 is a test row, 1e300 away from a training column whose deviation is about 2.3.
+        t.x[18] = 1e300;
+        let err = prepare(&t, &halves(), TargetEncoding::Standardized).unwrap_err();
+        assert_eq!(err.code, "nnc::data::out_of_range");
+        assert_eq!(err.location().as_deref(), Some("t.csv:11:1"));
+        assert!(err.message.contains("column `a`"), "{}", err.message);
     }
 
     #[test]

@@ -142,6 +142,9 @@ mod tests {
                 labels,
             },
             target_name: "y".into(),
+            row_starts: vec![0; rows],
+            feature_columns: vec![0],
+            target_column: 1,
         }
     }
 

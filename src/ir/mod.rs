@@ -87,9 +87,11 @@ impl Shape {
 
     /// Number of elements for a given batch size; `None` when the product overflows `usize`.
     pub fn numel(&self, batch: usize) -> Option<usize> {
-        self.extents(batch)
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        // Without collecting the extents: reading an output after every step must not allocate.
+        self.0.iter().try_fold(1usize, |acc, d| match d {
+            Dim::Batch => acc.checked_mul(batch),
+            Dim::Fixed(n) => acc.checked_mul(*n),
+        })
     }
 
     /// Number of elements per batch row: the product of the fixed dimensions; `None` when it
