@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use nnc::codegen::{self, CodegenOptions};
 use nnc::interp::{self, Tensor};
 use nnc::ir::{self, parse_function, print_function, ArgRole, Dim, Function, VerifiedFunction};
 use nnc::train::session::{build_file, Overrides};
@@ -444,14 +445,47 @@ fn iris_step_text() -> &'static str {
     TEXT.get_or_init(|| print_function(&program(Path::new("examples/iris.nn")).unwrap().step))
 }
 
+/// Compile a verified function in both modes and call it at batch 3 with buffers of the right
+/// sizes: whatever a verified function holds, this must neither fail nor touch memory outside a
+/// buffer (checked mode would report it). Functions too large to test quickly are skipped.
+fn compile_and_call(f: &VerifiedFunction) {
+    let batch = 3;
+    let total = f
+        .values
+        .iter()
+        .map(|v| v.shape.numel(4).unwrap_or(usize::MAX))
+        .fold(0usize, usize::saturating_add);
+    if total > 1 << 20 {
+        return;
+    }
+    let sized = |role: bool| -> Vec<Vec<f32>> {
+        f.args
+            .iter()
+            .filter(|a| (a.role == ArgRole::Data) == role)
+            .map(|a| vec![0.5; f.shape(a.value).numel(batch).unwrap()])
+            .collect()
+    };
+    for checked in [false, true] {
+        let opts = CodegenOptions {
+            checked,
+            ..Default::default()
+        };
+        let mut c = codegen::compile(f, 4, &opts).unwrap_or_else(|e| panic!("{e}"));
+        let (mut persistent, data) = (sized(false), sized(true));
+        c.call(&mut persistent, &data, batch)
+            .unwrap_or_else(|e| panic!("checked {checked}: {e}"));
+    }
+}
+
 /// Parse edited text: an error must point into the text (or just past it); a success must be a
-/// valid function that itself round-trips.
+/// valid function that itself round-trips, compiles and runs.
 fn parse_edited(text: &str) {
     match parse_function(text) {
         Ok(f) => {
             ir::verify(&f).unwrap();
             let printed = print_function(&f);
             assert_eq!(print_function(&parse(&printed)), printed);
+            compile_and_call(&f);
         }
         Err(e) => {
             let lines = text.lines().count().max(1);

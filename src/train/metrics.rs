@@ -48,11 +48,18 @@ pub fn predicted_classes(probabilities: &[f32], width: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Panics if `truth` and `predicted` differ in length or hold a class `>= classes`: the caller
+/// pairs one prediction with each labelled row.
 pub fn classification(
     truth: &[usize],
     predicted: &[usize],
     classes: usize,
 ) -> ClassificationMetrics {
+    assert_eq!(
+        truth.len(),
+        predicted.len(),
+        "invariant: one predicted class per labelled row"
+    );
     let mut confusion = vec![vec![0usize; classes]; classes];
     for (&t, &p) in truth.iter().zip(predicted) {
         confusion[t][p] += 1;
@@ -93,7 +100,14 @@ pub fn classification(
     }
 }
 
+/// Panics if `truth` and `predicted` differ in length: the caller pairs one prediction with each
+/// row.
 pub fn regression(truth: &[f64], predicted: &[f64]) -> RegressionMetrics {
+    assert_eq!(
+        truth.len(),
+        predicted.len(),
+        "invariant: one prediction per row"
+    );
     let n = truth.len().max(1) as f64;
     let mse = truth
         .iter()
