@@ -1,9 +1,11 @@
-//! Branch-free f32 versions of exp, expm1, log, log1p, tanh, sigmoid and softplus for the helpers, after
-//! Cephes' single-precision routines (range reduction plus a short polynomial, a few ulps). libm's
-//! scalar calls cost 10–30 ns per element; these have no branches, so the loops in `map` compile
-//! to vector code, and to AVX2 when the CPU has it (detected at run time: the crate itself is
-//! built for generic x86-64). Special values behave like libm: NaN propagates, exp overflows to
-//! infinity and underflows to 0, log(0) = -inf and log(x < 0) = NaN.
+//! Branch-free f32 versions of exp, expm1, log, log1p, tanh, sigmoid and softplus for the helpers,
+//! after Cephes' single-precision routines (range reduction plus a short polynomial; at most 2.5
+//! ulp from the exact result, tested on both paths below). libm's scalar calls cost 10–30 ns per
+//! element; these have no branches, so the loops in `map` compile to vector code, and to AVX2 when
+//! the CPU has it (detected at run time: the crate itself is built for generic x86-64). Special
+//! values behave like libm: NaN propagates, exp overflows to infinity above 88.7 and underflows
+//! to 0, log(0) = -inf and log(x < 0) = NaN; sigmoid, tanh and softplus are finite for every
+//! finite input.
 
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
@@ -179,43 +181,107 @@ pub(super) fn map(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
 mod tests {
     use super::*;
 
-    /// Largest relative error (with a floor for results near 0) over `n` points in `[lo, hi]`.
-    fn worst(
-        g: fn(f32) -> f32,
-        reference: fn(f64) -> f64,
-        lo: f32,
-        hi: f32,
-        floor: f64,
-    ) -> (f64, f32) {
+    /// The distance from `got` to the exact `want` in units in the last place of f32 at `want`.
+    fn ulps(got: f32, want: f64) -> f64 {
+        let w = want.abs();
+        let ulp = if w < f64::from(f32::MIN_POSITIVE) {
+            2f64.powi(-149)
+        } else {
+            2f64.powi(w.log2().floor() as i32 - 23)
+        };
+        (f64::from(got) - want).abs() / ulp
+    }
+
+    type Case = (&'static str, fn(f32) -> f32, fn(f64) -> f64, f32, f32);
+
+    fn cases() -> Vec<Case> {
+        let softplus64 = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+        let sigmoid64 = |x: f64| 1.0 / (1.0 + (-x).exp());
+        vec![
+            ("exp", exp, f64::exp, -87.0, 88.7),
+            ("exp near 0", exp, f64::exp, -1e-3, 1e-3),
+            ("expm1", expm1, f64::exp_m1, -20.0, 88.7),
+            ("expm1 near 0", expm1, f64::exp_m1, -0.8, 0.8),
+            ("expm1 tiny", expm1, f64::exp_m1, -1e-6, 1e-6),
+            ("ln", ln, f64::ln, 1e-3, 1e3),
+            ("ln near 1", ln, f64::ln, 0.9, 1.1),
+            ("ln large", ln, f64::ln, 1.0, 3e38),
+            ("tanh", tanh, f64::tanh, -12.0, 12.0),
+            ("tanh near 0", tanh, f64::tanh, -1e-3, 1e-3),
+            ("sigmoid", sigmoid, sigmoid64, -80.0, 80.0),
+            ("softplus", softplus, softplus64, -80.0, 80.0),
+        ]
+    }
+
+    /// The largest error in ulps of `g` over `n` points spread over `[lo, hi]`, through the map
+    /// the helpers use (`map_plain`, or `map_avx2` when `avx2`), and where it occurs.
+    fn worst_ulps(case: &Case, avx2: bool) -> (f64, f32) {
+        let (_, g, reference, lo, hi) = *case;
         let n = 200_001;
-        (0..n)
+        let x: Vec<f32> = (0..n)
             .map(|i| lo + (hi - lo) * (i as f32 / (n - 1) as f32))
-            .map(|x| {
-                let (got, want) = (g(x) as f64, reference(x as f64));
-                ((got - want).abs() / want.abs().max(floor), x)
-            })
+            .collect();
+        let mut y = vec![0.0; n];
+        if avx2 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: only called when AVX2 and FMA were detected.
+            unsafe {
+                map_avx2(&x, &mut y, g)
+            };
+        } else {
+            map_plain(&x, &mut y, g);
+        }
+        x.iter()
+            .zip(&y)
+            .map(|(&x, &y)| (ulps(y, reference(f64::from(x))), x))
             .fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a })
     }
 
+    fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// The bound `docs/architecture.md` states for the helpers' functions, checked on every path
+    /// this machine has: the portable loop always, the AVX2 loop where the CPU has it.
+    const MAX_ULPS: f64 = 2.5;
+
     #[test]
-    fn functions_are_accurate_to_a_few_ulps() {
-        let softplus64 = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
-        let sigmoid64 = |x: f64| 1.0 / (1.0 + (-x).exp());
-        type Case = (&'static str, fn(f32) -> f32, fn(f64) -> f64, f32, f32, f64);
-        let cases: [Case; 9] = [
-            ("exp", exp, f64::exp, -87.0, 88.7, 1e-30),
-            ("exp small", exp, f64::exp, -1e-3, 1e-3, 1e-30),
-            ("ln", ln, f64::ln, 1e-3, 1e3, 1e-30),
-            ("ln near 1", ln, f64::ln, 0.9, 1.1, 1e-30),
-            ("ln large", ln, f64::ln, 1.0, 3e38, 1e-30),
-            ("tanh", tanh, f64::tanh, -12.0, 12.0, 1e-30),
-            ("tanh small", tanh, f64::tanh, -1e-3, 1e-3, 1e-30),
-            ("sigmoid", sigmoid, sigmoid64, -80.0, 80.0, 1e-30),
-            ("softplus", softplus, softplus64, -80.0, 80.0, 1e-30),
-        ];
-        for (name, g, r, lo, hi, floor) in cases {
-            let (err, at) = worst(g, r, lo, hi, floor);
-            assert!(err < 1e-6, "{name}: relative error {err:e} at {at}");
+    fn functions_are_within_the_documented_ulps_on_every_path() {
+        let paths: &[bool] = if has_avx2() { &[false, true] } else { &[false] };
+        for &avx2 in paths {
+            for case in cases() {
+                let (err, at) = worst_ulps(&case, avx2);
+                eprintln!("{} (avx2 {avx2}): {err:.2} ulp at {at}", case.0);
+                assert!(
+                    err <= MAX_ULPS,
+                    "{} (avx2 {avx2}): {err:.2} ulp at {at}",
+                    case.0
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_avx2_path_computes_what_the_portable_path_computes() {
+        if !has_avx2() {
+            // Nothing to compare on this CPU; the other tests cover the portable path.
+            return;
+        }
+        let x: Vec<f32> = (0..1003).map(|i| (i as f32 - 500.0) * 0.037).collect();
+        for (name, g, ..) in cases() {
+            let (mut a, mut b) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            map(&x, &mut a, g);
+            map_plain(&x, &mut b, g);
+            assert_eq!(a.len(), b.len());
+            for (i, (u, v)) in a.iter().zip(&b).enumerate() {
+                let same = u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan());
+                assert!(same, "{name}({}): AVX2 {u}, portable {v}", x[i]);
+            }
         }
     }
 
@@ -240,14 +306,13 @@ mod tests {
         assert_eq!(softplus(-200.0), 0.0);
         assert_eq!(softplus(200.0), 200.0);
         assert!(softplus(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan());
-    }
-
-    #[test]
-    fn vector_and_plain_maps_agree() {
-        let x: Vec<f32> = (0..1003).map(|i| (i as f32 - 500.0) * 0.037).collect();
-        let (mut a, mut b) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        map(&x, &mut a, tanh);
-        map_plain(&x, &mut b, tanh);
-        assert_eq!(a, b);
+        assert_eq!(
+            expm1(f32::NEG_INFINITY),
+            -1.0,
+            "Adam's bias correction at beta = 0"
+        );
+        assert_eq!(expm1(100.0), f32::INFINITY);
+        assert_eq!(expm1(0.0), 0.0);
+        assert!(expm1(f32::NAN).is_nan());
     }
 }

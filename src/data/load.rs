@@ -142,7 +142,17 @@ pub fn load_csv(
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
     let source = read_source(path, origin)?;
-    let raw = read_records(&source, target, origin)?;
+    parse_csv(&source, target, kind, origin)
+}
+
+/// [`load_csv`] on text already read: the CSV in `source`, named for its diagnostics.
+pub fn parse_csv(
+    source: &Source,
+    target: &str,
+    kind: TargetKind,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let raw = read_records(source, target, origin)?;
     columns::type_table(&raw, kind, origin)
 }
 

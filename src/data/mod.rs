@@ -12,7 +12,7 @@ mod spans;
 mod split;
 
 pub use batch::Batcher;
-pub use load::{last_column, load_csv, Table, Target};
+pub use load::{last_column, load_csv, parse_csv, Table, Target};
 pub use prepare::{prepare, Examples, Matrix, Prepared, TargetEncoding};
 pub use split::{split, Split, SplitConfig};
 
