@@ -8,7 +8,8 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{Dim, Function, Op, Shape, ValueId};
 
 /// A shape mismatch between operands of one operation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
 pub struct ShapeError {
     /// The operand whose shape is the reference (e.g. the layer's input).
     pub left: Option<ValueId>,
@@ -17,12 +18,6 @@ pub struct ShapeError {
     pub message: String,
     /// A fix, when the rule that failed knows one.
     pub help: Option<String>,
-}
-
-impl std::fmt::Display for ShapeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 fn mismatch(left: ValueId, right: ValueId, message: String) -> ShapeError {

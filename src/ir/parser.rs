@@ -12,7 +12,6 @@
 //! printer groups them in rather than necessarily the original one. Values keep no origin.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use super::{
     ArgRole, BinaryOp, Dim, Function, Op, OpKind, Shape, UnaryKind, UnaryOp, Update, ValueId,
@@ -20,20 +19,13 @@ use super::{
 };
 
 /// Where the text stops making sense, and why. Lines and columns count from 1; columns in chars.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
 pub struct ParseError {
     pub line: usize,
     pub column: usize,
     pub message: String,
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.line, self.column, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Parse one function in the printed form. See the module documentation for the syntax.
 pub fn parse_function(text: &str) -> Result<VerifiedFunction, ParseError> {

@@ -31,10 +31,10 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    /// The number of floats the parameter holds. Lowering rejects models whose parameters
-    /// overflow this (see `check_size`), so it cannot overflow for a built program.
+    /// The number of floats the parameter holds, saturating at `usize::MAX` instead of wrapping
+    /// (lowering rejects any model whose parameters come near that, see `check_size`).
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 }
 
@@ -147,7 +147,7 @@ fn check_size(spec: &ModelSpec, width: usize, params: &[ParamSpec]) -> Result<()
         let own = params
             .iter()
             .filter(|p| p.layer == i)
-            .map(|p| p.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d)))
+            .map(ParamSpec::numel)
             .fold(0usize, usize::saturating_add);
         total = total.saturating_add(own);
         if total > MAX_ELEMENTS {

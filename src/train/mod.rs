@@ -17,18 +17,14 @@ use crate::data::{Batcher, Examples};
 pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor};
 
 /// Why training stopped early.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FitError {
-    /// Compiled code failed (a bug in nnc).
-    Exec(ExecError),
+    /// The executor failed.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     /// The loss of a step became NaN or infinite.
+    #[error("training diverged in epoch {epoch}: the loss became {loss}")]
     Diverged { epoch: usize, loss: f32 },
-}
-
-impl From<ExecError> for FitError {
-    fn from(e: ExecError) -> Self {
-        FitError::Exec(e)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -57,9 +57,12 @@ pub(super) fn tensor(f: &Function, v: ValueId, batch: usize, data: &[f32]) -> Te
 /// Relative 1e-5, with an absolute floor of 1e-6 scaled by the largest expected magnitude (a sum
 /// of many terms carries rounding proportional to them, not to the possibly cancelled result).
 pub(super) fn assert_close(what: &str, got: &[f32], want: &Tensor) {
+    let want = want
+        .as_slice()
+        .expect("the interpreter keeps values in row-major order");
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(1.0f64, |m, w| m.max(w.abs()));
-    for (i, (&g, &w)) in got.iter().zip(want.iter()).enumerate() {
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let g = g as f64;
         let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-5 * w.abs() + 1e-6 * scale;
         assert!(ok, "{what}[{i}]: compiled {g}, interpreter {w}");
