@@ -395,3 +395,30 @@ fn flags_take_the_ranges_the_file_takes() {
         assert!(err.contains("must be between"), "{flag} {value}: {err}");
     }
 }
+
+#[test]
+fn every_training_flag_reaches_the_run() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "examples/iris.nn", "--epochs", "1"];
+        args.extend_from_slice(extra);
+        let out = nnc(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let header = |text: &str| text.lines().next().unwrap_or_default().to_string();
+    let epoch = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("epoch"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let base = run(&[]);
+    assert!(header(&base).contains("1 epochs of batch 16"), "{base}");
+    let batch = run(&["--batch-size", "7"]);
+    assert!(header(&batch).contains("of batch 7"), "{batch}");
+    let seeded = run(&["--seed", "5"]);
+    assert_ne!(epoch(&seeded), epoch(&base), "another seed, another first epoch");
+    assert_eq!(epoch(&run(&["--seed", "5"])), epoch(&seeded));
+    let split = run(&["--test-fraction", "0.5", "--validation-fraction", "0.2"]);
+    assert!(header(&split).contains("60 train / 15 validation / 75 test rows"), "{split}");
+}

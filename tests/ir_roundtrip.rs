@@ -209,6 +209,7 @@ sgd { w:f32[2] | v:f32[2] ; g:f32[2] .
     let nw = &ev.values[f.updates[1].value.index()];
     assert_eq!(nv, &tensor(&[2], &[-3.0, 2.0]));
     let want = [1.0 - 0.1 * -3.0, 2.0 - 0.1 * 2.0];
+    assert_eq!(nw.len(), want.len());
     assert!(nw.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12));
     assert_eq!(ev.get(&f, "a"), &tensor(&[2], &[-0.04, 3.0]));
     assert_eq!(ev.get(&f, "s"), &tensor(&[2], &[0.25, 1.0]));
