@@ -417,8 +417,15 @@ fn every_training_flag_reaches_the_run() {
     let batch = run(&["--batch-size", "7"]);
     assert!(header(&batch).contains("of batch 7"), "{batch}");
     let seeded = run(&["--seed", "5"]);
-    assert_ne!(epoch(&seeded), epoch(&base), "another seed, another first epoch");
+    assert_ne!(
+        epoch(&seeded),
+        epoch(&base),
+        "another seed, another first epoch"
+    );
     assert_eq!(epoch(&run(&["--seed", "5"])), epoch(&seeded));
     let split = run(&["--test-fraction", "0.5", "--validation-fraction", "0.2"]);
-    assert!(header(&split).contains("60 train / 15 validation / 75 test rows"), "{split}");
+    assert!(
+        header(&split).contains("60 train / 15 validation / 75 test rows"),
+        "{split}"
+    );
 }

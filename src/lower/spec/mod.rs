@@ -562,19 +562,41 @@ fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>
     table.iter().map(|o| opts.number(o)).collect()
 }
 
-fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
+/// The entry of a name table (the variants of `kinds`, named by `name_of`) that `call` names, or
+/// the unknown-name diagnostic `code` with a suggestion and the list of known `what`s.
+fn lookup<K: Copy>(
+    source: &Source,
+    call: &Call,
+    kinds: impl Iterator<Item = K> + Clone,
+    name_of: fn(K) -> &'static str,
+    code: &'static str,
+    what: (&str, &str),
+) -> Result<K, Diagnostic> {
     let name = call.name.name.as_str();
-    let Some(kind) = ActivationKind::iter().find(|k| k.name() == name) else {
-        let known: Vec<&str> = ActivationKind::iter().map(ActivationKind::name).collect();
-        return Err(err(
-            source,
-            "nnc::lower::unknown_activation",
-            format!("unknown activation `{name}`"),
-            call.name.span,
-            "not a known activation",
-            unknown_help(name, "activations", &known),
-        ));
-    };
+    if let Some(kind) = kinds.clone().find(|&k| name_of(k) == name) {
+        return Ok(kind);
+    }
+    let known: Vec<&str> = kinds.map(name_of).collect();
+    let (one, many) = what;
+    Err(err(
+        source,
+        code,
+        format!("unknown {one} `{name}`"),
+        call.name.span,
+        &format!("not a known {one}"),
+        unknown_help(name, many, &known),
+    ))
+}
+
+fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
+    let kind = lookup(
+        source,
+        call,
+        ActivationKind::iter(),
+        ActivationKind::name,
+        "nnc::lower::unknown_activation",
+        ("activation", "activations"),
+    )?;
     let v = numbers_of(source, call, kind.options())?;
     Ok(match kind {
         ActivationKind::Linear => Activation::Linear,
@@ -605,36 +627,28 @@ fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Di
 
 fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
     let call = as_call(source, v, "loss")?;
-    let name = call.name.name.as_str();
-    let Some(loss) = Loss::iter().find(|l| l.name() == name) else {
-        let known: Vec<&str> = Loss::iter().map(|l| l.name()).collect();
-        return Err(err(
-            source,
-            "nnc::lower::unknown_loss",
-            format!("unknown loss `{name}`"),
-            call.name.span,
-            "not a known loss",
-            unknown_help(name, "losses", &known),
-        ));
-    };
+    let loss = lookup(
+        source,
+        call,
+        Loss::iter(),
+        |l| l.name(),
+        "nnc::lower::unknown_loss",
+        ("loss", "losses"),
+    )?;
     Options::from_call(source, call, &[], &[])?;
     Ok(loss)
 }
 
 fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {
     let call = as_call(source, v, "optimizer")?;
-    let name = call.name.name.as_str();
-    let Some(kind) = OptimizerKind::iter().find(|k| k.name() == name) else {
-        let known: Vec<&str> = OptimizerKind::iter().map(OptimizerKind::name).collect();
-        return Err(err(
-            source,
-            "nnc::lower::unknown_optimizer",
-            format!("unknown optimizer `{name}`"),
-            call.name.span,
-            "not a known optimizer",
-            unknown_help(name, "optimizers", &known),
-        ));
-    };
+    let kind = lookup(
+        source,
+        call,
+        OptimizerKind::iter(),
+        OptimizerKind::name,
+        "nnc::lower::unknown_optimizer",
+        ("optimizer", "optimizers"),
+    )?;
     // Optimizer options are named, never positional: `adam(0.9)` would be ambiguous to a reader.
     let table = kind.options();
     let names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
