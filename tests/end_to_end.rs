@@ -1,6 +1,6 @@
-//! End to end on the shipped data: the example models reach the accuracy the peers reach on the
-//! same data (median over five seeds, as in BENCHMARKS.md), a seed gives bit-identical runs, and
-//! the interpreter trains to the same losses.
+//! End to end on the shipped data: the example models reach the accuracy that PyTorch, Keras and
+//! scikit-learn reach on the same data (median over five seeds, as those figures are measured), a
+//! seed gives bit-identical runs, and the interpreter trains to the same losses.
 
 use std::path::Path;
 
@@ -39,9 +39,9 @@ fn mae(r: &Report) -> f64 {
         .mae
 }
 
-/// The example's metric at its own seed and four others, and their median: the protocol of the
-/// peers' figures in BENCHMARKS.md (median over 5 seeds). With 30 test rows, one seed's split
-/// alone moves iris's accuracy by a whole row (0.033).
+/// The example's metric at its own seed and four others, and their median (the peers' figures are
+/// medians over five seeds too). With 30 test rows, one seed's split alone moves iris's accuracy
+/// by a whole row (0.033).
 fn median_over_seeds(name: &str, metric: fn(&Report) -> f64) -> (f64, Vec<f64>) {
     let mut values: Vec<f64> = [42, 1, 2, 3, 4]
         .into_iter()

@@ -4,7 +4,8 @@
 //! time (`plan`); runs of element-wise ops become fused, generated `F32X4` loops (`fuse`,
 //! `elementwise`); transcendental functions, log-softmax, matrix products (`helpers`, with the
 //! vectorizable math in `vmath`) and broadcasts (`strided`) are calls to Rust kernels over whole
-//! arrays. `emit` walks the equations, `jit` owns the Cranelift target.
+//! arrays. `emit` walks the equations, `jit` owns the Cranelift target, `call` binds a caller's
+//! buffers and runs the entry point.
 //!
 //! This is the only module with `unsafe` (the crate denies it elsewhere): generated code does raw
 //! pointer arithmetic whose safety rests on the verifier (every value's size fits), the arena plan
@@ -13,6 +14,7 @@
 //! a buffer, whatever its arguments. A failure is a `CodegenError`: an internal compiler error,
 //! a size that does not fit in memory, or a call with buffers that do not fit the function.
 
+mod call;
 mod elementwise;
 mod emit;
 mod fuse;
@@ -327,106 +329,6 @@ pub fn compile(
 }
 
 impl CompiledFunction {
-    /// Run the function once on `batch` rows. `persistent` holds one buffer per parameter or
-    /// state argument and `data` one per data argument, each in argument order (see
-    /// `ir::Function::persistent_args`): data buffers hold `batch` rows (row-major), persistent
-    /// ones their full size. Data buffers are only read. Afterwards every update has been written
-    /// back into its argument's buffer. Nothing is allocated.
-    pub fn call<P, D>(
-        &mut self,
-        persistent: &mut [P],
-        data: &[D],
-        batch: usize,
-    ) -> Result<(), CodegenError>
-    where
-        P: AsMut<[f32]>,
-        D: AsRef<[f32]>,
-    {
-        if batch == 0 || batch > self.max_batch {
-            return Err(CodegenError::Arguments(format!(
-                "batch size {batch} is outside 1..={} that `{}` was compiled for",
-                self.max_batch, self.function.name
-            )));
-        }
-        self.bind(persistent, data, batch, true)?;
-        // SAFETY: `bind` checked every buffer's length against its shape at this batch, the
-        // arena was sized by the plan for `max_batch >= batch`, and the generated code touches
-        // nothing else; it writes only the arena and persistent buffers, which are borrowed
-        // mutably and therefore alias nothing else.
-        #[allow(unsafe_code)]
-        let rc = unsafe { self.run(batch) };
-        self.finish_call(rc, batch)
-    }
-
-    /// Fill the buffer table from the caller's buffers, checking (when `check`) that each has the
-    /// length its argument needs at `batch`.
-    fn bind<P, D>(
-        &mut self,
-        persistent: &mut [P],
-        data: &[D],
-        batch: usize,
-        check: bool,
-    ) -> Result<(), CodegenError>
-    where
-        P: AsMut<[f32]>,
-        D: AsRef<[f32]>,
-    {
-        let f = &self.function;
-        if persistent.len() != self.persistent_count || data.len() != self.data_count {
-            return Err(CodegenError::Arguments(format!(
-                "`{}` takes {} persistent and {} data buffers, got {} and {}",
-                f.name,
-                self.persistent_count,
-                self.data_count,
-                persistent.len(),
-                data.len()
-            )));
-        }
-        for (slot, (b, a)) in self.bindings.iter().zip(&f.args).enumerate() {
-            let (ptr, len) = if b.persistent {
-                let buf = persistent[b.index].as_mut();
-                (buf.as_mut_ptr(), buf.len())
-            } else {
-                let buf = data[b.index].as_ref();
-                // Generated code never writes a data argument (updates target only parameters
-                // and state, which the verifier checks), so handing out a `*mut` is sound.
-                (buf.as_ptr().cast_mut(), buf.len())
-            };
-            let want = if b.batched {
-                b.row.checked_mul(batch)
-            } else {
-                Some(b.row)
-            };
-            if check && want != Some(len) {
-                return Err(CodegenError::Arguments(format!(
-                    "argument `{}` of {} needs {} floats at batch {batch}, got {len}",
-                    f.name_of(a.value),
-                    f.shape(a.value),
-                    want.map_or_else(|| "more than usize::MAX".into(), |w| w.to_string())
-                )));
-            }
-            self.table[slot] = ptr;
-            self.lens[slot] = len as i64;
-        }
-        let n = f.args.len();
-        self.table[n] = self.arena.as_mut_ptr();
-        self.lens[n] = self.arena.len() as i64;
-        self.table[n + 1] = self.descriptors.as_ptr().cast_mut().cast();
-        Ok(())
-    }
-
-    fn finish_call(&mut self, rc: i32, batch: usize) -> Result<(), CodegenError> {
-        self.last_batch = batch;
-        if rc != 0 {
-            let f = &self.function;
-            return Err(CodegenError::BoundsCheck {
-                function: f.name.clone(),
-                location: emit::describe_failure(f, rc),
-            });
-        }
-        Ok(())
-    }
-
     /// The handle of output `name`, to read it after each call without looking it up again.
     pub fn output_id(&self, name: &str) -> Option<OutputId> {
         self.outputs
@@ -487,40 +389,5 @@ impl CompiledFunction {
     /// Whether the code was compiled with bounds checks (`CodegenOptions::checked`).
     pub fn is_checked(&self) -> bool {
         self.checked
-    }
-
-    /// Run the entry point on the table `bind` filled.
-    ///
-    /// # Safety
-    /// Unless the function was compiled in checked mode, the table must hold buffers of the
-    /// lengths the arguments need at `batch` (as `bind` checks), and `batch` must not exceed
-    /// `max_batch`.
-    #[allow(unsafe_code)]
-    unsafe fn run(&mut self, batch: usize) -> i32 {
-        // SAFETY: the caller's promise, or the generated checks in checked mode.
-        unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) }
-    }
-
-    /// Run the entry point with buffers and a batch that `call` would refuse, so tests can see
-    /// checked mode catch what the plan does not cover.
-    #[cfg(test)]
-    fn call_unguarded(
-        &mut self,
-        persistent: &mut [&mut [f32]],
-        data: &[&[f32]],
-        batch: usize,
-    ) -> i32 {
-        assert!(
-            self.checked,
-            "invariant: only checked code may run unguarded"
-        );
-        self.bind(persistent, data, batch, false)
-            .expect("the right number of buffers");
-        // SAFETY: checked mode verifies every range against the lengths in the table before
-        // touching it.
-        #[allow(unsafe_code)]
-        unsafe {
-            self.run(batch)
-        }
     }
 }

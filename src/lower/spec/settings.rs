@@ -1,0 +1,47 @@
+//! The settings of the `train` and `data` blocks and the widths of layers: name, default and
+//! range of each, defined once for the file's reader and the command line's flags.
+
+use super::options::{Count, Number};
+
+pub const EPOCHS: Count = Count {
+    name: "epochs",
+    default: 100,
+    min: 1,
+    max: 1_000_000,
+};
+pub const BATCH_SIZE: Count = Count {
+    name: "batch_size",
+    default: 32,
+    min: 1,
+    max: 1 << 20,
+};
+/// Seeds are 32-bit, as in most tools; every one is exact as a number in the file.
+pub const SEED: Count = Count {
+    name: "seed",
+    default: 42,
+    min: 0,
+    max: u32::MAX as u64,
+};
+pub const TEST_FRACTION: Number = Number {
+    name: "test_fraction",
+    default: 0.2,
+    min: 0.0,
+    max: 0.9,
+};
+pub const VALIDATION_FRACTION: Number = Number {
+    name: "validation_fraction",
+    default: 0.1,
+    min: 0.0,
+    max: 0.9,
+};
+/// The width of a layer, and of the input.
+pub(super) const UNITS: Count = Count {
+    name: "units",
+    default: 1,
+    min: 1,
+    max: 1 << 24,
+};
+pub(super) const INPUT_WIDTH: Count = Count {
+    name: "width",
+    ..UNITS
+};

@@ -1,0 +1,183 @@
+//! The names a model file may use for activations, losses and optimizers: one table of names per
+//! enum (an exhaustive `match` in `name`), and the options each takes with their defaults and
+//! ranges. `resolve` looks names up here and nowhere else; the summary and the tests read the
+//! same tables.
+
+use strum::{EnumDiscriminants, EnumIter};
+
+use super::options::Number;
+
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(ActivationKind), derive(EnumIter))]
+pub enum Activation {
+    Linear,
+    Sigmoid,
+    Relu,
+    LeakyRelu { alpha: f64 },
+    Tanh,
+    Softmax,
+}
+
+impl ActivationKind {
+    /// The name in a `.nn` file: the one table of activation names.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationKind::Linear => "linear",
+            ActivationKind::Sigmoid => "sigmoid",
+            ActivationKind::Relu => "relu",
+            ActivationKind::LeakyRelu => "leaky_relu",
+            ActivationKind::Tanh => "tanh",
+            ActivationKind::Softmax => "softmax",
+        }
+    }
+
+    /// The options the activation takes, in positional order.
+    pub fn options(self) -> &'static [Number] {
+        match self {
+            ActivationKind::LeakyRelu => &[LEAKY_RELU_ALPHA],
+            ActivationKind::Linear
+            | ActivationKind::Sigmoid
+            | ActivationKind::Relu
+            | ActivationKind::Tanh
+            | ActivationKind::Softmax => &[],
+        }
+    }
+}
+
+impl Activation {
+    pub fn name(&self) -> &'static str {
+        ActivationKind::from(self).name()
+    }
+}
+
+pub const LEAKY_RELU_ALPHA: Number = Number {
+    name: "alpha",
+    default: 0.01,
+    min: 0.0,
+    max: 1.0,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+pub enum Loss {
+    Mse,
+    CrossEntropy,
+}
+
+impl Loss {
+    /// The name in a `.nn` file: the one table of loss names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::CrossEntropy => "cross_entropy",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(OptimizerKind), derive(EnumIter))]
+pub enum Optimizer {
+    Sgd {
+        learning_rate: f64,
+        momentum: f64,
+    },
+    Adam {
+        learning_rate: f64,
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+}
+
+/// The largest learning rate a file may give: far above any rate that trains (inputs and
+/// regression targets are standardized), so a larger one is a typo.
+const MAX_LEARNING_RATE: f64 = 10.0;
+
+const fn option(name: &'static str, default: f64, min: f64, max: f64) -> Number {
+    Number {
+        name,
+        default,
+        min,
+        max,
+    }
+}
+
+const SGD_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.01, 0.0, MAX_LEARNING_RATE),
+    option("momentum", 0.0, 0.0, 0.999999),
+];
+
+const ADAM_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.001, 0.0, MAX_LEARNING_RATE),
+    option("beta1", 0.9, 0.0, 0.999999),
+    option("beta2", 0.999, 0.0, 0.999999999),
+    option("epsilon", 1e-8, 1e-30, 1.0),
+];
+
+impl OptimizerKind {
+    /// The name in a `.nn` file: the one table of optimizer names.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// Every option the optimizer takes, with its default and range.
+    pub fn options(self) -> &'static [Number] {
+        match self {
+            OptimizerKind::Sgd => SGD_OPTIONS,
+            OptimizerKind::Adam => ADAM_OPTIONS,
+        }
+    }
+
+    /// The optimizer of this kind with option values in the order of `options`.
+    pub(super) fn with_options(self, v: &[f64]) -> Optimizer {
+        match self {
+            OptimizerKind::Sgd => Optimizer::Sgd {
+                learning_rate: v[0],
+                momentum: v[1],
+            },
+            OptimizerKind::Adam => Optimizer::Adam {
+                learning_rate: v[0],
+                beta1: v[1],
+                beta2: v[2],
+                epsilon: v[3],
+            },
+        }
+    }
+}
+
+impl Optimizer {
+    pub fn name(&self) -> &'static str {
+        OptimizerKind::from(self).name()
+    }
+
+    /// Every option with its value, in the order of `OptimizerKind::options`.
+    pub fn options(&self) -> Vec<(&'static str, f64)> {
+        let values = match *self {
+            Optimizer::Sgd {
+                learning_rate,
+                momentum,
+            } => vec![learning_rate, momentum],
+            Optimizer::Adam {
+                learning_rate,
+                beta1,
+                beta2,
+                epsilon,
+            } => vec![learning_rate, beta1, beta2, epsilon],
+        };
+        let table = OptimizerKind::from(self).options();
+        assert_eq!(
+            table.len(),
+            values.len(),
+            "invariant: an optimizer has one value per option in its table"
+        );
+        table.iter().map(|o| o.name).zip(values).collect()
+    }
+
+    /// The optimizer of `kind` with every option at its default.
+    pub fn default_of(kind: OptimizerKind) -> Optimizer {
+        let defaults: Vec<f64> = kind.options().iter().map(|o| o.default).collect();
+        kind.with_options(&defaults)
+    }
+}
