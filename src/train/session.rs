@@ -387,3 +387,36 @@ fn test_metrics(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_too_large_for_memory_is_a_diagnostic_at_its_layer() {
+        let text = "model {\n  input(4)\n  dense(8)\n}\nloss: mse\n";
+        let spec = program::parse_model(&Source::new("m.nn", text)).unwrap();
+        let layer = spec.layers[0].span;
+        let origin = Some(Origin {
+            span: layer,
+            what: "layer 1 `dense(8)`".into(),
+        });
+        let e = CodegenError::OutOfMemory {
+            function: "loss".into(),
+            bytes: 1 << 40,
+            origin: origin.clone(),
+        };
+        let d = codegen_error(&spec, e);
+        assert_eq!(d.code, "nnc::train::out_of_memory");
+        assert_eq!(d.location().as_deref(), Some("m.nn:3:3"));
+        assert!(d.help.is_some());
+        let e = ExecError::OutOfMemory {
+            what: "parameter `w1`".into(),
+            bytes: 1 << 40,
+            origin,
+        };
+        assert_eq!(exec_error(&spec, e).code, "nnc::train::out_of_memory");
+        let bug = codegen_error(&spec, CodegenError::Internal("x".into()));
+        assert_eq!(bug.code, "nnc::internal");
+    }
+}
