@@ -11,7 +11,7 @@ use nnc::data::{Batcher, Prepared};
 use nnc::diag::Source;
 use nnc::interp::{self, Tensor};
 use nnc::ir::ArgRole;
-use nnc::lower::spec::{ActivationKind, OptimizerKind};
+use nnc::lower::spec::{ActivationKind, OptimizerKind, BATCH_SIZE};
 use nnc::program::Program;
 use nnc::train::session::{load_model, prepare_data};
 use nnc::train::{fit, Executor, InterpExecutor, JitExecutor};
@@ -167,9 +167,13 @@ fn twenty_training_steps_of_every_example_give_the_same_results() {
 
 /// The iris model with the given activation for its hidden layer and the given optimizer.
 fn iris_with(activation: &str, optimizer: &str) -> (Program, Prepared) {
+    iris_model(activation, optimizer, 16)
+}
+
+fn iris_model(activation: &str, optimizer: &str, batch_size: u64) -> (Program, Prepared) {
     let csv = root().join("examples/data/iris.csv");
     let text = format!(
-        "data {{ path: {:?} target: species }}\nmodel {{\n  input(4)\n  dense(8, activation: {activation})\n  output(3, activation: softmax)\n}}\nloss: cross_entropy\noptimizer: {optimizer}\ntrain {{ batch_size: 16 }}\n",
+        "data {{ path: {:?} target: species }}\nmodel {{\n  input(4)\n  dense(8, activation: {activation})\n  output(3, activation: softmax)\n}}\nloss: cross_entropy\noptimizer: {optimizer}\ntrain {{ batch_size: {batch_size} }}\n",
         csv.display().to_string()
     );
     let source = Source::new("variant.nn", text);
@@ -199,8 +203,9 @@ fn every_optimizer_trains_the_same_compiled_and_interpreted() {
 }
 
 /// Every option of every optimizer at the smallest and at the largest value the file accepts
-/// (the others at their defaults), and the same for every activation option: compiled and
-/// interpreted steps agree. Adam's `beta2: 0.999999999` once trained flat when compiled.
+/// (the others at their defaults), the same for every activation option, and the smallest and
+/// largest batch size: compiled and interpreted steps agree. Adam's `beta2: 0.999999999` once
+/// trained flat when compiled.
 #[test]
 fn every_option_at_both_ends_of_its_range_agrees() {
     let mut cases = Vec::new();
@@ -225,10 +230,18 @@ fn every_option_at_both_ends_of_its_range_agrees() {
         }
     }
     assert!(cases.len() >= 14, "every option contributes two cases");
-    for (activation, optimizer) in cases {
-        let (program, prepared) = iris_with(&activation, &optimizer);
+    let mut runs: Vec<(String, String, u64)> = cases.into_iter().map(|(a, o)| (a, o, 16)).collect();
+    // Stochastic and (the largest batch being far above iris's rows) full-batch descent.
+    for batch_size in [BATCH_SIZE.min, BATCH_SIZE.max] {
+        runs.push(("relu".into(), "sgd(learning_rate: 0.1)".into(), batch_size));
+    }
+    for (activation, optimizer, batch_size) in runs {
+        let (program, prepared) = iris_model(&activation, &optimizer, batch_size);
         for opts in modes() {
-            let what = format!("{activation} / {optimizer} (checked {})", opts.checked);
+            let what = format!(
+                "{activation} / {optimizer} / batch {batch_size} (checked {})",
+                opts.checked
+            );
             compare_training(&what, &program, &prepared, &opts, 8, 1e-4);
         }
     }
