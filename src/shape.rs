@@ -278,13 +278,24 @@ mod tests {
         let err = infer(&f, &op, None).unwrap_err();
         assert_eq!(err.left, Some(x));
         assert_eq!(err.right, Some(w));
+        assert!(
+            err.message
+                .contains("`x` gives rows of 4 values but `w` expects 5"),
+            "{}",
+            err.message
+        );
         let ok = Op::MatMul {
             a: x,
             b: w,
             transpose_a: true,
             transpose_b: false,
         };
-        assert!(infer(&f, &ok, None).is_err(), "x^T w has inner B vs 5");
+        let err = infer(&f, &ok, None).unwrap_err();
+        assert!(
+            err.message.contains("rows of B (the batch size) values"),
+            "x^T w has inner B vs 5: {}",
+            err.message
+        );
         let w2 = f.add_arg("w2", Shape::fixed(&[4, 2]), ArgRole::Param, None);
         let good = Op::MatMul {
             a: x,

@@ -474,3 +474,34 @@ fn emit_loss(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Source;
+
+    fn lowered(model: &str, loss: &str, target_width: usize) -> Result<Lowered, Diagnostic> {
+        let text = format!("model {{\n  input(4)\n  {model}\n}}\nloss: {loss}\n");
+        let spec = crate::program::parse_model(&Source::new("m.nn", text)).unwrap();
+        let data = DataShape {
+            features: 4,
+            features_origin: None,
+            target_width,
+            target_origin: None,
+        };
+        lower(&spec, Some(&data))
+    }
+
+    #[test]
+    fn cross_entropy_needs_an_output_that_gives_probabilities() {
+        let message = |model, width| lowered(model, "cross_entropy", width).unwrap_err().message;
+        assert!(message("dense(1, activation: softmax)", 1).contains("softmax over a single unit"));
+        // Two classes read as one 0/1 column for a sigmoid, but two sigmoid units.
+        assert!(message("dense(2, activation: sigmoid)", 1).contains("needs exactly 1 unit"));
+        assert!(message("dense(3, activation: relu)", 3).contains("gives probabilities"));
+        assert!(message("dense(3, activation: sigmoid)", 3).contains("predicts two classes"));
+        assert!(lowered("dense(3, activation: softmax)", "cross_entropy", 3).is_ok());
+        assert!(lowered("dense(1, activation: sigmoid)", "cross_entropy", 1).is_ok());
+        assert!(lowered("dense(1, activation: softmax)", "mse", 1).is_ok());
+    }
+}

@@ -152,6 +152,19 @@ mod tests {
         // precision: c0 1/2, c1 2/3, c2 0 → mean 7/18; recall: 1/2, 1, 0 → 1/2.
         assert!((m.precision - 7.0 / 18.0).abs() < 1e-12);
         assert!((m.recall - 0.5).abs() < 1e-12);
+        // F1 = 2pr / (p + r): c0 1/2, c1 4/5, c2 0 (no true positives) → mean 13/30.
+        assert!((m.f1 - 13.0 / 30.0).abs() < 1e-12, "f1 {}", m.f1);
+    }
+
+    #[test]
+    fn ties_go_to_the_first_class_and_one_half_is_negative() {
+        // As numpy's argmax and scikit-learn's `predict` (positive when the probability is
+        // above one half).
+        assert_eq!(
+            predicted_classes(&[0.4, 0.4, 0.2, 0.1, 0.3, 0.3], 3),
+            vec![0, 1]
+        );
+        assert_eq!(predicted_classes(&[0.5, 0.5000001], 1), vec![0, 1]);
     }
 
     #[test]

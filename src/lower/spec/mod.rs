@@ -494,3 +494,20 @@ fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Di
         seed: o.count(&SEED)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diag::Source;
+
+    fn resolve(text: &str) -> Result<super::ModelSpec, crate::diag::Diagnostic> {
+        crate::program::parse_model(&Source::new("m.nn", text))
+    }
+
+    #[test]
+    fn widths_are_positional_or_named() {
+        let spec = resolve("model { input(width: 4) dense(units: 3) }\nloss: mse\n").unwrap();
+        assert_eq!((spec.input.width, spec.layers[0].units), (Some(4), 3));
+        let err = resolve("model { input(units: 4) dense(3) }\nloss: mse\n").unwrap_err();
+        assert_eq!(err.code, "nnc::lower::unknown_option");
+    }
+}
