@@ -182,5 +182,8 @@ mod tests {
         assert!((m.mse - 4.0 / 3.0).abs() < 1e-12);
         assert!((m.mae - 2.0 / 3.0).abs() < 1e-12);
         assert!((m.r2 - (1.0 - 4.0 / 2.0)).abs() < 1e-12);
+        // A constant truth has no variance to explain: R² is 0, not a division by zero.
+        let flat = regression(&[2.0, 2.0], &[1.0, 3.0]);
+        assert_eq!((flat.r2, flat.mse, flat.mae), (0.0, 1.0, 1.0));
     }
 }
