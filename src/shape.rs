@@ -304,5 +304,17 @@ mod tests {
             transpose_b: false,
         };
         assert_eq!(infer(&f, &good, None).unwrap(), Shape::batched(&[2]));
+        // One operand that is not a matrix is enough to refuse (and must not be indexed).
+        let v = f.add_arg("v", Shape::fixed(&[4]), ArgRole::Param, None);
+        for (a, b) in [(v, w2), (x, v)] {
+            let op = Op::MatMul {
+                a,
+                b,
+                transpose_a: false,
+                transpose_b: false,
+            };
+            let err = infer(&f, &op, None).unwrap_err();
+            assert!(err.message.contains("two matrices"), "{}", err.message);
+        }
     }
 }
