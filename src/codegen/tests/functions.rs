@@ -223,25 +223,25 @@ fn call_rejects_wrong_buffers_and_batches() {
 
 #[test]
 fn sizes_that_overflow_are_errors_before_any_code_runs() {
-    // 2^62 + 1 rows of one float: the arena's size in bytes overflows; it used to wrap to a
-    // 64-byte arena that a call at batch 2^20 then overran.
+    // (2^62 + 1) rows of 4 floats: the element count overflows usize. It used to wrap to 4, plan
+    // a 64-byte arena, and let a call at batch 2^20 write far past it.
     let mut f = Function::new("huge_batch");
-    let x = f.add_arg("x", Shape::batched(&[1]), ArgRole::Data, None);
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
     let y = f.push(Op::Unary(UnaryOp::Exp, x), None, None, None);
     f.add_output("y", y);
     let f = verified(&f);
     let err = compile(&f, (1 << 62) + 1, &CodegenOptions::default())
         .err()
-        .expect("an arena of 2^62 floats cannot be planned");
+        .expect("an arena of 2^64 floats cannot be planned");
     assert!(matches!(err, CodegenError::TooLarge { .. }), "{err}");
     // A batch that fits the address space but not this machine's memory is an error too.
     let err = compile(&f, 1 << 50, &CodegenOptions::default())
         .err()
-        .expect("2^50 floats cannot be allocated");
+        .expect("2^52 floats cannot be allocated");
     assert!(matches!(err, CodegenError::OutOfMemory { .. }), "{err}");
-    // And the largest batch that is cheap still compiles and runs.
+    // And a large batch that is cheap still compiles and runs.
     let mut c = compile(&f, 1 << 10, &CodegenOptions::default()).unwrap();
-    let x = vec![0.0f32; 1 << 10];
+    let x = vec![0.0f32; 4 << 10];
     c.call(&mut [] as &mut [Vec<f32>], &[&x[..]], 1 << 10)
         .unwrap();
     assert!(c.output("y").iter().all(|&v| v == 1.0));
