@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod artifacts;
 pub mod autodiff;
 pub mod codegen;
 pub mod data;
@@ -21,6 +22,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod optim;
+pub mod plots;
 pub mod program;
 pub mod random;
 pub mod shape;

@@ -1,0 +1,1 @@
+//! A saved model directory (filled in below).

@@ -1,0 +1,1 @@
+//! Plots of a run as standalone SVG text (filled in below).
