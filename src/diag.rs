@@ -97,6 +97,8 @@ pub struct Diagnostic {
     /// Further diagnostics shown under this one, each with its own source (used when one error
     /// involves both the `.nn` file and a data file).
     pub related: Vec<Diagnostic>,
+    /// A warning is shown and the run goes on; everything else stops it.
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -108,7 +110,14 @@ impl Diagnostic {
             labels: Vec::new(),
             help: None,
             related: Vec::new(),
+            warning: false,
         }
+    }
+
+    /// The same diagnostic as a warning: shown, but not a failure.
+    pub fn as_warning(mut self) -> Self {
+        self.warning = true;
+        self
     }
 
     pub fn with_source(mut self, source: &Source) -> Self {
@@ -178,6 +187,14 @@ impl std::error::Error for Diagnostic {}
 impl miette::Diagnostic for Diagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(if self.warning {
+            miette::Severity::Warning
+        } else {
+            miette::Severity::Error
+        })
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -252,11 +252,22 @@ fn run(
     let outcome = session::run(
         file,
         &opts,
-        |spec, program, prepared| {
+        |spec, program, data| {
             bar.set_length(spec.train.epochs as u64);
             // Time the training, not the data loading before it.
             bar.reset();
+            for w in &data.warnings {
+                eprintln!("{:?}", miette::Report::new(w.clone()));
+            }
+            let prepared = &data.prepared;
             if !quiet {
+                if data.dropped_no_target + data.dropped_missing > 0 {
+                    say!(
+                        "left out {} rows without a target value and {} with a missing value (`missing: drop`)",
+                        data.dropped_no_target,
+                        data.dropped_missing
+                    );
+                }
                 say!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
                     spec.source.name,
@@ -301,7 +312,7 @@ fn run(
     );
     match &r.test {
         None => say!("no test metrics: the test split is empty (test_fraction is 0)"),
-        Some(test) => print_test_metrics(test, outcome.test_rows, &r.classes),
+        Some(test) => print_test_metrics(test, r.rows.test, &r.classes),
     }
     if let Some(path) = report_path {
         r.write_json(path)?;

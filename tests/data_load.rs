@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nnc::data::{
-    last_column, load_csv, prepare, split, Batcher, DataOrigin, SplitConfig, Table, Target,
-    TargetEncoding, TargetKind,
+    last_column, load_csv, prepare, split, usable_rows, Batcher, DataOrigin, ReadOptions,
+    SplitConfig, Table, Target, TargetEncoding, TargetKind,
 };
 use nnc::diag::{Diagnostic, Source, Span};
 
@@ -22,7 +22,30 @@ fn shipped(name: &str) -> PathBuf {
     reason = "a test helper passing the library's result through"
 )]
 fn load(path: &Path, target: &str, kind: TargetKind) -> Result<Table, Diagnostic> {
-    load_csv(path, target, kind, &DataOrigin::default())
+    let t = load_csv(path, target, kind, &DataOrigin::default())?;
+    // With the default settings a missing feature value is an error, found here.
+    usable_rows(&t, &Default::default())?;
+    Ok(t)
+}
+
+fn target(t: &Table) -> &Target {
+    &t.target.as_ref().expect("a target").data
+}
+
+fn all_rows(t: &Table) -> Vec<usize> {
+    (0..t.rows).collect()
+}
+
+fn names(t: &Table) -> Vec<String> {
+    t.feature_names()
+}
+
+/// Row `row` of the features, in the file's units.
+fn row(t: &Table, row: usize) -> Vec<f64> {
+    t.columns
+        .iter()
+        .map(|c| t.shifted(row, c.index) + t.reference(c.index))
+        .collect()
 }
 
 fn class_names(t: &Table) -> Vec<String> {
@@ -32,11 +55,11 @@ fn class_names(t: &Table) -> Vec<String> {
 #[test]
 fn iris() {
     let t = load(&shipped("iris.csv"), "species", TargetKind::Classes).unwrap();
-    assert_eq!((t.rows, t.features.len(), t.x.len()), (150, 4, 600));
-    assert_eq!(t.features[0], "sepal_length_cm");
-    assert_eq!(t.x[..4], [5.1, 3.5, 1.4, 0.2]);
+    assert_eq!((t.rows, t.columns.len()), (150, 4));
+    assert_eq!(names(&t)[0], "sepal_length_cm");
+    assert_eq!(row(&t, 0), [5.1, 3.5, 1.4, 0.2]);
     assert_eq!(class_names(&t), ["setosa", "versicolor", "virginica"]);
-    assert_eq!(t.target_name, "species");
+    assert_eq!(t.target.as_ref().unwrap().name, "species");
 }
 
 #[test]
@@ -47,10 +70,10 @@ fn breast_cancer() {
         TargetKind::Classes,
     )
     .unwrap();
-    assert_eq!((t.rows, t.features.len()), (569, 30));
+    assert_eq!((t.rows, t.columns.len()), (569, 30));
     // Sorted names make `malignant` class 1, the positive class of a binary encoding.
     assert_eq!(class_names(&t), ["benign", "malignant"]);
-    let Target::Classes { labels, .. } = &t.target else {
+    let Target::Classes { labels, .. } = target(&t) else {
         unreachable!()
     };
     assert_eq!(labels[0], 1);
@@ -60,8 +83,8 @@ fn breast_cancer() {
 #[test]
 fn diabetes() {
     let t = load(&shipped("diabetes.csv"), "progression", TargetKind::Values).unwrap();
-    assert_eq!((t.rows, t.features.len()), (442, 10));
-    let Target::Values(v) = &t.target else {
+    assert_eq!((t.rows, t.columns.len()), (442, 10));
+    let Target::Values(v) = target(&t) else {
         panic!("values expected")
     };
     assert_eq!((v.len(), v[0], v[1]), (442, 151.0, 75.0));
@@ -71,7 +94,7 @@ fn diabetes() {
 #[test]
 fn digits() {
     let t = load(&shipped("digits.csv"), "digit", TargetKind::Classes).unwrap();
-    assert_eq!((t.rows, t.features.len()), (1797, 64));
+    assert_eq!((t.rows, t.columns.len()), (1797, 64));
     let want: Vec<String> = (0..10).map(|d| d.to_string()).collect();
     assert_eq!(class_names(&t), want);
 }
@@ -83,12 +106,12 @@ fn iris_pipeline_stratifies_standardizes_and_batches() {
         seed: 42,
         ..SplitConfig::default()
     };
-    let s = split(&t, &cfg).unwrap();
+    let s = split(target(&t), &all_rows(&t), &cfg).unwrap();
     assert_eq!(
         (s.train.len(), s.validation.len(), s.test.len()),
         (108, 12, 30)
     );
-    let Target::Classes { labels, .. } = &t.target else {
+    let Target::Classes { labels, .. } = target(&t) else {
         unreachable!()
     };
     for class in 0..3 {
@@ -101,9 +124,9 @@ fn iris_pipeline_stratifies_standardizes_and_batches() {
         .collect();
     all.sort_unstable();
     assert_eq!(all, (0..150).collect::<Vec<_>>());
-    assert_eq!(s, split(&t, &cfg).unwrap());
+    assert_eq!(s, split(target(&t), &all_rows(&t), &cfg).unwrap());
 
-    let p = prepare(&t, &s, TargetEncoding::OneHot).unwrap();
+    let p = prepare(&t, &s, TargetEncoding::OneHot, &Default::default(), &[]).unwrap();
     assert_eq!(
         (p.train.x.rows, p.train.x.cols, p.train.y.cols),
         (108, 4, 3)
@@ -283,20 +306,11 @@ fn cells_that_are_not_numbers() {
         "nnc::data::not_a_number",
         "bad.csv:4:3",
     );
-    expect(
-        "color,b,y\nred,1,x\nblue,2,y\n9,3,y\n",
-        "y",
-        C,
-        "nnc::data::categorical_feature",
-        "bad.csv:1:1",
-    );
-    let (err, _) = fails("a,color,y\n1,red,x\n2,blue,y\n", "y", C);
-    assert!(
-        err.message
-            .contains("categorical feature columns are not supported yet"),
-        "{}",
-        err.message
-    );
+    // A column of text (a number among it included) is categorical, not an error.
+    let path = write("ok.csv", b"color,b,y\nred,1,x\nblue,2,y\n9,3,y\n");
+    let t = load(&path, "y", C).unwrap();
+    assert_eq!(t.columns[0].kind, nnc::data::ColumnKind::Categorical);
+    assert_eq!(t.columns[1].kind, nnc::data::ColumnKind::Numeric);
     expect(
         "a,b,y\n1,2,x\n3, ,y\n",
         "y",
@@ -304,13 +318,11 @@ fn cells_that_are_not_numbers() {
         "nnc::data::missing_value",
         "bad.csv:3:3",
     );
-    expect(
-        "a,b,y\n1,2,x\n3,4,\n",
-        "y",
-        C,
-        "nnc::data::missing_value",
-        "bad.csv:3:5",
-    );
+    // A row without a target is left out, not an error.
+    let path = write("ok.csv", b"a,b,y\n1,2,x\n3,4,\n5,6,z\n");
+    let t = load(&path, "y", C).unwrap();
+    assert_eq!(t.target.as_ref().unwrap().missing, 1);
+    assert_eq!(usable_rows(&t, &Default::default()).unwrap().0, [0, 2]);
     expect(
         "a,y\n1,2.5\n2,abc\n",
         "y",
@@ -318,11 +330,12 @@ fn cells_that_are_not_numbers() {
         "nnc::data::non_numeric_target",
         "bad.csv:3:3",
     );
+    // NaN marks a missing value.
     expect(
         "a,y\n1,x\nNaN,y\n",
         "y",
         C,
-        "nnc::data::not_finite",
+        "nnc::data::missing_value",
         "bad.csv:3:1",
     );
     expect(
@@ -346,7 +359,7 @@ fn classes_need_two_and_sort_numerically() {
     let path = write("ok.csv", b"a,y\n1,10\n2,9\n3,2\n4,9\n");
     let t = load(&path, "y", C).unwrap();
     assert_eq!(class_names(&t), ["2", "9", "10"]);
-    let Target::Classes { labels, .. } = &t.target else {
+    let Target::Classes { labels, .. } = target(&t) else {
         unreachable!()
     };
     assert_eq!(labels, &[2, 1, 0, 1]);
@@ -381,25 +394,21 @@ fn spans_survive_quotes_crlf_blank_lines_and_a_bom() {
         "a,\"b\",y\r\n1,\" 2 \",x\r\n3,4,\"y,z\"\r\n".as_bytes(),
     );
     let t = load(&path, "y", C).unwrap();
-    assert_eq!(
-        (t.features.clone(), t.x.clone()),
-        (
-            vec!["a".to_string(), "b".to_string()],
-            vec![1.0, 2.0, 3.0, 4.0]
-        )
-    );
+    assert_eq!(names(&t), ["a", "b"]);
+    assert_eq!((row(&t, 0), row(&t, 1)), (vec![1.0, 2.0], vec![3.0, 4.0]));
     assert_eq!(class_names(&t), ["x", "y,z"]);
 
-    let text = "\u{feff}a,y\n1,x\n2,\n";
-    expect(text, "y", C, "nnc::data::missing_value", "bad.csv:3:3");
+    let text = "\u{feff}a,y\n1,x\n,z\n";
+    expect(text, "y", C, "nnc::data::missing_value", "bad.csv:3:1");
     let path = write("bom.csv", "\u{feff}a,y\n1,x\n2,z\n".as_bytes());
     let t = load(&path, "y", C).unwrap();
-    assert_eq!(t.features, ["a"]);
+    assert_eq!(names(&t), ["a"]);
     // Spans for later diagnostics (an input layer's width against the columns) skip the mark.
-    assert_eq!(t.column_span("a"), Some(Span::new(3, 4)));
-    assert_eq!(t.column_span("y"), Some(Span::new(5, 6)));
-    assert_eq!(t.header_span(), Span::new(3, 6));
-    assert_eq!(t.column_span("z"), None);
+    let src = t.source();
+    assert_eq!(t.header_cell(&src, 0), Span::new(3, 4));
+    assert_eq!(t.header_cell(&src, 1), Span::new(5, 6));
+    assert_eq!(t.header_span(&src), Span::new(3, 6));
+    assert_eq!(t.column_index("z"), None);
 }
 
 #[test]
@@ -467,18 +476,28 @@ fn diagnostics_render_with_the_cell_and_help() {
 #[test]
 fn last_column_is_the_default_target() {
     let none = DataOrigin::default();
-    assert_eq!(last_column(&shipped("iris.csv"), &none).unwrap(), "species");
+    assert_eq!(
+        last_column(&shipped("iris.csv"), &ReadOptions::default(), &none).unwrap(),
+        "species"
+    );
     let path = write("bom.csv", "\u{feff}a,\" b,c \"\n1,2\n".as_bytes());
-    assert_eq!(last_column(&path, &none).unwrap(), "b,c");
+    assert_eq!(
+        last_column(&path, &ReadOptions::default(), &none).unwrap(),
+        "b,c"
+    );
     let path = write("bad.csv", b"");
     assert_eq!(
-        last_column(&path, &none).unwrap_err().code,
+        last_column(&path, &ReadOptions::default(), &none)
+            .unwrap_err()
+            .code,
         "nnc::data::empty_file"
     );
     let missing = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("nnc-data-test-no-such-dir/none.csv");
     assert_eq!(
-        last_column(&missing, &none).unwrap_err().code,
+        last_column(&missing, &ReadOptions::default(), &none)
+            .unwrap_err()
+            .code,
         "nnc::data::file_not_found"
     );
 }

@@ -248,7 +248,7 @@ fn the_loss_of_every_example_model() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
-        let data = nnc::train::session::load_data(&spec, &path, &Default::default()).unwrap();
+        let data = nnc::train::session::prepare_data(&spec, &path, &Default::default()).unwrap();
         let f = nnc::program::build(&spec, Some(&data.shape)).unwrap().loss;
         let mut rng = ChaCha8Rng::seed_from_u64(100 + name.len() as u64);
         let mut args: Vec<Tensor> = f

@@ -60,7 +60,7 @@ fn forward_pass_agrees_on_random_inputs() {
     for name in EXAMPLES {
         let path = example(name);
         let spec = load_model(&path, &Default::default()).unwrap();
-        let (data, _) = prepare_data(&spec, &path, &Default::default()).unwrap();
+        let data = prepare_data(&spec, &path, &Default::default()).unwrap();
         let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
         let f = &program.forward;
         for opts in modes() {
@@ -156,7 +156,8 @@ fn twenty_training_steps_of_every_example_give_the_same_results() {
     for name in EXAMPLES {
         let path = example(name);
         let spec = load_model(&path, &Default::default()).unwrap();
-        let (data, prepared) = prepare_data(&spec, &path, &Default::default()).unwrap();
+        let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+        let prepared = data.prepared.clone();
         let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
         for opts in modes() {
             let what = format!("{name} (checked {})", opts.checked);
@@ -180,7 +181,8 @@ fn iris_model(activation: &str, optimizer: &str, batch_size: u64) -> (Program, P
     let spec = nnc::program::parse_model(&source)
         .unwrap_or_else(|d| panic!("{optimizer}: {}", d.render_plain()));
     let model_path = root().join("variant.nn");
-    let (data, prepared) = prepare_data(&spec, &model_path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &model_path, &Default::default()).unwrap();
+    let prepared = data.prepared.clone();
     (
         nnc::program::build(&spec, Some(&data.shape)).unwrap(),
         prepared,

@@ -5,7 +5,10 @@
 use proptest::prelude::*;
 
 use nnc::codegen::CodegenOptions;
-use nnc::data::{self, DataOrigin, SplitConfig, TargetEncoding, TargetKind};
+use nnc::data::{
+    self, ColumnSettings, DataOrigin, Missing, PrepareConfig, SplitConfig, TargetEncoding,
+    TargetKind,
+};
 use nnc::diag::{Diagnostic, Source};
 use nnc::ir::ArgRole;
 use nnc::train::session::exec_error;
@@ -78,21 +81,41 @@ fn load(text: &str) {
                     validation_fraction,
                     seed: 3,
                 };
-                let split = match data::split(&table, &cfg) {
+                let config = |missing| PrepareConfig {
+                    defaults: ColumnSettings {
+                        missing,
+                        ..ColumnSettings::default()
+                    },
+                    columns: Vec::new(),
+                };
+                let target = &table.target.as_ref().unwrap().data;
+                let rows = match data::usable_rows(&table, &config(Missing::Drop)) {
+                    Ok((rows, _)) => rows,
+                    Err(d) => {
+                        well_formed(&d);
+                        continue;
+                    }
+                };
+                let split = match data::split(target, &rows, &cfg) {
                     Ok(s) => s,
                     Err(d) => {
                         well_formed(&d);
                         continue;
                     }
                 };
-                for encoding in [
-                    TargetEncoding::OneHot,
-                    TargetEncoding::Binary,
-                    TargetEncoding::Standardized,
-                ] {
-                    match data::prepare(&table, &split, encoding) {
-                        Ok(p) => assert!(p.train.x.data.iter().all(|v| v.is_finite())),
-                        Err(d) => well_formed(&d),
+                let encodings: &[TargetEncoding] = match table.class_names() {
+                    Some(names) if names.len() == 2 => {
+                        &[TargetEncoding::OneHot, TargetEncoding::Binary]
+                    }
+                    Some(_) => &[TargetEncoding::OneHot],
+                    None => &[TargetEncoding::Standardized],
+                };
+                for &encoding in encodings {
+                    for missing in [Missing::Drop, Missing::Mean, Missing::MostFrequent] {
+                        match data::prepare(&table, &split, encoding, &config(missing), &[]) {
+                            Ok(p) => assert!(p.train.x.data.iter().all(|v| v.is_finite())),
+                            Err(d) => well_formed(&d),
+                        }
                     }
                 }
             }
@@ -156,7 +179,7 @@ fn the_unedited_files_load_and_compile() {
         &DataOrigin::default(),
     )
     .unwrap();
-    assert_eq!((table.rows, table.features.len()), (6, 2));
+    assert_eq!((table.rows, table.columns.len()), (6, 2));
 }
 
 #[test]

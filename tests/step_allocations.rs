@@ -91,7 +91,8 @@ fn sgemm_allocations() -> usize {
 fn compiled_steps_and_evaluations_allocate_only_in_sgemm() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits.nn");
     let spec = load_model(&path, &Default::default()).unwrap();
-    let (data, prepared) = prepare_data(&spec, &path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+    let prepared = &data.prepared;
     let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
     let mut exec = JitExecutor::new(&program, 1, &CodegenOptions::default()).unwrap();
     let per_product = sgemm_allocations();

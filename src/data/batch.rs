@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::random::{self, Stream};
 
-use super::prepare::Examples;
+use super::preprocess::Examples;
 
 #[derive(Clone, Debug)]
 pub struct Batcher {
@@ -98,6 +98,7 @@ mod tests {
             },
             labels: Vec::new(),
             values: Vec::new(),
+            rows: (0..rows).collect(),
         }
     }
 

@@ -1,34 +1,96 @@
-//! Reading a CSV file into a [`Table`]: the file itself (missing, unreadable, not UTF-8), the
-//! record structure (empty file, no data rows, ragged rows, header names) and finding the target
-//! column. Typing the cells is `columns`' job; this module hands it the raw records with their
-//! byte offsets. It must not know about splits, scaling or anything downstream of the table.
+//! Reading a CSV file into a [`Table`]: the file itself (missing, unreadable, not UTF-8), its
+//! dialect (the delimiter, detected from the first block unless given), the record structure
+//! (empty file, no data rows, ragged rows, header names), finding the target column and typing
+//! every other column as numeric or categorical. The cells come from `read`, which streams the
+//! file; this module turns its findings into diagnostics, re-reading the file only to render one.
+//! It must not fit statistics or know about splits: that is `preprocess`'s job.
 
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
-use csv::StringRecord;
-
-use super::{columns, spans, DataOrigin, TargetKind};
+use super::read::{self, Cells, CsvStream, Header, Plan, Problem, MISSING_CODE};
+use super::{spans, DataOrigin, TargetKind};
 use crate::diag::{did_you_mean, Diagnostic, Source, Span};
 
-/// A CSV file read into numbers: every column but the target is a numeric feature.
-#[derive(Clone, Debug)]
-pub struct Table {
-    /// The CSV text, named by its path as given, so later stages can point into it.
-    pub source: Source,
-    pub features: Vec<String>,
-    pub rows: usize,
-    /// `rows × features.len()`, row-major.
-    pub x: Vec<f64>,
-    pub target: Target,
-    pub target_name: String,
-    /// Where each data row starts in `source` (byte offset), for diagnostics about its cells.
-    pub row_starts: Vec<usize>,
-    /// The CSV column of each feature, and of the target.
-    pub feature_columns: Vec<usize>,
-    pub target_column: usize,
+/// A text column with more distinct values than this (in the whole file) is refused as a
+/// categorical feature: one-hot encoding it would add that many inputs.
+pub const MAX_CATEGORIES: usize = 1000;
+
+/// A column name written in the `.nn` file, with where it was written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub span: Option<Span>,
 }
 
-/// The target column, read as the loss needs it.
+impl Named {
+    pub fn new(name: impl Into<String>) -> Self {
+        Named {
+            name: name.into(),
+            span: None,
+        }
+    }
+}
+
+/// How to read a file: everything but the statistics.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// `None` detects it (a `.tsv` file is tab-separated).
+    pub delimiter: Option<u8>,
+    /// Markers of a missing value besides the built-in ones.
+    pub missing_markers: Vec<String>,
+    /// Columns read as categorical even when every value is a number.
+    pub categorical: Vec<Named>,
+    /// Columns left out entirely.
+    pub ignore: Vec<Named>,
+    /// The value each numeric column is stored relative to, by name (from a fitted model, so a
+    /// new file's cells are stored exactly as the training file's were).
+    pub references: Option<HashMap<String, f64>>,
+    /// When given, only these columns are features; every other column but the target is left
+    /// out without being typed (a file to predict on may hold more columns than the model takes).
+    pub columns: Option<Vec<String>>,
+}
+
+/// The target column a caller asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub kind: TargetKind,
+    /// When false, a file without the column is read without a target (files to predict on).
+    pub required: bool,
+}
+
+/// The text of a data file, for diagnostics: held in memory when it came from memory, re-read
+/// from disk otherwise (a file can be large; an error is rare).
+#[derive(Clone, Debug)]
+pub enum DataText {
+    Memory(Source),
+    File { name: String, path: PathBuf },
+}
+
+impl DataText {
+    pub fn name(&self) -> &str {
+        match self {
+            DataText::Memory(s) => &s.name,
+            DataText::File { name, .. } => name,
+        }
+    }
+
+    /// The whole text, to render a diagnostic. A file that can no longer be read renders as
+    /// empty text: the message still names the line.
+    pub fn source(&self) -> Source {
+        match self {
+            DataText::Memory(s) => s.clone(),
+            DataText::File { name, path } => {
+                let bytes = std::fs::read(path).unwrap_or_default();
+                Source::new(name.clone(), String::from_utf8_lossy(&bytes).into_owned())
+            }
+        }
+    }
+}
+
+/// The target column, read as the loss needs it. Rows whose target is missing hold
+/// [`NO_LABEL`] or NaN and take part in nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
     /// Class names in label order (numeric order when every name is a number, else
@@ -40,162 +102,755 @@ pub enum Target {
     Values(Vec<f64>),
 }
 
+/// The label of a row without a target value.
+pub const NO_LABEL: usize = usize::MAX;
+
+impl Target {
+    pub fn is_present(&self, row: usize) -> bool {
+        match self {
+            Target::Classes { labels, .. } => labels[row] != NO_LABEL,
+            Target::Values(v) => !v[row].is_nan(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetColumn {
+    pub name: String,
+    /// Its CSV column.
+    pub index: usize,
+    pub data: Target,
+    /// Rows without a target value (left out of every split).
+    pub missing: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    Numeric,
+    Categorical,
+}
+
+/// A feature column of the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// Its CSV column.
+    pub index: usize,
+    pub kind: ColumnKind,
+}
+
+/// A CSV file read into cells, with its columns typed.
+#[derive(Debug)]
+pub struct Table {
+    pub text: DataText,
+    pub delimiter: u8,
+    pub header: Vec<String>,
+    pub header_start: usize,
+    pub rows: usize,
+    pub(crate) cells: Cells,
+    /// The feature columns, in file order (the target and ignored columns are not among them).
+    pub columns: Vec<Column>,
+    pub target: Option<TargetColumn>,
+    /// Things worth knowing that do not stop the run (a text column with a value per row).
+    pub warnings: Vec<Diagnostic>,
+}
+
 impl Table {
-    /// The class names, or `None` for a regression target.
+    pub fn name(&self) -> &str {
+        self.text.name()
+    }
+
+    /// The file's text, for a diagnostic.
+    pub fn source(&self) -> Source {
+        self.text.source()
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The class names, or `None` for a regression target or no target.
     pub fn class_names(&self) -> Option<&[String]> {
-        match &self.target {
+        match &self.target.as_ref()?.data {
             Target::Classes { names, .. } => Some(names),
             Target::Values(_) => None,
         }
     }
 
-    /// The header row's span in [`Table::source`], for diagnostics about the columns as a whole
-    /// (for instance an input layer whose width disagrees with the number of features).
-    pub fn header_span(&self) -> Span {
-        let text = &self.source.text;
-        spans::record_span(text, bom_len(text))
+    /// The 1-based line of data row `row` in `source`.
+    pub fn line(&self, source: &Source, row: usize) -> usize {
+        source.line_col(self.cells.starts[row]).0
     }
 
-    /// The 1-based line of data row `row`.
-    pub fn line(&self, row: usize) -> usize {
-        self.source.line_col(self.row_starts[row]).0
+    /// The span of CSV column `col`'s cell in data row `row`.
+    pub fn cell(&self, source: &Source, row: usize, col: usize) -> Span {
+        cell_span(source, self.cells.starts[row], col, self.delimiter)
     }
 
-    /// The span of feature `feature`'s cell in data row `row`.
-    pub fn feature_cell(&self, row: usize, feature: usize) -> Span {
-        cell(
-            &self.source.text,
-            self.row_starts[row],
-            self.feature_columns[feature],
-        )
+    pub fn header_cell(&self, source: &Source, col: usize) -> Span {
+        cell_span(source, self.header_start, col, self.delimiter)
     }
 
-    /// The span of the target's cell in data row `row`.
-    pub fn target_cell(&self, row: usize) -> Span {
-        cell(&self.source.text, self.row_starts[row], self.target_column)
+    /// The header row's span, for diagnostics about the columns as a whole.
+    pub fn header_span(&self, source: &Source) -> Span {
+        spans::record_span(&source.text, self.header_start, self.delimiter)
     }
 
-    /// The span of a named column's header cell in [`Table::source`], if the column exists.
-    pub fn column_span(&self, name: &str) -> Option<Span> {
-        let text = &self.source.text;
-        spans::field_spans(text, bom_len(text))
-            .into_iter()
-            .find(|s| columns::clean(&text[s.start..s.end]) == name)
-    }
-}
-
-/// The records of a CSV file, before typing: the header names and every data row with the byte
-/// offset where it starts in the source text.
-pub(crate) struct Raw<'a> {
-    pub source: &'a Source,
-    pub header: Vec<String>,
-    pub header_start: usize,
-    pub rows: Vec<StringRecord>,
-    pub starts: Vec<usize>,
-    pub target: usize,
-}
-
-impl Raw<'_> {
-    pub fn header_cell(&self, col: usize) -> Span {
-        cell(&self.source.text, self.header_start, col)
+    /// The CSV column named `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
     }
 
-    pub fn cell(&self, row: usize, col: usize) -> Span {
-        cell(&self.source.text, self.starts[row], col)
+    /// The value of a numeric cell relative to its column's reference; NaN when missing.
+    pub fn shifted(&self, row: usize, col: usize) -> f64 {
+        self.cells.shifted(row, col)
     }
 
-    pub fn line(&self, row: usize) -> usize {
-        self.source.line_col(self.starts[row]).0
+    /// The reference of a numeric column (what [`Table::shifted`] is relative to).
+    pub fn reference(&self, col: usize) -> f64 {
+        self.cells.references[col]
     }
 
-    /// A diagnostic about the CSV file with its primary label at `span`.
-    pub fn error(
+    /// The category names of a categorical column as they appear in the file, and each row's
+    /// index into them ([`MISSING_CODE`] when missing).
+    pub(crate) fn text_column(&self, col: usize) -> (&[String], &[u32]) {
+        let t = self.cells.text[col]
+            .as_ref()
+            .expect("invariant: categorical columns are interned while reading");
+        (&t.names, &t.codes)
+    }
+
+    /// A diagnostic on one cell.
+    pub(crate) fn cell_error(
         &self,
         code: &'static str,
         message: String,
-        span: Span,
-        label: String,
+        row: usize,
+        col: usize,
+        label: &str,
     ) -> Diagnostic {
+        let source = self.source();
+        let span = self.cell(&source, row, col);
         Diagnostic::new(code, message)
-            .with_source(self.source)
+            .with_source(&source)
             .with_label(span, label)
+    }
+
+    /// "line 12 of data file `x.csv`", for messages.
+    pub(crate) fn where_row(&self, row: usize) -> String {
+        let source = self.source();
+        format!(
+            "line {} of data file `{}`",
+            self.line(&source, row),
+            self.name()
+        )
     }
 }
 
-fn cell(text: &str, record_start: usize, col: usize) -> Span {
-    let fields = spans::field_spans(text, record_start);
-    // The rescanned record can only disagree with the csv crate's on dialect details it does
-    // not share; falling back to the whole record still points at the right line.
+fn cell_span(source: &Source, record_start: usize, col: usize, delimiter: u8) -> Span {
+    let fields = spans::field_spans(&source.text, record_start, delimiter);
+    // The rescan can only disagree with the reader on dialect details it does not share;
+    // falling back to the whole record still points at the right line.
     fields
         .get(col)
         .copied()
-        .unwrap_or_else(|| spans::record_span(text, record_start))
+        .unwrap_or_else(|| spans::record_span(&source.text, record_start, delimiter))
 }
 
-/// Read `path` and type its columns: every column but `target` must be numeric; the target is
-/// read as classes or values according to `kind`. Every failure is a diagnostic pointing at the
-/// cell, the header, or (through `origin`) the `.nn` setting at fault.
+/// Read `path` with the default options, the target required.
 pub fn load_csv(
     path: &Path,
     target: &str,
     kind: TargetKind,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let source = read_source(path, origin)?;
-    parse_csv(&source, target, kind, origin)
+    let target = TargetSpec {
+        name: target.to_string(),
+        kind,
+        required: true,
+    };
+    load_table(path, Some(&target), &ReadOptions::default(), origin)
 }
 
-/// [`load_csv`] on text already read: the CSV in `source`, named for its diagnostics.
+/// Read `path` and type its columns. Every failure is a diagnostic pointing at the cell, the
+/// header, or (through `origin`) the `.nn` setting at fault.
+pub fn load_table(
+    path: &Path,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let name = path.display().to_string();
+    let text = DataText::File {
+        name: name.clone(),
+        path: path.to_path_buf(),
+    };
+    let open = || std::fs::File::open(path);
+    let file = open().map_err(|e| file_error(&name, &e, origin))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        let e = std::io::Error::other("it is a folder");
+        return Err(file_error(&name, &e, origin));
+    }
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    read_table(file, &open, text, tsv, target, opts, origin)
+}
+
+/// [`load_csv`] on text already in memory.
 pub fn parse_csv(
     source: &Source,
     target: &str,
     kind: TargetKind,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let raw = read_records(source, target, origin)?;
-    columns::type_table(&raw, kind, origin)
+    let target = TargetSpec {
+        name: target.to_string(),
+        kind,
+        required: true,
+    };
+    parse_table(source, Some(&target), &ReadOptions::default(), origin)
+}
+
+/// [`load_table`] on text already in memory.
+pub fn parse_table(
+    source: &Source,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let bytes = source.text.as_bytes();
+    let open = || Ok::<_, std::io::Error>(bytes);
+    let tsv = source.name.to_ascii_lowercase().ends_with(".tsv");
+    let text = DataText::Memory(source.clone());
+    read_table(bytes, &open, text, tsv, target, opts, origin)
 }
 
 /// The name of the last column, the conventional target when none is named. Reads only the
-/// header, with the same diagnostics as [`load_csv`] for a missing, unreadable or empty file.
-pub fn last_column(path: &Path, origin: &DataOrigin) -> Result<String, Diagnostic> {
-    let source = read_source(path, origin)?;
-    let base = bom_len(&source.text);
-    match reader(&source.text, base).records().next() {
-        None => Err(empty_file(&source)),
-        Some(Err(e)) => Err(malformed(&source, base, &e)),
-        Some(Ok(header)) => {
-            Ok(columns::clean(header.iter().next_back().unwrap_or_default()).to_string())
+/// first block, with the same diagnostics as [`load_csv`] for a missing, unreadable or empty file.
+pub fn last_column(
+    path: &Path,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<String, Diagnostic> {
+    let name = path.display().to_string();
+    let text = DataText::File {
+        name: name.clone(),
+        path: path.to_path_buf(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(&name, &e, origin))?;
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let (_, header) = open_stream(file, &text, tsv, opts)?;
+    Ok(header.names.last().cloned().unwrap_or_default())
+}
+
+/// The stream positioned after the header, with the dialect settled.
+fn open_stream<R: std::io::Read>(
+    input: R,
+    text: &DataText,
+    tsv: bool,
+    opts: &ReadOptions,
+) -> Result<(CsvStream<R>, Header), Diagnostic> {
+    let mut stream = CsvStream::new(input).map_err(|e| io_error(text, &e))?;
+    stream.delimiter = opts.delimiter.unwrap_or_else(|| {
+        if tsv {
+            b'\t'
+        } else {
+            super::dialect::sniff(stream.sample())
+        }
+    });
+    let delimiter = stream.delimiter;
+    let header = match stream.header() {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err(empty_file(&text.source())),
+        Err(p) => return Err(problem(text, delimiter, &p, &[], None)),
+    };
+    let mut header = header;
+    for n in &mut header.names {
+        *n = n.trim().to_string();
+    }
+    Ok((stream, header))
+}
+
+fn read_table<R: std::io::Read, S: std::io::Read>(
+    input: R,
+    open: &dyn Fn() -> std::io::Result<S>,
+    text: DataText,
+    tsv: bool,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let (stream, header) = open_stream(input, &text, tsv, opts)?;
+    let delimiter = stream.delimiter;
+    let width = header.names.len();
+    let mut table = Table {
+        text,
+        delimiter,
+        header: header.names,
+        header_start: header.start,
+        rows: 0,
+        cells: Cells::default(),
+        columns: Vec::new(),
+        target: None,
+        warnings: Vec::new(),
+    };
+    check_header(&table)?;
+    let target_col = match target {
+        Some(t) => find_target(&table, t, origin)?,
+        None => None,
+    };
+    let mut ignored = columns_named(&table, &opts.ignore, "ignore", origin)?;
+    if let Some(keep) = &opts.columns {
+        ignored.extend((0..width).filter(|&c| !keep.contains(&table.header[c])));
+    }
+    let forced = columns_named(&table, &opts.categorical, "categorical", origin)?;
+    let classes = target.is_some_and(|t| t.kind == TargetKind::Classes);
+    let mut plan = Plan {
+        delimiter,
+        missing: read::DEFAULT_MISSING
+            .iter()
+            .map(|m| m.to_string())
+            .chain(opts.missing_markers.iter().cloned())
+            .collect(),
+        text: (0..width)
+            .map(|c| forced.contains(&c) || (classes && Some(c) == target_col))
+            .collect(),
+        numbers: true,
+        references: opts.references.as_ref().map(|refs| {
+            table
+                .header
+                .iter()
+                .map(|h| refs.get(h).copied().unwrap_or(0.0))
+                .collect()
+        }),
+    };
+    let cells = stream.read_rows(&plan, width);
+    if let Some(p) = &cells.problem {
+        return Err(problem(
+            &table.text,
+            delimiter,
+            p,
+            &table.header,
+            Some(width),
+        ));
+    }
+    if cells.rows == 0 {
+        let source = table.source();
+        let span = table.header_span(&source);
+        return Err(Diagnostic::new(
+            "nnc::data::no_rows",
+            format!("data file `{}` has a header but no data rows", table.name()),
+        )
+        .with_source(&source)
+        .with_label(span, "only a header")
+        .with_help("add one row per example below the header row"));
+    }
+    table.rows = cells.rows;
+    table.cells = cells;
+
+    // Type the feature columns; text found in a column not interned yet needs a second pass.
+    let mut late = Vec::new();
+    for col in 0..width {
+        if Some(col) == target_col || ignored.contains(&col) {
+            continue;
+        }
+        let counts = &table.cells.counts[col];
+        let kind = if forced.contains(&col) {
+            ColumnKind::Categorical
+        } else if counts.text == 0 {
+            ColumnKind::Numeric
+        } else if counts.numbers * 2 > counts.numbers + counts.text {
+            return Err(mixed_column(&table, col));
+        } else {
+            if table.cells.text[col].is_none() {
+                late.push(col);
+            }
+            ColumnKind::Categorical
+        };
+        table.columns.push(Column {
+            name: table.header[col].clone(),
+            index: col,
+            kind,
+        });
+    }
+    if !late.is_empty() {
+        plan.text = (0..width).map(|c| late.contains(&c)).collect();
+        plan.numbers = false;
+        let input = open().map_err(|e| io_error(&table.text, &e))?;
+        let (stream, _) = open_stream(input, &table.text, tsv, opts)?;
+        let again = stream.read_rows(&plan, width);
+        if again.rows != table.rows || again.problem.is_some() {
+            return Err(Diagnostic::new(
+                "nnc::data::changed",
+                format!(
+                    "data file `{}` changed while it was being read",
+                    table.name()
+                ),
+            )
+            .with_help("run again once nothing else is writing the file"));
+        }
+        for col in late {
+            table.cells.text[col] = again.text[col].clone();
+        }
+    }
+    if table.columns.is_empty() {
+        return Err(no_features(&table, target_col));
+    }
+    let categorical: Vec<usize> = (table.columns.iter())
+        .filter(|c| c.kind == ColumnKind::Categorical)
+        .map(|c| c.index)
+        .collect();
+    for col in categorical {
+        check_cardinality(&mut table, col)?;
+    }
+    if let (Some(col), Some(spec)) = (target_col, target) {
+        table.target = Some(read_target(&table, col, spec.kind, origin)?);
+    }
+    Ok(table)
+}
+
+/// The CSV columns of a list of names from the `.nn` file; an unknown name is an error there.
+fn columns_named(
+    table: &Table,
+    names: &[Named],
+    setting: &str,
+    origin: &DataOrigin,
+) -> Result<Vec<usize>, Diagnostic> {
+    names
+        .iter()
+        .map(|n| {
+            table.column_index(&n.name).ok_or_else(|| {
+                let mut help = match did_you_mean(&n.name, table.header.iter().map(String::as_str))
+                {
+                    Some(close) => format!("did you mean `{close}`? "),
+                    None => String::new(),
+                };
+                help.push_str(&format!("the columns are: {}", list_columns(&table.header)));
+                let message = format!(
+                    "`{setting}` names column `{}`, which data file `{}` does not have",
+                    n.name,
+                    table.name()
+                );
+                let d = Diagnostic::new("nnc::data::unknown_column", message).with_help(help);
+                match origin.nn_span(n.span) {
+                    Some((nn, span)) => d.with_source(nn).with_label(span, "no such column"),
+                    None => {
+                        let source = table.source();
+                        let span = table.header_span(&source);
+                        d.with_source(&source).with_label(span, "the columns")
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn mixed_column(table: &Table, col: usize) -> Diagnostic {
+    let counts = &table.cells.counts[col];
+    let row = counts
+        .first_text
+        .expect("invariant: a mixed column has a first text cell");
+    let source = table.source();
+    let span = table.cell(&source, row, col);
+    let cell = source.text[span.start..span.end].trim().trim_matches('"');
+    let column = &table.header[col];
+    Diagnostic::new(
+        "nnc::data::not_a_number",
+        format!(
+            "line {} of data file `{}`: `{cell}` in column `{column}` is not a number",
+            table.line(&source, row),
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(
+        span,
+        format!(
+            "not a number ({} of {} values in this column are numbers)",
+            counts.numbers,
+            counts.numbers + counts.text
+        ),
+    )
+    .with_help(format!(
+        "write this value as a number (a `.` decimal point, no thousands separators or units); if it marks a missing value add it to `missing_markers: [\"{cell}\"]`, and if `{column}` holds categories say `categorical: [{column}]`"
+    ))
+}
+
+/// A text column with about one value per row is an id or free text, not a category.
+fn check_cardinality(table: &mut Table, col: usize) -> Result<(), Diagnostic> {
+    let (names, _) = table.text_column(col);
+    let distinct = names.len();
+    let column = table.header[col].clone();
+    let help = format!(
+        "if `{column}` is an id, a name or free text, leave it out with `ignore: [{column}]`"
+    );
+    let source = || table.source();
+    if distinct > MAX_CATEGORIES {
+        let source = source();
+        let span = table.header_cell(&source, col);
+        return Err(Diagnostic::new(
+            "nnc::data::too_many_categories",
+            format!(
+                "column `{column}` of data file `{}` has {distinct} distinct values; one-hot encoding it would add {distinct} inputs (the limit is {MAX_CATEGORIES})",
+                table.name()
+            ),
+        )
+        .with_source(&source)
+        .with_label(span, format!("{distinct} distinct values"))
+        .with_help(help));
+    }
+    if distinct > 20 && distinct * 2 > table.rows {
+        let source = source();
+        let span = table.header_cell(&source, col);
+        let warning = Diagnostic::new(
+            "nnc::data::high_cardinality",
+            format!(
+                "column `{column}` of data file `{}` has {distinct} distinct values in {} rows: one-hot encoded, it adds {distinct} inputs that rarely generalize",
+                table.name(),
+                table.rows
+            ),
+        )
+        .with_source(&source)
+        .with_label(span, "nearly one value per row")
+        .with_help(help)
+        .as_warning();
+        table.warnings.push(warning);
+    }
+    Ok(())
+}
+
+fn read_target(
+    table: &Table,
+    col: usize,
+    kind: TargetKind,
+    origin: &DataOrigin,
+) -> Result<TargetColumn, Diagnostic> {
+    let counts = &table.cells.counts[col];
+    let name = table.header[col].clone();
+    let data = match kind {
+        TargetKind::Values => {
+            if let Some(row) = counts.first_text {
+                return Err(non_numeric_target(table, row, col, origin));
+            }
+            let reference = table.reference(col);
+            Target::Values(
+                (0..table.rows)
+                    .map(|r| table.shifted(r, col) + reference)
+                    .collect(),
+            )
+        }
+        TargetKind::Classes => classes(table, col, origin)?,
+    };
+    Ok(TargetColumn {
+        name,
+        index: col,
+        data,
+        missing: counts.missing,
+    })
+}
+
+fn classes(table: &Table, col: usize, origin: &DataOrigin) -> Result<Target, Diagnostic> {
+    let (seen, codes) = table.text_column(col);
+    let mut names: Vec<&str> = seen.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    // Numeric labels sort by value so that "10" follows "9"; ties between spellings of one value
+    // ("1" and "1.0") keep the lexicographic order.
+    let number = |s: &str| s.parse::<f64>().ok();
+    if names.iter().all(|n| number(n).is_some()) {
+        names.sort_by(|a, b| {
+            let (a, b) = (number(a).unwrap_or(0.0), number(b).unwrap_or(0.0));
+            a.total_cmp(&b)
+        });
+    }
+    if names.len() < 2 {
+        let column = &table.header[col];
+        let only = names.first().copied().unwrap_or_default();
+        let source = table.source();
+        let span = table.header_cell(&source, col);
+        let diag = Diagnostic::new(
+            "nnc::data::single_class",
+            format!(
+                "target `{column}` of data file `{}` has only one class (`{only}`); classification needs at least two",
+                table.name()
+            ),
+        )
+        .with_source(&source)
+        .with_label(span, format!("every row has `{only}`"))
+        .with_help("check that this is the right target column and file; a model cannot learn to tell apart classes it never sees");
+        return Err(with_target_origin(diag, origin));
+    }
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let remap: Vec<usize> = seen.iter().map(|s| index[s.as_str()]).collect();
+    let labels = codes
+        .iter()
+        .map(|&c| {
+            if c == MISSING_CODE {
+                NO_LABEL
+            } else {
+                remap[c as usize]
+            }
+        })
+        .collect();
+    Ok(Target::Classes {
+        names: names.into_iter().map(String::from).collect(),
+        labels,
+    })
+}
+
+fn non_numeric_target(table: &Table, row: usize, col: usize, origin: &DataOrigin) -> Diagnostic {
+    let source = table.source();
+    let span = table.cell(&source, row, col);
+    let cell = source.text[span.start..span.end].trim();
+    let column = &table.header[col];
+    let diag = Diagnostic::new(
+        "nnc::data::non_numeric_target",
+        format!(
+            "line {} of data file `{}`: target `{column}` must be numeric for a regression loss, but this row has `{cell}`",
+            table.line(&source, row),
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, "not a number")
+    .with_help(
+        "regression losses (mse) need numeric targets; for class labels use a cross-entropy loss",
+    );
+    with_target_origin(diag, origin)
+}
+
+/// Target problems are often a wrong `target` setting rather than bad data, so point there too.
+fn with_target_origin(diag: Diagnostic, origin: &DataOrigin) -> Diagnostic {
+    match origin.nn_span(origin.target_span) {
+        Some((nn, span)) => {
+            let code = diag.code;
+            diag.with_related(
+                Diagnostic::new(code, "the target column is chosen here")
+                    .with_source(nn)
+                    .with_label(span, "target"),
+            )
+        }
+        None => diag,
+    }
+}
+
+fn no_features(table: &Table, target: Option<usize>) -> Diagnostic {
+    let source = table.source();
+    let (span, label) = match target {
+        Some(t) => (table.header_cell(&source, t), "the target"),
+        None => (table.header_span(&source), "the columns"),
+    };
+    Diagnostic::new(
+        "nnc::data::no_features",
+        format!(
+            "data file `{}` has no feature columns besides the target",
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, label)
+    .with_help("every column except the target and the ignored ones is an input feature; keep at least one")
+}
+
+fn io_error(text: &DataText, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::data::unreadable",
+        format!("cannot read data file `{}`: {e}", text.name()),
+    )
+    .with_help("check that the file is readable and not being written to")
+}
+
+/// A problem the reader stopped at, as a diagnostic on its place in the file.
+fn problem(
+    text: &DataText,
+    delimiter: u8,
+    p: &Problem,
+    header: &[String],
+    width: Option<usize>,
+) -> Diagnostic {
+    let name = text.name().to_string();
+    match p {
+        Problem::NotUtf8 { offset } => {
+            let source = text.source();
+            let at = (*offset).min(source.text.len());
+            Diagnostic::new(
+                "nnc::data::not_utf8",
+                format!("data file `{name}` is not valid UTF-8 text"),
+            )
+            .with_source(&source)
+            .with_label(Span::new(at, at + '\u{fffd}'.len_utf8()), "not UTF-8")
+            .with_help(
+                "save the file as UTF-8 CSV text (most spreadsheet programs offer \"CSV UTF-8\")",
+            )
+        }
+        Problem::Io(e) => Diagnostic::new(
+            "nnc::data::unreadable",
+            format!("cannot read data file `{name}`: {e}"),
+        )
+        .with_help("check that the file is readable"),
+        Problem::Ragged { start, found, .. } => {
+            let source = text.source();
+            let expected = width.unwrap_or(header.len());
+            let found = *found;
+            let record = spans::record_span(&source.text, *start, delimiter);
+            // Too many fields: point at the first surplus one. Too few: the whole row is
+            // suspect, since the missing field could be anywhere in it.
+            let (span, label) = if found > expected {
+                let first_extra = cell_span(&source, *start, expected, delimiter);
+                (
+                    Span::new(first_extra.start, record.end),
+                    format!(
+                        "{} extra field{}",
+                        found - expected,
+                        plural(found - expected)
+                    ),
+                )
+            } else {
+                (record, format!("{found} field{} here", plural(found)))
+            };
+            let line = source.line_col(*start).0;
+            Diagnostic::new(
+                "nnc::data::ragged_row",
+                format!(
+                    "line {line} of data file `{name}` has {found} field{}, expected {expected} like the header",
+                    plural(found)
+                ),
+            )
+            .with_source(&source)
+            .with_label(span, label)
+            .with_help(format!(
+                "every row needs one value per header column; the delimiter is `{}`: quote values that contain it, and check for a trailing one (or set `delimiter:` in the data block)",
+                delimiter_name(delimiter)
+            ))
+        }
+        Problem::NotFinite { start, column, .. } => {
+            let source = text.source();
+            let span = cell_span(&source, *start, *column, delimiter);
+            let cell = source.text[span.start..span.end].trim();
+            let line = source.line_col(*start).0;
+            Diagnostic::new(
+                "nnc::data::not_finite",
+                format!(
+                    "line {line} of data file `{name}`: `{cell}` in column `{}` is not a finite number",
+                    header.get(*column).map_or("?", String::as_str)
+                ),
+            )
+            .with_source(&source)
+            .with_label(span, "infinite")
+            .with_help("infinite values are not supported: replace them with a number, or leave the cell empty to treat it as missing")
         }
     }
 }
 
-fn read_source(path: &Path, origin: &DataOrigin) -> Result<Source, Diagnostic> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| file_error(&name, &e, origin))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source::new(name, text)),
-        Err(e) => Err(not_utf8(name, e)),
+pub(crate) fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        b',' => ",".into(),
+        d => (d as char).to_string(),
     }
-}
-
-/// The csv crate does not strip a byte-order mark, which would otherwise glue itself to the
-/// first column's name; the reader starts after it and offsets are shifted back by its length.
-fn bom_len(text: &str) -> usize {
-    if text.starts_with('\u{feff}') {
-        '\u{feff}'.len_utf8()
-    } else {
-        0
-    }
-}
-
-fn reader(text: &str, base: usize) -> csv::Reader<&[u8]> {
-    // Flexible, so that ragged rows reach us as records and get a diagnostic with a span
-    // instead of the crate's error.
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(&text.as_bytes()[base..])
 }
 
 fn empty_file(source: &Source) -> Diagnostic {
@@ -226,134 +881,75 @@ fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnost
     diag
 }
 
-fn not_utf8(name: String, err: std::string::FromUtf8Error) -> Diagnostic {
-    // Lossy decoding keeps every byte before the first invalid one in place, so the label still
-    // points at the right offset.
-    let at = err.utf8_error().valid_up_to();
-    let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
-    let source = Source::new(name.clone(), text);
-    Diagnostic::new(
-        "nnc::data::not_utf8",
-        format!("data file `{name}` is not valid UTF-8 text"),
-    )
-    .with_source(&source)
-    .with_label(Span::new(at, at + '\u{fffd}'.len_utf8()), "not UTF-8")
-    .with_help("save the file as UTF-8 CSV text (most spreadsheet programs offer \"CSV UTF-8\")")
-}
-
-fn read_records<'a>(
-    source: &'a Source,
-    target: &str,
-    origin: &DataOrigin,
-) -> Result<Raw<'a>, Diagnostic> {
-    let text: &str = &source.text;
-    let name = &source.name;
-    let base = bom_len(text);
-    let mut reader = reader(text, base);
-    let mut records = Vec::new();
-    let mut starts = Vec::new();
-    for result in reader.records() {
-        let record = result.map_err(|e| malformed(source, base, &e))?;
-        let reported = record.position().map_or(0, |p| p.byte() as usize) + base;
-        starts.push(spans::record_start(text, reported));
-        records.push(record);
-    }
-    if records.is_empty() {
-        return Err(empty_file(source));
-    }
-    let header_record = records.remove(0);
-    let header_start = starts.remove(0);
-    let mut raw = Raw {
-        source,
-        header: header_record
-            .iter()
-            .map(columns::clean)
-            .map(String::from)
-            .collect(),
-        header_start,
-        rows: records,
-        starts,
-        target: 0,
-    };
-    if raw.rows.is_empty() {
-        let span = spans::record_span(text, header_start);
-        return Err(raw
-            .error(
-                "nnc::data::no_rows",
-                format!("data file `{name}` has a header but no data rows"),
-                span,
-                "only a header".into(),
-            )
-            .with_help("add one row per example below the header row"));
-    }
-    check_header(&raw)?;
-    raw.target = find_target(&raw, target, origin)?;
-    check_ragged(&raw)?;
-    Ok(raw)
-}
-
-fn malformed(source: &Source, base: usize, err: &csv::Error) -> Diagnostic {
-    let at = err.position().map_or(0, |p| p.byte() as usize) + base;
-    let at = spans::record_start(&source.text, at);
-    Diagnostic::new(
-        "nnc::data::malformed",
-        format!("cannot parse data file `{}`: {err}", source.name),
-    )
-    .with_source(source)
-    .with_label(spans::record_span(&source.text, at), "in this record")
-    .with_help("the file must be comma-separated text with a header row")
-}
-
-fn check_header(raw: &Raw) -> Result<(), Diagnostic> {
-    let name = &raw.source.name;
-    for (col, column) in raw.header.iter().enumerate() {
+fn check_header(table: &Table) -> Result<(), Diagnostic> {
+    let name = table.name();
+    for (col, column) in table.header.iter().enumerate() {
         if column.is_empty() {
-            return Err(raw
-                .error(
-                    "nnc::data::unnamed_column",
-                    format!("column {} of data file `{name}` has no name", col + 1),
-                    raw.header_cell(col),
-                    "empty column name".into(),
-                )
-                .with_help("give every column a name in the header row (a trailing comma adds an empty column)"));
+            let source = table.source();
+            return Err(Diagnostic::new(
+                "nnc::data::unnamed_column",
+                format!("column {} of data file `{name}` has no name", col + 1),
+            )
+            .with_source(&source)
+            .with_label(table.header_cell(&source, col), "empty column name")
+            .with_help(
+                "give every column a name in the header row (a trailing delimiter adds an empty column)",
+            ));
         }
-        if let Some(first) = raw.header[..col].iter().position(|c| c == column) {
-            return Err(raw
-                .error(
-                    "nnc::data::duplicate_column",
-                    format!("data file `{name}` has two columns named `{column}`"),
-                    raw.header_cell(col),
-                    "second column with this name".into(),
-                )
-                .with_label(raw.header_cell(first), "first one")
-                .with_help("rename one of them: columns are selected by name"));
+        if let Some(first) = table.header[..col].iter().position(|c| c == column) {
+            let source = table.source();
+            return Err(Diagnostic::new(
+                "nnc::data::duplicate_column",
+                format!("data file `{name}` has two columns named `{column}`"),
+            )
+            .with_source(&source)
+            .with_label(
+                table.header_cell(&source, col),
+                "second column with this name",
+            )
+            .with_label(table.header_cell(&source, first), "first one")
+            .with_help("rename one of them: columns are selected by name"));
         }
     }
     Ok(())
 }
 
-fn find_target(raw: &Raw, target: &str, origin: &DataOrigin) -> Result<usize, Diagnostic> {
-    let wanted = columns::clean(target);
-    if let Some(col) = raw.header.iter().position(|c| c == wanted) {
-        return Ok(col);
+fn find_target(
+    table: &Table,
+    target: &TargetSpec,
+    origin: &DataOrigin,
+) -> Result<Option<usize>, Diagnostic> {
+    let wanted = target.name.trim();
+    if let Some(col) = table.column_index(wanted) {
+        return Ok(Some(col));
     }
-    let name = &raw.source.name;
+    if !target.required {
+        return Ok(None);
+    }
+    let name = table.name();
     let message = format!("data file `{name}` has no column named `{wanted}`");
-    let close = did_you_mean(wanted, raw.header.iter().map(String::as_str));
+    let close = did_you_mean(wanted, table.header.iter().map(String::as_str));
     let mut help = match close {
         Some(close) => format!("did you mean `{close}`? "),
         None => String::new(),
     };
-    help.push_str(&format!("the columns are: {}", list_columns(&raw.header)));
+    help.push_str(&format!("the columns are: {}", list_columns(&table.header)));
+    if table.header.len() == 1 {
+        help.push_str(&format!(
+            " (one column: if the file is not separated by `{}`, set `delimiter:` in the data block)",
+            delimiter_name(table.delimiter)
+        ));
+    }
+    let source = table.source();
     // Point at the likely intended column when there is one; otherwise at the whole header.
     let (header_span, header_label) =
-        match close.and_then(|c| raw.header.iter().position(|h| h == c)) {
+        match close.and_then(|c| table.header.iter().position(|h| h == c)) {
             Some(col) => (
-                raw.header_cell(col),
+                table.header_cell(&source, col),
                 "did you mean this column?".to_string(),
             ),
             None => (
-                spans::record_span(&raw.source.text, raw.header_start),
+                table.header_span(&source),
                 format!("the columns of `{name}`"),
             ),
         };
@@ -366,22 +962,19 @@ fn find_target(raw: &Raw, target: &str, origin: &DataOrigin) -> Result<usize, Di
                     "nnc::data::unknown_target",
                     format!("the header of `{name}`"),
                 )
-                .with_source(raw.source)
+                .with_source(&source)
                 .with_label(header_span, header_label),
             ),
-        None => raw.error(
-            "nnc::data::unknown_target",
-            message,
-            header_span,
-            header_label,
-        ),
+        None => Diagnostic::new("nnc::data::unknown_target", message)
+            .with_source(&source)
+            .with_label(header_span, header_label),
     };
     Err(diag.with_help(help))
 }
 
 /// The column names for a help line. Wide files (64 pixel columns) keep the first and the last
 /// few, since the target is usually the last column.
-fn list_columns(header: &[String]) -> String {
+pub(crate) fn list_columns(header: &[String]) -> String {
     const HEAD: usize = 6;
     const TAIL: usize = 3;
     let quoted = |cols: &[String]| {
@@ -399,48 +992,6 @@ fn list_columns(header: &[String]) -> String {
         quoted(&header[header.len() - TAIL..]),
         header.len()
     )
-}
-
-fn check_ragged(raw: &Raw) -> Result<(), Diagnostic> {
-    let expected = raw.header.len();
-    let Some(row) = raw.rows.iter().position(|r| r.len() != expected) else {
-        return Ok(());
-    };
-    let found = raw.rows[row].len();
-    let text = &raw.source.text;
-    let record = spans::record_span(text, raw.starts[row]);
-    // Too many fields: point at the first surplus one. Too few: the whole row is suspect, since
-    // the missing field could be anywhere in it.
-    let (span, label) = if found > expected {
-        let first_extra = raw.cell(row, expected);
-        let span = Span::new(first_extra.start, record.end);
-        (
-            span,
-            format!(
-                "{} extra field{}",
-                found - expected,
-                plural(found - expected)
-            ),
-        )
-    } else {
-        (record, format!("{found} field{} here", plural(found)))
-    };
-    Err(raw
-        .error(
-            "nnc::data::ragged_row",
-            format!(
-                "line {} of data file `{}` has {found} field{}, expected {expected} like the header",
-                raw.line(row),
-                raw.source.name,
-                plural(found)
-            ),
-            span,
-            label,
-        )
-        .with_help(
-            "every row needs one value per header column; quote values that contain commas, \
-             and check for a trailing comma",
-        ))
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,20 +1,28 @@
-//! The data stage: reading a CSV file into a typed table, splitting it into train, validation and
-//! test rows, standardizing with statistics fitted on the training rows only, and cutting seeded
-//! mini-batches. It owns every diagnostic about a data file (code `nnc::data::...`, pointing at the
+//! The data stage: reading a CSV file into a typed table (streamed, delimiter detected, columns
+//! typed numeric or categorical), splitting it into train, validation and test rows, fitting the
+//! preprocessing (missing values, outliers, scaling, one-hot encoding) on the training rows only
+//! and applying it to every part, and cutting seeded mini-batches. It owns every diagnostic about a data file (code `nnc::data::...`, pointing at the
 //! cell, header or `.nn` setting at fault). It must not know about the IR, losses or the training
 //! loop: the caller translates its loss into a [`TargetKind`] and a [`TargetEncoding`].
 
 mod batch;
-mod columns;
+mod dialect;
 mod load;
-mod prepare;
+mod preprocess;
+mod read;
 mod spans;
 mod split;
 
 pub use batch::Batcher;
-pub use load::{last_column, load_csv, parse_csv, Table, Target};
-pub use prepare::{prepare, Examples, Matrix, Prepared, TargetEncoding};
-pub use split::{split, Split, SplitConfig};
+pub use load::{
+    last_column, load_csv, load_table, parse_csv, parse_table, Column, ColumnKind, DataText, Named,
+    ReadOptions, Table, Target, TargetColumn, TargetSpec, MAX_CATEGORIES, NO_LABEL,
+};
+pub use preprocess::{
+    fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,
+    Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen,
+};
+pub use split::{folds, split, Split, SplitConfig};
 
 use crate::diag::{Source, Span};
 
@@ -40,4 +48,30 @@ impl DataOrigin {
 pub enum TargetKind {
     Classes,
     Values,
+}
+
+/// The three parts of a split, transformed by preprocessing fitted on the training part.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub train: Examples,
+    pub validation: Examples,
+    pub test: Examples,
+    pub preprocessing: Preprocessing,
+}
+
+/// Fit the preprocessing on `split.train` and apply it to every part.
+pub fn prepare(
+    table: &Table,
+    split: &Split,
+    encoding: TargetEncoding,
+    config: &PrepareConfig,
+    missing_markers: &[String],
+) -> Result<Prepared, crate::diag::Diagnostic> {
+    let preprocessing = fit(table, &split.train, config, encoding, missing_markers)?;
+    Ok(Prepared {
+        train: preprocessing.apply(table, &split.train)?,
+        validation: preprocessing.apply(table, &split.validation)?,
+        test: preprocessing.apply(table, &split.test)?,
+        preprocessing,
+    })
 }

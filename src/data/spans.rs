@@ -6,23 +6,11 @@
 
 use crate::diag::Span;
 
-/// Where a record really starts, given the byte offset the csv crate reports for it. The reader
-/// records its position before it skips the rest of the previous line terminator (the `\n` of a
-/// CRLF) and any blank lines, so the reported offset can sit on those bytes.
-pub(crate) fn record_start(text: &str, reported: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut i = reported.min(bytes.len());
-    while i < bytes.len() && matches!(bytes[i], b'\r' | b'\n') {
-        i += 1;
-    }
-    i
-}
-
 /// The spans of every field of the record starting at `start`, including any surrounding quotes.
-/// The dialect is the csv crate's default: comma delimiter, `"` quotes that are only special at
+/// The dialect is the csv crate's default with the file's delimiter: `"` quotes that are only special at
 /// the start of a field, `""` inside quotes for a literal quote, and any of `\r`, `\n` or `\r\n`
 /// ending the record. After a closing quote the field runs on unquoted, as the crate reads it.
-pub(crate) fn field_spans(text: &str, start: usize) -> Vec<Span> {
+pub(crate) fn field_spans(text: &str, start: usize, delimiter: u8) -> Vec<Span> {
     let bytes = text.as_bytes();
     let len = bytes.len();
     let mut spans = Vec::new();
@@ -43,11 +31,11 @@ pub(crate) fn field_spans(text: &str, start: usize) -> Vec<Span> {
                 i += 1;
             }
         }
-        while i < len && !matches!(bytes[i], b',' | b'\r' | b'\n') {
+        while i < len && bytes[i] != delimiter && !matches!(bytes[i], b'\r' | b'\n') {
             i += 1;
         }
         spans.push(Span::new(field_start, i));
-        if i < len && bytes[i] == b',' {
+        if i < len && bytes[i] == delimiter {
             i += 1;
         } else {
             return spans;
@@ -56,8 +44,8 @@ pub(crate) fn field_spans(text: &str, start: usize) -> Vec<Span> {
 }
 
 /// The span of one record from its first to its last byte, terminator excluded.
-pub(crate) fn record_span(text: &str, start: usize) -> Span {
-    let fields = field_spans(text, start);
+pub(crate) fn record_span(text: &str, start: usize, delimiter: u8) -> Span {
+    let fields = field_spans(text, start, delimiter);
     let end = fields.last().map_or(start, |f| f.end);
     Span::new(start, end)
 }
@@ -67,7 +55,7 @@ mod tests {
     use super::*;
 
     fn cells(text: &str, start: usize) -> Vec<&str> {
-        field_spans(text, start)
+        field_spans(text, start, b',')
             .into_iter()
             .map(|s| &text[s.start..s.end])
             .collect()
@@ -89,9 +77,8 @@ mod tests {
     }
 
     #[test]
-    fn reported_offsets_skip_terminators_and_blank_lines() {
-        let text = "h1,h2\r\n\r\n1,2";
-        assert_eq!(record_start(text, 6), 9);
-        assert_eq!(record_span(text, 9), Span::new(9, 12));
+    fn other_delimiters() {
+        assert_eq!(record_span("a;b\n", 0, b';'), Span::new(0, 3));
+        assert_eq!(field_spans("a;\"x;y\";c", 0, b';').len(), 3);
     }
 }

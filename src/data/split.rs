@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::random::{self, Stream};
 
-use super::load::{Table, Target};
+use super::load::Target;
 use crate::diag::Diagnostic;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,7 +40,8 @@ pub struct Split {
     pub test: Vec<usize>,
 }
 
-pub fn split(table: &Table, cfg: &SplitConfig) -> Result<Split, Diagnostic> {
+/// Split `rows` (the usable rows of a table, ascending) by the table's target.
+pub fn split(target: &Target, rows: &[usize], cfg: &SplitConfig) -> Result<Split, Diagnostic> {
     check_fraction("test", cfg.test_fraction)?;
     check_fraction("validation", cfg.validation_fraction)?;
     if cfg.test_fraction + cfg.validation_fraction >= 1.0 {
@@ -59,22 +60,16 @@ pub fn split(table: &Table, cfg: &SplitConfig) -> Result<Split, Diagnostic> {
         validation: Vec::new(),
         test: Vec::new(),
     };
-    match &table.target {
-        Target::Classes { names, labels } => {
-            for class in 0..names.len() {
-                let rows: Vec<usize> = (0..labels.len()).filter(|&r| labels[r] == class).collect();
-                // Each class keeps at least one training row, so the model sees every class.
-                deal(rows, cfg, &mut rng, 1, &mut out);
-            }
-        }
-        Target::Values(_) => deal((0..table.rows).collect(), cfg, &mut rng, 0, &mut out),
+    for (group, keep) in groups(target, rows) {
+        // Each class keeps at least one training row, so the model sees every class.
+        deal(group, cfg, &mut rng, keep, &mut out);
     }
     if out.train.is_empty() {
         return Err(Diagnostic::new(
             "nnc::data::empty_train",
             format!(
                 "splitting {} rows with test fraction {} and validation fraction {} leaves no training rows",
-                table.rows, cfg.test_fraction, cfg.validation_fraction
+                rows.len(), cfg.test_fraction, cfg.validation_fraction
             ),
         )
         .with_help("lower the test and validation fractions, or use a larger data file"));
@@ -96,6 +91,43 @@ fn check_fraction(which: &str, f: f64) -> Result<(), Diagnostic> {
     .with_help(format!(
         "use a {which} fraction such as 0.2 (20% of the rows)"
     )))
+}
+
+/// The rows of each class (to keep at least one of each for training), or all rows for values.
+fn groups(target: &Target, rows: &[usize]) -> Vec<(Vec<usize>, usize)> {
+    match target {
+        Target::Classes { names, labels } => (0..names.len())
+            .map(|class| {
+                let group = rows
+                    .iter()
+                    .copied()
+                    .filter(|&r| labels[r] == class)
+                    .collect();
+                (group, 1)
+            })
+            .collect(),
+        Target::Values(_) => vec![(rows.to_vec(), 0)],
+    }
+}
+
+/// `k` folds of `rows` for cross-validation, stratified by class: each class's rows are shuffled
+/// and dealt round-robin, so every fold holds about 1/k of each class. Each fold is ascending.
+pub fn folds(target: &Target, rows: &[usize], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = random::stream(seed, Stream::Split);
+    let k = k.max(1);
+    let mut out = vec![Vec::new(); k];
+    let mut next = 0;
+    for (mut group, _) in groups(target, rows) {
+        group.shuffle(&mut rng);
+        for r in group {
+            out[next % k].push(r);
+            next += 1;
+        }
+    }
+    for f in &mut out {
+        f.sort_unstable();
+    }
+    out
 }
 
 /// Shuffle one group of rows and deal it into test, validation and train, keeping at least
@@ -125,33 +157,25 @@ fn share(fraction: f64, n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diag::Source;
 
-    fn classes(per_class: &[usize]) -> Table {
+    fn classes(per_class: &[usize]) -> Target {
         let labels: Vec<usize> = (per_class.iter().enumerate())
             .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
             .collect();
-        let rows = labels.len();
-        Table {
-            source: Source::new("t.csv", ""),
-            features: vec!["a".into()],
-            rows,
-            x: (0..rows).map(|r| r as f64).collect(),
-            target: Target::Classes {
-                names: (0..per_class.len()).map(|c| c.to_string()).collect(),
-                labels,
-            },
-            target_name: "y".into(),
-            row_starts: vec![0; rows],
-            feature_columns: vec![0],
-            target_column: 1,
+        Target::Classes {
+            names: (0..per_class.len()).map(|c| c.to_string()).collect(),
+            labels,
         }
     }
 
-    fn values(rows: usize) -> Table {
-        Table {
-            target: Target::Values((0..rows).map(|r| r as f64).collect()),
-            ..classes(&[rows])
+    fn values(rows: usize) -> Target {
+        Target::Values((0..rows).map(|r| r as f64).collect())
+    }
+
+    fn all(t: &Target) -> Vec<usize> {
+        match t {
+            Target::Classes { labels, .. } => (0..labels.len()).collect(),
+            Target::Values(v) => (0..v.len()).collect(),
         }
     }
 
@@ -180,9 +204,9 @@ mod tests {
     #[test]
     fn stratified_parts_keep_class_proportions() {
         let t = classes(&[50, 50, 50]);
-        let s = split(&t, &cfg(0.2, 0.1, 7)).unwrap();
+        let s = split(&t, &all(&t), &cfg(0.2, 0.1, 7)).unwrap();
         covers_once(&s, 150);
-        let Target::Classes { labels, .. } = &t.target else {
+        let Target::Classes { labels, .. } = &t else {
             unreachable!()
         };
         let count = |part: &[usize], c: usize| part.iter().filter(|&&r| labels[r] == c).count();
@@ -196,17 +220,17 @@ mod tests {
     #[test]
     fn same_seed_same_split_other_seed_other_split() {
         let t = classes(&[30, 20]);
-        let a = split(&t, &cfg(0.2, 0.1, 1)).unwrap();
-        assert_eq!(a, split(&t, &cfg(0.2, 0.1, 1)).unwrap());
-        assert_ne!(a.test, split(&t, &cfg(0.2, 0.1, 2)).unwrap().test);
+        let a = split(&t, &all(&t), &cfg(0.2, 0.1, 1)).unwrap();
+        assert_eq!(a, split(&t, &all(&t), &cfg(0.2, 0.1, 1)).unwrap());
+        assert_ne!(a.test, split(&t, &all(&t), &cfg(0.2, 0.1, 2)).unwrap().test);
         let r = values(100);
-        let b = split(&r, &cfg(0.25, 0.0, 3)).unwrap();
+        let b = split(&r, &all(&r), &cfg(0.25, 0.0, 3)).unwrap();
         covers_once(&b, 100);
         assert_eq!(
             (b.test.len(), b.validation.len(), b.train.len()),
             (25, 0, 75)
         );
-        assert_eq!(b, split(&r, &cfg(0.25, 0.0, 3)).unwrap());
+        assert_eq!(b, split(&r, &all(&r), &cfg(0.25, 0.0, 3)).unwrap());
         assert_ne!(
             b.test,
             (0..25).collect::<Vec<_>>(),
@@ -216,8 +240,13 @@ mod tests {
 
     #[test]
     fn tiny_classes_stay_in_training() {
-        let s = split(&classes(&[1, 2, 10]), &cfg(0.5, 0.5 - 1e-9, 0)).unwrap();
-        let Target::Classes { labels, .. } = &classes(&[1, 2, 10]).target else {
+        let s = split(
+            &classes(&[1, 2, 10]),
+            &(0..13).collect::<Vec<_>>(),
+            &cfg(0.5, 0.5 - 1e-9, 0),
+        )
+        .unwrap();
+        let Target::Classes { labels, .. } = &classes(&[1, 2, 10]) else {
             unreachable!()
         };
         for c in 0..3 {
@@ -239,12 +268,32 @@ mod tests {
             (0.6, 0.4),
         ] {
             assert_eq!(
-                split(&t, &cfg(test, val, 0)).unwrap_err().code,
+                split(&t, &all(&t), &cfg(test, val, 0)).unwrap_err().code,
                 "nnc::data::bad_split"
             );
         }
-        let err = split(&values(1), &cfg(0.6, 0.0, 0)).unwrap_err();
+        let err = split(&values(1), &[0], &cfg(0.6, 0.0, 0)).unwrap_err();
         assert_eq!(err.code, "nnc::data::empty_train");
         assert!(err.help.is_some());
+    }
+
+    #[test]
+    fn folds_are_stratified_and_cover_every_row_once() {
+        let t = classes(&[10, 20, 5]);
+        let rows = all(&t);
+        let f = folds(&t, &rows, 5, 3);
+        assert_eq!(f.len(), 5);
+        let mut every: Vec<usize> = f.iter().flatten().copied().collect();
+        every.sort_unstable();
+        assert_eq!(every, rows);
+        let Target::Classes { labels, .. } = &t else {
+            unreachable!()
+        };
+        for fold in &f {
+            let per = |c| fold.iter().filter(|&&r| labels[r] == c).count();
+            assert_eq!((per(0), per(1), per(2)), (2, 4, 1), "{fold:?}");
+        }
+        assert_eq!(f, folds(&t, &rows, 5, 3));
+        assert_ne!(f, folds(&t, &rows, 5, 4));
     }
 }

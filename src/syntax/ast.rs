@@ -21,10 +21,12 @@ pub enum Item {
     Setting(Setting),
 }
 
-/// `name { entries }`.
+/// `name { entries }`, or `name label { entries }` (`column age { ... }`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub name: Ident,
+    /// The label, from a name or a string (`column "yrs married" { ... }`).
+    pub label: Option<Ident>,
     pub entries: Vec<Entry>,
     pub span: Span,
 }
@@ -33,6 +35,7 @@ pub struct Block {
 pub enum Entry {
     Setting(Setting),
     Call(Call),
+    Block(Block),
 }
 
 /// `key: value`.
@@ -61,6 +64,7 @@ pub enum Arg {
 pub enum ValueKind {
     Number(f64),
     String(String),
+    List(Vec<Value>),
     Call(Call),
 }
 
@@ -76,6 +80,7 @@ impl Value {
         match &self.kind {
             ValueKind::Number(n) => format!("the number {n}"),
             ValueKind::String(s) => format!("the string \"{s}\""),
+            ValueKind::List(_) => "a list".to_string(),
             ValueKind::Call(c) if c.args.is_empty() => format!("the name `{}`", c.name.name),
             ValueKind::Call(c) => format!("`{}(...)`", c.name.name),
         }

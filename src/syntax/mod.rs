@@ -56,17 +56,44 @@ fn block(pair: Pair<Rule>) -> Block {
             .next()
             .expect("invariant: a block starts with its name"),
     );
+    let mut label = None;
     let entries = inner
-        .map(|p| match p.as_rule() {
-            Rule::setting => Entry::Setting(setting(p)),
-            Rule::call => Entry::Call(call(p)),
-            r => unreachable!("invariant: a block holds settings and calls, got {r:?}"),
+        .filter_map(|p| match p.as_rule() {
+            Rule::label => {
+                label = Some(block_label(p));
+                None
+            }
+            Rule::setting => Some(Entry::Setting(setting(p))),
+            Rule::call => Some(Entry::Call(call(p))),
+            Rule::block => Some(Entry::Block(block(p))),
+            r => unreachable!("invariant: a block holds settings, calls and blocks, got {r:?}"),
         })
         .collect();
     Block {
         name,
+        label,
         entries,
         span,
+    }
+}
+
+/// A block's label: a name, or a string's text with the string's span.
+fn block_label(pair: Pair<Rule>) -> Ident {
+    let inner = pair
+        .into_inner()
+        .next()
+        .expect("invariant: a label is a name or a string");
+    match inner.as_rule() {
+        Rule::ident => ident(inner),
+        _ => {
+            let span = span_of(&inner);
+            let name = inner
+                .into_inner()
+                .next()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            Ident { name, span }
+        }
     }
 }
 
@@ -124,7 +151,8 @@ fn value(pair: Pair<Rule>) -> Value {
             ValueKind::String(text)
         }
         Rule::call => ValueKind::Call(call(pair)),
-        r => unreachable!("invariant: a value is a number, string or call, got {r:?}"),
+        Rule::list => ValueKind::List(pair.into_inner().map(value).collect()),
+        r => unreachable!("invariant: a value is a number, string, list or call, got {r:?}"),
     };
     Value { kind, span }
 }
@@ -134,6 +162,8 @@ fn rule_words(rule: &Rule) -> &'static str {
         Rule::file | Rule::EOI => "end of file",
         Rule::block | Rule::item => "a block",
         Rule::entry => "a setting or a call",
+        Rule::label => "a block label",
+        Rule::list => "a list such as `[a, b]`",
         Rule::arg | Rule::value => "a value",
         Rule::setting => "a setting (`name: value`)",
         Rule::call => "a call such as `dense(16)`",
@@ -252,6 +282,41 @@ mod tests {
         assert_eq!(vals[0], ValueKind::Number(1e-3));
         assert_eq!(vals[1], ValueKind::Number(-250.0));
         assert_eq!(vals[2], ValueKind::String("x y".into()));
+    }
+
+    #[test]
+    fn lists_and_labelled_blocks() {
+        let text = "data {\n  ignore: [id, \"full name\",]\n  column \"yrs married\" { scaling: robust }\n  column age { }\n}\n";
+        let f = parse(&src(text)).unwrap();
+        let Item::Block(b) = &f.items[0] else {
+            panic!("a data block")
+        };
+        let Entry::Setting(s) = &b.entries[0] else {
+            panic!("a setting first")
+        };
+        let ValueKind::List(items) = &s.value.kind else {
+            panic!("a list")
+        };
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].kind, ValueKind::String("full name".into()));
+        let Entry::Block(c) = &b.entries[1] else {
+            panic!("a column block")
+        };
+        assert_eq!(c.name.name, "column");
+        let label = c.label.as_ref().unwrap();
+        assert_eq!(label.name, "yrs married");
+        assert_eq!(&text[label.span.start..label.span.end], "\"yrs married\"");
+        let Entry::Block(d) = &b.entries[2] else {
+            panic!("a second column block")
+        };
+        assert_eq!(d.label.as_ref().unwrap().name, "age");
+        assert!(d.entries.is_empty());
+        // A bare name followed by a call is still two calls, not a labelled block.
+        let f = parse(&src("model {\n  input\n  dense(3)\n}\n")).unwrap();
+        let Item::Block(m) = &f.items[0] else {
+            panic!("a model block")
+        };
+        assert_eq!(m.entries.len(), 2);
     }
 
     #[test]

@@ -18,14 +18,40 @@ pub struct TestMetrics {
     pub regression: Option<RegressionMetrics>,
 }
 
+/// How many rows went where.
+#[derive(Clone, Debug, Serialize)]
+pub struct RowCounts {
+    pub train: usize,
+    pub validation: usize,
+    pub test: usize,
+    /// Rows without a target value, left out.
+    pub dropped_no_target: usize,
+    /// Rows with a missing feature under `missing: drop`, left out.
+    pub dropped_missing: usize,
+}
+
+/// The peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub task: &'static str,
     pub executor: &'static str,
     pub epochs_run: usize,
+    /// Seconds spent reading and typing the data files.
+    pub load_seconds: f64,
+    /// The process's peak resident memory so far, in MiB (Linux; absent elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
     pub compile_ms: f64,
     pub train_seconds: f64,
     pub samples_per_second: f64,
+    pub rows: RowCounts,
     pub history: Vec<EpochRecord>,
     /// None when the test split is empty (`test_fraction: 0`).
     pub test: Option<TestMetrics>,

@@ -9,7 +9,8 @@ use std::time::Instant;
 use crate::codegen::CodegenError;
 use crate::codegen::CodegenOptions;
 use crate::data::{
-    self, DataOrigin, Prepared, SplitConfig, Table, Target, TargetEncoding, TargetKind,
+    self, DataOrigin, Examples, Feature, FittedTarget, Named, Prepared, Preprocessing, ReadOptions,
+    SplitConfig, Target, TargetEncoding, TargetKind, TargetSpec,
 };
 use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
@@ -19,7 +20,7 @@ use crate::lower::{Activation, DataShape, Loss, ModelSpec};
 use crate::program::{self, Program};
 
 use super::metrics;
-use super::report::{Report, TestMetrics};
+use super::report::{Report, RowCounts, TestMetrics};
 use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor};
 
 /// Values given on the command line; each replaces what the file says, and must lie in the range
@@ -98,19 +99,25 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
 pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnostic> {
     let spec = load_model(path, overrides)?;
     let shape = if has_data(&spec, overrides) {
-        Some(load_data(&spec, path, overrides)?.shape)
+        Some(prepare_data(&spec, path, overrides)?.shape)
     } else {
         None
     };
     program::build(&spec, shape.as_ref())
 }
 
-/// The loaded data of a model, with what the model's ends must be.
+/// The data of a model, read, split and preprocessed, with what the model's ends must be.
 pub struct ModelData {
-    pub table: Table,
+    pub prepared: Prepared,
     pub shape: DataShape,
-    pub encoding: TargetEncoding,
     pub path: PathBuf,
+    /// Things worth knowing that did not stop the run (a text column with a value per row).
+    pub warnings: Vec<Diagnostic>,
+    /// Rows left out: without a target value, and with a missing value under `missing: drop`.
+    pub dropped_no_target: usize,
+    pub dropped_missing: usize,
+    /// Seconds spent reading and typing the data files.
+    pub load_seconds: f64,
 }
 
 fn target_kind(spec: &ModelSpec) -> TargetKind {
@@ -125,8 +132,51 @@ pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
     overrides.data.is_some() || spec.data.path.is_some()
 }
 
-/// Load the data named by the flags or the file (paths in the file are relative to its folder).
-pub fn load_data(
+/// How the data block says files are read.
+fn read_options(spec: &ModelSpec) -> ReadOptions {
+    ReadOptions {
+        delimiter: spec.data.delimiter,
+        missing_markers: spec.data.missing_markers.clone(),
+        categorical: spec.data.categorical.clone(),
+        ignore: spec.data.ignore.clone(),
+        references: None,
+        columns: None,
+    }
+}
+
+/// How a file is read to be transformed by fitted preprocessing: the training file's references
+/// and column types, and only the columns the model takes.
+pub fn fitted_read_options(p: &Preprocessing, delimiter: Option<u8>) -> ReadOptions {
+    let mut references = std::collections::HashMap::new();
+    let mut categorical = Vec::new();
+    for f in &p.features {
+        match f {
+            Feature::Numeric {
+                name, reference, ..
+            } => {
+                references.insert(name.clone(), *reference);
+            }
+            Feature::Categorical { name, .. } => categorical.push(Named::new(name.clone())),
+        }
+    }
+    ReadOptions {
+        delimiter,
+        missing_markers: p.missing_markers.clone(),
+        categorical,
+        ignore: Vec::new(),
+        references: Some(references),
+        columns: Some(p.features.iter().map(|f| f.name().to_string()).collect()),
+    }
+}
+
+/// A path written in the `.nn` file, relative to the file's folder.
+fn beside(model_path: &Path, p: &str) -> PathBuf {
+    model_path.parent().unwrap_or(Path::new("")).join(p)
+}
+
+/// Load, split and preprocess the data named by the flags or the file (paths in the file are
+/// relative to its folder). Statistics are fitted on the training rows only.
+pub fn prepare_data(
     spec: &ModelSpec,
     model_path: &Path,
     overrides: &Overrides,
@@ -140,7 +190,7 @@ pub fn load_data(
         (Some(p), _) => p.clone(),
         (None, Some((p, span))) => {
             origin.path_span = Some(*span);
-            model_path.parent().unwrap_or(Path::new("")).join(p)
+            beside(model_path, p)
         }
         (None, None) => {
             return Err(Diagnostic::new("nnc::data::no_data", "no data file is given")
@@ -157,17 +207,32 @@ pub fn load_data(
         }
         (None, None) => None,
     };
+    let opts = read_options(spec);
+    let started = Instant::now();
     // With no target named, the last column is the target (the usual layout of such files).
     let target = match target {
         Some(t) => t,
-        None => data::last_column(&path, &origin)?,
+        None => data::last_column(&path, &opts, &origin)?,
     };
-    let table = data::load_csv(&path, &target, target_kind(spec), &origin)?;
+    let target = TargetSpec {
+        name: target,
+        kind: target_kind(spec),
+        required: true,
+    };
+    let table = data::load_table(&path, Some(&target), &opts, &origin)?;
+    let mut load_seconds = started.elapsed().as_secs_f64();
+    let config = &spec.data.prepare;
+    let (rows, dropped_missing) = data::usable_rows(&table, config)?;
+    let target_column = table
+        .target
+        .as_ref()
+        .expect("invariant: a required target is present in a loaded table");
+    let dropped_no_target = target_column.missing;
     let last = spec
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
-    let (encoding, target_width) = match &table.target {
+    let (encoding, target_width) = match &target_column.data {
         Target::Values(_) => (TargetEncoding::Standardized, 1),
         Target::Classes { names, .. } => {
             if last.activation == Activation::Sigmoid && names.len() == 2 {
@@ -177,20 +242,68 @@ pub fn load_data(
             }
         }
     };
-    let target_what = match &table.target {
-        Target::Values(_) => format!("the target column `{}`", table.target_name),
+    let target_what = match &target_column.data {
+        Target::Values(_) => format!("the target column `{}`", target_column.name),
         Target::Classes { names, .. } => format!(
             "the target column `{}` ({} classes)",
-            table.target_name,
+            target_column.name,
             names.len()
         ),
     };
-    let data_span = origin.path_span;
+    let split = data::split(
+        &target_column.data,
+        &rows,
+        &SplitConfig {
+            test_fraction: spec.data.test_fraction,
+            validation_fraction: spec.data.validation_fraction,
+            seed: spec.data.split_seed.unwrap_or(spec.train.seed),
+        },
+    )?;
+    let preprocessing = data::fit(
+        &table,
+        &split.train,
+        config,
+        encoding,
+        &spec.data.missing_markers,
+    )?;
+    let apply = |rows: &[usize]| preprocessing.apply(&table, rows);
+    let train = apply(&split.train)?;
+    let mut validation = apply(&split.validation)?;
+    let mut test = apply(&split.test)?;
+    let mut warnings = std::mem::take(&mut table.warnings.clone());
+    drop(table);
+    // Held-out rows from their own files, read as the training file's columns were.
+    let held_out = [
+        (&spec.data.test_file, &mut test),
+        (&spec.data.validation_file, &mut validation),
+    ];
+    for (file, part) in held_out {
+        let Some((name, span)) = file else { continue };
+        let origin = DataOrigin {
+            nn: Some(spec.source.clone()),
+            path_span: Some(*span),
+            target_span: origin.target_span,
+        };
+        let started = Instant::now();
+        let opts = ReadOptions {
+            categorical: spec.data.categorical.clone(),
+            ..fitted_read_options(&preprocessing, spec.data.delimiter)
+        };
+        let other = data::load_table(&beside(model_path, name), Some(&target), &opts, &origin)?;
+        load_seconds += started.elapsed().as_secs_f64();
+        let (rows, _) = data::usable_rows(&other, config)?;
+        *part = preprocessing.apply(&other, &rows)?;
+        warnings.extend(other.warnings);
+    }
     let shape = DataShape {
-        features: table.features.len(),
-        features_origin: data_span.map(|span| Origin {
+        features: preprocessing.input_width(),
+        features_origin: origin.path_span.map(|span| Origin {
             span,
-            what: format!("the data ({} feature columns)", table.features.len()),
+            what: format!(
+                "the data ({} inputs from {} feature columns)",
+                preprocessing.input_width(),
+                preprocessing.features.len()
+            ),
         }),
         target_width,
         target_origin: origin.target_span.map(|span| Origin {
@@ -199,10 +312,18 @@ pub fn load_data(
         }),
     };
     Ok(ModelData {
-        table,
+        prepared: Prepared {
+            train,
+            validation,
+            test,
+            preprocessing,
+        },
         shape,
-        encoding,
         path,
+        warnings,
+        dropped_no_target,
+        dropped_missing,
+        load_seconds,
     })
 }
 
@@ -215,9 +336,10 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub report: Report,
     pub data_path: PathBuf,
-    pub train_rows: usize,
-    pub validation_rows: usize,
-    pub test_rows: usize,
+    /// What a saved model needs: the resolved file, the fitted preprocessing and the weights.
+    pub spec: ModelSpec,
+    pub preprocessing: Preprocessing,
+    pub parameters: Vec<(String, Vec<f32>)>,
 }
 
 fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
@@ -270,45 +392,22 @@ pub fn exec_error(spec: &ModelSpec, e: ExecError) -> Diagnostic {
     }
 }
 
-/// Prepare the data of a spec: load, split and standardize.
-pub fn prepare_data(
-    spec: &ModelSpec,
-    model_path: &Path,
-    overrides: &Overrides,
-) -> Result<(ModelData, Prepared), Diagnostic> {
-    let data = load_data(spec, model_path, overrides)?;
-    let split = data::split(
-        &data.table,
-        &SplitConfig {
-            test_fraction: spec.data.test_fraction,
-            validation_fraction: spec.data.validation_fraction,
-            seed: spec.train.seed,
-        },
-    )?;
-    let prepared = data::prepare(&data.table, &split, data.encoding)?;
-    Ok((data, prepared))
-}
-
 /// Train and evaluate one experiment, reporting each epoch to `on_epoch`.
 pub fn run(
     model_path: &Path,
     opts: &RunOptions,
-    mut on_start: impl FnMut(&ModelSpec, &Program, &Prepared),
+    mut on_start: impl FnMut(&ModelSpec, &Program, &ModelData),
     on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<RunOutcome, Diagnostic> {
     let spec = load_model(model_path, &opts.overrides)?;
-    let (data, prepared) = prepare_data(&spec, model_path, &opts.overrides)?;
+    let data = prepare_data(&spec, model_path, &opts.overrides)?;
     let program = program::build(&spec, Some(&data.shape))?;
-    on_start(&spec, &program, &prepared);
+    on_start(&spec, &program, &data);
+    let prepared = &data.prepared;
 
     let seed = spec.train.seed;
     let compile_started = Instant::now();
-    let exec: Result<Box<dyn Executor>, ExecError> = if opts.interpret {
-        InterpExecutor::new(&program, seed).map(|e| Box::new(e) as Box<dyn Executor>)
-    } else {
-        JitExecutor::new(&program, seed, &opts.codegen).map(|e| Box::new(e) as Box<dyn Executor>)
-    };
-    let mut exec = exec.map_err(|e| exec_error(&spec, e))?;
+    let mut exec = executor(&program, seed, opts).map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
     let history = super::fit(
@@ -327,62 +426,99 @@ pub fn run(
     let test = if prepared.test.is_empty() {
         None
     } else {
-        Some(test_metrics(exec.as_mut(), &data, &prepared).map_err(|e| exec_error(&spec, e))?)
+        Some(
+            evaluate_examples(exec.as_mut(), &prepared.test, &prepared.preprocessing)
+                .map_err(|e| exec_error(&spec, e))?,
+        )
     };
-    let classification = matches!(data.table.target, Target::Classes { .. });
     let report = Report {
-        task: if classification {
-            "classification"
-        } else {
-            "regression"
-        },
+        task: task_name(&prepared.preprocessing),
         executor: if opts.interpret { "interpreter" } else { "jit" },
         epochs_run: history.epochs.len(),
+        load_seconds: data.load_seconds,
+        peak_rss_mib: super::report::peak_rss_mib(),
         compile_ms,
         train_seconds: history.train_seconds,
         samples_per_second: history.samples_seen as f64 / history.train_seconds.max(1e-9),
+        rows: RowCounts {
+            train: prepared.train.len(),
+            validation: prepared.validation.len(),
+            test: prepared.test.len(),
+            dropped_no_target: data.dropped_no_target,
+            dropped_missing: data.dropped_missing,
+        },
         history: history.epochs,
         test,
-        classes: prepared.class_names.clone(),
+        classes: prepared.preprocessing.class_names().to_vec(),
     };
+    let parameters = parameters_of(&program, exec.as_ref());
     Ok(RunOutcome {
         report,
         data_path: data.path,
-        train_rows: prepared.train.len(),
-        validation_rows: prepared.validation.len(),
-        test_rows: prepared.test.len(),
+        preprocessing: data.prepared.preprocessing,
+        parameters,
+        spec,
     })
 }
 
-fn test_metrics(
+/// The executor the options ask for.
+fn executor(
+    program: &Program,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<Box<dyn Executor>, ExecError> {
+    if opts.interpret {
+        InterpExecutor::new(program, seed).map(|e| Box::new(e) as Box<dyn Executor>)
+    } else {
+        JitExecutor::new(program, seed, &opts.codegen).map(|e| Box::new(e) as Box<dyn Executor>)
+    }
+}
+
+/// The trained parameters (not the optimizer's state), in the program's order.
+fn parameters_of(program: &Program, exec: &dyn Executor) -> Vec<(String, Vec<f32>)> {
+    let names: Vec<&str> = program.params.iter().map(|p| p.name.as_str()).collect();
+    exec.persistent()
+        .into_iter()
+        .filter(|(n, _)| names.contains(&n.as_str()))
+        .collect()
+}
+
+fn task_name(p: &Preprocessing) -> &'static str {
+    match p.target {
+        FittedTarget::Classes { .. } => "classification",
+        FittedTarget::Values { .. } => "regression",
+    }
+}
+
+/// The loss and metrics of a model on labelled examples.
+pub fn evaluate_examples(
     exec: &mut dyn Executor,
-    data: &ModelData,
-    prepared: &Prepared,
-) -> Result<TestMetrics, super::ExecError> {
-    let test = &prepared.test;
-    let (loss, predictions) = super::evaluate(exec, test)?;
-    Ok(match &data.table.target {
-        Target::Classes { names, .. } => {
-            let predicted = metrics::predicted_classes(&predictions, test.y.cols);
+    examples: &Examples,
+    preprocessing: &Preprocessing,
+) -> Result<TestMetrics, ExecError> {
+    let (loss, predictions) = super::evaluate(exec, examples)?;
+    Ok(match &preprocessing.target {
+        FittedTarget::Classes { names, .. } => {
+            let predicted = metrics::predicted_classes(&predictions, examples.y.cols);
             TestMetrics {
                 loss,
                 classification: Some(metrics::classification(
-                    &test.labels,
+                    &examples.labels,
                     &predicted,
                     names.len(),
                 )),
                 regression: None,
             }
         }
-        Target::Values(_) => {
+        FittedTarget::Values { .. } => {
             let predicted: Vec<f64> = predictions
                 .iter()
-                .map(|&p| prepared.unscale_target(p))
+                .map(|&p| preprocessing.unscale_target(p))
                 .collect();
             TestMetrics {
                 loss,
                 classification: None,
-                regression: Some(metrics::regression(&test.values, &predicted)),
+                regression: Some(metrics::regression(&examples.values, &predicted)),
             }
         }
     })

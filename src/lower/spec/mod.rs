@@ -1,10 +1,12 @@
 //! The resolved meaning of a `.nn` file: a `ModelSpec` with every name looked up, every option
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
+mod data;
 pub mod options;
 mod settings;
 mod vocabulary;
 
+pub use data::{delimiter, missing, outliers, scaling, unseen, DataSpec, SPLIT_SEED};
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use vocabulary::{
     Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
@@ -38,16 +40,6 @@ pub struct DenseSpec {
     pub span: Span,
     /// The activation's text, for diagnostics about it (the call when not given).
     pub activation_span: Span,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataSpec {
-    /// The CSV path as written (relative to the `.nn` file's folder) and where it was written.
-    pub path: Option<(String, Span)>,
-    pub target: Option<(String, Span)>,
-    pub test_fraction: f64,
-    pub validation_fraction: f64,
-    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,14 +77,8 @@ impl TrainSpec {
 const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
 const LAYERS: &[&str] = &["input", "dense", "output"];
 const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
-const DATA_OPTIONS: &[&str] = &[
-    "path",
-    "target",
-    TEST_FRACTION.name,
-    VALIDATION_FRACTION.name,
-];
 
-fn err(
+pub(super) fn err(
     source: &Source,
     code: &'static str,
     msg: impl Into<String>,
@@ -204,13 +190,13 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         loss_span: loss_value.span,
         optimizer: optimizer_kind,
         optimizer_span,
-        data: resolve_data(source, data)?,
+        data: data::resolve_data(source, data)?,
         train: resolve_train(source, train)?,
         model_span: model.name.span,
     })
 }
 
-fn settings_of<'a>(
+pub(super) fn settings_of<'a>(
     source: &Source,
     block: &'a Block,
 ) -> Result<Vec<(&'a Ident, &'a Value)>, Diagnostic> {
@@ -229,6 +215,17 @@ fn settings_of<'a>(
                 c.span,
                 "a call",
                 format!("write e.g. `{}: ...`", c.name.name),
+            )),
+            Entry::Block(b) => Err(err(
+                source,
+                "nnc::lower::expected_setting",
+                format!(
+                    "`{}` holds settings (`name: value`), not blocks",
+                    block.name.name
+                ),
+                b.span,
+                "a block",
+                "only the data block holds blocks (`column NAME { ... }`)",
             )),
         })
         .collect()
@@ -250,6 +247,16 @@ fn resolve_model(
                     "the model block holds layers, not settings",
                     s.span,
                     "a setting",
+                    "write layers as calls, e.g. `dense(16, activation: relu)`",
+                ))
+            }
+            Entry::Block(b) => {
+                return Err(err(
+                    source,
+                    "nnc::lower::expected_layer",
+                    "the model block holds layers, not blocks",
+                    b.span,
+                    "a block",
                     "write layers as calls, e.g. `dense(16, activation: relu)`",
                 ))
             }
@@ -448,27 +455,6 @@ fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic
         .map(|o| opts.number(o))
         .collect::<Result<Vec<f64>, Diagnostic>>()?;
     Ok(kind.with_options(&values))
-}
-
-fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diagnostic> {
-    let Some(block) = block else {
-        return Ok(DataSpec {
-            path: None,
-            target: None,
-            test_fraction: TEST_FRACTION.default,
-            validation_fraction: VALIDATION_FRACTION.default,
-            span: Span::new(0, 0),
-        });
-    };
-    let settings = settings_of(source, block)?;
-    let o = Options::from_settings(source, &settings, DATA_OPTIONS, "data settings", block.span)?;
-    Ok(DataSpec {
-        path: o.text("path")?,
-        target: o.text("target")?,
-        test_fraction: o.number(&TEST_FRACTION)?,
-        validation_fraction: o.number(&VALIDATION_FRACTION)?,
-        span: block.name.span,
-    })
 }
 
 fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Diagnostic> {

@@ -1,0 +1,948 @@
+//! Preprocessing fitted on the training rows and applied unchanged to every other row: missing
+//! values (refuse, drop the row, or fill with the mean, median, most frequent value or a
+//! constant), outliers (clipped at mean ± z·std or at quantiles), scaling (standard, min–max,
+//! robust or none) and one-hot encoding of categorical columns with the categories seen in
+//! training. The fitted [`Preprocessing`] is plain data (serde), so a saved model applies exactly
+//! the same transformation to a new file, bit for bit. Every statistic is computed on the values
+//! relative to the column's reference (see `read`), in f64, on the training rows only. It must
+//! not read files or split rows.
+
+use serde::{Deserialize, Serialize};
+
+use super::load::{ColumnKind, Named, Table, Target, NO_LABEL};
+use super::read::MISSING_CODE;
+use crate::diag::Diagnostic;
+
+/// What to do with a missing value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    Error,
+    Drop,
+    Mean,
+    Median,
+    MostFrequent,
+    Constant(Constant),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Constant {
+    Number(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Constant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Constant::Number(n) => write!(f, "{n}"),
+            Constant::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outliers {
+    None,
+    /// Clip at mean ± z standard deviations.
+    ClipZ(f64),
+    /// Clip at the q and 1 − q quantiles.
+    ClipQuantiles(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    Standard,
+    Minmax,
+    Robust,
+    None,
+}
+
+/// What a category never seen in training becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unseen {
+    /// An all-zero one-hot row.
+    Zeros,
+    Error,
+}
+
+/// The settings of one column (the data block's, or a `column` block's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnSettings {
+    pub missing: Missing,
+    pub outliers: Outliers,
+    pub scaling: Scaling,
+    pub unseen: Unseen,
+}
+
+impl Default for ColumnSettings {
+    fn default() -> Self {
+        ColumnSettings {
+            missing: Missing::Error,
+            outliers: Outliers::None,
+            scaling: Scaling::Standard,
+            unseen: Unseen::Zeros,
+        }
+    }
+}
+
+/// The settings of every column: the defaults, and per-column replacements.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PrepareConfig {
+    pub defaults: ColumnSettings,
+    pub columns: Vec<(Named, ColumnSettings)>,
+}
+
+impl PrepareConfig {
+    pub fn settings(&self, column: &str) -> &ColumnSettings {
+        self.columns
+            .iter()
+            .find(|(n, _)| n.name == column)
+            .map_or(&self.defaults, |(_, s)| s)
+    }
+}
+
+/// How the target becomes the `y` matrix, chosen by the caller from the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetEncoding {
+    /// Classes: one column per class, 1 for the row's class and 0 elsewhere.
+    OneHot,
+    /// Exactly two classes: one column, 1 for the second class in label order (the positive
+    /// class, e.g. `malignant` after `benign`), 0 for the first.
+    Binary,
+    /// Values: one column, scaled with the training rows' mean and standard deviation.
+    Standardized,
+}
+
+/// One fitted feature column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Feature {
+    Numeric {
+        name: String,
+        /// Cells are read relative to this value (see `read`).
+        reference: f64,
+        missing: Missing,
+        /// The value a missing cell takes, relative to `reference`.
+        fill: Option<f64>,
+        /// Bounds relative to `reference`.
+        clip: Option<(f64, f64)>,
+        /// The input is `(x − reference − center) / scale`.
+        center: f64,
+        scale: f64,
+    },
+    Categorical {
+        name: String,
+        /// One input per category, in this order.
+        categories: Vec<String>,
+        missing: Missing,
+        fill: Option<String>,
+        unseen: Unseen,
+    },
+}
+
+impl Feature {
+    pub fn name(&self) -> &str {
+        match self {
+            Feature::Numeric { name, .. } | Feature::Categorical { name, .. } => name,
+        }
+    }
+
+    /// How many model inputs the column becomes.
+    pub fn width(&self) -> usize {
+        match self {
+            Feature::Numeric { .. } => 1,
+            Feature::Categorical { categories, .. } => categories.len(),
+        }
+    }
+}
+
+/// The fitted target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FittedTarget {
+    Classes {
+        name: String,
+        names: Vec<String>,
+        encoding: TargetEncoding,
+    },
+    Values {
+        name: String,
+        mean: f64,
+        std: f64,
+    },
+}
+
+/// Everything fitted on the training rows that turns a row of a CSV file into model inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub features: Vec<Feature>,
+    pub target: FittedTarget,
+    /// Markers of a missing value besides the built-in ones.
+    pub missing_markers: Vec<String>,
+}
+
+/// A dense row-major f32 matrix.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+}
+
+/// Rows of a file, ready for a model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Examples {
+    pub x: Matrix,
+    /// Empty (0 columns) when the file has no target.
+    pub y: Matrix,
+    /// Class labels, for accuracy and confusion matrices; empty for values.
+    pub labels: Vec<usize>,
+    /// Unscaled target values, for errors in the data's own units; empty for classes.
+    pub values: Vec<f64>,
+    /// The table row of each example.
+    pub rows: Vec<usize>,
+}
+
+impl Examples {
+    pub fn len(&self) -> usize {
+        self.x.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.x.rows == 0
+    }
+}
+
+impl Preprocessing {
+    /// How many model inputs a row becomes.
+    pub fn input_width(&self) -> usize {
+        self.features.iter().map(Feature::width).sum()
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        match &self.target {
+            FittedTarget::Classes { names, .. } => names,
+            FittedTarget::Values { .. } => &[],
+        }
+    }
+
+    pub fn encoding(&self) -> TargetEncoding {
+        match &self.target {
+            FittedTarget::Classes { encoding, .. } => *encoding,
+            FittedTarget::Values { .. } => TargetEncoding::Standardized,
+        }
+    }
+
+    pub fn target_name(&self) -> &str {
+        match &self.target {
+            FittedTarget::Classes { name, .. } | FittedTarget::Values { name, .. } => name,
+        }
+    }
+
+    /// Map a model output back to the target's units (the inverse of `Standardized`).
+    pub fn unscale_target(&self, y: f32) -> f64 {
+        match &self.target {
+            FittedTarget::Values { mean, std, .. } => f64::from(y) * std + mean,
+            FittedTarget::Classes { .. } => f64::from(y),
+        }
+    }
+
+    /// The names of the model inputs: a numeric column's name, `column=category` per category.
+    pub fn input_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for f in &self.features {
+            match f {
+                Feature::Numeric { name, .. } => names.push(name.clone()),
+                Feature::Categorical {
+                    name, categories, ..
+                } => names.extend(categories.iter().map(|c| format!("{name}={c}"))),
+            }
+        }
+        names
+    }
+}
+
+/// The rows of `table` that can take part in training: those with a target, and without a
+/// missing value in a column whose strategy is `drop`. A missing value in a column whose
+/// strategy is `error` is a diagnostic on the first such cell in the file. Returns the rows and
+/// how many were dropped for missing features.
+pub fn usable_rows(
+    table: &Table,
+    config: &PrepareConfig,
+) -> Result<(Vec<usize>, usize), Diagnostic> {
+    check_missing(table, config)?;
+    let drop: Vec<usize> = table
+        .columns
+        .iter()
+        .filter(|c| config.settings(&c.name).missing == Missing::Drop)
+        .map(|c| c.index)
+        .collect();
+    let mut rows = Vec::with_capacity(table.rows);
+    let mut dropped = 0;
+    for r in 0..table.rows {
+        if let Some(t) = &table.target {
+            if !t.data.is_present(r) {
+                continue;
+            }
+        }
+        if drop.iter().any(|&c| is_missing(table, r, c)) {
+            dropped += 1;
+            continue;
+        }
+        rows.push(r);
+    }
+    Ok((rows, dropped))
+}
+
+fn is_missing(table: &Table, row: usize, col: usize) -> bool {
+    match table
+        .columns
+        .iter()
+        .find(|c| c.index == col)
+        .map(|c| c.kind)
+    {
+        Some(ColumnKind::Categorical) => table.text_column(col).1[row] == MISSING_CODE,
+        _ => table.shifted(row, col).is_nan(),
+    }
+}
+
+/// The first missing cell (in file order) of a column whose strategy is `error`.
+fn check_missing(table: &Table, config: &PrepareConfig) -> Result<(), Diagnostic> {
+    let first = table
+        .columns
+        .iter()
+        .filter(|c| config.settings(&c.name).missing == Missing::Error)
+        .filter_map(|c| Some((table.cells.counts[c.index].first_missing?, c.index)))
+        .min();
+    match first {
+        None => Ok(()),
+        Some((row, col)) => Err(missing_error(table, row, col, "missing:")),
+    }
+}
+
+fn missing_error(table: &Table, row: usize, col: usize, setting: &str) -> Diagnostic {
+    let column = &table.header[col];
+    let missing = table.cells.counts[col].missing;
+    table
+        .cell_error(
+            "nnc::data::missing_value",
+            format!(
+                "{} has no value in column `{column}` ({missing} missing in this column)",
+                table.where_row(row)
+            ),
+            row,
+            col,
+            "missing value",
+        )
+        .with_help(format!(
+            "choose what a missing value becomes with `{setting}` in the data block (`drop`, `mean`, `median`, `most_frequent` or `constant(value)`), or for this column only in `column {column} {{ {setting} ... }}`"
+        ))
+}
+
+/// Fit the preprocessing on `train` rows of `table`.
+pub fn fit(
+    table: &Table,
+    train: &[usize],
+    config: &PrepareConfig,
+    encoding: TargetEncoding,
+    missing_markers: &[String],
+) -> Result<Preprocessing, Diagnostic> {
+    let mut features = Vec::with_capacity(table.columns.len());
+    let mut values = Vec::with_capacity(train.len());
+    for c in &table.columns {
+        let settings = config.settings(&c.name);
+        features.push(match c.kind {
+            ColumnKind::Numeric => {
+                values.clear();
+                values.extend(train.iter().map(|&r| table.shifted(r, c.index)));
+                fit_numeric(&c.name, table.reference(c.index), &mut values, settings)?
+            }
+            ColumnKind::Categorical => fit_categorical(table, c.index, train, settings),
+        });
+    }
+    let target = match table.target.as_ref().map(|t| (&t.data, t.name.clone())) {
+        Some((Target::Classes { names, .. }, name)) => FittedTarget::Classes {
+            name,
+            names: names.clone(),
+            encoding,
+        },
+        Some((Target::Values(v), name)) => {
+            let (mean, std) = mean_std(train.iter().map(|&r| v[r]));
+            FittedTarget::Values { name, mean, std }
+        }
+        None => {
+            return Err(Diagnostic::new(
+                "nnc::internal",
+                "internal error: preprocessing is fitted on a table without a target",
+            ))
+        }
+    };
+    Ok(Preprocessing {
+        features,
+        target,
+        missing_markers: missing_markers.to_vec(),
+    })
+}
+
+fn fit_numeric(
+    name: &str,
+    reference: f64,
+    values: &mut Vec<f64>,
+    s: &ColumnSettings,
+) -> Result<Feature, Diagnostic> {
+    let missing = values.iter().filter(|v| v.is_nan()).count();
+    values.retain(|v| !v.is_nan());
+    values.sort_unstable_by(f64::total_cmp);
+    let fill = match &s.missing {
+        Missing::Error | Missing::Drop => None,
+        Missing::Mean => Some(mean_std(values.iter().copied()).0),
+        Missing::Median => Some(quantile(values, 0.5)),
+        Missing::MostFrequent => Some(most_frequent(values)),
+        Missing::Constant(Constant::Number(v)) => Some(v - reference),
+        Missing::Constant(Constant::Text(t)) => return Err(Diagnostic::new(
+            "nnc::data::bad_constant",
+            format!(
+                "column `{name}` is numeric, but its missing values are to become the text \"{t}\""
+            ),
+        )
+        .with_help("give a number: `missing: constant(0)`")),
+    };
+    // The scaler sees the filled values, as it would after an imputer.
+    if let Some(f) = fill {
+        values.extend(std::iter::repeat_n(f, missing));
+        values.sort_unstable_by(f64::total_cmp);
+    }
+    let clip = match s.outliers {
+        Outliers::None => None,
+        Outliers::ClipZ(z) => {
+            let (m, sd) = mean_std(values.iter().copied());
+            Some((m - z * sd, m + z * sd))
+        }
+        Outliers::ClipQuantiles(q) => Some((quantile(values, q), quantile(values, 1.0 - q))),
+    };
+    if let Some((lo, hi)) = clip {
+        for v in values.iter_mut() {
+            *v = v.clamp(lo, hi);
+        }
+    }
+    let nonzero = |s: f64| if s > 0.0 && s.is_finite() { s } else { 1.0 };
+    let (center, scale) = match s.scaling {
+        Scaling::Standard => mean_std(values.iter().copied()),
+        Scaling::Minmax => match (values.first(), values.last()) {
+            (Some(&lo), Some(&hi)) => (lo, nonzero(hi - lo)),
+            _ => (0.0, 1.0),
+        },
+        Scaling::Robust => (
+            quantile(values, 0.5),
+            nonzero(quantile(values, 0.75) - quantile(values, 0.25)),
+        ),
+        Scaling::None => (-reference, 1.0),
+    };
+    Ok(Feature::Numeric {
+        name: name.to_string(),
+        reference,
+        missing: s.missing.clone(),
+        fill,
+        clip,
+        center,
+        scale,
+    })
+}
+
+fn fit_categorical(table: &Table, col: usize, train: &[usize], s: &ColumnSettings) -> Feature {
+    let (names, codes) = table.text_column(col);
+    let mut counts = vec![0usize; names.len()];
+    for &r in train {
+        let c = codes[r];
+        if c != MISSING_CODE {
+            counts[c as usize] += 1;
+        }
+    }
+    let mut categories: Vec<&str> = names
+        .iter()
+        .zip(&counts)
+        .filter(|(_, &n)| n > 0)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    sort_names(&mut categories);
+    let most_frequent = || {
+        categories
+            .iter()
+            .copied()
+            .max_by_key(|c| {
+                let i = names.iter().position(|n| n == c).unwrap_or(0);
+                // Ties go to the first category in order: max_by_key keeps the last maximum,
+                // so rank earlier categories higher.
+                (counts[i], std::cmp::Reverse(c.to_string()))
+            })
+            .map(String::from)
+    };
+    let fill = match &s.missing {
+        Missing::Error | Missing::Drop => None,
+        Missing::Mean | Missing::Median | Missing::MostFrequent => most_frequent(),
+        Missing::Constant(c) => Some(c.to_string()),
+    };
+    Feature::Categorical {
+        name: table.header[col].clone(),
+        categories: categories.into_iter().map(String::from).collect(),
+        missing: s.missing.clone(),
+        fill,
+        unseen: s.unseen,
+    }
+}
+
+/// Names in a stable, readable order: by value when every name is a number, else as text.
+pub(crate) fn sort_names(names: &mut [&str]) {
+    names.sort_unstable();
+    let number = |s: &str| s.parse::<f64>().ok();
+    if names.iter().all(|n| number(n).is_some()) {
+        names.sort_by(|a, b| {
+            let (a, b) = (number(a).unwrap_or(0.0), number(b).unwrap_or(0.0));
+            a.total_cmp(&b)
+        });
+    }
+}
+
+/// The q-quantile of sorted values, interpolating linearly between neighbours (numpy's
+/// default); 0 for no values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let w = pos - lo as f64;
+    if lo == hi {
+        sorted[lo]
+    } else {
+        sorted[lo] + (sorted[hi] - sorted[lo]) * w
+    }
+}
+
+/// The most frequent of sorted values, the smallest on a tie; 0 for no values.
+fn most_frequent(sorted: &[f64]) -> f64 {
+    let mut best = (0usize, 0.0);
+    let mut i = 0;
+    while i < sorted.len() {
+        let j = sorted[i..].iter().take_while(|&&v| v == sorted[i]).count();
+        if j > best.0 {
+            best = (j, sorted[i]);
+        }
+        i += j;
+    }
+    best.1
+}
+
+/// Population mean and standard deviation. A constant (or empty) column gets a deviation of 1,
+/// so it maps to 0 instead of dividing by zero; the threshold is relative because the mean of
+/// identical values can differ from them in the last bit. Both are computed on the values divided
+/// by the largest magnitude, where no sum or square can overflow, and scaled back: the deviation
+/// is at most that magnitude, so it is finite for any finite values.
+pub(crate) fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count();
+    let scale = values.clone().fold(0.0f64, |m, v| m.max(v.abs()));
+    if n == 0 || scale == 0.0 {
+        return (0.0, 1.0);
+    }
+    let mean_s = values.clone().map(|v| v / scale).sum::<f64>() / n as f64;
+    let var_s = values
+        .map(|v| (v / scale - mean_s) * (v / scale - mean_s))
+        .sum::<f64>()
+        / n as f64;
+    let (mean, std) = (mean_s * scale, var_s.sqrt() * scale);
+    if std > 1e-12 * (1.0 + mean.abs()) {
+        (mean, std)
+    } else {
+        (mean, 1.0)
+    }
+}
+
+/// A statistic for a message: four significant digits, in exponent form when large or small.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        format!("{}", (v * 1e4).round() / 1e4)
+    }
+}
+
+/// Where each fitted feature sits in a table, resolved once per table.
+enum Bound<'t> {
+    Numeric {
+        col: usize,
+        fill: Option<f64>,
+        clip: Option<(f64, f64)>,
+        center: f64,
+        scale: f64,
+    },
+    Categorical {
+        col: usize,
+        codes: &'t [u32],
+        /// Per table category, its input index, or `None` when unseen in training.
+        index: Vec<Option<usize>>,
+        fill: Option<Option<usize>>,
+        width: usize,
+        unseen: Unseen,
+    },
+}
+
+impl Preprocessing {
+    /// Transform `rows` of `table` into model inputs (and targets, when the table has them).
+    pub fn apply(&self, table: &Table, rows: &[usize]) -> Result<Examples, Diagnostic> {
+        let bound = self.bind(table)?;
+        let width = self.input_width();
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for &r in rows {
+            for b in &bound {
+                match b {
+                    Bound::Numeric {
+                        col,
+                        fill,
+                        clip,
+                        center,
+                        scale,
+                    } => {
+                        let mut d = table.shifted(r, *col);
+                        if d.is_nan() {
+                            d = fill.ok_or_else(|| missing_error(table, r, *col, "missing:"))?;
+                        }
+                        if let Some((lo, hi)) = clip {
+                            d = d.clamp(*lo, *hi);
+                        }
+                        let z = ((d - center) / scale) as f32;
+                        if !z.is_finite() {
+                            return Err(out_of_range(table, r, *col, *center, *scale));
+                        }
+                        x.push(z);
+                    }
+                    Bound::Categorical {
+                        col,
+                        codes,
+                        index,
+                        fill,
+                        width,
+                        unseen,
+                    } => {
+                        let code = codes[r];
+                        let hot = if code == MISSING_CODE {
+                            fill.ok_or_else(|| missing_error(table, r, *col, "missing:"))?
+                        } else {
+                            index[code as usize]
+                        };
+                        if hot.is_none() && code != MISSING_CODE && *unseen == Unseen::Error {
+                            return Err(unseen_error(table, r, *col));
+                        }
+                        let at = x.len();
+                        x.resize(at + width, 0.0);
+                        if let Some(h) = hot {
+                            x[at + h] = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+        let x = Matrix {
+            rows: rows.len(),
+            cols: width,
+            data: x,
+        };
+        let (y, labels, values) = self.targets(table, rows)?;
+        Ok(Examples {
+            x,
+            y,
+            labels,
+            values,
+            rows: rows.to_vec(),
+        })
+    }
+
+    fn bind<'t>(&self, table: &'t Table) -> Result<Vec<Bound<'t>>, Diagnostic> {
+        self.features
+            .iter()
+            .map(|f| {
+                let col = table
+                    .columns
+                    .iter()
+                    .find(|c| c.name == f.name())
+                    .ok_or_else(|| missing_column(table, f.name()))?;
+                Ok(match f {
+                    Feature::Numeric {
+                        fill,
+                        clip,
+                        center,
+                        scale,
+                        reference,
+                        ..
+                    } => {
+                        if col.kind == ColumnKind::Categorical {
+                            return Err(text_in_numeric(table, col.index));
+                        }
+                        debug_assert_eq!(
+                            table.reference(col.index).to_bits(),
+                            reference.to_bits(),
+                            "invariant: a file is read with the references of the model it is applied to"
+                        );
+                        Bound::Numeric {
+                            col: col.index,
+                            fill: *fill,
+                            clip: *clip,
+                            center: *center,
+                            scale: *scale,
+                        }
+                    }
+                    Feature::Categorical {
+                        categories,
+                        fill,
+                        unseen,
+                        ..
+                    } => {
+                        let (names, codes) = table.text_column(col.index);
+                        let position = |n: &str| categories.iter().position(|c| c == n);
+                        Bound::Categorical {
+                            col: col.index,
+                            codes,
+                            index: names.iter().map(|n| position(n)).collect(),
+                            fill: fill.as_ref().map(|f| position(f)),
+                            width: categories.len(),
+                            unseen: *unseen,
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn targets(
+        &self,
+        table: &Table,
+        rows: &[usize],
+    ) -> Result<(Matrix, Vec<usize>, Vec<f64>), Diagnostic> {
+        let Some(t) = &table.target else {
+            let y = Matrix {
+                rows: rows.len(),
+                cols: 0,
+                data: Vec::new(),
+            };
+            return Ok((y, Vec::new(), Vec::new()));
+        };
+        match (&t.data, &self.target) {
+            (
+                Target::Classes {
+                    names: seen,
+                    labels,
+                },
+                FittedTarget::Classes {
+                    names, encoding, ..
+                },
+            ) => {
+                let remap: Vec<Option<usize>> = seen
+                    .iter()
+                    .map(|s| names.iter().position(|n| n == s))
+                    .collect();
+                let mut picked = Vec::with_capacity(rows.len());
+                for &r in rows {
+                    let l = labels[r];
+                    match remap.get(l).copied().flatten() {
+                        Some(l) => picked.push(l),
+                        None if l == NO_LABEL => {
+                            return Err(missing_error(table, r, t.index, "missing:"))
+                        }
+                        None => return Err(unknown_class(table, r, t.index, names)),
+                    }
+                }
+                let (cols, y) = match encoding {
+                    TargetEncoding::Binary => (1, picked.iter().map(|&l| l as f32).collect()),
+                    _ => {
+                        let mut y = vec![0.0f32; rows.len() * names.len()];
+                        for (i, &l) in picked.iter().enumerate() {
+                            y[i * names.len() + l] = 1.0;
+                        }
+                        (names.len(), y)
+                    }
+                };
+                let y = Matrix {
+                    rows: rows.len(),
+                    cols,
+                    data: y,
+                };
+                Ok((y, picked, Vec::new()))
+            }
+            (Target::Values(v), FittedTarget::Values { mean, std, .. }) => {
+                let mut y = Vec::with_capacity(rows.len());
+                for &r in rows {
+                    let z = ((v[r] - mean) / std) as f32;
+                    if !z.is_finite() {
+                        return Err(out_of_range(table, r, t.index, *mean, *std));
+                    }
+                    y.push(z);
+                }
+                let picked = rows.iter().map(|&r| v[r]).collect();
+                let y = Matrix {
+                    rows: rows.len(),
+                    cols: 1,
+                    data: y,
+                };
+                Ok((y, Vec::new(), picked))
+            }
+            _ => Err(Diagnostic::new(
+                "nnc::data::target_kind",
+                format!(
+                    "target `{}` of data file `{}` is read as {} but the model predicts {}",
+                    t.name,
+                    table.name(),
+                    kind(&t.data),
+                    match self.target {
+                        FittedTarget::Classes { .. } => "classes",
+                        FittedTarget::Values { .. } => "values",
+                    }
+                ),
+            )
+            .with_help("this is a bug in nnc: the target kind comes from the saved model")),
+        }
+    }
+}
+
+fn kind(t: &Target) -> &'static str {
+    match t {
+        Target::Classes { .. } => "classes",
+        Target::Values(_) => "values",
+    }
+}
+
+fn missing_column(table: &Table, name: &str) -> Diagnostic {
+    let source = table.source();
+    let span = table.header_span(&source);
+    Diagnostic::new(
+        "nnc::data::missing_column",
+        format!(
+            "data file `{}` has no column `{name}`, which the model takes as input",
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, "the columns of this file")
+    .with_help(format!(
+        "the file needs every feature column the model was trained on, by name; the columns are: {}",
+        super::load::list_columns(&table.header)
+    ))
+}
+
+fn text_in_numeric(table: &Table, col: usize) -> Diagnostic {
+    let row = table.cells.counts[col].first_text.unwrap_or(0);
+    let column = &table.header[col];
+    table
+        .cell_error(
+            "nnc::data::not_a_number",
+            format!(
+                "{}: column `{column}` was numeric in training, but this cell is text",
+                table.where_row(row)
+            ),
+            row,
+            col,
+            "not a number",
+        )
+        .with_help("write the value as a number, or leave the cell empty if it is missing")
+}
+
+fn unseen_error(table: &Table, row: usize, col: usize) -> Diagnostic {
+    let column = &table.header[col];
+    table
+        .cell_error(
+            "nnc::data::unseen_category",
+            format!(
+                "{}: this value of column `{column}` never occurs in the training rows",
+                table.where_row(row)
+            ),
+            row,
+            col,
+            "unseen category",
+        )
+        .with_help(format!(
+            "with `unseen: zeros` (the default) an unseen category becomes all zeros; `unseen: error` is set for `{column}`"
+        ))
+}
+
+fn unknown_class(table: &Table, row: usize, col: usize, names: &[String]) -> Diagnostic {
+    table
+        .cell_error(
+            "nnc::data::unknown_class",
+            format!(
+                "{}: this class is not one the model was trained on",
+                table.where_row(row)
+            ),
+            row,
+            col,
+            "unknown class",
+        )
+        .with_help(format!("the model knows the classes {}", names.join(", ")))
+}
+
+/// A value too far from the training rows to standardize into an f32.
+fn out_of_range(table: &Table, row: usize, col: usize, center: f64, scale: f64) -> Diagnostic {
+    let column = &table.header[col];
+    table
+        .cell_error(
+            "nnc::data::out_of_range",
+            format!(
+                "{}: the value in column `{column}` is too far from the training rows (center {}, scale {}) to represent in f32",
+                table.where_row(row),
+                short(center + table.reference(col)),
+                short(scale)
+            ),
+            row,
+            col,
+            "out of range",
+        )
+        .with_help("check this value: it is beyond 3.4e38 scales of the training rows; `outliers: clip(z: 3)` bounds such values")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        // numpy.quantile([1, 2, 3, 4], [0.25, 0.5, 0.75]) = [1.75, 2.5, 3.25]
+        assert_eq!(quantile(&v, 0.25), 1.75);
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert_eq!(quantile(&v, 0.75), 3.25);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn most_frequent_takes_the_smallest_on_ties() {
+        assert_eq!(most_frequent(&[1.0, 2.0, 2.0, 3.0, 3.0]), 2.0);
+        assert_eq!(most_frequent(&[5.0]), 5.0);
+    }
+
+    #[test]
+    fn statistics_of_huge_values_are_finite() {
+        // The variance of these overflowed when computed directly: (1e200)² is beyond f64.
+        let values = [1e200, -3e199, 1.0, 2.0, 5e199];
+        let (m, s) = mean_std(values.iter().copied());
+        let mean = values.iter().sum::<f64>() / 5.0;
+        let std = (values
+            .iter()
+            .map(|v| ((v - mean) / 1e200).powi(2))
+            .sum::<f64>()
+            / 5.0)
+            .sqrt()
+            * 1e200;
+        assert!(m.is_finite() && s.is_finite());
+        assert!((m - mean).abs() <= 1e-12 * mean.abs());
+        assert!((s - std).abs() <= 1e-12 * std);
+    }
+}

@@ -1,0 +1,833 @@
+//! Streaming a CSV file into cells: the header, then every data row as f32 numbers (and, for the
+//! columns that need it, interned text), without holding the file in memory. The file is read in
+//! blocks; a block without a quote character is cut into lines and parsed on every core at once,
+//! and from the first quote on the rest of the file goes through `csv_core`'s quote-aware state
+//! machine on one core. Numbers are stored as `f32(x − reference)` with a reference per column
+//! (the first row's value, or one fitted earlier), so the f32 keeps the precision of the spread of
+//! a column rather than of its magnitude; values that do not fit are kept exactly on the side.
+//! Problems are returned as byte offsets: turning them into diagnostics is `load`'s job.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+/// The marker of a missing text cell in [`TextColumn::codes`].
+pub(crate) const MISSING_CODE: u32 = u32::MAX;
+
+/// Blocks of this many bytes are read at a time; a block is parsed in parallel when it is larger
+/// than [`PARALLEL_MIN`].
+const BLOCK: usize = 8 << 20;
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// What to do with each column while reading.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub delimiter: u8,
+    /// Lower-cased markers of a missing value.
+    pub missing: Vec<String>,
+    /// Columns whose text is interned (class targets, categorical features).
+    pub text: Vec<bool>,
+    /// Whether numbers are stored at all (a second pass that only collects text skips them).
+    pub numbers: bool,
+    /// Per column, the value subtracted before the f32 cast; `None` takes the first data row's.
+    pub references: Option<Vec<f64>>,
+}
+
+impl Plan {
+    pub fn is_missing(&self, cell: &str) -> bool {
+        cell.is_empty()
+            || self
+                .missing
+                .iter()
+                .any(|m| m.len() == cell.len() && m.eq_ignore_ascii_case(cell))
+    }
+}
+
+/// The markers every file understands, besides an empty cell.
+pub(crate) const DEFAULT_MISSING: &[&str] = &["NA", "N/A", "NaN", "null", "?"];
+
+/// Per column: what its non-missing cells held, and the first row of each kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Counts {
+    pub numbers: usize,
+    pub text: usize,
+    pub missing: usize,
+    pub first_text: Option<usize>,
+    pub first_missing: Option<usize>,
+}
+
+impl Counts {
+    fn absorb(&mut self, other: &Counts, row_offset: usize) {
+        self.numbers += other.numbers;
+        self.text += other.text;
+        self.missing += other.missing;
+        if self.first_text.is_none() {
+            self.first_text = other.first_text.map(|r| r + row_offset);
+        }
+        if self.first_missing.is_none() {
+            self.first_missing = other.first_missing.map(|r| r + row_offset);
+        }
+    }
+}
+
+/// The distinct texts of a column in order of first appearance, and each row's index into them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct TextColumn {
+    pub names: Vec<String>,
+    pub codes: Vec<u32>,
+    index: HashMap<String, u32>,
+}
+
+impl TextColumn {
+    fn push(&mut self, cell: &str) {
+        let code = match self.index.get(cell) {
+            Some(&c) => c,
+            None => {
+                let c = self.names.len() as u32;
+                self.index.insert(cell.to_string(), c);
+                self.names.push(cell.to_string());
+                c
+            }
+        };
+        self.codes.push(code);
+    }
+
+    fn absorb(&mut self, other: TextColumn) {
+        let remap: Vec<u32> = other
+            .names
+            .into_iter()
+            .map(|name| match self.index.get(&name) {
+                Some(&c) => c,
+                None => {
+                    let c = self.names.len() as u32;
+                    self.index.insert(name.clone(), c);
+                    self.names.push(name);
+                    c
+                }
+            })
+            .collect();
+        self.codes.extend(other.codes.iter().map(|&c| {
+            if c == MISSING_CODE {
+                c
+            } else {
+                remap[c as usize]
+            }
+        }));
+    }
+}
+
+/// A problem that stops reading, at a byte offset of the file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Problem {
+    /// A record with another number of fields than the header.
+    Ragged {
+        row: usize,
+        start: usize,
+        found: usize,
+    },
+    /// A number that is infinite (`inf`), which no strategy can use.
+    NotFinite {
+        row: usize,
+        start: usize,
+        column: usize,
+    },
+    /// Bytes that are not UTF-8, at this offset.
+    NotUtf8 { offset: usize },
+    /// The quote-aware reader gave up (only on a record longer than memory allows).
+    Io(String),
+}
+
+/// Everything read from the data rows.
+#[derive(Debug, Default)]
+pub(crate) struct Cells {
+    pub width: usize,
+    pub rows: usize,
+    /// `rows × width`, row-major: `f32(x − reference)`, NaN for missing and text cells, ±infinity
+    /// where the exact value is in `exceptions`.
+    pub values: Vec<f32>,
+    pub exceptions: HashMap<(usize, usize), f64>,
+    pub references: Vec<f64>,
+    pub starts: Vec<usize>,
+    pub text: Vec<Option<TextColumn>>,
+    pub counts: Vec<Counts>,
+    pub problem: Option<Problem>,
+}
+
+impl Cells {
+    /// The value of a numeric cell relative to its column's reference, exactly as stored (the
+    /// exact value where the f32 would have overflowed); NaN for missing and text cells.
+    pub fn shifted(&self, row: usize, col: usize) -> f64 {
+        let v = self.values[row * self.width + col];
+        if v.is_infinite() {
+            self.exceptions[&(row, col)]
+        } else {
+            f64::from(v)
+        }
+    }
+}
+
+/// One worker's share of the rows.
+struct Sink<'p> {
+    plan: &'p Plan,
+    /// `None` until the first row sets them (when no references were given).
+    references: Option<Vec<f64>>,
+    cells: Cells,
+    fields: Vec<&'p str>,
+}
+
+impl<'p> Sink<'p> {
+    fn new(plan: &'p Plan, references: Option<Vec<f64>>, width: usize) -> Self {
+        Sink {
+            plan,
+            references,
+            cells: Cells::new(plan, width),
+            fields: Vec::new(),
+        }
+    }
+
+    /// One record; returns false when reading must stop.
+    fn row<'a>(&mut self, fields: impl Iterator<Item = &'a str> + Clone, start: usize) -> bool {
+        let width = self.cells.width;
+        let references = self
+            .references
+            .get_or_insert_with(|| references_of(fields.clone(), width));
+        let c = &mut self.cells;
+        let row = c.rows;
+        let mut n = 0;
+        for (col, field) in fields.enumerate() {
+            n += 1;
+            if col >= width {
+                continue;
+            }
+            let cell = field.trim();
+            let counts = &mut c.counts[col];
+            let mut value = f32::NAN;
+            if self.plan.is_missing(cell) {
+                counts.missing += 1;
+                counts.first_missing.get_or_insert(row);
+                if let Some(t) = &mut c.text[col] {
+                    t.codes.push(MISSING_CODE);
+                }
+            } else {
+                match cell.parse::<f64>() {
+                    Ok(v) if !v.is_finite() => {
+                        c.problem = Some(Problem::NotFinite {
+                            row,
+                            start,
+                            column: col,
+                        });
+                        return false;
+                    }
+                    Ok(v) => {
+                        counts.numbers += 1;
+                        if self.plan.numbers {
+                            let d = v - references[col];
+                            value = d as f32;
+                            if value.is_infinite() {
+                                c.exceptions.insert((row, col), d);
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        counts.text += 1;
+                        counts.first_text.get_or_insert(row);
+                    }
+                }
+                if let Some(t) = &mut c.text[col] {
+                    t.push(cell);
+                }
+            }
+            if self.plan.numbers {
+                c.values.push(value);
+            }
+        }
+        if n != width {
+            c.problem = Some(Problem::Ragged {
+                row,
+                start,
+                found: n,
+            });
+            return false;
+        }
+        c.starts.push(start);
+        c.rows += 1;
+        true
+    }
+
+    /// Quote-free text made of whole lines, starting at byte `base` of the file.
+    fn lines(&mut self, text: &'p str, base: usize) {
+        let delimiter = self.plan.delimiter as char;
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let start = base + at;
+            at += line.len();
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                continue;
+            }
+            let mut fields = std::mem::take(&mut self.fields);
+            fields.clear();
+            fields.extend(line.split(delimiter));
+            let go = self.row(fields.iter().copied(), start);
+            self.fields = fields;
+            if !go {
+                return;
+            }
+        }
+    }
+}
+
+impl Cells {
+    fn new(plan: &Plan, width: usize) -> Self {
+        Cells {
+            width,
+            text: plan
+                .text
+                .iter()
+                .map(|&t| t.then(TextColumn::default))
+                .collect(),
+            counts: vec![Counts::default(); width],
+            ..Cells::default()
+        }
+    }
+
+    /// Append the rows another worker read after ours.
+    fn absorb(&mut self, other: Cells) {
+        let offset = self.rows;
+        let c = self;
+        if c.problem.is_some() {
+            return;
+        }
+        c.values.extend_from_slice(&other.values);
+        c.exceptions.extend(
+            other
+                .exceptions
+                .into_iter()
+                .map(|((r, col), v)| ((r + offset, col), v)),
+        );
+        c.starts.extend_from_slice(&other.starts);
+        for (mine, theirs) in c.text.iter_mut().zip(other.text) {
+            if let (Some(m), Some(t)) = (mine, theirs) {
+                m.absorb(t);
+            }
+        }
+        for (mine, theirs) in c.counts.iter_mut().zip(&other.counts) {
+            mine.absorb(theirs, offset);
+        }
+        c.rows += other.rows;
+        c.problem = other.problem.map(|p| match p {
+            Problem::Ragged { row, start, found } => Problem::Ragged {
+                row: row + offset,
+                start,
+                found,
+            },
+            Problem::NotFinite { row, start, column } => Problem::NotFinite {
+                row: row + offset,
+                start,
+                column,
+            },
+            other => other,
+        });
+    }
+}
+
+/// The header record and where the data rows begin.
+pub(crate) struct Header {
+    pub names: Vec<String>,
+    pub start: usize,
+}
+
+/// A CSV byte stream positioned after its header.
+pub(crate) struct CsvStream<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    base: usize,
+    eof: bool,
+    pub delimiter: u8,
+}
+
+impl<R: Read> CsvStream<R> {
+    /// Start reading: fills the first block and skips a byte-order mark.
+    pub fn new(mut input: R) -> std::io::Result<Self> {
+        let mut buf = Vec::with_capacity(BLOCK);
+        let eof = fill(&mut input, &mut buf, BLOCK)?;
+        let base = 0;
+        let mut s = CsvStream {
+            input,
+            buf,
+            base,
+            eof,
+            delimiter: b',',
+        };
+        if s.buf.starts_with("\u{feff}".as_bytes()) {
+            s.buf.drain(..3);
+            s.base = 3;
+        }
+        Ok(s)
+    }
+
+    /// The bytes read so far (the first block), for sniffing the dialect.
+    pub fn sample(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Read the header record. `None` for a file without any record.
+    pub fn header(&mut self) -> Result<Option<Header>, Problem> {
+        let mut fields = Vec::new();
+        match self.next_quoted(&mut fields)? {
+            None => Ok(None),
+            Some(start) => Ok(Some(Header {
+                names: fields,
+                start,
+            })),
+        }
+    }
+
+    /// One record through `csv_core` from the start of the buffer, consuming it. Used for the
+    /// header, which is often quoted even when the data is not.
+    fn next_quoted(&mut self, out: &mut Vec<String>) -> Result<Option<usize>, Problem> {
+        loop {
+            let mut reader = csv_core::ReaderBuilder::new()
+                .delimiter(self.delimiter)
+                .build();
+            let mut output = vec![0u8; self.buf.len() + 1];
+            let mut ends = vec![0usize; self.buf.len() + 2];
+            let skip = self
+                .buf
+                .iter()
+                .position(|b| !matches!(b, b'\r' | b'\n'))
+                .unwrap_or(self.buf.len());
+            let input = &self.buf[skip..];
+            let (result, read, _, n_ends) = reader.read_record(input, &mut output, &mut ends);
+            let complete = match result {
+                csv_core::ReadRecordResult::Record => true,
+                csv_core::ReadRecordResult::End => return Ok(None),
+                _ if self.eof => {
+                    // The last record without a terminator: finish it.
+                    let (r, _, _, n) = reader.read_record(&[], &mut output, &mut ends);
+                    if matches!(r, csv_core::ReadRecordResult::Record) {
+                        self.collect(&output, &ends[..n], out)?;
+                        let start = self.base + skip;
+                        self.consume(skip + read);
+                        return Ok(Some(start));
+                    }
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
+                    false
+                }
+                _ => false,
+            };
+            if complete {
+                self.collect(&output, &ends[..n_ends], out)?;
+                let start = self.base + skip;
+                self.consume(skip + read);
+                return Ok(Some(start));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            // The record is longer than the block: read more.
+            let want = self.buf.len() + BLOCK;
+            self.eof = fill(&mut self.input, &mut self.buf, want).map_err(io)?;
+        }
+    }
+
+    fn collect(&self, output: &[u8], ends: &[usize], out: &mut Vec<String>) -> Result<(), Problem> {
+        out.clear();
+        let mut from = 0;
+        for &end in ends {
+            let bytes = &output[from..end];
+            match std::str::from_utf8(bytes) {
+                Ok(s) => out.push(s.to_string()),
+                Err(_) => {
+                    return Err(Problem::NotUtf8 {
+                        offset: self.base + find_invalid_utf8(&self.buf).unwrap_or(0),
+                    })
+                }
+            }
+            from = end;
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        self.base += n;
+    }
+
+    /// Read every remaining record into cells following `plan`.
+    pub fn read_rows(mut self, plan: &Plan, width: usize) -> Cells {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut references = plan.references.clone();
+        let mut total = Cells::new(plan, width);
+        let mut quoted = false;
+        let mut carry_core: Option<CoreState> = None;
+        loop {
+            if self.buf.is_empty() && self.eof {
+                break;
+            }
+            if !quoted && memchr::memchr(b'"', &self.buf).is_some() {
+                quoted = true;
+            }
+            if quoted {
+                let state = carry_core.get_or_insert_with(|| CoreState::new(self.delimiter));
+                let mut sink = Sink::new(plan, references.clone(), width);
+                let (consumed, stop) = state.feed(&self.buf, self.base, self.eof, &mut sink);
+                references = references.or(sink.references);
+                total.absorb(sink.cells);
+                self.consume(consumed);
+                if stop || total.problem.is_some() {
+                    break;
+                }
+                if self.eof && self.buf.is_empty() {
+                    break;
+                }
+                if let Err(e) = self.refill() {
+                    total.problem = Some(e);
+                    break;
+                }
+                continue;
+            }
+            // Whole lines only; the tail waits for the next block.
+            let end = if self.eof {
+                self.buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &self.buf) {
+                    Some(i) => i + 1,
+                    None => {
+                        if let Err(e) = self.refill() {
+                            total.problem = Some(e);
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            };
+            let text = match std::str::from_utf8(&self.buf[..end]) {
+                Ok(t) => t,
+                Err(e) => {
+                    total.problem = Some(Problem::NotUtf8 {
+                        offset: self.base + e.valid_up_to(),
+                    });
+                    break;
+                }
+            };
+            if references.is_none() {
+                references = Some(first_row_references(text, plan, width));
+            }
+            let refs = &references;
+            let parts = split_lines(text, if end >= PARALLEL_MIN { threads } else { 1 });
+            let base = self.base;
+            let results: Vec<Cells> = if parts.len() == 1 {
+                let mut sink = Sink::new(plan, refs.clone(), width);
+                sink.lines(text, base);
+                vec![sink.cells]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = parts
+                        .iter()
+                        .map(|&(from, to)| {
+                            scope.spawn(move || {
+                                let mut sink = Sink::new(plan, refs.clone(), width);
+                                sink.lines(&text[from..to], base + from);
+                                sink.cells
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("invariant: a CSV worker does not panic"))
+                        .collect()
+                })
+            };
+            for cells in results {
+                total.absorb(cells);
+            }
+            if total.problem.is_some() {
+                break;
+            }
+            self.consume(end);
+            if let Err(e) = self.refill() {
+                total.problem = Some(e);
+                break;
+            }
+        }
+        total.references = references.unwrap_or_else(|| vec![0.0; width]);
+        total
+    }
+
+    fn refill(&mut self) -> Result<(), Problem> {
+        if !self.eof {
+            let want = self.buf.len() + BLOCK;
+            self.eof = fill(&mut self.input, &mut self.buf, want).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+fn io(e: std::io::Error) -> Problem {
+    Problem::Io(e.to_string())
+}
+
+/// A row's finite numbers, as references (0 where it has none).
+fn references_of<'a>(fields: impl Iterator<Item = &'a str>, width: usize) -> Vec<f64> {
+    let mut refs = vec![0.0; width];
+    for (r, cell) in refs.iter_mut().zip(fields) {
+        if let Ok(v) = cell.trim().parse::<f64>() {
+            if v.is_finite() {
+                *r = v;
+            }
+        }
+    }
+    refs
+}
+
+/// The first data row of quote-free text, as references.
+fn first_row_references(text: &str, plan: &Plan, width: usize) -> Vec<f64> {
+    match text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| !l.is_empty())
+    {
+        Some(line) => references_of(line.split(plan.delimiter as char), width),
+        None => vec![0.0; width],
+    }
+}
+
+/// Cut text made of whole lines into about `n` pieces at line ends.
+fn split_lines(text: &str, n: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for k in 1..n {
+        let target = (bytes.len() * k / n).max(from);
+        let cut = match memchr::memchr(b'\n', &bytes[target..]) {
+            Some(i) => target + i + 1,
+            None => break,
+        };
+        if cut > from && cut < bytes.len() {
+            parts.push((from, cut));
+            from = cut;
+        }
+    }
+    parts.push((from, bytes.len()));
+    parts
+}
+
+/// Append up to `want − buf.len()` bytes; true at the end of the input.
+fn fill(input: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    while buf.len() < want {
+        let old = buf.len();
+        buf.resize(want, 0);
+        match input.read(&mut buf[old..]) {
+            Ok(0) => {
+                buf.truncate(old);
+                return Ok(true);
+            }
+            Ok(n) => buf.truncate(old + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+            Err(e) => {
+                buf.truncate(old);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn find_invalid_utf8(bytes: &[u8]) -> Option<usize> {
+    std::str::from_utf8(bytes).err().map(|e| e.valid_up_to())
+}
+
+/// `csv_core`'s reader with its buffers, carried across blocks once the file has quotes.
+struct CoreState {
+    reader: csv_core::Reader,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+    /// Output and ends already filled for the record in progress.
+    out_len: usize,
+    ends_len: usize,
+    /// File offset where the record in progress started (`None` between records).
+    record_start: Option<usize>,
+}
+
+impl CoreState {
+    fn new(delimiter: u8) -> Self {
+        CoreState {
+            reader: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            output: vec![0; 1 << 16],
+            ends: vec![0; 1 << 10],
+            out_len: 0,
+            ends_len: 0,
+            record_start: None,
+        }
+    }
+
+    /// Parse as many records of `input` (at file offset `base`) as it holds; returns the bytes
+    /// consumed and whether to stop.
+    fn feed(&mut self, input: &[u8], base: usize, eof: bool, sink: &mut Sink<'_>) -> (usize, bool) {
+        let mut at = 0;
+        loop {
+            if self.record_start.is_none() {
+                while at < input.len() && matches!(input[at], b'\r' | b'\n') {
+                    at += 1;
+                }
+                if at == input.len() && !eof {
+                    return (at, false);
+                }
+                self.record_start = Some(base + at);
+            }
+            let (result, read, written, n_ends) = self.reader.read_record(
+                &input[at..],
+                &mut self.output[self.out_len..],
+                &mut self.ends[self.ends_len..],
+            );
+            at += read;
+            self.out_len += written;
+            self.ends_len += n_ends;
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {
+                    if !eof {
+                        return (at, false);
+                    }
+                }
+                csv_core::ReadRecordResult::OutputFull => {
+                    let n = self.output.len() * 2;
+                    self.output.resize(n, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                csv_core::ReadRecordResult::Record => {
+                    let start = self.record_start.take().unwrap_or(base);
+                    let go = self.emit(sink, start);
+                    if !go {
+                        return (at, true);
+                    }
+                }
+                csv_core::ReadRecordResult::End => return (at, true),
+            }
+        }
+    }
+
+    fn emit(&mut self, sink: &mut Sink<'_>, start: usize) -> bool {
+        let out = &self.output[..self.out_len];
+        let ends = &self.ends[..self.ends_len];
+        self.out_len = 0;
+        self.ends_len = 0;
+        let text = match std::str::from_utf8(out) {
+            Ok(t) => t,
+            Err(_) => {
+                sink.cells.problem = Some(Problem::NotUtf8 { offset: start });
+                return false;
+            }
+        };
+        let mut fields = Vec::with_capacity(ends.len());
+        let mut from = 0;
+        for &end in ends {
+            fields.push(&text[from..end]);
+            from = end;
+        }
+        sink.row(fields.iter().copied(), start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(width: usize, text: &[usize]) -> Plan {
+        Plan {
+            delimiter: b',',
+            missing: DEFAULT_MISSING.iter().map(|m| m.to_string()).collect(),
+            text: (0..width).map(|c| text.contains(&c)).collect(),
+            numbers: true,
+            references: None,
+        }
+    }
+
+    fn read(text: &str, text_cols: &[usize]) -> (Vec<String>, Cells) {
+        let mut s = CsvStream::new(text.as_bytes()).unwrap();
+        let h = s.header().unwrap().unwrap();
+        let w = h.names.len();
+        (h.names, s.read_rows(&plan(w, text_cols), w))
+    }
+
+    #[test]
+    fn numbers_are_stored_relative_to_the_first_row() {
+        let (names, c) = read("a,b\n1000000.5,x\n1000000.25,NA\n", &[1]);
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(c.rows, 2);
+        assert_eq!(c.references, vec![1000000.5, 0.0]);
+        assert_eq!(c.shifted(1, 0), -0.25);
+        assert!(c.shifted(0, 1).is_nan());
+        let t = c.text[1].as_ref().unwrap();
+        assert_eq!(
+            (t.names.clone(), t.codes.clone()),
+            (vec!["x".to_string()], vec![0, MISSING_CODE])
+        );
+        assert_eq!(c.counts[1].missing, 1);
+        assert_eq!(c.counts[1].first_text, Some(0));
+        assert_eq!(c.starts, vec![4, 16]);
+    }
+
+    #[test]
+    fn quoted_and_plain_paths_agree() {
+        let plain = "a,b,y\n1,2,u\n3,4,v\n\n5,6,u\r\n";
+        let quoted = "a,b,y\n1,2,u\n3,4,\"v\"\n\n5,6,u\r\n";
+        let (_, p) = read(plain, &[2]);
+        let (_, q) = read(quoted, &[2]);
+        let bits = |c: &Cells| c.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p), bits(&q));
+        assert_eq!(p.starts, q.starts);
+        assert_eq!(p.text, q.text);
+        assert_eq!(p.rows, 3);
+    }
+
+    #[test]
+    fn values_beyond_f32_are_kept_exactly() {
+        let (_, c) = read("a\n1\n1e200\n-3e300\n", &[]);
+        assert_eq!(c.shifted(1, 0), 1e200 - 1.0);
+        assert_eq!(c.shifted(2, 0), -3e300 - 1.0);
+    }
+
+    #[test]
+    fn problems_are_reported_at_their_row() {
+        let (_, c) = read("a,b\n1,2\n3\n", &[]);
+        assert_eq!(
+            c.problem,
+            Some(Problem::Ragged {
+                row: 1,
+                start: 8,
+                found: 1
+            })
+        );
+        let (_, c) = read("a,b\n1,2\n3,inf\n", &[]);
+        assert!(matches!(
+            c.problem,
+            Some(Problem::NotFinite {
+                row: 1,
+                column: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn parallel_blocks_match_one_thread() {
+        // Enough rows to be parsed in parallel pieces and over several blocks.
+        let mut text = String::from("x,y,c\n");
+        for r in 0..400_000 {
+            text.push_str(&format!("{}.5,{},k{}\n", r, r % 7, r % 3));
+        }
+        let (_, c) = read(&text, &[2]);
+        assert_eq!(c.rows, 400_000);
+        for r in [0usize, 1, 199_999, 399_999] {
+            assert_eq!(c.shifted(r, 0), r as f64);
+            assert_eq!(c.text[2].as_ref().unwrap().codes[r], (r % 3) as u32);
+        }
+        assert!(c.starts.windows(2).all(|w| w[0] < w[1]));
+    }
+}
