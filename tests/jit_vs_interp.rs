@@ -244,7 +244,15 @@ fn every_option_at_both_ends_of_its_range_agrees() {
                 "{activation} / {optimizer} / batch {batch_size} (checked {})",
                 opts.checked
             );
-            compare_training(&what, &program, &prepared, &opts, 8, 1e-4);
+            // With β2 = 0, Adam divides by |g| of the current step: where a gradient is a
+            // near-cancelling sum (|g| ~ ε), the f32 and f64 quotients differ far beyond f32's
+            // rounding of the operands, so this one case gets a looser bound.
+            let rel = if optimizer.contains("beta2: 0e0") {
+                1e-2
+            } else {
+                1e-4
+            };
+            compare_training(&what, &program, &prepared, &opts, 8, rel);
         }
     }
 }

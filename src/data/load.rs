@@ -463,7 +463,7 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
             ColumnKind::Categorical
         } else if counts.text == 0 {
             ColumnKind::Numeric
-        } else if counts.numbers * 2 > counts.numbers + counts.text {
+        } else if counts.numbers * 2 >= counts.numbers + counts.text {
             return Err(mixed_column(&table, col));
         } else {
             if table.cells.text[col].is_none() {

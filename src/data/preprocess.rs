@@ -410,13 +410,15 @@ fn fit_numeric(
         Missing::Median => Some(quantile(values, 0.5)),
         Missing::MostFrequent => Some(most_frequent(values)),
         Missing::Constant(Constant::Number(v)) => Some(v - reference),
-        Missing::Constant(Constant::Text(t)) => return Err(Diagnostic::new(
-            "nnc::data::bad_constant",
-            format!(
+        Missing::Constant(Constant::Text(t)) => {
+            return Err(Diagnostic::new(
+                "nnc::data::bad_constant",
+                format!(
                 "column `{name}` is numeric, but its missing values are to become the text \"{t}\""
             ),
-        )
-        .with_help("give a number: `missing: constant(0)`")),
+            )
+            .with_help("give a number: `missing: constant(0)`"))
+        }
     };
     // The scaler sees the filled values, as it would after an imputer.
     if let Some(f) = fill {

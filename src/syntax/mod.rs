@@ -163,7 +163,7 @@ fn rule_words(rule: &Rule) -> &'static str {
         Rule::block | Rule::item => "a block",
         Rule::entry => "a setting or a call",
         Rule::label => "a block label",
-        Rule::list => "a list such as `[a, b]`",
+        Rule::list => "a list",
         Rule::arg | Rule::value => "a value",
         Rule::setting => "a setting (`name: value`)",
         Rule::call => "a call such as `dense(16)`",

@@ -50,6 +50,9 @@ pub trait Executor {
     /// Current values of the persistent buffers, by name: the parameters, then the optimizer
     /// state.
     fn persistent(&self) -> Vec<(String, Vec<f32>)>;
+    /// Replace the values of the persistent buffer `name` (a saved model's weights); false, and
+    /// nothing changed, when no buffer has that name and length.
+    fn set_persistent(&mut self, name: &str, values: &[f32]) -> bool;
     /// Time spent compiling, zero for the interpreter.
     fn compile_time(&self) -> Duration;
 }
@@ -192,6 +195,17 @@ impl Executor for JitExecutor {
             .cloned()
             .zip(self.buffers.clone())
             .collect()
+    }
+
+    fn set_persistent(&mut self, name: &str, values: &[f32]) -> bool {
+        let Some(i) = self.names.iter().position(|n| n == name) else {
+            return false;
+        };
+        if self.buffers[i].len() != values.len() {
+            return false;
+        }
+        self.buffers[i].copy_from_slice(values);
+        true
     }
 
     fn compile_time(&self) -> Duration {
@@ -372,6 +386,20 @@ impl Executor for InterpExecutor {
                     .map(|t| t.iter().map(|&v| v as f32).collect()),
             )
             .collect()
+    }
+
+    fn set_persistent(&mut self, name: &str, values: &[f32]) -> bool {
+        let Some(i) = self.names.iter().position(|n| n == name) else {
+            return false;
+        };
+        let buffer = &mut self.buffers[i];
+        if buffer.len() != values.len() {
+            return false;
+        }
+        for (b, &v) in buffer.iter_mut().zip(values) {
+            *b = f64::from(v);
+        }
+        true
     }
 
     fn compile_time(&self) -> Duration {

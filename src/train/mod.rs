@@ -7,6 +7,7 @@ pub mod executor;
 pub mod init;
 pub mod metrics;
 pub mod report;
+pub mod saved;
 pub mod session;
 
 use std::time::Instant;

@@ -299,11 +299,14 @@ pub fn prepare_data(
         features: preprocessing.input_width(),
         features_origin: origin.path_span.map(|span| Origin {
             span,
-            what: format!(
-                "the data ({} inputs from {} feature columns)",
-                preprocessing.input_width(),
-                preprocessing.features.len()
-            ),
+            what: match (preprocessing.input_width(), preprocessing.features.len()) {
+                (inputs, columns) if inputs == columns => {
+                    format!("the data ({columns} feature columns)")
+                }
+                (inputs, columns) => format!(
+                    "the data ({inputs} inputs from {columns} feature columns, categories one-hot encoded)"
+                ),
+            },
         }),
         target_width,
         target_origin: origin.target_span.map(|span| Origin {
@@ -339,7 +342,7 @@ pub struct RunOutcome {
     /// What a saved model needs: the resolved file, the fitted preprocessing and the weights.
     pub spec: ModelSpec,
     pub preprocessing: Preprocessing,
-    pub parameters: Vec<(String, Vec<f32>)>,
+    pub parameters: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
 
 fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
@@ -474,12 +477,19 @@ fn executor(
     }
 }
 
-/// The trained parameters (not the optimizer's state), in the program's order.
-fn parameters_of(program: &Program, exec: &dyn Executor) -> Vec<(String, Vec<f32>)> {
-    let names: Vec<&str> = program.params.iter().map(|p| p.name.as_str()).collect();
-    exec.persistent()
-        .into_iter()
-        .filter(|(n, _)| names.contains(&n.as_str()))
+/// The trained parameters (not the optimizer's state) with their shapes, in the program's order.
+fn parameters_of(program: &Program, exec: &dyn Executor) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut values = exec.persistent();
+    program
+        .params
+        .iter()
+        .map(|p| {
+            let i = values
+                .iter()
+                .position(|(n, _)| *n == p.name)
+                .expect("invariant: every parameter is a persistent buffer");
+            (p.name.clone(), p.shape.clone(), values.swap_remove(i).1)
+        })
         .collect()
 }
 
