@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
-use nnc::lower::spec::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use nnc::lower::spec::{BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use nnc::train::saved;
 use nnc::train::session::{self, Overrides, RunOptions};
 
 #[derive(Parser)]
@@ -35,6 +36,24 @@ struct DataArgs {
     /// Target column to use instead of the one the model file names
     #[arg(long, value_name = "COLUMN")]
     target: Option<String>,
+    /// Field delimiter: comma, semicolon, tab, pipe or one character (default: detected)
+    #[arg(long, value_name = "DELIMITER")]
+    delimiter: Option<String>,
+    /// Missing values: error, drop, mean, median, most_frequent or 'constant(VALUE)'
+    #[arg(long, value_name = "STRATEGY")]
+    missing: Option<String>,
+    /// Outliers: none, 'clip(z: 3)' or 'clip(quantiles: 0.01)'
+    #[arg(long, value_name = "RULE")]
+    outliers: Option<String>,
+    /// Scaling of numeric columns: standard, minmax, robust or none
+    #[arg(long, value_name = "SCALING")]
+    scaling: Option<String>,
+    /// Test rows from this file instead of a fraction of the data
+    #[arg(long, value_name = "FILE.csv")]
+    test_data: Option<PathBuf>,
+    /// Seed of the train/validation/test split, 0 to 4294967295 (default: the training seed)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SPLIT_SEED.parse(s))]
+    split_seed: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +130,31 @@ enum Command {
         /// Print only the final metrics, not a line per epoch
         #[arg(long, short)]
         quiet: bool,
+        /// Save the trained model (weights, preprocessing, metrics, history, plots) to this folder
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Predict with a model saved by `nnc run --out DIR`: one output row per input row
+    Predict {
+        /// The folder the model was saved to
+        model: PathBuf,
+        /// The rows to predict (the target column may be absent)
+        #[arg(long, value_name = "FILE.csv")]
+        data: PathBuf,
+        /// Where to write the predictions (default: standard output)
+        #[arg(long, value_name = "FILE.csv")]
+        output: Option<PathBuf>,
+    },
+    /// Evaluate a model saved by `nnc run --out DIR` on labelled data
+    Eval {
+        /// The folder the model was saved to
+        model: PathBuf,
+        /// Labelled rows, with the target column
+        #[arg(long, value_name = "FILE.csv")]
+        data: PathBuf,
+        /// Write the metrics as JSON to this file
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
     },
 }
 
@@ -159,6 +203,12 @@ fn overrides(data: &DataArgs) -> Overrides {
     Overrides {
         data: data.data.clone(),
         target: data.target.clone(),
+        delimiter: data.delimiter.clone(),
+        missing: data.missing.clone(),
+        outliers: data.outliers.clone(),
+        scaling: data.scaling.clone(),
+        test_data: data.test_data.clone(),
+        split_seed: data.split_seed,
         ..Default::default()
     }
 }
@@ -216,6 +266,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             interp,
             report,
             quiet,
+            out,
         } => {
             let overrides = Overrides {
                 epochs,
@@ -225,7 +276,59 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 validation_fraction,
                 ..overrides(&data)
             };
-            run(&file, overrides, interp, report.as_deref(), quiet)
+            run(
+                &file,
+                overrides,
+                interp,
+                report.as_deref(),
+                quiet,
+                out.as_deref(),
+            )
+        }
+        Command::Predict {
+            model,
+            data,
+            output,
+        } => {
+            let mut loaded = saved::open(&model)?;
+            let (examples, outputs) = loaded.predict(&data)?;
+            let text = loaded.predictions_csv(&examples, &outputs);
+            match output {
+                None => say_raw!("{text}"),
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| {
+                        Diagnostic::new(
+                            "nnc::io::predictions",
+                            format!("cannot write the predictions `{}`: {e}", path.display()),
+                        )
+                        .with_help("check that the folder exists and is writable")
+                    })?;
+                    say!("wrote {} predictions to {}", examples.len(), path.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Eval {
+            model,
+            data,
+            report,
+        } => {
+            let mut loaded = saved::open(&model)?;
+            let (rows, metrics) = loaded.evaluate(&data)?;
+            let what = data.display().to_string();
+            print_test_metrics(&what, &metrics, rows, loaded.preprocessing.class_names());
+            if let Some(path) = report {
+                let json = serde_json::to_string_pretty(&metrics)
+                    .expect("invariant: metrics serialize to JSON");
+                std::fs::write(&path, json + "\n").map_err(|e| {
+                    Diagnostic::new(
+                        "nnc::io::report",
+                        format!("cannot write the report `{}`: {e}", path.display()),
+                    )
+                    .with_help("check that the folder exists and is writable")
+                })?;
+            }
+            Ok(())
         }
     }
 }
@@ -236,6 +339,7 @@ fn run(
     interp: bool,
     report_path: Option<&Path>,
     quiet: bool,
+    out: Option<&Path>,
 ) -> Result<(), Diagnostic> {
     let opts = RunOptions {
         overrides,
@@ -312,16 +416,25 @@ fn run(
     );
     match &r.test {
         None => say!("no test metrics: the test split is empty (test_fraction is 0)"),
-        Some(test) => print_test_metrics(test, r.rows.test, &r.classes),
+        Some(test) => print_test_metrics("test", test, r.rows.test, &r.classes),
     }
     if let Some(path) = report_path {
         r.write_json(path)?;
     }
+    if let Some(dir) = out {
+        saved::save_run(dir, &outcome)?;
+        say!("saved the model to {}", dir.display());
+    }
     Ok(())
 }
 
-fn print_test_metrics(test: &nnc::train::report::TestMetrics, rows: usize, classes: &[String]) {
-    say!("test ({rows} rows): loss {:.4}", test.loss);
+fn print_test_metrics(
+    what: &str,
+    test: &nnc::train::report::TestMetrics,
+    rows: usize,
+    classes: &[String],
+) {
+    say!("{what} ({rows} rows): loss {:.4}", test.loss);
     if let Some(c) = &test.classification {
         say!(
             "  accuracy {:.4}  precision {:.4}  recall {:.4}  f1 {:.4} (macro)",
@@ -330,6 +443,31 @@ fn print_test_metrics(test: &nnc::train::report::TestMetrics, rows: usize, class
             c.recall,
             c.f1
         );
+        say!(
+            "  weighted: precision {:.4}  recall {:.4}  f1 {:.4}",
+            c.weighted.precision,
+            c.weighted.recall,
+            c.weighted.f1
+        );
+        if let Some(auc) = c.roc_auc {
+            say!("  ROC AUC {auc:.4}");
+        }
+        let width = classes
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        say!("  {:width$}  precision  recall      f1  support", "class");
+        for (name, s) in classes.iter().zip(&c.per_class) {
+            say!(
+                "  {name:width$}  {:9.4}  {:6.4}  {:6.4}  {:7}",
+                s.precision,
+                s.recall,
+                s.f1,
+                s.support
+            );
+        }
         say!(
             "  confusion matrix (rows: truth, columns: predicted; {}):",
             classes.join(", ")

@@ -41,6 +41,20 @@ pub fn parse(source: &Source) -> Result<File, Diagnostic> {
     Ok(File { items })
 }
 
+/// Parse a source holding one value (`median`, `clip(z: 3)`), as a command-line flag gives it.
+pub fn parse_value(source: &Source) -> Result<Value, Diagnostic> {
+    let mut pairs =
+        NnParser::parse(Rule::lone_value, &source.text).map_err(|e| syntax_error(source, e))?;
+    let lone = pairs
+        .next()
+        .expect("invariant: a successful parse of `lone_value` yields one pair");
+    let pair = lone
+        .into_inner()
+        .next()
+        .expect("invariant: `lone_value` holds a value");
+    Ok(value(pair))
+}
+
 fn ident(pair: Pair<Rule>) -> Ident {
     Ident {
         span: span_of(&pair),
@@ -160,6 +174,7 @@ fn value(pair: Pair<Rule>) -> Value {
 fn rule_words(rule: &Rule) -> &'static str {
     match rule {
         Rule::file | Rule::EOI => "end of file",
+        Rule::lone_value => "a value",
         Rule::block | Rule::item => "a block",
         Rule::entry => "a setting or a call",
         Rule::label => "a block label",

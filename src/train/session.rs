@@ -15,7 +15,9 @@ use crate::data::{
 use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
 use crate::lower::spec::options::{Count, Number};
-use crate::lower::spec::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use crate::lower::spec::{
+    self, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
+};
 use crate::lower::{Activation, DataShape, Loss, ModelSpec};
 use crate::program::{self, Program};
 
@@ -34,6 +36,28 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
+    /// Data settings, as written after the setting's name in a `.nn` file (`median`,
+    /// `clip(z: 3)`), read by the same resolvers.
+    pub delimiter: Option<String>,
+    pub missing: Option<String>,
+    pub outliers: Option<String>,
+    pub scaling: Option<String>,
+    pub test_data: Option<PathBuf>,
+    pub split_seed: Option<u64>,
+}
+
+/// Read a flag's text as the `.nn` setting it overrides, with diagnostics pointing into it.
+fn flag_value<T>(
+    flag: &str,
+    text: &Option<String>,
+    resolve: fn(&Source, &crate::syntax::ast::Value) -> Result<T, Diagnostic>,
+) -> Result<Option<T>, Diagnostic> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let source = Source::new(format!("--{flag}"), text.clone());
+    let value = crate::syntax::parse_value(&source)?;
+    resolve(&source, &value).map(Some)
 }
 
 /// An override outside its setting's range.
@@ -70,6 +94,37 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     }
     if let Some(v) = number_override(&VALIDATION_FRACTION, o.validation_fraction)? {
         spec.data.validation_fraction = v;
+    }
+    if let Some(s) = count_override(&SPLIT_SEED, o.split_seed)? {
+        spec.data.split_seed = Some(s);
+    }
+    if let Some(d) = flag_value("delimiter", &o.delimiter, spec::delimiter)? {
+        spec.data.delimiter = Some(d);
+    }
+    // A flag replaces the setting for every column, including those with a `column` block.
+    let columns = &mut spec.data.prepare;
+    if let Some(m) = flag_value("missing", &o.missing, spec::missing)? {
+        columns.defaults.missing = m.clone();
+        columns
+            .columns
+            .iter_mut()
+            .for_each(|(_, c)| c.missing = m.clone());
+    }
+    if let Some(m) = flag_value("outliers", &o.outliers, spec::outliers)? {
+        columns.defaults.outliers = m;
+        columns.columns.iter_mut().for_each(|(_, c)| c.outliers = m);
+    }
+    if let Some(m) = flag_value("scaling", &o.scaling, spec::scaling)? {
+        columns.defaults.scaling = m;
+        columns.columns.iter_mut().for_each(|(_, c)| c.scaling = m);
+    }
+    if let Some(p) = &o.test_data {
+        // A path from the command line is relative to the current folder, not to the file's.
+        let absolute = std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.clone());
+        spec.data.test_file = Some((absolute.display().to_string(), spec.data.span));
+        spec.data.test_fraction = 0.0;
     }
     Ok(())
 }
@@ -509,14 +564,18 @@ pub fn evaluate_examples(
     let (loss, predictions) = super::evaluate(exec, examples)?;
     Ok(match &preprocessing.target {
         FittedTarget::Classes { names, .. } => {
-            let predicted = metrics::predicted_classes(&predictions, examples.y.cols);
+            let width = examples.y.cols;
+            let predicted = metrics::predicted_classes(&predictions, width);
+            let mut c = metrics::classification(&examples.labels, &predicted, names.len());
+            if names.len() == 2 {
+                // The score of the positive (second) class: the sigmoid's output, or softmax's
+                // second column.
+                let scores: Vec<f32> = predictions.chunks(width).map(|r| r[width - 1]).collect();
+                c.roc_auc = metrics::roc_auc(&examples.labels, &scores);
+            }
             TestMetrics {
                 loss,
-                classification: Some(metrics::classification(
-                    &examples.labels,
-                    &predicted,
-                    names.len(),
-                )),
+                classification: Some(c),
                 regression: None,
             }
         }
