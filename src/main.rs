@@ -11,8 +11,8 @@ use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
 use nnc::lower::spec::{BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
-use nnc::train::saved;
 use nnc::train::session::{self, Overrides, RunOptions};
+use nnc::train::{cv, saved};
 
 #[derive(Parser)]
 #[command(
@@ -133,6 +133,22 @@ enum Command {
         /// Save the trained model (weights, preprocessing, metrics, history, plots) to this folder
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// k-fold cross-validation: train on k−1 folds, evaluate on the held-out one, k times
+    Cv {
+        /// The model file
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Number of folds (stratified by class for classification), 2 to the number of rows
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=1000))]
+        folds: u32,
+        /// Run on the reference interpreter (f64) instead of compiled code
+        #[arg(long)]
+        interp: bool,
+        /// Write every fold's metrics and their mean and standard deviation as JSON to this file
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
     },
     /// Predict with a model saved by `nnc run --out DIR`: one output row per input row
     Predict {
@@ -285,6 +301,19 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 out.as_deref(),
             )
         }
+        Command::Cv {
+            file,
+            data,
+            folds,
+            interp,
+            report,
+        } => cross_validate(
+            &file,
+            overrides(&data),
+            interp,
+            folds as usize,
+            report.as_deref(),
+        ),
         Command::Predict {
             model,
             data,
@@ -424,6 +453,68 @@ fn run(
     if let Some(dir) = out {
         saved::save_run(dir, &outcome)?;
         say!("saved the model to {}", dir.display());
+    }
+    Ok(())
+}
+
+fn cross_validate(
+    file: &Path,
+    overrides: Overrides,
+    interp: bool,
+    folds: usize,
+    report_path: Option<&Path>,
+) -> Result<(), Diagnostic> {
+    let opts = RunOptions {
+        overrides,
+        interpret: interp,
+        codegen: CodegenOptions::default(),
+    };
+    let bar = indicatif::ProgressBar::new(folds as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} fold {pos}/{len} {elapsed} (eta {eta})")
+            .expect("invariant: the progress template is valid"),
+    );
+    let report = cv::cross_validate(
+        file,
+        &opts,
+        folds,
+        |f| {
+            let m = cv::scalar_metrics(&f.metrics);
+            // The headline metrics per fold; the summary below has all of them.
+            const SHOWN: &[&str] = &["loss", "accuracy", "f1", "roc_auc", "mae", "rmse", "r2"];
+            let cells: Vec<String> = (m.iter())
+                .filter(|(k, _)| SHOWN.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect();
+            bar.suspend(|| {
+                say!(
+                    "fold {:>2} ({} train / {} test rows): {}",
+                    f.fold,
+                    f.train_rows,
+                    f.test_rows,
+                    cells.join("  ")
+                )
+            });
+            bar.inc(1);
+        },
+        |_, _| {},
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    say!("{:<18} {:>10} {:>10}", "metric", "mean", "std");
+    for (name, s) in &report.summary {
+        say!("{name:<18} {:>10.4} {:>10.4}", s.mean, s.std);
+    }
+    if let Some(path) = report_path {
+        let json =
+            serde_json::to_string_pretty(&report).expect("invariant: a CV report serializes");
+        std::fs::write(path, json + "\n").map_err(|e| {
+            Diagnostic::new(
+                "nnc::io::report",
+                format!("cannot write the report `{}`: {e}", path.display()),
+            )
+            .with_help("check that the folder exists and is writable")
+        })?;
     }
     Ok(())
 }

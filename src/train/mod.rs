@@ -3,6 +3,7 @@
 //! knows nothing of Cranelift: it only calls `step` and `evaluate`. `session` ties the whole run
 //! together (file, data, program, executor, report).
 
+pub mod cv;
 pub mod executor;
 pub mod init;
 pub mod metrics;

@@ -10,7 +10,7 @@ use crate::codegen::CodegenError;
 use crate::codegen::CodegenOptions;
 use crate::data::{
     self, DataOrigin, Examples, Feature, FittedTarget, Named, Prepared, Preprocessing, ReadOptions,
-    SplitConfig, Target, TargetEncoding, TargetKind, TargetSpec,
+    SplitConfig, Table, Target, TargetEncoding, TargetKind, TargetSpec,
 };
 use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
@@ -229,13 +229,61 @@ fn beside(model_path: &Path, p: &str) -> PathBuf {
     model_path.parent().unwrap_or(Path::new("")).join(p)
 }
 
-/// Load, split and preprocess the data named by the flags or the file (paths in the file are
-/// relative to its folder). Statistics are fitted on the training rows only.
-pub fn prepare_data(
+/// The training file of a model, read and typed, with what the model's output must be.
+pub struct TrainingTable {
+    pub table: Table,
+    pub target: TargetSpec,
+    pub origin: DataOrigin,
+    pub path: PathBuf,
+    pub encoding: TargetEncoding,
+    pub target_width: usize,
+    /// The target in words, for shape diagnostics.
+    target_what: String,
+    pub load_seconds: f64,
+}
+
+impl TrainingTable {
+    /// The target column (a training table always has one).
+    pub fn target_data(&self) -> &Target {
+        &self
+            .table
+            .target
+            .as_ref()
+            .expect("invariant: a required target is present in a loaded table")
+            .data
+    }
+
+    /// What the model's ends must be, given preprocessing fitted on this table.
+    pub fn shape(&self, preprocessing: &Preprocessing) -> DataShape {
+        DataShape {
+            features: preprocessing.input_width(),
+            features_origin: self.origin.path_span.map(|span| Origin {
+                span,
+                what: match (preprocessing.input_width(), preprocessing.features.len()) {
+                    (inputs, columns) if inputs == columns => {
+                        format!("the data ({columns} feature columns)")
+                    }
+                    (inputs, columns) => format!(
+                        "the data ({inputs} inputs from {columns} feature columns, categories one-hot encoded)"
+                    ),
+                },
+            }),
+            target_width: self.target_width,
+            target_origin: self.origin.target_span.map(|span| Origin {
+                span,
+                what: self.target_what.clone(),
+            }),
+        }
+    }
+}
+
+/// Read the data file named by the flags or the file (paths in the file are relative to its
+/// folder) and type its columns.
+pub fn load_training_table(
     spec: &ModelSpec,
     model_path: &Path,
     overrides: &Overrides,
-) -> Result<ModelData, Diagnostic> {
+) -> Result<TrainingTable, Diagnostic> {
     let mut origin = DataOrigin {
         nn: Some(spec.source.clone()),
         path_span: None,
@@ -275,14 +323,11 @@ pub fn prepare_data(
         required: true,
     };
     let table = data::load_table(&path, Some(&target), &opts, &origin)?;
-    let mut load_seconds = started.elapsed().as_secs_f64();
-    let config = &spec.data.prepare;
-    let (rows, dropped_missing) = data::usable_rows(&table, config)?;
+    let load_seconds = started.elapsed().as_secs_f64();
     let target_column = table
         .target
         .as_ref()
         .expect("invariant: a required target is present in a loaded table");
-    let dropped_no_target = target_column.missing;
     let last = spec
         .layers
         .last()
@@ -305,8 +350,33 @@ pub fn prepare_data(
             names.len()
         ),
     };
+    Ok(TrainingTable {
+        table,
+        target,
+        origin,
+        path,
+        encoding,
+        target_width,
+        target_what,
+        load_seconds,
+    })
+}
+
+/// Load, split and preprocess the data named by the flags or the file. Statistics are fitted on
+/// the training rows only.
+pub fn prepare_data(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+) -> Result<ModelData, Diagnostic> {
+    let tt = load_training_table(spec, model_path, overrides)?;
+    let mut load_seconds = tt.load_seconds;
+    let table = &tt.table;
+    let config = &spec.data.prepare;
+    let (rows, dropped_missing) = data::usable_rows(table, config)?;
+    let dropped_no_target = table.target.as_ref().map_or(0, |t| t.missing);
     let split = data::split(
-        &target_column.data,
+        tt.target_data(),
         &rows,
         &SplitConfig {
             test_fraction: spec.data.test_fraction,
@@ -315,17 +385,26 @@ pub fn prepare_data(
         },
     )?;
     let preprocessing = data::fit(
-        &table,
+        table,
         &split.train,
         config,
-        encoding,
+        tt.encoding,
         &spec.data.missing_markers,
     )?;
-    let apply = |rows: &[usize]| preprocessing.apply(&table, rows);
+    let apply = |rows: &[usize]| preprocessing.apply(table, rows);
     let train = apply(&split.train)?;
     let mut validation = apply(&split.validation)?;
     let mut test = apply(&split.test)?;
-    let mut warnings = std::mem::take(&mut table.warnings.clone());
+    let mut warnings = table.warnings.clone();
+    let shape = tt.shape(&preprocessing);
+    let TrainingTable {
+        table,
+        target,
+        origin,
+        path,
+        ..
+    } = tt;
+    // The table is no longer needed: free it before the held-out files and training.
     drop(table);
     // Held-out rows from their own files, read as the training file's columns were.
     let held_out = [
@@ -340,35 +419,13 @@ pub fn prepare_data(
             target_span: origin.target_span,
         };
         let started = Instant::now();
-        let opts = ReadOptions {
-            categorical: spec.data.categorical.clone(),
-            ..fitted_read_options(&preprocessing, spec.data.delimiter)
-        };
+        let opts = fitted_read_options(&preprocessing, spec.data.delimiter);
         let other = data::load_table(&beside(model_path, name), Some(&target), &opts, &origin)?;
         load_seconds += started.elapsed().as_secs_f64();
         let (rows, _) = data::usable_rows(&other, config)?;
         *part = preprocessing.apply(&other, &rows)?;
         warnings.extend(other.warnings);
     }
-    let shape = DataShape {
-        features: preprocessing.input_width(),
-        features_origin: origin.path_span.map(|span| Origin {
-            span,
-            what: match (preprocessing.input_width(), preprocessing.features.len()) {
-                (inputs, columns) if inputs == columns => {
-                    format!("the data ({columns} feature columns)")
-                }
-                (inputs, columns) => format!(
-                    "the data ({inputs} inputs from {columns} feature columns, categories one-hot encoded)"
-                ),
-            },
-        }),
-        target_width,
-        target_origin: origin.target_span.map(|span| Origin {
-            span,
-            what: target_what,
-        }),
-    };
     Ok(ModelData {
         prepared: Prepared {
             train,
@@ -400,7 +457,7 @@ pub struct RunOutcome {
     pub parameters: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
 
-fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
+pub fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
     Diagnostic::new(
         "nnc::train::diverged",
         format!("training diverged in epoch {epoch}: the loss became {loss}"),
@@ -465,7 +522,7 @@ pub fn run(
 
     let seed = spec.train.seed;
     let compile_started = Instant::now();
-    let mut exec = executor(&program, seed, opts).map_err(|e| exec_error(&spec, e))?;
+    let mut exec = new_executor(&program, seed, opts).map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
     let history = super::fit(
@@ -520,7 +577,7 @@ pub fn run(
 }
 
 /// The executor the options ask for.
-fn executor(
+pub fn new_executor(
     program: &Program,
     seed: u64,
     opts: &RunOptions,
