@@ -50,6 +50,11 @@ pub trait Executor {
     /// Current values of the persistent buffers, by name: the parameters, then the optimizer
     /// state.
     fn persistent(&self) -> Vec<(String, Vec<f32>)>;
+    /// Copy the persistent buffers (parameters and optimizer state) aside, exactly, replacing the
+    /// previous snapshot. Only the first snapshot allocates; later ones reuse its memory.
+    fn snapshot(&mut self) -> Result<(), ExecError>;
+    /// Put back the buffers of the latest snapshot; false, changing nothing, when there is none.
+    fn restore_snapshot(&mut self) -> bool;
     /// Time spent compiling, zero for the interpreter.
     fn compile_time(&self) -> Duration;
 }
@@ -123,6 +128,8 @@ pub struct JitExecutor {
     names: Vec<String>,
     /// Parameters, then optimizer state.
     buffers: Vec<Vec<f32>>,
+    /// The latest `snapshot` of `buffers`; empty before the first.
+    saved: Vec<Vec<f32>>,
     params: usize,
     step_loss: OutputId,
     eval_loss: OutputId,
@@ -150,6 +157,7 @@ impl JitExecutor {
             eval,
             names,
             buffers,
+            saved: Vec::new(),
             params,
         })
     }
@@ -192,6 +200,37 @@ impl Executor for JitExecutor {
             .cloned()
             .zip(self.buffers.clone())
             .collect()
+    }
+
+    fn snapshot(&mut self) -> Result<(), ExecError> {
+        if self.saved.is_empty() {
+            self.saved = self
+                .buffers
+                .iter()
+                .zip(&self.names)
+                .map(|(b, name)| {
+                    super::init::filled(b.len(), 0.0).ok_or_else(|| ExecError::OutOfMemory {
+                        what: format!("the snapshot of `{name}`"),
+                        bytes: b.len().saturating_mul(4),
+                        origin: None,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        for (saved, b) in self.saved.iter_mut().zip(&self.buffers) {
+            saved.copy_from_slice(b);
+        }
+        Ok(())
+    }
+
+    fn restore_snapshot(&mut self) -> bool {
+        if self.saved.is_empty() {
+            return false;
+        }
+        for (b, saved) in self.buffers.iter_mut().zip(&self.saved) {
+            b.copy_from_slice(saved);
+        }
+        true
     }
 
     fn compile_time(&self) -> Duration {
@@ -264,6 +303,8 @@ pub struct InterpExecutor {
     names: Vec<String>,
     /// Parameters, then optimizer state.
     buffers: Vec<Tensor>,
+    /// The latest `snapshot` of `buffers`; empty before the first.
+    saved: Vec<Tensor>,
     step_slots: Vec<Slot>,
     eval_slots: Vec<Slot>,
     step_loss: ValueId,
@@ -303,6 +344,7 @@ impl InterpExecutor {
             eval: program.loss.clone(),
             names,
             buffers,
+            saved: Vec::new(),
             max_eval_batch: train.eval_batch(),
         })
     }
@@ -372,6 +414,28 @@ impl Executor for InterpExecutor {
                     .map(|t| t.iter().map(|&v| v as f32).collect()),
             )
             .collect()
+    }
+
+    fn snapshot(&mut self) -> Result<(), ExecError> {
+        // The interpreter clones every buffer for each call anyway; its snapshot is plain f64.
+        if self.saved.is_empty() {
+            self.saved = self.buffers.clone();
+        } else {
+            for (saved, b) in self.saved.iter_mut().zip(&self.buffers) {
+                saved.assign(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_snapshot(&mut self) -> bool {
+        if self.saved.is_empty() {
+            return false;
+        }
+        for (b, saved) in self.buffers.iter_mut().zip(&self.saved) {
+            b.assign(saved);
+        }
+        true
     }
 
     fn compile_time(&self) -> Duration {

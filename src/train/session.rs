@@ -20,7 +20,7 @@ use crate::program::{self, Program};
 
 use super::metrics;
 use super::report::{Report, TestMetrics};
-use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor};
+use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor, Task};
 
 /// Values given on the command line; each replaces what the file says, and must lie in the range
 /// the file's setting of the same name allows (the CLI checks with the same definitions).
@@ -230,6 +230,23 @@ fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
     .with_help("lower the learning rate (or the momentum) of the optimizer")
 }
 
+/// Early stopping without validation rows to watch.
+fn no_validation(spec: &ModelSpec) -> Diagnostic {
+    let d = Diagnostic::new(
+        "nnc::train::no_validation",
+        "early stopping needs a validation split, but it is empty",
+    )
+    .with_source(&spec.source);
+    let d = match &spec.train.early_stopping {
+        Some(e) => d.with_label(e.span, "watches the validation split"),
+        None => d,
+    };
+    d.with_help(
+        "set `validation_fraction` in the data block (or `--validation-fraction`) above 0, \
+         or remove `early_stopping`",
+    )
+}
+
 /// A failure inside the compiler (code generation, compiled code), shown as such.
 pub fn internal(e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
@@ -311,18 +328,25 @@ pub fn run(
     let mut exec = exec.map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
+    let task = match data.table.target {
+        Target::Classes { .. } => Task::Classification,
+        Target::Values(_) => Task::Regression {
+            mean: prepared.target_mean,
+            std: prepared.target_std,
+        },
+    };
     let history = super::fit(
         exec.as_mut(),
         &prepared.train,
         &prepared.validation,
-        spec.train.epochs,
-        spec.train.batch_size,
-        seed,
+        &spec.train,
+        task,
         on_epoch,
     )
     .map_err(|e| match e {
         FitError::Exec(e) => exec_error(&spec, e),
         FitError::Diverged { epoch, loss } => diverged(&spec, epoch, loss),
+        FitError::NoValidation => no_validation(&spec),
     })?;
     let test = if prepared.test.is_empty() {
         None
@@ -341,6 +365,8 @@ pub fn run(
         compile_ms,
         train_seconds: history.train_seconds,
         samples_per_second: history.samples_seen as f64 / history.train_seconds.max(1e-9),
+        best_epoch: history.best_epoch,
+        stopped_early: history.stopped_early,
         history: history.epochs,
         test,
         classes: prepared.class_names.clone(),
