@@ -165,7 +165,7 @@ fn the_validation_mae_is_in_the_targets_units() {
         "progression",
         "  input(10)\n  dense(16, activation: relu)\n  output(1)",
         "mse",
-        "  epochs: 3\n  early_stopping(monitor: val_mae)",
+        "  epochs: 3\n  early_stopping(monitor: val_mae, restore_best: false)",
     ));
     let task = Task::Regression {
         mean: prepared.target_mean,
@@ -182,8 +182,7 @@ fn the_validation_mae_is_in_the_targets_units() {
         .map(|(&p, t)| (prepared.unscale_target(p) - t).abs())
         .sum::<f64>()
         / prepared.validation.len() as f64;
-    // The best epoch is the last (three epochs of a fresh model), so nothing was restored.
-    assert_eq!(h.best_epoch, Some(3));
+    assert!(h.best_epoch.is_some());
     let mae = last.val_mae.unwrap();
     assert!(
         (mae - by_hand).abs() <= 1e-9 * by_hand,
