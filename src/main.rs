@@ -2,6 +2,7 @@
 //! user's input, 2 a usage error). Every piece of logic lives in the library; this file only
 //! calls it and prints what it returns.
 
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
-use nnc::lower::spec::{BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use nnc::lower::spec::{
+    Monitor, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
+};
 use nnc::train::session::{self, Overrides, RunOptions};
-use nnc::train::{cv, saved};
+use nnc::train::{cv, saved, EpochRecord};
 
 #[derive(Parser)]
 #[command(
@@ -382,10 +385,24 @@ fn run(
         indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {elapsed} (eta {eta})")
             .expect("invariant: the progress template is valid"),
     );
+    // Up to 20 epochs each gets a line; beyond, every `stride`-th does (about 20 lines), and the
+    // first and the last. An epoch where early stopping ends training is printed once it has.
+    let epochs = Cell::new(0);
+    let stride = Cell::new(1);
+    let early_stopping: Cell<Option<(Monitor, bool)>> = Cell::new(None);
+    let unprinted: RefCell<Option<EpochRecord>> = RefCell::new(None);
     let outcome = session::run(
         file,
         &opts,
         |spec, program, data| {
+            epochs.set(spec.train.epochs);
+            stride.set(spec.train.epochs.div_ceil(20).max(1));
+            early_stopping.set(
+                spec.train
+                    .early_stopping
+                    .as_ref()
+                    .map(|e| (e.monitor, e.restore_best)),
+            );
             bar.set_length(spec.train.epochs as u64);
             // Time the training, not the data loading before it.
             bar.reset();
@@ -416,19 +433,12 @@ fn run(
         },
         |e| {
             if !quiet {
-                let val = e
-                    .val_loss
-                    .map(|v| format!("{v:.4}"))
-                    .unwrap_or_else(|| "-".into());
-                bar.suspend(|| {
-                    say!(
-                        "epoch {:>4}  train loss {:.4}  val loss {}  {:.3}s",
-                        e.epoch,
-                        e.train_loss,
-                        val,
-                        e.seconds
-                    )
-                });
+                if e.epoch == 1 || e.epoch % stride.get() == 0 || e.epoch == epochs.get() {
+                    bar.suspend(|| say!("{}", epoch_line(e)));
+                    unprinted.replace(None);
+                } else {
+                    unprinted.replace(Some(e.clone()));
+                }
             }
             bar.inc(1);
         },
@@ -436,6 +446,29 @@ fn run(
     bar.finish_and_clear();
     let outcome = outcome?;
     let r = &outcome.report;
+    if let Some(e) = unprinted.into_inner() {
+        say!("{}", epoch_line(&e));
+    }
+    if let (Some((monitor, restore_best)), Some(best)) = (early_stopping.get(), r.best_epoch) {
+        let value = r
+            .history
+            .iter()
+            .find(|e| e.epoch == best)
+            .and_then(|e| e.monitored(monitor))
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let restored = if restore_best && best != r.epochs_run {
+            ", parameters restored"
+        } else {
+            ""
+        };
+        let best = format!("best epoch {best} ({} {value}){restored}", monitor.name());
+        if r.stopped_early {
+            say!("stopped early at epoch {}; {best}", r.epochs_run);
+        } else {
+            say!("{best}");
+        }
+    }
     say!(
         "compiled in {:.1} ms; trained {} epochs in {:.3} s ({:.0} samples/s)",
         r.compile_ms,
@@ -517,6 +550,23 @@ fn cross_validate(
         })?;
     }
     Ok(())
+}
+
+/// One epoch's line: the losses, the validation metric when measured, the time.
+fn epoch_line(e: &EpochRecord) -> String {
+    let val = e
+        .val_loss
+        .map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "-".into());
+    let metric = match (e.val_accuracy, e.val_mae) {
+        (Some(a), _) => format!("  val accuracy {a:.4}"),
+        (None, Some(m)) => format!("  val mae {m:.4}"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "epoch {:>4}  train loss {:.4}  val loss {val}{metric}  {:.3}s",
+        e.epoch, e.train_loss, e.seconds
+    )
 }
 
 fn print_test_metrics(

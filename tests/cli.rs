@@ -433,3 +433,99 @@ fn every_training_flag_reaches_the_run() {
         "{split}"
     );
 }
+
+/// The epoch lines of a run's output.
+fn epoch_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("epoch")).collect()
+}
+
+#[test]
+fn early_stopping_ends_the_run_and_the_report_says_where() {
+    let dir = scratch("early-report");
+    let report = dir.join("r.json");
+    let model = std::fs::read_to_string("examples/iris.nn")
+        .unwrap()
+        .replace("data/iris.csv", "iris.csv")
+        .replace(
+            "  seed: 42\n",
+            "  seed: 42\n  early_stopping(patience: 2)\n",
+        );
+    assert!(model.contains("early_stopping") && model.contains("epochs: 100"));
+    let out = run_iris_variant(
+        "early",
+        &model,
+        |_| {},
+        &["--report", report.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = json["epochs_run"].as_u64().unwrap();
+    let best = json["best_epoch"].as_u64().unwrap();
+    assert!(run < 100, "stops before the 100 epochs: {run}");
+    assert_eq!(json["stopped_early"], true);
+    assert_eq!(best + 2, run, "patience 2: two epochs after the best");
+    let history = json["history"].as_array().unwrap();
+    assert_eq!(history.len() as u64, run);
+    assert!(history.iter().all(|e| e["val_accuracy"].is_f64()), "{json}");
+    let text = stdout(&out);
+    let lines = epoch_lines(&text);
+    assert!(lines[0].starts_with("epoch    1 "), "{text}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("epoch {run:>4} ")),
+        "the epoch that stopped is printed: {text}"
+    );
+    assert!(lines.len() <= 22, "about 20 lines for 100 epochs: {text}");
+    assert!(lines.iter().all(|l| l.contains("val accuracy")), "{text}");
+    let best_loss = history[best as usize - 1]["val_loss"].as_f64().unwrap();
+    let summary =
+        format!("stopped early at epoch {run}; best epoch {best} (val_loss {best_loss:.4}), parameters restored");
+    assert!(text.contains(&summary), "`{summary}` in {text}");
+
+    // Without early stopping the report says so too.
+    let plain = scratch("early-none");
+    let report = plain.join("r.json");
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "1",
+        "-q",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&plain);
+    assert!(json["best_epoch"].is_null(), "{json}");
+    assert_eq!(json["stopped_early"], false);
+}
+
+#[test]
+fn a_long_run_prints_about_twenty_epoch_lines() {
+    let out = nnc(&["run", "examples/iris.nn", "--epochs", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let epochs: Vec<usize> = epoch_lines(&text)
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let every_fifth: Vec<usize> = std::iter::once(1).chain((5..=100).step_by(5)).collect();
+    assert_eq!(epochs, every_fifth, "{text}");
+    let short = nnc(&["run", "examples/iris.nn", "--epochs", "20"]);
+    assert_eq!(epoch_lines(&stdout(&short)).len(), 20);
+    let odd = nnc(&["run", "examples/iris.nn", "--epochs", "43"]);
+    let text = stdout(&odd);
+    let lines = epoch_lines(&text);
+    assert!(lines.last().unwrap().starts_with("epoch   43 "), "{text}");
+    assert_eq!(
+        lines.len(),
+        1 + 14 + 1,
+        "1, every third to 42, and 43: {text}"
+    );
+}

@@ -11,10 +11,10 @@ use nnc::data::{Batcher, Prepared};
 use nnc::diag::Source;
 use nnc::interp::{self, Tensor};
 use nnc::ir::ArgRole;
-use nnc::lower::spec::{ActivationKind, OptimizerKind, BATCH_SIZE};
+use nnc::lower::spec::{ActivationKind, OptimizerKind, TrainSpec, BATCH_SIZE};
 use nnc::program::Program;
 use nnc::train::session::{load_model, prepare_data};
-use nnc::train::{fit, Executor, InterpExecutor, JitExecutor};
+use nnc::train::{fit, Executor, InterpExecutor, JitExecutor, Task};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strum::IntoEnumIterator;
@@ -270,9 +270,11 @@ fn adam_with_beta2_near_one_learns_when_compiled() {
             exec,
             &prepared.train,
             &prepared.validation,
-            4,
-            16,
-            42,
+            &TrainSpec {
+                epochs: 4,
+                ..program.spec.train.clone()
+            },
+            Task::Classification,
             |_| {},
         )
         .unwrap();

@@ -16,9 +16,10 @@ use crate::program;
 
 use super::report::TestMetrics;
 use super::session::{
-    evaluate_examples, exec_error, load_model, load_training_table, new_executor, RunOptions,
+    evaluate_examples, exec_error, fit_error, load_model, load_training_table, new_executor,
+    task_of, RunOptions,
 };
-use super::{EpochRecord, FitError};
+use super::EpochRecord;
 
 /// The metrics of one fold.
 #[derive(Clone, Debug, Serialize)]
@@ -153,15 +154,11 @@ pub fn cross_validate(
             exec.as_mut(),
             &train,
             &validation,
-            spec.train.epochs,
-            spec.train.batch_size,
-            spec.train.seed,
+            &spec.train,
+            task_of(&preprocessing),
             |e| on_epoch(i + 1, e),
         )
-        .map_err(|e| match e {
-            FitError::Exec(e) => exec_error(&spec, e),
-            FitError::Diverged { epoch, loss } => super::session::diverged(&spec, epoch, loss),
-        })?;
+        .map_err(|e| fit_error(&spec, e))?;
         let metrics = evaluate_examples(exec.as_mut(), &test, &preprocessing)
             .map_err(|e| exec_error(&spec, e))?;
         let result = FoldResult {

@@ -53,6 +53,11 @@ pub trait Executor {
     /// Replace the values of the persistent buffer `name` (a saved model's weights); false, and
     /// nothing changed, when no buffer has that name and length.
     fn set_persistent(&mut self, name: &str, values: &[f32]) -> bool;
+    /// Copy the persistent buffers (parameters and optimizer state) aside, exactly, replacing the
+    /// previous snapshot. Only the first snapshot allocates; later ones reuse its memory.
+    fn snapshot(&mut self) -> Result<(), ExecError>;
+    /// Put back the buffers of the latest snapshot; false, changing nothing, when there is none.
+    fn restore_snapshot(&mut self) -> bool;
     /// Time spent compiling, zero for the interpreter.
     fn compile_time(&self) -> Duration;
 }
@@ -126,6 +131,8 @@ pub struct JitExecutor {
     names: Vec<String>,
     /// Parameters, then optimizer state.
     buffers: Vec<Vec<f32>>,
+    /// The latest `snapshot` of `buffers`; empty before the first.
+    saved: Vec<Vec<f32>>,
     params: usize,
     step_loss: OutputId,
     eval_loss: OutputId,
@@ -153,6 +160,7 @@ impl JitExecutor {
             eval,
             names,
             buffers,
+            saved: Vec::new(),
             params,
         })
     }
@@ -205,6 +213,37 @@ impl Executor for JitExecutor {
             return false;
         }
         self.buffers[i].copy_from_slice(values);
+        true
+    }
+
+    fn snapshot(&mut self) -> Result<(), ExecError> {
+        if self.saved.is_empty() {
+            self.saved = self
+                .buffers
+                .iter()
+                .zip(&self.names)
+                .map(|(b, name)| {
+                    super::init::filled(b.len(), 0.0).ok_or_else(|| ExecError::OutOfMemory {
+                        what: format!("the snapshot of `{name}`"),
+                        bytes: b.len().saturating_mul(4),
+                        origin: None,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        for (saved, b) in self.saved.iter_mut().zip(&self.buffers) {
+            saved.copy_from_slice(b);
+        }
+        Ok(())
+    }
+
+    fn restore_snapshot(&mut self) -> bool {
+        if self.saved.is_empty() {
+            return false;
+        }
+        for (b, saved) in self.buffers.iter_mut().zip(&self.saved) {
+            b.copy_from_slice(saved);
+        }
         true
     }
 
@@ -278,6 +317,8 @@ pub struct InterpExecutor {
     names: Vec<String>,
     /// Parameters, then optimizer state.
     buffers: Vec<Tensor>,
+    /// The latest `snapshot` of `buffers`; empty before the first.
+    saved: Vec<Tensor>,
     step_slots: Vec<Slot>,
     eval_slots: Vec<Slot>,
     step_loss: ValueId,
@@ -317,6 +358,7 @@ impl InterpExecutor {
             eval: program.loss.clone(),
             names,
             buffers,
+            saved: Vec::new(),
             max_eval_batch: train.eval_batch(),
         })
     }
@@ -398,6 +440,28 @@ impl Executor for InterpExecutor {
         }
         for (b, &v) in buffer.iter_mut().zip(values) {
             *b = f64::from(v);
+        }
+        true
+    }
+
+    fn snapshot(&mut self) -> Result<(), ExecError> {
+        // The interpreter clones every buffer for each call anyway; its snapshot is plain f64.
+        if self.saved.is_empty() {
+            self.saved = self.buffers.clone();
+        } else {
+            for (saved, b) in self.saved.iter_mut().zip(&self.buffers) {
+                saved.assign(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_snapshot(&mut self) -> bool {
+        if self.saved.is_empty() {
+            return false;
+        }
+        for (b, saved) in self.buffers.iter_mut().zip(&self.saved) {
+            b.assign(saved);
         }
         true
     }

@@ -1,7 +1,8 @@
 //! The training driver: epochs of shuffled mini-batches through an `Executor` (JIT or
-//! interpreter), a validation loss after each epoch, and the final metrics on the test split. It
-//! knows nothing of Cranelift: it only calls `step` and `evaluate`. `session` ties the whole run
-//! together (file, data, program, executor, report).
+//! interpreter), the validation loss and metric after each epoch, early stopping on them, and the
+//! final metrics on the test split. It knows nothing of Cranelift: it only calls `step`,
+//! `evaluate` and the snapshots. `session` ties the whole run together (file, data, program,
+//! executor, report).
 
 pub mod cv;
 pub mod executor;
@@ -10,13 +11,16 @@ pub mod metrics;
 pub mod report;
 pub mod saved;
 pub mod session;
+pub mod stopping;
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::data::{Batcher, Examples};
+use crate::lower::spec::{Monitor, TrainSpec};
 pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor};
+use stopping::{Stopper, Verdict};
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +31,17 @@ pub enum FitError {
     /// The loss of a step became NaN or infinite.
     #[error("training diverged in epoch {epoch}: the loss became {loss}")]
     Diverged { epoch: usize, loss: f32 },
+    /// Early stopping was asked for, but there is no validation split to watch.
+    #[error("early stopping needs a validation split, but it is empty")]
+    NoValidation,
+}
+
+/// What the model predicts, for the validation metric: classes (accuracy) or values (mean
+/// absolute error in the target's own units, undoing the standardization `mean` and `std`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Task {
+    Classification,
+    Regression { mean: f64, std: f64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,7 +50,25 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// None when the validation split is empty.
     pub val_loss: Option<f64>,
+    /// Share of validation rows classified right; None for regression or an empty split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
+    /// Mean absolute error on the validation rows in the target's units; None for
+    /// classification or an empty split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_mae: Option<f64>,
     pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// The value early stopping watches, when this epoch measured it.
+    pub fn monitored(&self, monitor: Monitor) -> Option<f64> {
+        match monitor {
+            Monitor::ValLoss => self.val_loss,
+            Monitor::ValAccuracy => self.val_accuracy,
+            Monitor::ValMae => self.val_mae,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -44,23 +77,47 @@ pub struct History {
     /// Time inside training steps and validation, excluding compilation.
     pub train_seconds: f64,
     pub samples_seen: usize,
+    /// With early stopping, the epoch whose monitored value was the best (None without it).
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended training before the last epoch.
+    pub stopped_early: bool,
 }
 
-/// Train for `epochs`, calling `on_epoch` after each one (for progress output).
+/// Train for `settings.epochs` epochs of `settings.batch_size` shuffled by `settings.seed`,
+/// calling `on_epoch` after each one (for progress output). With `settings.early_stopping`,
+/// training ends once the monitored validation value stops improving, and with `restore_best`
+/// the executor ends with the buffers of the best epoch.
 pub fn fit(
     exec: &mut dyn Executor,
     train: &Examples,
     validation: &Examples,
-    epochs: usize,
-    batch_size: usize,
-    seed: u64,
+    settings: &TrainSpec,
+    task: Task,
     mut on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<History, FitError> {
-    let mut batcher = Batcher::new(train.len(), batch_size, seed);
+    let early = settings.early_stopping.as_ref();
+    if let Some(e) = early {
+        if validation.is_empty() {
+            return Err(FitError::NoValidation);
+        }
+        let measured = match e.monitor {
+            Monitor::ValLoss => true,
+            Monitor::ValAccuracy => task == Task::Classification,
+            Monitor::ValMae => matches!(task, Task::Regression { .. }),
+        };
+        assert!(
+            measured,
+            "invariant: resolve accepts only a monitor the loss measures, not {} for {task:?}",
+            e.monitor.name()
+        );
+    }
+    let mut stopper = early.map(|e| Stopper::new(e.patience, e.min_delta, e.monitor));
+    let restore_best = early.is_some_and(|e| e.restore_best);
+    let mut batcher = Batcher::new(train.len(), settings.batch_size, settings.seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut history = History::default();
     let started = Instant::now();
-    for epoch in 1..=epochs {
+    for epoch in 1..=settings.epochs {
         let t0 = Instant::now();
         let mut total = 0.0f64;
         for range in batcher.epoch() {
@@ -74,22 +131,81 @@ pub fn fit(
             total += f64::from(loss) * rows as f64;
             history.samples_seen += rows;
         }
-        let val_loss = if validation.is_empty() {
-            None
+        let (val_loss, val_accuracy, val_mae) = if validation.is_empty() {
+            (None, None, None)
         } else {
-            Some(evaluate(exec, validation)?.0)
+            let (loss, metric) = validate(exec, validation, task)?;
+            match task {
+                Task::Classification => (Some(loss), Some(metric), None),
+                Task::Regression { .. } => (Some(loss), None, Some(metric)),
+            }
         };
         let record = EpochRecord {
             epoch,
             train_loss: total / train.len().max(1) as f64,
             val_loss,
+            val_accuracy,
+            val_mae,
             seconds: t0.elapsed().as_secs_f64(),
         };
         on_epoch(&record);
+        let verdict = match (&mut stopper, early) {
+            (Some(stopper), Some(e)) => {
+                let value = record
+                    .monitored(e.monitor)
+                    .expect("invariant: the monitor is measured on a non-empty validation split");
+                Some(stopper.observe(epoch, value))
+            }
+            _ => None,
+        };
         history.epochs.push(record);
+        match verdict {
+            Some(Verdict::Improved) if restore_best => exec.snapshot()?,
+            Some(Verdict::Stop) => {
+                // Stopping at the last epoch ends nothing early.
+                history.stopped_early = epoch < settings.epochs;
+                break;
+            }
+            Some(Verdict::Improved | Verdict::Waiting) | None => {}
+        }
+    }
+    history.best_epoch = stopper.and_then(|s| s.best()).map(|(epoch, _)| epoch);
+    let last = history.epochs.last().map(|r| r.epoch);
+    if restore_best && history.best_epoch.is_some() && history.best_epoch != last {
+        let restored = exec.restore_snapshot();
+        assert!(restored, "invariant: the best epoch took a snapshot");
     }
     history.train_seconds = started.elapsed().as_secs_f64();
     Ok(history)
+}
+
+/// The mean loss on the validation rows and the task's metric: accuracy for classes, the mean
+/// absolute error in the target's units for values.
+fn validate(
+    exec: &mut dyn Executor,
+    validation: &Examples,
+    task: Task,
+) -> Result<(f64, f64), ExecError> {
+    let (loss, predictions) = evaluate(exec, validation)?;
+    let metric = match task {
+        Task::Classification => {
+            let predicted = metrics::predicted_classes(&predictions, validation.y.cols);
+            let correct = predicted
+                .iter()
+                .zip(&validation.labels)
+                .filter(|(p, t)| p == t)
+                .count();
+            correct as f64 / validation.len() as f64
+        }
+        Task::Regression { mean, std } => {
+            let predicted: Vec<f64> = predictions
+                .iter()
+                .map(|&p| f64::from(p) * std + mean)
+                .collect();
+            metrics::regression(&validation.values, &predicted).mae
+        }
+    };
+    Ok((loss, metric))
 }
 
 /// Mean loss and all predictions (row-major) of a set of examples, in chunks the executor takes.

@@ -52,6 +52,10 @@ pub struct Report {
     pub train_seconds: f64,
     pub samples_per_second: f64,
     pub rows: RowCounts,
+    /// With early stopping, the epoch whose monitored value was the best; null without it.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended training before the last epoch.
+    pub stopped_early: bool,
     pub history: Vec<EpochRecord>,
     /// None when the test split is empty (`test_fraction: 0`).
     pub test: Option<TestMetrics>,

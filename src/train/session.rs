@@ -23,7 +23,7 @@ use crate::program::{self, Program};
 
 use super::metrics;
 use super::report::{Report, RowCounts, TestMetrics};
-use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor};
+use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor, Task};
 
 /// Values given on the command line; each replaces what the file says, and must lie in the range
 /// the file's setting of the same name allows (the CLI checks with the same definitions).
@@ -467,6 +467,23 @@ pub fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
     .with_help("lower the learning rate (or the momentum) of the optimizer")
 }
 
+/// Early stopping without validation rows to watch.
+fn no_validation(spec: &ModelSpec) -> Diagnostic {
+    let d = Diagnostic::new(
+        "nnc::train::no_validation",
+        "early stopping needs a validation split, but it is empty",
+    )
+    .with_source(&spec.source);
+    let d = match &spec.train.early_stopping {
+        Some(e) => d.with_label(e.span, "watches the validation split"),
+        None => d,
+    };
+    d.with_help(
+        "set `validation_fraction` in the data block (or `--validation-fraction`) above 0, \
+         or remove `early_stopping`",
+    )
+}
+
 /// A failure inside the compiler (code generation, compiled code), shown as such.
 pub fn internal(e: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::new("nnc::internal", format!("internal compiler error: {e}"))
@@ -525,19 +542,16 @@ pub fn run(
     let mut exec = new_executor(&program, seed, opts).map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
+    let task = task_of(&prepared.preprocessing);
     let history = super::fit(
         exec.as_mut(),
         &prepared.train,
         &prepared.validation,
-        spec.train.epochs,
-        spec.train.batch_size,
-        seed,
+        &spec.train,
+        task,
         on_epoch,
     )
-    .map_err(|e| match e {
-        FitError::Exec(e) => exec_error(&spec, e),
-        FitError::Diverged { epoch, loss } => diverged(&spec, epoch, loss),
-    })?;
+    .map_err(|e| fit_error(&spec, e))?;
     let test = if prepared.test.is_empty() {
         None
     } else {
@@ -562,6 +576,8 @@ pub fn run(
             dropped_no_target: data.dropped_no_target,
             dropped_missing: data.dropped_missing,
         },
+        best_epoch: history.best_epoch,
+        stopped_early: history.stopped_early,
         history: history.epochs,
         test,
         classes: prepared.preprocessing.class_names().to_vec(),
@@ -574,6 +590,15 @@ pub fn run(
         parameters,
         spec,
     })
+}
+
+/// A failure of training as a diagnostic.
+pub fn fit_error(spec: &ModelSpec, e: FitError) -> Diagnostic {
+    match e {
+        FitError::Exec(e) => exec_error(spec, e),
+        FitError::Diverged { epoch, loss } => diverged(spec, epoch, loss),
+        FitError::NoValidation => no_validation(spec),
+    }
 }
 
 /// The executor the options ask for.
@@ -603,6 +628,14 @@ fn parameters_of(program: &Program, exec: &dyn Executor) -> Vec<(String, Vec<usi
             (p.name.clone(), p.shape.clone(), values.swap_remove(i).1)
         })
         .collect()
+}
+
+/// What `fit` needs to know of the target for its validation metrics.
+pub fn task_of(p: &Preprocessing) -> Task {
+    match p.target {
+        FittedTarget::Classes { .. } => Task::Classification,
+        FittedTarget::Values { mean, std, .. } => Task::Regression { mean, std },
+    }
 }
 
 fn task_name(p: &Preprocessing) -> &'static str {

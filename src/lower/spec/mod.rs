@@ -4,16 +4,19 @@
 mod data;
 pub mod options;
 mod settings;
+mod train;
 mod vocabulary;
 
 pub use data::{delimiter, missing, outliers, scaling, unseen, DataSpec, SPLIT_SEED};
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
+pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
     Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
 };
 
 use settings::{INPUT_WIDTH, UNITS};
 use strum::IntoEnumIterator;
+use train::resolve_train;
 
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, File, Ident, Item, Value};
@@ -47,6 +50,7 @@ pub struct TrainSpec {
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +80,6 @@ impl TrainSpec {
 
 const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
 const LAYERS: &[&str] = &["input", "dense", "output"];
-const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
 
 pub(super) fn err(
     source: &Source,
@@ -191,7 +194,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         optimizer: optimizer_kind,
         optimizer_span,
         data: data::resolve_data(source, data)?,
-        train: resolve_train(source, train)?,
+        train: resolve_train(source, train, (loss_kind, loss_value.span))?,
         model_span: model.name.span,
     })
 }
@@ -455,30 +458,6 @@ fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic
         .map(|o| opts.number(o))
         .collect::<Result<Vec<f64>, Diagnostic>>()?;
     Ok(kind.with_options(&values))
-}
-
-fn resolve_train(source: &Source, block: Option<&Block>) -> Result<TrainSpec, Diagnostic> {
-    let defaults = TrainSpec {
-        epochs: EPOCHS.default as usize,
-        batch_size: BATCH_SIZE.default as usize,
-        seed: SEED.default,
-    };
-    let Some(block) = block else {
-        return Ok(defaults);
-    };
-    let settings = settings_of(source, block)?;
-    let o = Options::from_settings(
-        source,
-        &settings,
-        TRAIN_OPTIONS,
-        "training settings",
-        block.span,
-    )?;
-    Ok(TrainSpec {
-        epochs: o.count(&EPOCHS)? as usize,
-        batch_size: o.count(&BATCH_SIZE)? as usize,
-        seed: o.count(&SEED)?,
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The settings of the `train` and `data` blocks and the widths of layers: name, default and
-//! range of each, defined once for the file's reader and the command line's flags.
+//! The settings of the `train` and `data` blocks, the options of early stopping and the widths of
+//! layers: name, default and range of each, defined once for the file's reader and the command
+//! line's flags.
 
 use super::options::{Count, Number};
 
@@ -21,6 +22,20 @@ pub const SEED: Count = Count {
     default: 42,
     min: 0,
     max: u32::MAX as u64,
+};
+/// Epochs without improvement before early stopping ends training.
+pub const PATIENCE: Count = Count {
+    name: "patience",
+    default: 10,
+    min: 1,
+    max: 1_000_000,
+};
+/// The least change of the monitored value that counts as an improvement.
+pub const MIN_DELTA: Number = Number {
+    name: "min_delta",
+    default: 0.0001,
+    min: 0.0,
+    max: 1e6,
 };
 pub const TEST_FRACTION: Number = Number {
     name: "test_fraction",
