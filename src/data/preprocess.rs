@@ -913,6 +913,154 @@ fn out_of_range(table: &Table, row: usize, col: usize, center: f64, scale: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{parse_table, DataOrigin, ReadOptions, TargetKind, TargetSpec};
+    use crate::diag::Source;
+
+    /// Column `a`: 1, 2, 3, 100 and a missing value in the training rows 0..5; `c`: categories
+    /// with one missing; rows 5 and 6 are held out, row 6 with a category never seen in training.
+    const CSV: &str = "a,c,y\n1,x,p\n2,,q\n3,y,p\n100,x,q\n,x,p\n4,y,q\n5,z,p\n";
+    const TRAIN: &[usize] = &[0, 1, 2, 3, 4];
+
+    fn table(csv: &str) -> Table {
+        let target = TargetSpec {
+            name: "y".into(),
+            kind: TargetKind::Classes,
+            required: true,
+        };
+        let source = Source::new("t.csv", csv);
+        parse_table(
+            &source,
+            Some(&target),
+            &ReadOptions::default(),
+            &DataOrigin::default(),
+        )
+        .unwrap()
+    }
+
+    fn config(missing: Missing, outliers: Outliers, scaling: Scaling) -> PrepareConfig {
+        PrepareConfig {
+            defaults: ColumnSettings {
+                missing,
+                outliers,
+                scaling,
+                unseen: Unseen::Zeros,
+            },
+            columns: Vec::new(),
+        }
+    }
+
+    /// Column `a` of every row after fitting on `TRAIN`.
+    fn column_a(c: &PrepareConfig) -> Vec<f32> {
+        let t = table(CSV);
+        let p = fit(&t, TRAIN, c, TargetEncoding::OneHot, &[]).unwrap();
+        let ex = p.apply(&t, &(0..7).collect::<Vec<_>>()).unwrap();
+        (0..7).map(|r| ex.x.row(r)[0]).collect()
+    }
+
+    #[test]
+    fn each_missing_strategy_fills_with_its_training_statistic() {
+        // The training values of `a` are 1, 2, 3 and 100; row 4 is the missing one.
+        for (missing, fill) in [
+            (Missing::Mean, 26.5),
+            (Missing::Median, 2.5),
+            (Missing::MostFrequent, 1.0), // all equally frequent: the smallest
+            (Missing::Constant(Constant::Number(7.0)), 7.0),
+        ] {
+            let a = column_a(&config(missing.clone(), Outliers::None, Scaling::None));
+            assert_eq!(a[4], fill, "{missing:?}");
+            assert_eq!(&a[..4], &[1.0, 2.0, 3.0, 100.0], "{missing:?}");
+        }
+        let t = table(CSV);
+        let strict = config(Missing::Error, Outliers::None, Scaling::None);
+        let err = usable_rows(&t, &strict).unwrap_err();
+        assert_eq!(err.code, "nnc::data::missing_value");
+        assert_eq!(
+            err.location().as_deref(),
+            Some("t.csv:3:3"),
+            "the first missing cell"
+        );
+        let drop = config(Missing::Drop, Outliers::None, Scaling::None);
+        assert_eq!(usable_rows(&t, &drop).unwrap(), (vec![0, 2, 3, 5, 6], 2));
+    }
+
+    #[test]
+    fn outliers_are_clipped_at_training_bounds() {
+        let filled = |o| {
+            column_a(&config(
+                Missing::Constant(Constant::Number(2.0)),
+                o,
+                Scaling::None,
+            ))
+        };
+        // Training values 1, 2, 3, 100 and the fill 2: mean 21.6, population std 39.2.
+        let (mean, std) = mean_std([1.0, 2.0, 3.0, 100.0, 2.0].into_iter());
+        assert_eq!(filled(Outliers::ClipZ(1.0))[3], (mean + std) as f32);
+        // Quantiles of 1, 2, 2, 3, 100 at 0.25 and 0.75 (numpy): 2 and 3.
+        let q = filled(Outliers::ClipQuantiles(0.25));
+        assert_eq!((q[0], q[3], q[5], q[6]), (2.0, 3.0, 3.0, 3.0));
+        // The scaler is fitted on the clipped values: min 2 and max 3, not 1 and 100.
+        let cfg = config(
+            Missing::Constant(Constant::Number(2.0)),
+            Outliers::ClipQuantiles(0.25),
+            Scaling::Minmax,
+        );
+        let m = column_a(&cfg);
+        assert_eq!((m[0], m[2], m[3]), (0.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn scalings_use_training_statistics() {
+        let cfg = |s| config(Missing::Constant(Constant::Number(2.0)), Outliers::None, s);
+        // Training values 1, 2, 2, 3, 100.
+        let m = column_a(&cfg(Scaling::Minmax));
+        assert_eq!((m[0], m[3], m[5]), (0.0, 1.0, (3.0 / 99.0) as f32));
+        // Robust: median 2, IQR 3 − 2 = 1.
+        let r = column_a(&cfg(Scaling::Robust));
+        assert_eq!((r[0], r[3], r[6]), (-1.0, 98.0, 3.0));
+        let s = column_a(&cfg(Scaling::Standard));
+        let (mean, std) = mean_std([1.0, 2.0, 2.0, 3.0, 100.0].into_iter());
+        assert_eq!(s[5], ((4.0 - mean) / std) as f32);
+    }
+
+    #[test]
+    fn categories_are_one_hot_with_training_categories_only() {
+        let t = table(CSV);
+        let c = config(Missing::MostFrequent, Outliers::None, Scaling::None);
+        let p = fit(&t, TRAIN, &c, TargetEncoding::OneHot, &[]).unwrap();
+        assert_eq!(p.input_names(), ["a", "c=x", "c=y"]);
+        let ex = p.apply(&t, &[1, 2, 6]).unwrap();
+        // Row 1's missing category becomes the most frequent (`x`); row 6's `z` is unseen: zeros.
+        assert_eq!(&ex.x.row(0)[1..], &[1.0, 0.0]);
+        assert_eq!(&ex.x.row(1)[1..], &[0.0, 1.0]);
+        assert_eq!(&ex.x.row(2)[1..], &[0.0, 0.0]);
+        let strict = PrepareConfig {
+            defaults: ColumnSettings {
+                unseen: Unseen::Error,
+                ..c.defaults.clone()
+            },
+            columns: Vec::new(),
+        };
+        let p = fit(&t, TRAIN, &strict, TargetEncoding::OneHot, &[]).unwrap();
+        let err = p.apply(&t, &[6]).unwrap_err();
+        assert_eq!(err.code, "nnc::data::unseen_category");
+        assert_eq!(err.location().as_deref(), Some("t.csv:8:3"));
+    }
+
+    #[test]
+    fn held_out_rows_change_no_fitted_statistic() {
+        let c = config(
+            Missing::Median,
+            Outliers::ClipQuantiles(0.1),
+            Scaling::Robust,
+        );
+        let fitted = |csv: &str| fit(&table(csv), TRAIN, &c, TargetEncoding::OneHot, &[]).unwrap();
+        let other = CSV.replace("4,y,q\n5,z,p", "-9999,w,q\n1e9,v,p");
+        assert_ne!(CSV, other);
+        assert_eq!(fitted(CSV), fitted(&other));
+        // ... while a training row does change them.
+        let train_changed = CSV.replace("3,y,p", "30,y,p");
+        assert_ne!(fitted(CSV), fitted(&train_changed));
+    }
 
     #[test]
     fn quantiles_interpolate_like_numpy() {
