@@ -1,4 +1,4 @@
-//! Every ```nn example in docs/language.md and the README parses and resolves; those that declare
+//! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
 //! their input width are also built into verified IR (the others need their data file).
 
 use nnc::diag::Source;
@@ -50,4 +50,9 @@ fn language_reference_examples_are_valid() {
 #[test]
 fn readme_examples_are_valid() {
     check("README.md", 1);
+}
+
+#[test]
+fn data_guide_examples_are_valid() {
+    check("docs/data.md", 1);
 }
