@@ -59,6 +59,19 @@ struct DataArgs {
     split_seed: Option<u64>,
 }
 
+#[derive(Args, Clone, Default)]
+struct TrainArgs {
+    /// Number of epochs, 1 to 1000000 (overrides the file)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| EPOCHS.parse(s))]
+    epochs: Option<u64>,
+    /// Mini-batch size, 1 to 1048576 (overrides the file)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| BATCH_SIZE.parse(s))]
+    batch_size: Option<u64>,
+    /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
+    seed: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse, resolve and shape-check a model file; silent and exit 0 when it is valid
@@ -98,15 +111,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// Number of epochs, 1 to 1000000 (overrides the file)
-        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| EPOCHS.parse(s))]
-        epochs: Option<u64>,
-        /// Mini-batch size, 1 to 1048576 (overrides the file)
-        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| BATCH_SIZE.parse(s))]
-        batch_size: Option<u64>,
-        /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
-        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
-        seed: Option<u64>,
+        #[command(flatten)]
+        training: TrainArgs,
         /// Share of the rows held out for the final test, 0 to 0.9 (overrides the file; default 0.2)
         #[arg(
             long,
@@ -143,6 +149,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        training: TrainArgs,
         /// Number of folds (stratified by class for classification), 2 to the number of rows
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=1000))]
         folds: u32,
@@ -277,9 +285,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
         Command::Run {
             file,
             data,
-            epochs,
-            batch_size,
-            seed,
+            training,
             test_fraction,
             validation_fraction,
             interp,
@@ -288,9 +294,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             out,
         } => {
             let overrides = Overrides {
-                epochs,
-                batch_size,
-                seed,
+                epochs: training.epochs,
+                batch_size: training.batch_size,
+                seed: training.seed,
                 test_fraction,
                 validation_fraction,
                 ..overrides(&data)
@@ -307,16 +313,19 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
         Command::Cv {
             file,
             data,
+            training,
             folds,
             interp,
             report,
-        } => cross_validate(
-            &file,
-            overrides(&data),
-            interp,
-            folds as usize,
-            report.as_deref(),
-        ),
+        } => {
+            let overrides = Overrides {
+                epochs: training.epochs,
+                batch_size: training.batch_size,
+                seed: training.seed,
+                ..overrides(&data)
+            };
+            cross_validate(&file, overrides, interp, folds as usize, report.as_deref())
+        }
         Command::Predict {
             model,
             data,

@@ -529,3 +529,48 @@ fn a_long_run_prints_about_twenty_epoch_lines() {
         "1, every third to 42, and 43: {text}"
     );
 }
+
+#[test]
+fn cross_validation_reports_every_fold_and_the_mean() {
+    let dir = scratch("cv");
+    let report = dir.join("cv.json");
+    let out = nnc(&[
+        "cv",
+        "examples/iris.nn",
+        "--folds",
+        "3",
+        "--epochs",
+        "20",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("fold")).count(),
+        3,
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let folds = json["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    // Stratified folds of iris's 150 rows: 50 each, 150 held out in all.
+    let held: u64 = folds.iter().map(|f| f["test_rows"].as_u64().unwrap()).sum();
+    assert_eq!(held, 150);
+    let accuracies: Vec<f64> = (folds.iter())
+        .map(|f| f["metrics"]["accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = accuracies.iter().sum::<f64>() / 3.0;
+    let summary = &json["summary"]["accuracy"];
+    assert!(
+        (summary["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+        "{json}"
+    );
+    assert!(mean > 0.8, "{accuracies:?}");
+    assert!(summary["std"].as_f64().unwrap() >= 0.0);
+    // One fold is not cross-validation.
+    let out = nnc(&["cv", "examples/iris.nn", "--folds", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
