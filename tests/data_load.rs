@@ -501,3 +501,31 @@ fn last_column_is_the_default_target() {
         "nnc::data::file_not_found"
     );
 }
+
+#[test]
+fn semicolon_files_with_decimal_commas() {
+    let text = "sepal_length;species\n5,1;setosa\n4,9;setosa\n6,3;virginica\n";
+    // Detected as semicolon-separated; the decimal commas are pointed out, not read as categories.
+    expect(
+        text,
+        "species",
+        C,
+        "nnc::data::decimal_comma",
+        "bad.csv:2:1",
+    );
+    let path = write("ok.csv", text.as_bytes());
+    let opts = ReadOptions {
+        decimal_comma: true,
+        ..ReadOptions::default()
+    };
+    let target = nnc::data::TargetSpec {
+        name: "species".into(),
+        kind: C,
+        required: true,
+    };
+    let t = nnc::data::load_table(&path, Some(&target), &opts, &DataOrigin::default()).unwrap();
+    assert_eq!(t.delimiter, b';');
+    assert_eq!(t.columns[0].kind, nnc::data::ColumnKind::Numeric);
+    let second = t.shifted(1, 0) + t.reference(0);
+    assert!((second - 4.9).abs() < 1e-6, "{second}");
+}

@@ -39,6 +39,8 @@ pub struct ReadOptions {
     pub delimiter: Option<u8>,
     /// Markers of a missing value besides the built-in ones.
     pub missing_markers: Vec<String>,
+    /// Numbers use a decimal comma (`5,1`).
+    pub decimal_comma: bool,
     /// Columns read as categorical even when every value is a number.
     pub categorical: Vec<Named>,
     /// Columns left out entirely.
@@ -420,6 +422,7 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
             .map(|c| forced.contains(&c) || (classes && Some(c) == target_col))
             .collect(),
         numbers: true,
+        decimal_comma: opts.decimal_comma,
         references: opts.references.as_ref().map(|refs| {
             table
                 .header
@@ -468,6 +471,9 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         } else {
             if table.cells.text[col].is_none() {
                 late.push(col);
+            }
+            if !plan.decimal_comma {
+                check_decimal_comma(&table, col)?;
             }
             ColumnKind::Categorical
         };
@@ -578,6 +584,38 @@ fn mixed_column(table: &Table, col: usize) -> Diagnostic {
     .with_help(format!(
         "write this value as a number (a `.` decimal point, no thousands separators or units); if it marks a missing value add it to `missing_markers: [\"{cell}\"]`, and if `{column}` holds categories say `categorical: [{column}]`"
     ))
+}
+
+/// A text column whose first text reads as a number with a decimal comma (`5,1`) is a file
+/// written with decimal commas, not a column of categories.
+fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
+    let Some(row) = table.cells.counts[col].first_text else {
+        return Ok(());
+    };
+    let source = table.source();
+    let span = table.cell(&source, row, col);
+    let cell = source.text[span.start..span.end].trim().trim_matches('"');
+    let looks_decimal = cell.matches(',').count() == 1
+        && cell.replacen(',', ".", 1).parse::<f64>().is_ok()
+        && cell
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b',' | b'-' | b'+'));
+    if !looks_decimal {
+        return Ok(());
+    }
+    let column = &table.header[col];
+    Err(Diagnostic::new(
+        "nnc::data::decimal_comma",
+        format!(
+            "{}: `{cell}` in column `{column}` looks like a number with a decimal comma",
+            table.where_row(row)
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, "a decimal comma?")
+    .with_help(format!(
+        "if the file writes numbers as `{cell}`, say `decimal: comma` in the data block; if `{column}` holds categories, say `categorical: [{column}]`"
+    )))
 }
 
 /// A text column with about one value per row is an id or free text, not a category.

@@ -30,9 +30,20 @@ pub(crate) struct Plan {
     pub numbers: bool,
     /// Per column, the value subtracted before the f32 cast; `None` takes the first data row's.
     pub references: Option<Vec<f64>>,
+    /// Numbers are written with a decimal comma (`5,1`), as in files separated by semicolons.
+    pub decimal_comma: bool,
 }
 
 impl Plan {
+    /// A cell as a number, with the file's decimal separator.
+    pub fn number(&self, cell: &str) -> Result<f64, std::num::ParseFloatError> {
+        if self.decimal_comma && cell.contains(',') {
+            cell.replacen(',', ".", 1).parse()
+        } else {
+            cell.parse()
+        }
+    }
+
     pub fn is_missing(&self, cell: &str) -> bool {
         cell.is_empty()
             || self
@@ -208,7 +219,7 @@ impl<'p> Sink<'p> {
                     t.codes.push(MISSING_CODE);
                 }
             } else {
-                match cell.parse::<f64>() {
+                match self.plan.number(cell) {
                     Ok(v) if !v.is_finite() => {
                         c.problem = Some(Problem::NotFinite {
                             row,
@@ -745,6 +756,7 @@ mod tests {
             text: (0..width).map(|c| text.contains(&c)).collect(),
             numbers: true,
             references: None,
+            decimal_comma: false,
         }
     }
 

@@ -167,7 +167,7 @@ impl LoadedModel {
     /// Read `path` as the training file was read; with `labelled`, its target is required.
     fn read(&self, path: &Path, labelled: bool) -> Result<Examples, Diagnostic> {
         let p = &self.preprocessing;
-        let opts = fitted_read_options(p, self.spec.data.delimiter);
+        let opts = fitted_read_options(p, &self.spec.data);
         let target = TargetSpec {
             name: p.target_name().to_string(),
             kind: self.target_kind(),

@@ -15,6 +15,7 @@ use crate::data::{
 use crate::diag::{Diagnostic, Source};
 use crate::ir::Origin;
 use crate::lower::spec::options::{Count, Number};
+use crate::lower::spec::DataSpec;
 use crate::lower::spec::{
     self, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
 };
@@ -191,6 +192,7 @@ pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
 fn read_options(spec: &ModelSpec) -> ReadOptions {
     ReadOptions {
         delimiter: spec.data.delimiter,
+        decimal_comma: spec.data.decimal_comma,
         missing_markers: spec.data.missing_markers.clone(),
         categorical: spec.data.categorical.clone(),
         ignore: spec.data.ignore.clone(),
@@ -201,7 +203,7 @@ fn read_options(spec: &ModelSpec) -> ReadOptions {
 
 /// How a file is read to be transformed by fitted preprocessing: the training file's references
 /// and column types, and only the columns the model takes.
-pub fn fitted_read_options(p: &Preprocessing, delimiter: Option<u8>) -> ReadOptions {
+pub fn fitted_read_options(p: &Preprocessing, data: &DataSpec) -> ReadOptions {
     let mut references = std::collections::HashMap::new();
     let mut categorical = Vec::new();
     for f in &p.features {
@@ -215,7 +217,8 @@ pub fn fitted_read_options(p: &Preprocessing, delimiter: Option<u8>) -> ReadOpti
         }
     }
     ReadOptions {
-        delimiter,
+        delimiter: data.delimiter,
+        decimal_comma: data.decimal_comma,
         missing_markers: p.missing_markers.clone(),
         categorical,
         ignore: Vec::new(),
@@ -419,7 +422,7 @@ pub fn prepare_data(
             target_span: origin.target_span,
         };
         let started = Instant::now();
-        let opts = fitted_read_options(&preprocessing, spec.data.delimiter);
+        let opts = fitted_read_options(&preprocessing, &spec.data);
         let other = data::load_table(&beside(model_path, name), Some(&target), &opts, &origin)?;
         load_seconds += started.elapsed().as_secs_f64();
         let (rows, _) = data::usable_rows(&other, config)?;

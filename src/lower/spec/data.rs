@@ -27,6 +27,8 @@ pub struct DataSpec {
     /// The seed of the split; `None` uses the training seed.
     pub split_seed: Option<u64>,
     pub delimiter: Option<u8>,
+    /// Numbers are written with a decimal comma (`decimal: comma`).
+    pub decimal_comma: bool,
     pub missing_markers: Vec<String>,
     pub categorical: Vec<Named>,
     pub ignore: Vec<Named>,
@@ -45,6 +47,7 @@ impl Default for DataSpec {
             validation_fraction: VALIDATION_FRACTION.default,
             split_seed: None,
             delimiter: None,
+            decimal_comma: false,
             missing_markers: Vec::new(),
             categorical: Vec::new(),
             ignore: Vec::new(),
@@ -68,6 +71,7 @@ const DATA_OPTIONS: &[&str] = &[
     VALIDATION_FRACTION.name,
     SPLIT_SEED.name,
     "delimiter",
+    "decimal",
     "missing_markers",
     "categorical",
     "ignore",
@@ -172,6 +176,10 @@ pub(super) fn resolve_data(source: &Source, block: Option<&Block>) -> Result<Dat
             .value("delimiter")
             .map(|v| delimiter(source, v))
             .transpose()?,
+        decimal_comma: match o.value("decimal") {
+            Some(v) => plain(source, v, "decimal", &["point", "comma"])? == "comma",
+            None => false,
+        },
         missing_markers: o
             .value("missing_markers")
             .map(|v| markers(source, v))
@@ -485,7 +493,7 @@ mod tests {
     fn every_setting_is_read() {
         let d = data(
             "path: \"a.csv\" target: y test: \"t.csv\" split_seed: 7 delimiter: tab\n\
-             missing_markers: [\"-\", -999] categorical: [zip] ignore: [id, \"full name\"]\n\
+             decimal: comma missing_markers: [\"-\", -999] categorical: [zip] ignore: [id, \"full name\"]\n\
              missing: median outliers: clip(z: 2.5) scaling: robust unseen: error\n\
              column age { missing: constant(30) scaling: minmax }\n\
              column \"yrs married\" { outliers: clip(quantiles: 0.05) }",
@@ -495,6 +503,7 @@ mod tests {
         assert_eq!(d.test_fraction, 0.0);
         assert_eq!(d.split_seed, Some(7));
         assert_eq!(d.delimiter, Some(b'\t'));
+        assert!(d.decimal_comma);
         assert_eq!(d.missing_markers, vec!["-", "-999"]);
         assert_eq!(d.categorical[0].name, "zip");
         assert_eq!(d.ignore[1].name, "full name");
