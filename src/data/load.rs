@@ -514,7 +514,9 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         check_cardinality(&mut table, col)?;
     }
     if let (Some(col), Some(spec)) = (target_col, target) {
-        table.target = Some(read_target(&table, col, spec.kind, origin)?);
+        // A file read for a fitted model (to evaluate or test it) may hold rows of one class.
+        let fitting = opts.references.is_none();
+        table.target = Some(read_target(&table, col, spec.kind, fitting, origin)?);
     }
     Ok(table)
 }
@@ -665,6 +667,7 @@ fn read_target(
     table: &Table,
     col: usize,
     kind: TargetKind,
+    fitting: bool,
     origin: &DataOrigin,
 ) -> Result<TargetColumn, Diagnostic> {
     let counts = &table.cells.counts[col];
@@ -681,7 +684,7 @@ fn read_target(
                     .collect(),
             )
         }
-        TargetKind::Classes => classes(table, col, origin)?,
+        TargetKind::Classes => classes(table, col, fitting, origin)?,
     };
     Ok(TargetColumn {
         name,
@@ -691,7 +694,13 @@ fn read_target(
     })
 }
 
-fn classes(table: &Table, col: usize, origin: &DataOrigin) -> Result<Target, Diagnostic> {
+/// The class names and labels; `fitting` (a file to train on) needs at least two classes.
+fn classes(
+    table: &Table,
+    col: usize,
+    fitting: bool,
+    origin: &DataOrigin,
+) -> Result<Target, Diagnostic> {
     let (seen, codes) = table.text_column(col);
     let mut names: Vec<&str> = seen.iter().map(String::as_str).collect();
     names.sort_unstable();
@@ -704,7 +713,7 @@ fn classes(table: &Table, col: usize, origin: &DataOrigin) -> Result<Target, Dia
             a.total_cmp(&b)
         });
     }
-    if names.len() < 2 {
+    if names.is_empty() || (fitting && names.len() < 2) {
         let column = &table.header[col];
         let only = names.first().copied().unwrap_or_default();
         let source = table.source();

@@ -422,6 +422,8 @@ pub fn prepare_data(
             target_span: origin.target_span,
         };
         let started = Instant::now();
+        // Every categorical feature (named in `categorical:` or found to hold text) is read as
+        // one, even where this file's cells are all numbers or all missing.
         let opts = fitted_read_options(&preprocessing, &spec.data);
         let other = data::load_table(&beside(model_path, name), Some(&target), &opts, &origin)?;
         load_seconds += started.elapsed().as_secs_f64();
@@ -458,6 +460,10 @@ pub struct RunOutcome {
     pub spec: ModelSpec,
     pub preprocessing: Preprocessing,
     pub parameters: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// The test rows (of the `test` file when one is given, else of the data file), ascending,
+    /// and the model's outputs on them, row-major: what the test metrics were computed from.
+    pub test_rows: Vec<usize>,
+    pub test_outputs: Vec<f32>,
 }
 
 pub fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
@@ -555,13 +561,13 @@ pub fn run(
         on_epoch,
     )
     .map_err(|e| fit_error(&spec, e))?;
-    let test = if prepared.test.is_empty() {
-        None
+    let (test, test_outputs) = if prepared.test.is_empty() {
+        (None, Vec::new())
     } else {
-        Some(
-            evaluate_examples(exec.as_mut(), &prepared.test, &prepared.preprocessing)
-                .map_err(|e| exec_error(&spec, e))?,
-        )
+        let (metrics, outputs) =
+            evaluate_outputs(exec.as_mut(), &prepared.test, &prepared.preprocessing)
+                .map_err(|e| exec_error(&spec, e))?;
+        (Some(metrics), outputs)
     };
     let report = Report {
         task: task_name(&prepared.preprocessing),
@@ -588,6 +594,8 @@ pub fn run(
     let parameters = parameters_of(&program, exec.as_ref());
     Ok(RunOutcome {
         report,
+        test_rows: data.prepared.test.rows,
+        test_outputs,
         data_path: data.path,
         preprocessing: data.prepared.preprocessing,
         parameters,
@@ -654,8 +662,17 @@ pub fn evaluate_examples(
     examples: &Examples,
     preprocessing: &Preprocessing,
 ) -> Result<TestMetrics, ExecError> {
+    evaluate_outputs(exec, examples, preprocessing).map(|(metrics, _)| metrics)
+}
+
+/// [`evaluate_examples`], with the outputs the metrics were computed from (row-major).
+pub fn evaluate_outputs(
+    exec: &mut dyn Executor,
+    examples: &Examples,
+    preprocessing: &Preprocessing,
+) -> Result<(TestMetrics, Vec<f32>), ExecError> {
     let (loss, predictions) = super::evaluate(exec, examples)?;
-    Ok(match &preprocessing.target {
+    let metrics = match &preprocessing.target {
         FittedTarget::Classes { names, .. } => {
             let width = examples.y.cols;
             let predicted = metrics::predicted_classes(&predictions, width);
@@ -683,7 +700,8 @@ pub fn evaluate_examples(
                 regression: Some(metrics::regression(&examples.values, &predicted)),
             }
         }
-    })
+    };
+    Ok((metrics, predictions))
 }
 
 #[cfg(test)]
