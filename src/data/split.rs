@@ -132,6 +132,10 @@ pub fn folds(target: &Target, rows: &[usize], k: usize, seed: u64) -> Vec<Vec<us
 
 /// Shuffle one group of rows and deal it into test, validation and train, keeping at least
 /// `keep` rows for training when the group has them.
+///
+/// The file's first data row ([`REFERENCE_ROW`]) is always dealt to training: its values are the
+/// references every cell is stored relative to (see `read`), so if it could be held out, a
+/// held-out value would reach the fitted statistics through rounding.
 fn deal(
     mut rows: Vec<usize>,
     cfg: &SplitConfig,
@@ -139,9 +143,15 @@ fn deal(
     keep: usize,
     out: &mut Split,
 ) {
-    rows.shuffle(rng);
     let n = rows.len();
-    let cap = n.saturating_sub(keep);
+    let pinned = rows.iter().position(|&r| r == REFERENCE_ROW);
+    if let Some(i) = pinned {
+        out.train.push(rows.remove(i));
+    }
+    rows.shuffle(rng);
+    // The pinned row counts toward the rows kept for training.
+    let keep = keep.saturating_sub(usize::from(pinned.is_some()));
+    let cap = rows.len().saturating_sub(keep);
     let n_test = share(cfg.test_fraction, n).min(cap);
     let n_val = share(cfg.validation_fraction, n - n_test).min(cap - n_test);
     out.test.extend_from_slice(&rows[..n_test]);
@@ -149,6 +159,9 @@ fn deal(
         .extend_from_slice(&rows[n_test..n_test + n_val]);
     out.train.extend_from_slice(&rows[n_test + n_val..]);
 }
+
+/// The table row whose values are the storage references: the file's first data row.
+pub const REFERENCE_ROW: usize = 0;
 
 fn share(fraction: f64, n: usize) -> usize {
     ((fraction * n as f64).round() as usize).min(n)
@@ -272,9 +285,21 @@ mod tests {
                 "nnc::data::bad_split"
             );
         }
-        let err = split(&values(1), &[0], &cfg(0.6, 0.0, 0)).unwrap_err();
+        // One usable row (not the reference row, which always trains) and a test share of it.
+        let err = split(&values(2), &[1], &cfg(0.6, 0.0, 0)).unwrap_err();
         assert_eq!(err.code, "nnc::data::empty_train");
         assert!(err.help.is_some());
+    }
+
+    #[test]
+    fn the_reference_row_is_always_trained_on() {
+        for seed in 0..50 {
+            let t = classes(&[3, 3]);
+            let s = split(&t, &all(&t), &cfg(0.5, 0.3, seed)).unwrap();
+            assert!(s.train.contains(&REFERENCE_ROW), "seed {seed}: {s:?}");
+            // Per class of 3: round(1.5) = 2 test rows, none left for validation, 1 trains.
+            assert_eq!((s.test.len(), s.validation.len(), s.train.len()), (4, 0, 2));
+        }
     }
 
     #[test]
