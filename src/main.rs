@@ -193,14 +193,24 @@ enum Emit {
     Asm,
 }
 
-/// Write to stdout. A closed pipe (`nnc ir model.nn | head`) ends the program quietly, as it
-/// ends any Unix tool, instead of panicking as `println!` does.
+/// Set when standard output was closed (`nnc run --out DIR | head`): printing stops, the work
+/// (training, saving) goes on.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write to stdout. A closed pipe stops the printing quietly, as it stops any Unix tool's output,
+/// instead of panicking as `println!` does; the command still finishes its work and its exit code
+/// reports that work.
 fn write_stdout(args: std::fmt::Arguments) {
     use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            return;
         }
         eprintln!("nnc: cannot write to standard output: {e}");
         std::process::exit(1);

@@ -233,6 +233,22 @@ fn a_closed_pipe_ends_output_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
+
+    // The work goes on without its output: `nnc run --out DIR | head` still saves the model.
+    let dir = scratch("closed-pipe");
+    let saved = dir.join("model");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(["run", "examples/iris.nn", "--epochs", "3", "--out"])
+        .arg(&saved)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(saved.join("model.safetensors").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -124,7 +124,7 @@ fn setting(pair: Pair<Rule>) -> Setting {
 }
 
 fn call(pair: Pair<Rule>) -> Call {
-    let span = span_of(&pair);
+    let mut span = span_of(&pair);
     let mut inner = pair.into_inner();
     let name = ident(
         inner
@@ -132,7 +132,13 @@ fn call(pair: Pair<Rule>) -> Call {
             .expect("invariant: a call starts with its name"),
     );
     let mut args = Vec::new();
-    if let Some(list) = inner.next() {
+    let list = inner.next();
+    if list.is_none() {
+        // A bare name: pest's span of `ident ~ args?` runs on over the white space it skipped
+        // looking for `(`, which would stretch a label over the next line.
+        span = name.span;
+    }
+    if let Some(list) = list {
         for a in list.into_inner() {
             match a.as_rule() {
                 Rule::named => {
@@ -149,7 +155,7 @@ fn call(pair: Pair<Rule>) -> Call {
 }
 
 fn value(pair: Pair<Rule>) -> Value {
-    let span = span_of(&pair);
+    let mut span = span_of(&pair);
     let kind = match pair.as_rule() {
         Rule::number => ValueKind::Number(
             pair.as_str()
@@ -164,7 +170,11 @@ fn value(pair: Pair<Rule>) -> Value {
                 .unwrap_or_default();
             ValueKind::String(text)
         }
-        Rule::call => ValueKind::Call(call(pair)),
+        Rule::call => {
+            let c = call(pair);
+            span = c.span;
+            ValueKind::Call(c)
+        }
         Rule::list => ValueKind::List(pair.into_inner().map(value).collect()),
         r => unreachable!("invariant: a value is a number, string, list or call, got {r:?}"),
     };
@@ -332,6 +342,19 @@ mod tests {
             panic!("a model block")
         };
         assert_eq!(m.entries.len(), 2);
+    }
+
+    #[test]
+    fn a_bare_name_spans_only_itself() {
+        let text = "data {\n  target: species\n  path: \"x\"\n}\n";
+        let f = parse(&src(text)).unwrap();
+        let Item::Block(b) = &f.items[0] else {
+            panic!("a block")
+        };
+        let Entry::Setting(s) = &b.entries[0] else {
+            panic!("a setting")
+        };
+        assert_eq!(&text[s.value.span.start..s.value.span.end], "species");
     }
 
     #[test]
