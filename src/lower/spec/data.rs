@@ -283,9 +283,9 @@ fn choice<'a>(
 }
 
 /// A choice that takes no arguments.
-fn plain<'a>(
+fn plain(
     source: &Source,
-    v: &'a Value,
+    v: &Value,
     setting: &str,
     known: &[&'static str],
 ) -> Result<&'static str, Diagnostic> {
