@@ -38,9 +38,9 @@ impl Plan {
     /// A cell as a number, with the file's decimal separator.
     pub fn number(&self, cell: &str) -> Result<f64, std::num::ParseFloatError> {
         if self.decimal_comma && cell.contains(',') {
-            cell.replacen(',', ".", 1).parse()
+            parse_f64(&cell.replacen(',', ".", 1))
         } else {
-            cell.parse()
+            parse_f64(cell)
         }
     }
 
@@ -183,77 +183,157 @@ struct Sink<'p> {
     references: Option<Vec<f64>>,
     cells: Cells,
     fields: Vec<&'p str>,
+    /// Per byte, whether a missing marker can start with it (in either case): a cell starting
+    /// with any other byte is not missing, without comparing it to every marker.
+    marker_start: [bool; 256],
 }
 
 impl<'p> Sink<'p> {
     fn new(plan: &'p Plan, references: Option<Vec<f64>>, width: usize) -> Self {
+        let mut marker_start = [false; 256];
+        for m in &plan.missing {
+            if let Some(&b) = m.as_bytes().first() {
+                marker_start[usize::from(b.to_ascii_lowercase())] = true;
+                marker_start[usize::from(b.to_ascii_uppercase())] = true;
+            }
+        }
         Sink {
             plan,
             references,
             cells: Cells::new(plan, width),
             fields: Vec::new(),
+            marker_start,
         }
     }
 
     /// One record; returns false when reading must stop.
     fn row<'a>(&mut self, fields: impl Iterator<Item = &'a str> + Clone, start: usize) -> bool {
         let width = self.cells.width;
+        if self.references.is_none() {
+            self.references = Some(references_of(fields.clone(), width));
+        }
+        let row = self.cells.rows;
+        let mut n = 0;
+        for field in fields {
+            if n < width && !self.cell(row, n, field, None, start) {
+                return false;
+            }
+            n += 1;
+        }
+        self.end_row(n, start)
+    }
+
+    /// One line of quote-free text: fields that start with a plain decimal ending at the
+    /// delimiter are parsed as they are found, without first cutting the line into fields.
+    fn line(&mut self, line: &str, start: usize) -> bool {
+        let width = self.cells.width;
+        let delimiter = self.plan.delimiter;
+        if self.references.is_none() {
+            self.references = Some(references_of(line.split(delimiter as char), width));
+        }
+        let bytes = line.as_bytes();
+        let row = self.cells.rows;
+        let mut n = 0;
+        let mut at = 0;
+        loop {
+            let rest = &bytes[at..];
+            let (end, number) = match decimal_prefix(rest) {
+                Some((v, len)) if rest.get(len).is_none_or(|&b| b == delimiter) => {
+                    (at + len, Some(v))
+                }
+                _ => match memchr::memchr(delimiter, rest) {
+                    Some(i) => (at + i, None),
+                    None => (bytes.len(), None),
+                },
+            };
+            // The delimiter is ASCII, so `at` and `end` are character boundaries.
+            if n < width && !self.cell(row, n, &line[at..end], number, start) {
+                return false;
+            }
+            n += 1;
+            if end == bytes.len() {
+                break;
+            }
+            at = end + 1;
+        }
+        self.end_row(n, start)
+    }
+
+    /// The cell at `col` of the row being read; `number` is its value when the caller already
+    /// parsed it as a plain decimal. Returns false when reading must stop.
+    #[inline]
+    fn cell(
+        &mut self,
+        row: usize,
+        col: usize,
+        field: &str,
+        number: Option<f64>,
+        start: usize,
+    ) -> bool {
+        let c = &mut self.cells;
         let references = self
             .references
-            .get_or_insert_with(|| references_of(fields.clone(), width));
-        let c = &mut self.cells;
-        let row = c.rows;
-        let mut n = 0;
-        for (col, field) in fields.enumerate() {
-            n += 1;
-            if col >= width {
-                continue;
+            .as_ref()
+            .expect("invariant: references are set before the first cell");
+        // A plain decimal has no white space to trim; it may still be a missing marker.
+        let (cell, number) = match number {
+            Some(v) if !self.marker_start[usize::from(field.as_bytes()[0])] => (field, Some(v)),
+            _ => (trim(field), None),
+        };
+        let counts = &mut c.counts[col];
+        let mut value = f32::NAN;
+        let missing = number.is_none()
+            && match cell.as_bytes().first() {
+                None => true,
+                Some(&b) => self.marker_start[usize::from(b)] && self.plan.is_missing(cell),
+            };
+        if missing {
+            counts.missing += 1;
+            counts.first_missing.get_or_insert(row);
+            if let Some(t) = &mut c.text[col] {
+                t.codes.push(MISSING_CODE);
             }
-            let cell = field.trim();
-            let counts = &mut c.counts[col];
-            let mut value = f32::NAN;
-            if self.plan.is_missing(cell) {
-                counts.missing += 1;
-                counts.first_missing.get_or_insert(row);
-                if let Some(t) = &mut c.text[col] {
-                    t.codes.push(MISSING_CODE);
+        } else {
+            match number.map_or_else(|| self.plan.number(cell), Ok) {
+                Ok(v) if !v.is_finite() => {
+                    c.problem = Some(Problem::NotFinite {
+                        row,
+                        start,
+                        column: col,
+                    });
+                    return false;
                 }
-            } else {
-                match self.plan.number(cell) {
-                    Ok(v) if !v.is_finite() => {
-                        c.problem = Some(Problem::NotFinite {
-                            row,
-                            start,
-                            column: col,
-                        });
-                        return false;
-                    }
-                    Ok(v) => {
-                        counts.numbers += 1;
-                        if self.plan.numbers {
-                            let d = v - references[col];
-                            value = d as f32;
-                            if value.is_infinite() {
-                                c.exceptions.insert((row, col), d);
-                            }
+                Ok(v) => {
+                    counts.numbers += 1;
+                    if self.plan.numbers {
+                        let d = v - references[col];
+                        value = d as f32;
+                        if value.is_infinite() {
+                            c.exceptions.insert((row, col), d);
                         }
                     }
-                    Err(_) => {
-                        counts.text += 1;
-                        counts.first_text.get_or_insert(row);
-                    }
                 }
-                if let Some(t) = &mut c.text[col] {
-                    t.push(cell);
+                Err(_) => {
+                    counts.text += 1;
+                    counts.first_text.get_or_insert(row);
                 }
             }
-            if self.plan.numbers {
-                c.values.push(value);
+            if let Some(t) = &mut c.text[col] {
+                t.push(cell);
             }
         }
-        if n != width {
+        if self.plan.numbers {
+            c.values.push(value);
+        }
+        true
+    }
+
+    /// Close a row of `n` fields; returns false (and records the problem) when it is ragged.
+    fn end_row(&mut self, n: usize, start: usize) -> bool {
+        let c = &mut self.cells;
+        if n != c.width {
             c.problem = Some(Problem::Ragged {
-                row,
+                row: c.rows,
                 start,
                 found: n,
             });
@@ -275,11 +355,16 @@ impl<'p> Sink<'p> {
             if line.is_empty() {
                 continue;
             }
-            let mut fields = std::mem::take(&mut self.fields);
-            fields.clear();
-            fields.extend(line.split(delimiter));
-            let go = self.row(fields.iter().copied(), start);
-            self.fields = fields;
+            let go = if delimiter.is_ascii() {
+                self.line(line, start)
+            } else {
+                let mut fields = std::mem::take(&mut self.fields);
+                fields.clear();
+                fields.extend(line.split(delimiter));
+                let go = self.row(fields.iter().copied(), start);
+                self.fields = fields;
+                go
+            };
             if !go {
                 return;
             }
@@ -585,7 +670,7 @@ fn io(e: std::io::Error) -> Problem {
 fn references_of<'a>(fields: impl Iterator<Item = &'a str>, width: usize) -> Vec<f64> {
     let mut refs = vec![0.0; width];
     for (r, cell) in refs.iter_mut().zip(fields) {
-        if let Ok(v) = cell.trim().parse::<f64>() {
+        if let Ok(v) = parse_f64(trim(cell)) {
             if v.is_finite() {
                 *r = v;
             }
@@ -604,6 +689,114 @@ fn first_row_references(text: &str, plan: &Plan, width: usize) -> Vec<f64> {
         Some(line) => references_of(line.split(plan.delimiter as char), width),
         None => vec![0.0; width],
     }
+}
+
+/// `cell.trim()`, without looking for Unicode white space when both ends are visible ASCII.
+fn trim(cell: &str) -> &str {
+    let visible = |b: &u8| (b'!'..=b'~').contains(b);
+    let bytes = cell.as_bytes();
+    if bytes.first().is_some_and(visible) && bytes.last().is_some_and(visible) {
+        cell
+    } else {
+        cell.trim()
+    }
+}
+
+/// `s.parse::<f64>()`, bit for bit, going straight to the answer for plain decimals.
+pub(crate) fn parse_f64(s: &str) -> Result<f64, std::num::ParseFloatError> {
+    match decimal_prefix(s.as_bytes()) {
+        Some((v, len)) if len == s.len() => Ok(v),
+        _ => s.parse(),
+    }
+}
+
+/// A plain decimal at the start of `b`, `[+-]digits[.digits][(e|E)[+-]digits]` with fewer than 8
+/// digits on each side of the point and at most 3 in the exponent: its value and length. The
+/// mantissa (below 10^14) and the power of ten (when within ±22) are then exact f64s, and one
+/// multiplication or division rounds their quotient correctly, which is what `str::parse`
+/// returns (its own fast path does the same). `None` for anything else.
+#[inline]
+fn decimal_prefix(b: &[u8]) -> Option<(f64, usize)> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    const SCALE: [u64; 9] = [
+        1,
+        10,
+        100,
+        1000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    let negative = *b.first()? == b'-';
+    let mut i = usize::from(negative || b[0] == b'+');
+    let (whole, mut mantissa) = leading_digits(&b[i..]);
+    i += whole;
+    let mut fraction = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let (n, digits) = leading_digits(&b[i..]);
+        i += n;
+        fraction = n;
+        mantissa = mantissa * SCALE[n] + digits;
+    }
+    if whole + fraction == 0 || whole == 8 || fraction == 8 {
+        return None;
+    }
+    let mut exponent = -(fraction as i32);
+    if b.get(i).is_some_and(|&c| c | 0x20 == b'e') {
+        i += 1;
+        let sign = match b.get(i) {
+            Some(b'-') => -1,
+            _ => 1,
+        };
+        i += usize::from(matches!(b.get(i), Some(b'-' | b'+')));
+        let (n, e) = leading_digits(&b[i..]);
+        if n == 0 || n > 3 {
+            return None;
+        }
+        i += n;
+        exponent += sign * e as i32;
+    }
+    // Below 10^16, so the signed conversion (one instruction) is exact.
+    let m = mantissa as i64 as f64;
+    let v = match exponent {
+        0..=22 => m * POW10[exponent as usize],
+        -22..=-1 => m / POW10[exponent.unsigned_abs() as usize],
+        _ => return None,
+    };
+    Some((if negative { -v } else { v }, i))
+}
+
+/// The leading ASCII digits of `b`, at most 8 of them: how many, and their value. Eight bytes at a
+/// time when `b` has them: the digits are found and summed within one u64.
+#[inline]
+fn leading_digits(b: &[u8]) -> (usize, u64) {
+    let Some(chunk) = b.first_chunk::<8>() else {
+        let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let value = b[..n].iter().fold(0, |v, &c| v * 10 + u64::from(c - b'0'));
+        return (n, value);
+    };
+    // Each byte minus '0' (as xor, which agrees on digits); a byte is a digit when that is ≤ 9:
+    // adding 0x76 to its low 7 bits sets the top bit exactly when it is above 9.
+    let t = u64::from_le_bytes(*chunk) ^ 0x3030_3030_3030_3030;
+    let high = 0x8080_8080_8080_8080;
+    let not_digit = (((t & !high) + 0x7676_7676_7676_7676) | t) & high;
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The n digits to the top bytes, so that they read as the last n of eight; then pairs,
+    // quadruples and the whole are summed with their weights.
+    let mut v = t << (64 - 8 * n as u32);
+    v = (v & 0x0f0f_0f0f_0f0f_0f0f).wrapping_mul(10 << 8 | 1) >> 8;
+    v = (v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 << 16 | 1) >> 16;
+    v = (v & 0x0000_ffff_0000_ffff).wrapping_mul(10000 << 32 | 1) >> 32;
+    (n, v)
 }
 
 /// Cut text made of whole lines into about `n` pieces at line ends.
@@ -842,5 +1035,235 @@ mod tests {
             assert_eq!(c.text[2].as_ref().unwrap().codes[r], (r % 3) as u32);
         }
         assert!(c.starts.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Edge cases for the number parser: each must read as `str::parse::<f64>` reads it.
+    const EDGE_NUMBERS: &[&str] = &[
+        "0",
+        "-0",
+        "+0",
+        "0.0",
+        "-0.0",
+        ".5",
+        "-.5",
+        "+.5",
+        "5.",
+        "-5.",
+        "1E5",
+        "1e5",
+        "1e+5",
+        "1e-5",
+        "1.e5",
+        ".5e1",
+        "1e-310",
+        "-1e-310",
+        "4.9406564584124654e-324",
+        "5e-324",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "1e308",
+        "1e309",
+        "1e22",
+        "1e23",
+        "1e-22",
+        "1e-23",
+        "9e22",
+        "9999999e22",
+        "9999999.9999999e-22",
+        "1234567.1234567",
+        "12345678",
+        "12345678.5",
+        "1.12345678",
+        "0.1",
+        "0.2",
+        "0.3",
+        "-1.2345e-05",
+        "6.0221e23",
+        "9007199254740992",
+        "9007199254740993",
+        "12345678901234567",
+        "1234567890123456789",
+        "12345678901234567890",
+        "0.12345678901234567",
+        "3.141592653589793238462643",
+        "00000000000000000000001",
+        "0000000.0000001",
+        "1e0",
+        "1e-0",
+        "1e000",
+        "1e0001",
+        "1e999",
+        "-1e999",
+        "1e-999",
+        "0e999",
+        "7e-22",
+        "7e-23",
+        "123e-20",
+        "1234567e-22",
+    ];
+
+    /// Text that is not a number, or not only one.
+    const NOT_NUMBERS: &[&str] = &[
+        "", "-", "+", ".", "-.", "e5", ".e5", "1e", "1e+", "1e-", "1..2", "1.2.3", "--1", "+-1",
+        " 1", "1 ", "1,5", "0x10", "1_000", "1e5.5", "1ee5", "1e5e5", "inf", "-inf", "nan", "NaN",
+        "infinity", "abc", "1a", "١", "1\u{a0}",
+    ];
+
+    /// Deterministic pseudo-random numbers (xorshift64*), for generated strings.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+    }
+
+    /// Strings of the decimal grammar and near it: signs, digit runs of 0 to 19, points,
+    /// exponents of 0 to 4 digits, and now and then a stray byte.
+    fn generated(rng: &mut Rng) -> String {
+        let mut s = String::new();
+        let digits = |rng: &mut Rng, s: &mut String, n: usize| {
+            for _ in 0..n {
+                s.push((b'0' + rng.below(10) as u8) as char);
+            }
+        };
+        s.push_str(["", "", "-", "+"][rng.below(4)]);
+        let n = [0, 1, 1, 2, 3, 5, 7, 8, 9, 12, 17, 19][rng.below(12)];
+        digits(rng, &mut s, n);
+        if rng.below(4) > 0 {
+            s.push('.');
+            let n = [0, 1, 2, 4, 5, 6, 7, 8, 9, 16, 18][rng.below(11)];
+            digits(rng, &mut s, n);
+        }
+        if rng.below(3) == 0 {
+            s.push(['e', 'E'][rng.below(2)]);
+            s.push_str(["", "-", "+"][rng.below(3)]);
+            let n = [0, 1, 1, 2, 2, 3, 4][rng.below(7)];
+            digits(rng, &mut s, n);
+        }
+        if rng.below(50) == 0 {
+            let at = rng.below(s.len() as u64 + 1);
+            s.insert(at, [' ', '.', 'e', 'x', '-'][rng.below(5)]);
+        }
+        s
+    }
+
+    fn same(
+        a: &Result<f64, std::num::ParseFloatError>,
+        b: &Result<f64, std::num::ParseFloatError>,
+    ) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x.to_bits() == y.to_bits(),
+            (Err(_), Err(_)) => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn fast_number_parse_agrees_with_std() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut cases: Vec<String> = (EDGE_NUMBERS.iter().chain(NOT_NUMBERS))
+            .map(|s| s.to_string())
+            .collect();
+        cases.extend((0..300_000).map(|_| generated(&mut rng)));
+        // Printed f64s as CSV writers print them: shortest, scientific, %.5g-like, fixed.
+        for _ in 0..100_000 {
+            let v = f64::from_bits(rng.next());
+            let w = (rng.next() as i64 as f64) * 1e-18 / (1 + rng.below(1000)) as f64;
+            for x in [v, w] {
+                if x.is_finite() {
+                    cases.extend([format!("{x}"), format!("{x:e}"), format!("{x:.4e}")]);
+                    cases.extend([format!("{x:.5}"), format!("{:.3}", x * 1e-3)]);
+                }
+            }
+        }
+        let mut fast = 0;
+        for s in &cases {
+            let std = s.parse::<f64>();
+            assert!(
+                same(&parse_f64(s), &std),
+                "{s:?}: {:?} vs std {std:?}",
+                parse_f64(s)
+            );
+            let prefix = decimal_prefix(s.as_bytes());
+            if let Some((v, len)) = prefix {
+                fast += usize::from(len == s.len());
+                let head = s[..len].parse::<f64>();
+                assert!(same(&Ok(v), &head), "{s:?}: prefix {v:?} vs std {head:?}");
+            }
+            // Eight bytes at a time or one at a time, the same answer.
+            for tail in [",", ",12345678", "\n", "e", "5555555555"] {
+                let longer = format!("{s}{tail}");
+                let p = decimal_prefix(longer.as_bytes());
+                if prefix.is_some_and(|(_, len)| len == s.len()) && !tail.starts_with(['5', 'e']) {
+                    assert_eq!(
+                        p.map(|(v, l)| (v.to_bits(), l)),
+                        prefix.map(|(v, l)| (v.to_bits(), l)),
+                        "{longer:?}"
+                    );
+                }
+                if let Some((v, len)) = p {
+                    assert!(same(&Ok(v), &longer[..len].parse::<f64>()), "{longer:?}");
+                }
+            }
+        }
+        assert!(
+            fast > cases.len() / 3,
+            "the fast path took only {fast} of {}",
+            cases.len()
+        );
+    }
+
+    #[test]
+    fn cells_read_as_std_parses_them() {
+        // Every edge number as a cell, in the middle and at the end of a line, with references
+        // at zero so that the stored f32 is the parsed value's.
+        let mut text = String::from("a,b\n");
+        for s in EDGE_NUMBERS
+            .iter()
+            .filter(|s| s.parse::<f64>().is_ok_and(f64::is_finite))
+        {
+            text.push_str(&format!("{s},{s}\n"));
+        }
+        text.push_str(" 2.5 ,\t-7 \n-999,12\n");
+        let mut p = plan(2, &[]);
+        p.references = Some(vec![0.0, 0.0]);
+        p.missing.push("-999".to_string());
+        let mut stream = CsvStream::new(text.as_bytes()).unwrap();
+        stream.header().unwrap().unwrap();
+        let c = stream.read_rows(&p, 2);
+        assert_eq!(c.problem, None);
+        let expected: Vec<f64> = text
+            .lines()
+            .skip(1)
+            .flat_map(|l| l.split(','))
+            .map(|cell| cell.trim().parse::<f64>().unwrap_or(f64::NAN))
+            .collect();
+        assert_eq!(c.values.len(), expected.len());
+        for (i, (&got, want)) in c.values.iter().zip(expected).enumerate() {
+            let want = if i == c.values.len() - 2 {
+                f64::NAN
+            } else {
+                want
+            };
+            if got.is_infinite() {
+                assert_eq!(
+                    c.exceptions[&(i / 2, i % 2)].to_bits(),
+                    want.to_bits(),
+                    "cell {i}"
+                );
+            } else {
+                assert_eq!(got.to_bits(), (want as f32).to_bits(), "cell {i}: {want}");
+            }
+        }
+        assert_eq!(
+            c.counts[0].missing, 1,
+            "`-999` is a missing marker even though a number"
+        );
     }
 }
