@@ -5,24 +5,28 @@
 //! cell, header or `.nn` setting at fault). It must not know about the IR, losses or the training
 //! loop: the caller translates its loss into a [`TargetKind`] and a [`TargetEncoding`].
 
+mod apply;
 mod batch;
 mod dialect;
 mod load;
+mod number;
 mod preprocess;
 mod read;
 mod spans;
 mod split;
+mod table;
 
 pub use batch::Batcher;
-pub use load::{
-    last_column, load_csv, load_table, parse_csv, parse_table, Column, ColumnKind, DataText, Named,
-    ReadOptions, Table, Target, TargetColumn, TargetSpec, MAX_CATEGORIES, NO_LABEL,
-};
+pub use load::{last_column, load_csv, load_table, parse_csv, parse_table, MAX_CATEGORIES};
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,
     Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen,
 };
 pub use split::{folds, split, Split, SplitConfig};
+pub use table::{
+    Column, ColumnKind, DataText, Named, ReadOptions, Table, Target, TargetColumn, TargetSpec,
+    NO_LABEL,
+};
 
 use crate::diag::{Source, Span};
 

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::random::{self, Stream};
 
-use super::load::Target;
+use super::table::Target;
 use crate::diag::Diagnostic;
 
 #[derive(Clone, Copy, Debug, PartialEq)]

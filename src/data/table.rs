@@ -1,0 +1,255 @@
+//! The typed table a CSV file becomes, and the names and options for reading one: the header, the
+//! cells (through `read`'s storage), the feature columns with their kinds, the target, and the
+//! spans of rows and cells for diagnostics, computed from the file's text on demand. It must not
+//! read files itself (beyond re-reading one to render a diagnostic) or fit anything.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::read::Cells;
+use super::{spans, TargetKind};
+use crate::diag::{Diagnostic, Source, Span};
+
+/// A column name written in the `.nn` file, with where it was written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub span: Option<Span>,
+}
+
+impl Named {
+    pub fn new(name: impl Into<String>) -> Self {
+        Named {
+            name: name.into(),
+            span: None,
+        }
+    }
+}
+
+/// How to read a file: everything but the statistics.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// `None` detects it (a `.tsv` file is tab-separated).
+    pub delimiter: Option<u8>,
+    /// Markers of a missing value besides the built-in ones.
+    pub missing_markers: Vec<String>,
+    /// Numbers use a decimal comma (`5,1`).
+    pub decimal_comma: bool,
+    /// Columns read as categorical even when every value is a number.
+    pub categorical: Vec<Named>,
+    /// Columns left out entirely.
+    pub ignore: Vec<Named>,
+    /// The value each numeric column is stored relative to, by name (from a fitted model, so a
+    /// new file's cells are stored exactly as the training file's were).
+    pub references: Option<HashMap<String, f64>>,
+    /// When given, only these columns are features; every other column but the target is left
+    /// out without being typed (a file to predict on may hold more columns than the model takes).
+    pub columns: Option<Vec<String>>,
+}
+
+/// The target column a caller asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub kind: TargetKind,
+    /// When false, a file without the column is read without a target (files to predict on).
+    pub required: bool,
+}
+
+/// The text of a data file, for diagnostics: held in memory when it came from memory, re-read
+/// from disk otherwise (a file can be large; an error is rare).
+#[derive(Clone, Debug)]
+pub enum DataText {
+    Memory(Source),
+    File { name: String, path: PathBuf },
+}
+
+impl DataText {
+    pub fn name(&self) -> &str {
+        match self {
+            DataText::Memory(s) => &s.name,
+            DataText::File { name, .. } => name,
+        }
+    }
+
+    /// The whole text, to render a diagnostic. A file that can no longer be read renders as
+    /// empty text: the message still names the line.
+    pub fn source(&self) -> Source {
+        match self {
+            DataText::Memory(s) => s.clone(),
+            DataText::File { name, path } => {
+                let bytes = std::fs::read(path).unwrap_or_default();
+                Source::new(name.clone(), String::from_utf8_lossy(&bytes).into_owned())
+            }
+        }
+    }
+}
+
+/// The target column, read as the loss needs it. Rows whose target is missing hold
+/// [`NO_LABEL`] or NaN and take part in nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Class names in label order (numeric order when every name is a number, else
+    /// lexicographic), and one label per row indexing into `names`.
+    Classes {
+        names: Vec<String>,
+        labels: Vec<usize>,
+    },
+    Values(Vec<f64>),
+}
+
+/// The label of a row without a target value.
+pub const NO_LABEL: usize = usize::MAX;
+
+impl Target {
+    pub fn is_present(&self, row: usize) -> bool {
+        match self {
+            Target::Classes { labels, .. } => labels[row] != NO_LABEL,
+            Target::Values(v) => !v[row].is_nan(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetColumn {
+    pub name: String,
+    /// Its CSV column.
+    pub index: usize,
+    pub data: Target,
+    /// Rows without a target value (left out of every split).
+    pub missing: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    Numeric,
+    Categorical,
+}
+
+/// A feature column of the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// Its CSV column.
+    pub index: usize,
+    pub kind: ColumnKind,
+}
+
+/// A CSV file read into cells, with its columns typed.
+#[derive(Debug)]
+pub struct Table {
+    pub text: DataText,
+    pub delimiter: u8,
+    pub header: Vec<String>,
+    pub header_start: usize,
+    pub rows: usize,
+    pub(crate) cells: Cells,
+    /// The feature columns, in file order (the target and ignored columns are not among them).
+    pub columns: Vec<Column>,
+    pub target: Option<TargetColumn>,
+    /// Things worth knowing that do not stop the run (a text column with a value per row).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Table {
+    pub fn name(&self) -> &str {
+        self.text.name()
+    }
+
+    /// The file's text, for a diagnostic.
+    pub fn source(&self) -> Source {
+        self.text.source()
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The class names, or `None` for a regression target or no target.
+    pub fn class_names(&self) -> Option<&[String]> {
+        match &self.target.as_ref()?.data {
+            Target::Classes { names, .. } => Some(names),
+            Target::Values(_) => None,
+        }
+    }
+
+    /// The 1-based line of data row `row` in `source`.
+    pub fn line(&self, source: &Source, row: usize) -> usize {
+        source.line_col(self.cells.starts[row]).0
+    }
+
+    /// The span of CSV column `col`'s cell in data row `row`.
+    pub fn cell(&self, source: &Source, row: usize, col: usize) -> Span {
+        cell_span(source, self.cells.starts[row], col, self.delimiter)
+    }
+
+    pub fn header_cell(&self, source: &Source, col: usize) -> Span {
+        cell_span(source, self.header_start, col, self.delimiter)
+    }
+
+    /// The header row's span, for diagnostics about the columns as a whole.
+    pub fn header_span(&self, source: &Source) -> Span {
+        spans::record_span(&source.text, self.header_start, self.delimiter)
+    }
+
+    /// The CSV column named `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// The value of a numeric cell relative to its column's reference; NaN when missing.
+    pub fn shifted(&self, row: usize, col: usize) -> f64 {
+        self.cells.shifted(row, col)
+    }
+
+    /// The reference of a numeric column (what [`Table::shifted`] is relative to).
+    pub fn reference(&self, col: usize) -> f64 {
+        self.cells.references[col]
+    }
+
+    /// The category names of a categorical column as they appear in the file, and each row's
+    /// index into them ([`MISSING_CODE`] when missing).
+    pub(crate) fn text_column(&self, col: usize) -> (&[String], &[u32]) {
+        let t = self.cells.text[col]
+            .as_ref()
+            .expect("invariant: categorical columns are interned while reading");
+        (&t.names, &t.codes)
+    }
+
+    /// A diagnostic on one cell.
+    pub(crate) fn cell_error(
+        &self,
+        code: &'static str,
+        message: String,
+        row: usize,
+        col: usize,
+        label: &str,
+    ) -> Diagnostic {
+        let source = self.source();
+        let span = self.cell(&source, row, col);
+        Diagnostic::new(code, message)
+            .with_source(&source)
+            .with_label(span, label)
+    }
+
+    /// "line 12 of data file `x.csv`", for messages.
+    pub(crate) fn where_row(&self, row: usize) -> String {
+        let source = self.source();
+        format!(
+            "line {} of data file `{}`",
+            self.line(&source, row),
+            self.name()
+        )
+    }
+}
+
+pub(crate) fn cell_span(source: &Source, record_start: usize, col: usize, delimiter: u8) -> Span {
+    let fields = spans::field_spans(&source.text, record_start, delimiter);
+    // The rescan can only disagree with the reader on dialect details it does not share;
+    // falling back to the whole record still points at the right line.
+    fields
+        .get(col)
+        .copied()
+        .unwrap_or_else(|| spans::record_span(&source.text, record_start, delimiter))
+}
