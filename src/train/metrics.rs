@@ -446,5 +446,17 @@ mod tests {
         // A constant truth has no variance to explain: R² is 0, not a division by zero.
         let flat = regression(&[2.0, 2.0], &[1.0, 3.0]);
         assert_eq!((flat.r2, flat.mse, flat.mae), (0.0, 1.0, 1.0));
+        assert!((m.rmse - (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regression_matches_scikit_learn() {
+        // scikit-learn 1.9.1: mean_absolute_error, mean_squared_error, root_mean_squared_error and
+        // r2_score of these truths and predictions.
+        let m = regression(&[3.0, -0.5, 2.0, 7.0, 4.25], &[2.5, 0.0, 2.0, 8.0, 3.0]);
+        assert!((m.mae - 0.65).abs() < 1e-12, "{}", m.mae);
+        assert!((m.mse - 0.6125).abs() < 1e-12, "{}", m.mse);
+        assert!((m.rmse - 0.7826237921249264).abs() < 1e-12, "{}", m.rmse);
+        assert!((m.r2 - 0.9002442996742671).abs() < 1e-12, "{}", m.r2);
     }
 }
