@@ -54,6 +54,24 @@ struct DataArgs {
     /// Test rows from this file instead of a fraction of the data
     #[arg(long, value_name = "FILE.csv")]
     test_data: Option<PathBuf>,
+    /// Validation rows from this file instead of a fraction of the data
+    #[arg(long, value_name = "FILE.csv")]
+    validation_data: Option<PathBuf>,
+    /// Columns to leave out, as a list: '[id, "full name"]'
+    #[arg(long, value_name = "LIST")]
+    ignore: Option<String>,
+    /// Columns read as categories even when they hold numbers, as a list: '[zip]'
+    #[arg(long, value_name = "LIST")]
+    categorical: Option<String>,
+    /// More texts that mean a missing value, as a list: '["-", -999]'
+    #[arg(long, value_name = "LIST")]
+    missing_markers: Option<String>,
+    /// A category never seen in training: zeros or error
+    #[arg(long, value_name = "zeros|error")]
+    unseen: Option<String>,
+    /// The decimal separator of numbers: point or comma
+    #[arg(long, value_name = "point|comma")]
+    decimal: Option<String>,
     /// Seed of the train/validation/test split, 0 to 4294967295 (default: the training seed)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SPLIT_SEED.parse(s))]
     split_seed: Option<u64>,
@@ -245,7 +263,13 @@ fn overrides(data: &DataArgs) -> Overrides {
         outliers: data.outliers.clone(),
         scaling: data.scaling.clone(),
         test_data: data.test_data.clone(),
+        validation_data: data.validation_data.clone(),
         split_seed: data.split_seed,
+        unseen: data.unseen.clone(),
+        decimal: data.decimal.clone(),
+        ignore: data.ignore.clone(),
+        categorical: data.categorical.clone(),
+        missing_markers: data.missing_markers.clone(),
         ..Default::default()
     }
 }

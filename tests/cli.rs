@@ -590,3 +590,68 @@ fn cross_validation_reports_every_fold_and_the_mean() {
     let out = nnc(&["cv", "examples/iris.nn", "--folds", "1"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn every_data_setting_has_a_flag() {
+    let dir = scratch("data-flags");
+    // Semicolons, decimal commas, an id column, `-` for a missing value, an integer category.
+    let mut csv = String::from("id;x;zone;label\n");
+    for i in 0..60 {
+        let x = if i == 7 {
+            "-".to_string()
+        } else {
+            format!("{},{}", i % 10, i % 7)
+        };
+        csv.push_str(&format!(
+            "r{i};{x};{};{}\n",
+            i % 3,
+            if i % 10 < 5 { "a" } else { "b" }
+        ));
+    }
+    std::fs::write(dir.join("d.csv"), &csv).unwrap();
+    let model = dir.join("m.nn");
+    std::fs::write(
+        &model,
+        "data { path: \"d.csv\" target: label }\nmodel { input dense(4, activation: relu) output(activation: softmax) }\nloss: cross_entropy\ntrain { epochs: 2 }\n",
+    )
+    .unwrap();
+    let m = model.to_str().unwrap();
+    // Without the flags the decimal commas stop the run at their first cell.
+    let out = nnc(&["run", m]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("nnc::data::decimal_comma"),
+        "{}",
+        stderr(&out)
+    );
+    let flags = [
+        "--decimal",
+        "comma",
+        "--missing-markers",
+        "[\"-\"]",
+        "--missing",
+        "median",
+        "--ignore",
+        "[id]",
+        "--categorical",
+        "[zone]",
+        "--unseen",
+        "error",
+    ];
+    let out = nnc(&[&["summary", m][..], &flags[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // One input for `x`, three for the categories of `zone`, none for `id`.
+    assert!(stdout(&out).contains("(B, 4)"), "{}", stdout(&out));
+    let out = nnc(&[&["run", m][..], &flags[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("high_cardinality"),
+        "{}",
+        stderr(&out)
+    );
+    // A mistake in a flag is shown in the flag's text.
+    let out = nnc(&["run", m, "--decimal", "coma"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--decimal"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -44,7 +44,30 @@ pub struct Overrides {
     pub outliers: Option<String>,
     pub scaling: Option<String>,
     pub test_data: Option<PathBuf>,
+    pub validation_data: Option<PathBuf>,
     pub split_seed: Option<u64>,
+    pub unseen: Option<String>,
+    pub decimal: Option<String>,
+    pub ignore: Option<String>,
+    pub categorical: Option<String>,
+    pub missing_markers: Option<String>,
+}
+
+/// Column names from a flag: their spans point into the flag's text, not the `.nn` file.
+fn from_flag(names: Vec<crate::data::Named>) -> Vec<crate::data::Named> {
+    names
+        .into_iter()
+        .map(|n| crate::data::Named::new(n.name))
+        .collect()
+}
+
+/// A path from the command line, relative to the current folder rather than the file's.
+fn from_current_folder(p: &Path) -> String {
+    std::env::current_dir()
+        .map(|d| d.join(p))
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Read a flag's text as the `.nn` setting it overrides, with diagnostics pointing into it.
@@ -119,13 +142,29 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
         columns.defaults.scaling = m;
         columns.columns.iter_mut().for_each(|(_, c)| c.scaling = m);
     }
+    if let Some(m) = flag_value("unseen", &o.unseen, spec::unseen)? {
+        columns.defaults.unseen = m;
+        columns.columns.iter_mut().for_each(|(_, c)| c.unseen = m);
+    }
+    if let Some(d) = flag_value("decimal", &o.decimal, spec::decimal)? {
+        spec.data.decimal_comma = d;
+    }
+    if let Some(names) = flag_value("ignore", &o.ignore, spec::ignore_list)? {
+        spec.data.ignore = from_flag(names);
+    }
+    if let Some(names) = flag_value("categorical", &o.categorical, spec::categorical_list)? {
+        spec.data.categorical = from_flag(names);
+    }
+    if let Some(m) = flag_value("missing-markers", &o.missing_markers, spec::markers)? {
+        spec.data.missing_markers = m;
+    }
     if let Some(p) = &o.test_data {
-        // A path from the command line is relative to the current folder, not to the file's.
-        let absolute = std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.clone());
-        spec.data.test_file = Some((absolute.display().to_string(), spec.data.span));
+        spec.data.test_file = Some((from_current_folder(p), spec.data.span));
         spec.data.test_fraction = 0.0;
+    }
+    if let Some(p) = &o.validation_data {
+        spec.data.validation_file = Some((from_current_folder(p), spec.data.span));
+        spec.data.validation_fraction = 0.0;
     }
     Ok(())
 }

@@ -177,7 +177,7 @@ pub(super) fn resolve_data(source: &Source, block: Option<&Block>) -> Result<Dat
             .map(|v| delimiter(source, v))
             .transpose()?,
         decimal_comma: match o.value("decimal") {
-            Some(v) => plain(source, v, "decimal", &["point", "comma"])? == "comma",
+            Some(v) => decimal(source, v)?,
             None => false,
         },
         missing_markers: o
@@ -428,9 +428,28 @@ fn items(v: &Value) -> Vec<&Value> {
 
 /// A list of column names (names or strings).
 fn names(source: &Source, o: &Options, setting: &str) -> Result<Vec<Named>, Diagnostic> {
-    let Some(v) = o.value(setting) else {
-        return Ok(Vec::new());
-    };
+    match o.value(setting) {
+        Some(v) => column_names(source, v, setting),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `ignore: [id, "full name"]`: the columns to leave out.
+pub fn ignore_list(source: &Source, v: &Value) -> Result<Vec<Named>, Diagnostic> {
+    column_names(source, v, "ignore")
+}
+
+/// `categorical: [zip]`: the columns read as categories.
+pub fn categorical_list(source: &Source, v: &Value) -> Result<Vec<Named>, Diagnostic> {
+    column_names(source, v, "categorical")
+}
+
+/// `decimal: comma` (true) or `decimal: point`.
+pub fn decimal(source: &Source, v: &Value) -> Result<bool, Diagnostic> {
+    Ok(plain(source, v, "decimal", &["point", "comma"])? == "comma")
+}
+
+fn column_names(source: &Source, v: &Value, setting: &str) -> Result<Vec<Named>, Diagnostic> {
     items(v)
         .into_iter()
         .map(|item| match &item.kind {
@@ -458,7 +477,7 @@ fn names(source: &Source, o: &Options, setting: &str) -> Result<Vec<Named>, Diag
 }
 
 /// Missing-value markers: strings, or numbers written as in the file (`-999`).
-fn markers(source: &Source, v: &Value) -> Result<Vec<String>, Diagnostic> {
+pub fn markers(source: &Source, v: &Value) -> Result<Vec<String>, Diagnostic> {
     items(v)
         .into_iter()
         .map(|item| match &item.kind {

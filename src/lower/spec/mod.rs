@@ -7,7 +7,10 @@ mod settings;
 mod train;
 mod vocabulary;
 
-pub use data::{delimiter, missing, outliers, scaling, unseen, DataSpec, SPLIT_SEED};
+pub use data::{
+    categorical_list, decimal, delimiter, ignore_list, markers, missing, outliers, scaling, unseen,
+    DataSpec, SPLIT_SEED,
+};
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
