@@ -7,7 +7,9 @@
 pub mod cv;
 pub mod executor;
 pub mod init;
+pub mod inputs;
 pub mod metrics;
+pub mod overrides;
 pub mod report;
 pub mod saved;
 pub mod session;
