@@ -1,4 +1,4 @@
-//! Optimizer update rules, emitted as IR. `training_step` takes the gradient (a function with the
+//! Optimizer update rules (SGD with momentum, Adam, RMSprop), emitted as IR. `training_step` takes the gradient (a function with the
 //! loss and one gradient per parameter, as typed handles) and appends the update of every
 //! parameter and of the optimizer's state, so the whole training step — forward, loss, backward,
 //! update — is one IR function that the interpreter and the code generator run alike. The driver
@@ -167,6 +167,58 @@ pub fn training_step(grad: &Gradient, optimizer: &Optimizer) -> (Function, Vec<S
                 );
                 write_back(&mut g, m, m_new);
                 write_back(&mut g, v, v_new);
+                write_back(&mut g, p, w_new);
+            }
+        }
+        Optimizer::Rmsprop {
+            learning_rate,
+            rho,
+            epsilon,
+            momentum,
+        } => {
+            for &(p, d) in &grad.wrt {
+                let pname = g.name_of(p).to_string();
+                let shape = g.shape(p).clone();
+                // s ← ρ·s + (1 − ρ)·g²; u = g / (√s + ε); with momentum (PyTorch's form)
+                // b ← μ·b + u and w ← w − η·b, else w ← w − η·u.
+                let s = add_state(&mut g, format!("rmsprop_s_{pname}"), &shape, 0.0);
+                let rs = affine(&mut g, s, rho, 0.0);
+                let g2 = binary(&mut g, BinaryOp::Mul, d, d, None);
+                let g2 = affine(&mut g, g2, 1.0 - rho, 0.0);
+                let s_new = binary(
+                    &mut g,
+                    BinaryOp::Add,
+                    rs,
+                    g2,
+                    Some(&format!("new_rmsprop_s_{pname}")),
+                );
+                write_back(&mut g, s, s_new);
+                let root = g.push(Op::Unary(UnaryOp::Sqrt, s_new), None, None, None);
+                let denom = affine(&mut g, root, 1.0, epsilon);
+                let u = binary(&mut g, BinaryOp::Div, d, denom, None);
+                let direction = if momentum > 0.0 {
+                    let b = add_state(&mut g, format!("rmsprop_b_{pname}"), &shape, 0.0);
+                    let mb = affine(&mut g, b, momentum, 0.0);
+                    let b_new = binary(
+                        &mut g,
+                        BinaryOp::Add,
+                        mb,
+                        u,
+                        Some(&format!("new_rmsprop_b_{pname}")),
+                    );
+                    write_back(&mut g, b, b_new);
+                    b_new
+                } else {
+                    u
+                };
+                let step = affine(&mut g, direction, learning_rate, 0.0);
+                let w_new = binary(
+                    &mut g,
+                    BinaryOp::Sub,
+                    p,
+                    step,
+                    Some(&format!("new_{pname}")),
+                );
                 write_back(&mut g, p, w_new);
             }
         }

@@ -98,6 +98,31 @@ impl Oracle {
                         w[i] -= learning_rate * m_hat / (v_hat.sqrt() + epsilon);
                     }
                 }
+                Optimizer::Rmsprop {
+                    learning_rate,
+                    rho,
+                    epsilon,
+                    momentum,
+                } => {
+                    let s = self.buffers.get_mut(&format!("rmsprop_s_{p}")).unwrap();
+                    for i in 0..n {
+                        s[i] = rho * s[i] + (1.0 - rho) * g[i] * g[i];
+                    }
+                    let u: Vec<f64> = (0..n).map(|i| g[i] / (s[i].sqrt() + epsilon)).collect();
+                    let direction = if momentum > 0.0 {
+                        let b = self.buffers.get_mut(&format!("rmsprop_b_{p}")).unwrap();
+                        for i in 0..n {
+                            b[i] = momentum * b[i] + u[i];
+                        }
+                        b.clone()
+                    } else {
+                        u
+                    };
+                    let w = self.buffers.get_mut(p).unwrap();
+                    for i in 0..n {
+                        w[i] -= learning_rate * direction[i];
+                    }
+                }
             }
         }
         if self.buffers.contains_key("adam_t") {
@@ -215,4 +240,10 @@ fn adam_matches_the_hand_written_rule() {
 #[test]
 fn adam_with_default_options_matches_the_hand_written_rule() {
     check("adam(learning_rate: 0.01)");
+}
+
+#[test]
+fn rmsprop_matches_the_hand_written_rule() {
+    check("rmsprop(learning_rate: 0.01)");
+    check("rmsprop(learning_rate: 0.02, rho: 0.5, epsilon: 1e-3, momentum: 0.7)");
 }

@@ -86,6 +86,12 @@ pub enum Optimizer {
         beta2: f64,
         epsilon: f64,
     },
+    Rmsprop {
+        learning_rate: f64,
+        rho: f64,
+        epsilon: f64,
+        momentum: f64,
+    },
 }
 
 /// The largest learning rate a file may give: far above any rate that trains (inputs and
@@ -113,12 +119,20 @@ const ADAM_OPTIONS: &[Number] = &[
     option("epsilon", 1e-8, 1e-30, 1.0),
 ];
 
+const RMSPROP_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.001, 0.0, MAX_LEARNING_RATE),
+    option("rho", 0.9, 0.0, 0.999999999),
+    option("epsilon", 1e-7, 1e-30, 1.0),
+    option("momentum", 0.0, 0.0, 0.999999),
+];
+
 impl OptimizerKind {
     /// The name in a `.nn` file: the one table of optimizer names.
     pub fn name(self) -> &'static str {
         match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::Rmsprop => "rmsprop",
         }
     }
 
@@ -127,6 +141,7 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd => SGD_OPTIONS,
             OptimizerKind::Adam => ADAM_OPTIONS,
+            OptimizerKind::Rmsprop => RMSPROP_OPTIONS,
         }
     }
 
@@ -142,6 +157,12 @@ impl OptimizerKind {
                 beta1: v[1],
                 beta2: v[2],
                 epsilon: v[3],
+            },
+            OptimizerKind::Rmsprop => Optimizer::Rmsprop {
+                learning_rate: v[0],
+                rho: v[1],
+                epsilon: v[2],
+                momentum: v[3],
             },
         }
     }
@@ -165,6 +186,12 @@ impl Optimizer {
                 beta2,
                 epsilon,
             } => vec![learning_rate, beta1, beta2, epsilon],
+            Optimizer::Rmsprop {
+                learning_rate,
+                rho,
+                epsilon,
+                momentum,
+            } => vec![learning_rate, rho, epsilon, momentum],
         };
         let table = OptimizerKind::from(self).options();
         assert_eq!(
