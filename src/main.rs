@@ -393,15 +393,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             let what = data.display().to_string();
             print_test_metrics(&what, &metrics, rows, loaded.preprocessing.class_names());
             if let Some(path) = report {
-                let json = serde_json::to_string_pretty(&metrics)
-                    .expect("invariant: metrics serialize to JSON");
-                std::fs::write(&path, json + "\n").map_err(|e| {
-                    Diagnostic::new(
-                        "nnc::io::report",
-                        format!("cannot write the report `{}`: {e}", path.display()),
-                    )
-                    .with_help("check that the folder exists and is writable")
-                })?;
+                nnc::train::report::write_json(&path, &metrics)?;
             }
             Ok(())
         }
@@ -582,15 +574,7 @@ fn cross_validate(
         say!("{name:<18} {:>10.4} {:>10.4}", s.mean, s.std);
     }
     if let Some(path) = report_path {
-        let json =
-            serde_json::to_string_pretty(&report).expect("invariant: a CV report serializes");
-        std::fs::write(path, json + "\n").map_err(|e| {
-            Diagnostic::new(
-                "nnc::io::report",
-                format!("cannot write the report `{}`: {e}", path.display()),
-            )
-            .with_help("check that the folder exists and is writable")
-        })?;
+        nnc::train::report::write_json(path, &report)?;
     }
     Ok(())
 }

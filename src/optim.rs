@@ -29,6 +29,21 @@ fn binary(g: &mut Function, op: BinaryOp, a: ValueId, b: ValueId, name: Option<&
     g.push(Op::Binary(op, a, b), None, name, None)
 }
 
+/// The momentum buffer's update `b ← μ·b + u`, written back; returns the new buffer.
+fn accumulate(g: &mut Function, buffer: ValueId, mu: f64, u: ValueId, name: &str) -> ValueId {
+    let decayed = affine(g, buffer, mu, 0.0);
+    let new = binary(g, BinaryOp::Add, decayed, u, Some(name));
+    write_back(g, buffer, new);
+    new
+}
+
+/// The parameter's update `w ← w − η·direction`, written back.
+fn descend(g: &mut Function, p: ValueId, direction: ValueId, learning_rate: f64, pname: &str) {
+    let step = affine(g, direction, learning_rate, 0.0);
+    let w_new = binary(g, BinaryOp::Sub, p, step, Some(&format!("new_{pname}")));
+    write_back(g, p, w_new);
+}
+
 /// `1 − βᵗ` for the step count `t`, as `−expm1(t · ln β)`: computing `βᵗ` first and subtracting
 /// it from 1 in f32 cancels to 0 when β is close to 1 (β = 0.999999999 gives 1 − βᵗ = 1e-9 at the
 /// first step, below f32's resolution near 1), which would divide the update by zero.
@@ -73,28 +88,11 @@ pub fn training_step(grad: &Gradient, optimizer: &Optimizer) -> (Function, Vec<S
                 // With momentum (PyTorch's form): v ← μ·v + g; w ← w − η·v.
                 let direction = if momentum > 0.0 {
                     let v = add_state(&mut g, format!("velocity_{pname}"), &shape, 0.0);
-                    let mv = affine(&mut g, v, momentum, 0.0);
-                    let v_new = binary(
-                        &mut g,
-                        BinaryOp::Add,
-                        mv,
-                        d,
-                        Some(&format!("new_velocity_{pname}")),
-                    );
-                    write_back(&mut g, v, v_new);
-                    v_new
+                    accumulate(&mut g, v, momentum, d, &format!("new_velocity_{pname}"))
                 } else {
                     d
                 };
-                let step = affine(&mut g, direction, learning_rate, 0.0);
-                let w_new = binary(
-                    &mut g,
-                    BinaryOp::Sub,
-                    p,
-                    step,
-                    Some(&format!("new_{pname}")),
-                );
-                write_back(&mut g, p, w_new);
+                descend(&mut g, p, direction, learning_rate, &pname);
             }
         }
         Optimizer::Adam {
@@ -198,28 +196,11 @@ pub fn training_step(grad: &Gradient, optimizer: &Optimizer) -> (Function, Vec<S
                 let u = binary(&mut g, BinaryOp::Div, d, denom, None);
                 let direction = if momentum > 0.0 {
                     let b = add_state(&mut g, format!("rmsprop_b_{pname}"), &shape, 0.0);
-                    let mb = affine(&mut g, b, momentum, 0.0);
-                    let b_new = binary(
-                        &mut g,
-                        BinaryOp::Add,
-                        mb,
-                        u,
-                        Some(&format!("new_rmsprop_b_{pname}")),
-                    );
-                    write_back(&mut g, b, b_new);
-                    b_new
+                    accumulate(&mut g, b, momentum, u, &format!("new_rmsprop_b_{pname}"))
                 } else {
                     u
                 };
-                let step = affine(&mut g, direction, learning_rate, 0.0);
-                let w_new = binary(
-                    &mut g,
-                    BinaryOp::Sub,
-                    p,
-                    step,
-                    Some(&format!("new_{pname}")),
-                );
-                write_back(&mut g, p, w_new);
+                descend(&mut g, p, direction, learning_rate, &pname);
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::diag::{did_you_mean, Diagnostic, Source, Span};
 /// A text column with more distinct values than this (in the whole file) is refused as a
 /// categorical feature: one-hot encoding it would add that many inputs.
 pub const MAX_CATEGORIES: usize = 1000;
+
 /// Read `path` with the default options, the target required.
 pub fn load_csv(
     path: &Path,
@@ -24,11 +25,7 @@ pub fn load_csv(
     kind: TargetKind,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let target = TargetSpec {
-        name: target.to_string(),
-        kind,
-        required: true,
-    };
+    let target = TargetSpec::required(target, kind);
     load_table(path, Some(&target), &ReadOptions::default(), origin)
 }
 
@@ -64,11 +61,7 @@ pub fn parse_csv(
     kind: TargetKind,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let target = TargetSpec {
-        name: target.to_string(),
-        kind,
-        required: true,
-    };
+    let target = TargetSpec::required(target, kind);
     parse_table(source, Some(&target), &ReadOptions::default(), origin)
 }
 

@@ -361,7 +361,8 @@ pub fn fit(
             ColumnKind::Numeric => {
                 values.clear();
                 values.extend(train.iter().map(|&r| table.shifted(r, c.index)));
-                fit_numeric(&c.name, table.reference(c.index), &mut values, settings)?
+                fit_numeric(&c.name, table.reference(c.index), &mut values, settings)
+                    .map_err(|d| text_constant(table, c.index, d))?
             }
             ColumnKind::Categorical => fit_categorical(table, c.index, train, settings),
         });
@@ -388,6 +389,13 @@ pub fn fit(
         target,
         missing_markers: missing_markers.to_vec(),
     })
+}
+
+/// A fitting error about a column, pointed at the column's name in the file's header.
+fn text_constant(table: &Table, col: usize, d: Diagnostic) -> Diagnostic {
+    let source = table.source();
+    let span = table.header_cell(&source, col);
+    d.with_source(&source).with_label(span, "a numeric column")
 }
 
 fn fit_numeric(
@@ -419,7 +427,9 @@ fn fit_numeric(
                 "column `{name}` is numeric, but its missing values are to become the text \"{t}\""
             ),
             )
-            .with_help("give a number: `missing: constant(0)`"))
+            .with_help(format!(
+                "give a number: `missing: constant(0)`, in the data block or in `column {name} {{ ... }}`"
+            )))
         }
     };
     // The scaler sees the filled values, as it would after an imputer.
@@ -655,6 +665,20 @@ mod tests {
         );
         let drop = config(Missing::Drop, Outliers::None, Scaling::None);
         assert_eq!(usable_rows(&t, &drop).unwrap(), (vec![0, 2, 3, 5, 6], 2));
+    }
+
+    #[test]
+    fn a_text_constant_for_a_numeric_column_is_a_diagnostic_at_its_header() {
+        let t = table(CSV);
+        let c = config(
+            Missing::Constant(Constant::Text("none".into())),
+            Outliers::None,
+            Scaling::None,
+        );
+        let err = fit(&t, TRAIN, &c, TargetEncoding::OneHot, &[]).unwrap_err();
+        assert_eq!(err.code, "nnc::data::bad_constant");
+        assert_eq!(err.location().as_deref(), Some("t.csv:1:1"));
+        assert!(err.help.is_some());
     }
 
     #[test]

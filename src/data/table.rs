@@ -56,6 +56,17 @@ pub struct TargetSpec {
     pub required: bool,
 }
 
+impl TargetSpec {
+    /// A target the file must have.
+    pub fn required(name: &str, kind: TargetKind) -> Self {
+        TargetSpec {
+            name: name.to_string(),
+            kind,
+            required: true,
+        }
+    }
+}
+
 /// The text of a data file, for diagnostics: held in memory when it came from memory, re-read
 /// from disk otherwise (a file can be large; an error is rare).
 #[derive(Clone, Debug)]

@@ -176,11 +176,7 @@ pub fn load_training_table(
         Some(t) => t,
         None => data::last_column(&path, &opts, &origin)?,
     };
-    let target = TargetSpec {
-        name: target,
-        kind: target_kind(spec),
-        required: true,
-    };
+    let target = TargetSpec::required(&target, target_kind(spec));
     let table = data::load_table(&path, Some(&target), &opts, &origin)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let target_column = table

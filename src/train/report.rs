@@ -72,12 +72,19 @@ impl Report {
 
     /// Write the report to `path` as JSON.
     pub fn write_json(&self, path: &Path) -> Result<(), Diagnostic> {
-        std::fs::write(path, self.to_json()).map_err(|e| {
-            Diagnostic::new(
-                "nnc::io::report",
-                format!("cannot write the report `{}`: {e}", path.display()),
-            )
-            .with_help("check that the folder exists and is writable")
-        })
+        write_json(path, self)
     }
+}
+
+/// Write any report (a run's, a cross-validation's, an evaluation's metrics) to `path` as
+/// pretty-printed JSON ending with a newline.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Diagnostic> {
+    let json = serde_json::to_string_pretty(value).expect("invariant: a report serializes to JSON");
+    std::fs::write(path, json + "\n").map_err(|e| {
+        Diagnostic::new(
+            "nnc::io::report",
+            format!("cannot write the report `{}`: {e}", path.display()),
+        )
+        .with_help("check that the folder exists and is writable")
+    })
 }

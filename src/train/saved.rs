@@ -168,11 +168,7 @@ impl LoadedModel {
     fn read(&self, path: &Path, labelled: bool) -> Result<Examples, Diagnostic> {
         let p = &self.preprocessing;
         let opts = fitted_read_options(p, &self.spec.data);
-        let target = TargetSpec {
-            name: p.target_name().to_string(),
-            kind: self.target_kind(),
-            required: true,
-        };
+        let target = TargetSpec::required(p.target_name(), self.target_kind());
         let table = data::load_table(
             path,
             labelled.then_some(&target),
