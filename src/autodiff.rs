@@ -99,7 +99,10 @@ fn active_values(f: &Function, targets: &[ValueId]) -> Vec<bool> {
         active[t.index()] = true;
     }
     for eq in &f.body {
-        if eq.op.operands().iter().any(|v| active[v.index()]) {
+        // A comparison's result is piecewise constant in its operands: nothing flows back through
+        // it, so it does not make what it feeds depend on the parameters.
+        let comparison = matches!(eq.op, Op::Binary(b, ..) if b.is_comparison());
+        if !comparison && eq.op.operands().iter().any(|v| active[v.index()]) {
             active[eq.out.index()] = true;
         }
     }
@@ -120,6 +123,17 @@ fn vjp(
     let push =
         |g: &mut Function, op: Op, target: Option<Shape>| g.push(op, target, None, origin.clone());
     let mul = |a, b| Op::Binary(BinaryOp::Mul, a, b);
+    let select = |condition, yes, no| Op::Select { condition, yes, no };
+    // Zeros of `like`'s shape: a scalar constant, broadcast (a splat in generated code).
+    let zeros_like = |g: &mut Function, like: ValueId| {
+        let zero = g.push(Op::Const(0.0), None, None, origin.clone());
+        let s = g.shape(like).clone();
+        if s.rank() == 0 {
+            zero
+        } else {
+            g.push(Op::Broadcast(zero), Some(s), None, origin.clone())
+        }
+    };
     match op {
         Op::Const(_) | Op::BatchSize => {}
         Op::Unary(u, x) => {
@@ -239,6 +253,25 @@ fn vjp(
                         out.push((x2, push(g, Op::Unary(UnaryOp::Neg, q), None)));
                     }
                 }
+                BinaryOp::Max | BinaryOp::Min => {
+                    // The adjoint goes to the operand that was chosen: x1 where the op picked
+                    // it (x1 > x2 for max, x1 < x2 for min), else x2, as the forward op decides.
+                    let picked = if *b == BinaryOp::Max {
+                        push(g, Op::Binary(BinaryOp::Greater, x1, x2), None)
+                    } else {
+                        push(g, Op::Binary(BinaryOp::Greater, x2, x1), None)
+                    };
+                    let zero = zeros_like(g, dy);
+                    if a1 {
+                        out.push((x1, push(g, select(picked, dy, zero), None)));
+                    }
+                    if a2 {
+                        out.push((x2, push(g, select(picked, zero, dy), None)));
+                    }
+                }
+                // A comparison is piecewise constant: no adjoint flows through it. The language
+                // refuses to use its result as a number, so this is never a silent zero there.
+                BinaryOp::Greater | BinaryOp::GreaterEq | BinaryOp::Equal => {}
             }
         }
         Op::MatMul {
@@ -283,6 +316,15 @@ fn vjp(
             if active[x.index()] {
                 let s = g.shape(*x).clone();
                 out.push((*x, push(g, Op::Broadcast(dy), Some(s))));
+            }
+        }
+        Op::Select { condition, yes, no } => {
+            let zero = zeros_like(g, dy);
+            if active[yes.index()] {
+                out.push((*yes, push(g, select(*condition, dy, zero), None)));
+            }
+            if active[no.index()] {
+                out.push((*no, push(g, select(*condition, zero, dy), None)));
             }
         }
         Op::LogSoftmax(x) => {

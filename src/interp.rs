@@ -101,6 +101,23 @@ fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
+        BinaryOp::Max => {
+            if a > b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Min => {
+            if a < b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Greater => f64::from(u8::from(a > b)),
+        BinaryOp::GreaterEq => f64::from(u8::from(a >= b)),
+        BinaryOp::Equal => f64::from(u8::from(a == b)),
     }
 }
 
@@ -180,6 +197,18 @@ pub fn evaluate(
                     let lse = m + lane.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
                     lane.mapv_inplace(|v| v - lse);
                 }
+                r
+            }
+            Op::Select { condition, yes, no } => {
+                let mut r = get(*yes).clone();
+                Zip::from(&mut r)
+                    .and(get(*condition))
+                    .and(get(*no))
+                    .for_each(|r, &c, &n| {
+                        if c == 0.0 {
+                            *r = n
+                        }
+                    });
                 r
             }
         };

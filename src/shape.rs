@@ -128,6 +128,23 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
             }
             Ok(s)
         }
+        Op::Select { condition, yes, no } => {
+            let (sc, sy, sn) = (shape(*condition), shape(*yes), shape(*no));
+            for (other, so) in [(*condition, &sc), (*no, &sn)] {
+                if *so != sy {
+                    return Err(mismatch(
+                        *yes,
+                        other,
+                        format!(
+                            "select needs a condition and two values of one shape, but `{}` is {sy} and `{}` is {so}",
+                            f.name_of(*yes),
+                            f.name_of(other)
+                        ),
+                    ));
+                }
+            }
+            Ok(sy)
+        }
         Op::Broadcast(x) => {
             let to = target.ok_or_else(|| malformed("broadcast needs a target shape".into()))?;
             let from = shape(*x);

@@ -121,8 +121,10 @@ fn every_unary_op() {
 
 #[test]
 fn every_binary_op_in_both_operands() {
-    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div]
-        .into_iter()
+    // Comparisons have no derivative (the language never differentiates through one); every
+    // other binary op is checked here, found by iterating over the enum.
+    for (i, op) in BinaryOp::iter()
+        .filter(|op| !op.is_comparison())
         .enumerate()
     {
         let mut f = Function::new(format!("{op:?}"));
@@ -132,6 +134,29 @@ fn every_binary_op_in_both_operands() {
         finish_with_weighted_sum(&mut f, y);
         check(&f, false, 10 + i as u64);
     }
+}
+
+/// `select(a > b, a·b, b)`: the adjoint reaches `a` and `b` through the branch each element
+/// took, and nothing through the condition.
+#[test]
+fn select_sends_the_adjoint_down_the_branch_taken() {
+    let mut f = Function::new("select");
+    let a = f.add_arg("a", Shape::batched(&[4]), ArgRole::Param, None);
+    let b = f.add_arg("b", Shape::batched(&[4]), ArgRole::Param, None);
+    let c = f.push(Op::Binary(BinaryOp::Greater, a, b), None, None, None);
+    let ab = f.push(Op::Binary(BinaryOp::Mul, a, b), None, None, None);
+    let y = f.push(
+        Op::Select {
+            condition: c,
+            yes: ab,
+            no: b,
+        },
+        None,
+        None,
+        None,
+    );
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 30);
 }
 
 #[test]

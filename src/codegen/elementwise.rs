@@ -20,6 +20,8 @@ pub(super) enum Kernel {
     Binary(BinaryOp),
     Copy,
     Const(f64),
+    /// `xs[0] != 0 ? xs[1] : xs[2]`.
+    Select,
 }
 
 /// Where an operation's operand comes from.
@@ -65,13 +67,32 @@ fn constant(b: &mut FunctionBuilder, ty: Type, c: f64) -> Value {
 /// `x > 0 ? yes : no`, lane-wise for vectors. NaN compares false, so it takes `no`.
 fn positive_select(b: &mut FunctionBuilder, ty: Type, x: Value, yes: Value, no: Value) -> Value {
     let zero = constant(b, ty, 0.0);
-    let c = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+    compare_select(b, ty, FloatCC::GreaterThan, x, zero, yes, no)
+}
+
+/// `x cc y ? yes : no`, lane-wise for vectors.
+fn compare_select(
+    b: &mut FunctionBuilder,
+    ty: Type,
+    cc: FloatCC,
+    x: Value,
+    y: Value,
+    yes: Value,
+    no: Value,
+) -> Value {
+    let c = b.ins().fcmp(cc, x, y);
     if ty == F32X4 {
         let mask = b.ins().bitcast(F32X4, MemFlagsData::new(), c);
         b.ins().bitselect(mask, yes, no)
     } else {
         b.ins().select(c, yes, no)
     }
+}
+
+/// `x cc y ? 1 : 0`, lane-wise for vectors.
+fn indicator(b: &mut FunctionBuilder, ty: Type, cc: FloatCC, x: Value, y: Value) -> Value {
+    let (one, zero) = (constant(b, ty, 1.0), constant(b, ty, 0.0));
+    compare_select(b, ty, cc, x, y, one, zero)
 }
 
 fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
@@ -85,7 +106,16 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
                 BinaryOp::Sub => b.ins().fsub(x, y),
                 BinaryOp::Mul => b.ins().fmul(x, y),
                 BinaryOp::Div => b.ins().fdiv(x, y),
+                BinaryOp::Max => compare_select(b, ty, FloatCC::GreaterThan, x, y, x, y),
+                BinaryOp::Min => compare_select(b, ty, FloatCC::LessThan, x, y, x, y),
+                BinaryOp::Greater => indicator(b, ty, FloatCC::GreaterThan, x, y),
+                BinaryOp::GreaterEq => indicator(b, ty, FloatCC::GreaterThanOrEqual, x, y),
+                BinaryOp::Equal => indicator(b, ty, FloatCC::Equal, x, y),
             }
+        }
+        Kernel::Select => {
+            let zero = constant(b, ty, 0.0);
+            compare_select(b, ty, FloatCC::NotEqual, xs[0], zero, xs[1], xs[2])
         }
         Kernel::Unary(op) => {
             let x = xs[0];

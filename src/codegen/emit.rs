@@ -217,6 +217,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 }
                 Op::Unary(u, x) => (Kernel::Unary(*u), vec![*x], false),
                 Op::Binary(op, x, y) => (Kernel::Binary(*op), vec![*x, *y], false),
+                Op::Select { condition, yes, no } => {
+                    (Kernel::Select, vec![*condition, *yes, *no], false)
+                }
                 Op::Broadcast(x) => (Kernel::Copy, vec![*x], true),
                 Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => {
                     panic!("invariant: only element-wise equations are fused (fuse::fusible)")
@@ -271,7 +274,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let y = self.ptr(y_loc);
         let xs: Vec<Value> = x_locs.into_iter().map(|l| self.ptr(l)).collect();
         match &eq.op {
-            Op::Const(_) | Op::BatchSize | Op::Binary(..) => {
+            Op::Const(_) | Op::BatchSize | Op::Binary(..) | Op::Select { .. } => {
                 panic!("invariant: element-wise equations are lowered as fused loops")
             }
             Op::Unary(u, _) => {

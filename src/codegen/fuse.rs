@@ -51,7 +51,7 @@ pub(super) fn inline_unary(u: &UnaryOp) -> bool {
 /// when its source is a single number, which the loop splats once before it starts.
 pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
     match &eq.op {
-        Op::Const(_) | Op::BatchSize | Op::Binary(..) => true,
+        Op::Const(_) | Op::BatchSize | Op::Binary(..) | Op::Select { .. } => true,
         Op::Unary(u, _) => inline_unary(u),
         Op::Broadcast(x) => {
             let s = f.shape(*x);

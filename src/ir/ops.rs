@@ -144,6 +144,17 @@ pub enum BinaryOp {
     Sub,
     Mul,
     Div,
+    /// `a > b ? a : b` (so a NaN in `a` gives `b`, the same in every executor).
+    Max,
+    /// `a < b ? a : b`.
+    Min,
+    /// 1 where `a > b`, else 0. Comparisons are not differentiable: their adjoint is nothing, and
+    /// the language only lets their result choose between values (`where`), never be one.
+    Greater,
+    /// 1 where `a >= b`, else 0.
+    GreaterEq,
+    /// 1 where `a == b`, else 0.
+    Equal,
 }
 
 impl BinaryOp {
@@ -154,11 +165,30 @@ impl BinaryOp {
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
+            BinaryOp::Max => "max",
+            BinaryOp::Min => "min",
+            BinaryOp::Greater => "greater",
+            BinaryOp::GreaterEq => "greater_eq",
+            BinaryOp::Equal => "equal",
         }
     }
 
     pub fn from_name(name: &str) -> Option<BinaryOp> {
         <BinaryOp as strum::IntoEnumIterator>::iter().find(|k| k.name() == name)
+    }
+
+    /// Does the op give 0 or 1 (a comparison) rather than a number that depends smoothly on its
+    /// operands?
+    pub fn is_comparison(self) -> bool {
+        match self {
+            BinaryOp::Greater | BinaryOp::GreaterEq | BinaryOp::Equal => true,
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Max
+            | BinaryOp::Min => false,
+        }
     }
 }
 
@@ -188,6 +218,13 @@ pub enum Op {
     SumTo(ValueId),
     /// log(softmax(x)) along the last axis, computed stably (max-shifted).
     LogSoftmax(ValueId),
+    /// Element-wise `condition != 0 ? yes : no`, all three of one shape. The condition gets no
+    /// adjoint.
+    Select {
+        condition: ValueId,
+        yes: ValueId,
+        no: ValueId,
+    },
 }
 
 impl OpKind {
@@ -200,6 +237,7 @@ impl OpKind {
             OpKind::Broadcast => Some("broadcast"),
             OpKind::SumTo => Some("sum_to"),
             OpKind::LogSoftmax => Some("log_softmax"),
+            OpKind::Select => Some("select"),
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -217,6 +255,7 @@ impl Op {
             Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::MatMul { a, b, .. } => vec![*a, *b],
+            Op::Select { condition, yes, no } => vec![*condition, *yes, *no],
         }
     }
 
@@ -230,7 +269,8 @@ impl Op {
             | Op::MatMul { .. }
             | Op::Broadcast(_)
             | Op::SumTo(_)
-            | Op::LogSoftmax(_) => OpKind::from(self)
+            | Op::LogSoftmax(_)
+            | Op::Select { .. } => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

@@ -235,6 +235,14 @@ impl<'a> Parser<'a> {
                 no_params(line, op_name, params)?;
                 Op::LogSoftmax(self.operand(line)?)
             }
+            OpKind::Select => {
+                no_params(line, op_name, params)?;
+                Op::Select {
+                    condition: self.operand(line)?,
+                    yes: self.operand(line)?,
+                    no: self.operand(line)?,
+                }
+            }
             OpKind::Unary | OpKind::Binary => {
                 panic!("invariant: OpKind::from_name never names unary or binary ops")
             }

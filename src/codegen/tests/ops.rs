@@ -59,10 +59,7 @@ fn sigmoid_and_softplus_are_finite_far_from_zero() {
 
 #[test]
 fn every_binary_op_matches_the_interpreter() {
-    for (i, op) in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, op) in <BinaryOp as strum::IntoEnumIterator>::iter().enumerate() {
         for shape in [Shape::batched(&[6]), Shape::fixed(&[2, 3]), Shape::scalar()] {
             let mut f = Function::new(format!("{op:?}"));
             let a = f.add_arg("a", shape.clone(), ArgRole::Data, None);
@@ -73,6 +70,39 @@ fn every_binary_op_matches_the_interpreter() {
             f.add_output("z", z);
             check_outputs(&f, 100 + i as u64, (0.5, 3.0));
         }
+    }
+}
+
+/// Comparisons at ties (`x op x`), and `select` choosing by a comparison: both lanes of the vector
+/// loop and the scalar tail must pick what the interpreter picks.
+#[test]
+fn comparisons_at_ties_and_select() {
+    for shape in [Shape::batched(&[7]), Shape::fixed(&[5])] {
+        let mut f = Function::new("select");
+        let a = f.add_arg("a", shape.clone(), ArgRole::Data, None);
+        let b = f.add_arg("b", shape, ArgRole::Data, None);
+        let mut outs = Vec::new();
+        for op in [BinaryOp::Greater, BinaryOp::GreaterEq, BinaryOp::Equal] {
+            outs.push(f.push(Op::Binary(op, a, a), None, None, None));
+            outs.push(f.push(Op::Binary(op, a, b), None, None, None));
+        }
+        let c = f.push(Op::Binary(BinaryOp::Greater, a, b), None, None, None);
+        let doubled = f.push(Op::Binary(BinaryOp::Add, a, a), None, None, None);
+        let s = f.push(
+            Op::Select {
+                condition: c,
+                yes: doubled,
+                no: b,
+            },
+            None,
+            None,
+            None,
+        );
+        outs.push(s);
+        for (i, v) in outs.into_iter().enumerate() {
+            f.add_output(&format!("y{i}"), v);
+        }
+        check_outputs(&f, 150, (-1.0, 1.0));
     }
 }
 
