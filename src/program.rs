@@ -23,6 +23,8 @@ pub struct Program {
     pub params: Vec<ParamSpec>,
     pub state: Vec<StateSpec>,
     pub input_width: usize,
+    /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
+    pub node_values: Vec<String>,
 }
 
 impl Program {
@@ -59,5 +61,6 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
         params: lowered.params,
         state,
         input_width: lowered.input_width,
+        node_values: lowered.node_values,
     })
 }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::lower::Optimizer;
+use crate::lower::spec::NodeKind;
+use crate::lower::{Optimizer, Owner};
 use crate::program::Program;
 
 /// A number as a person writes it: exponent notation for small ones (`1e-8`).
@@ -36,28 +37,64 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// A shape as Keras prints it: `(B, 64)`.
+fn shape_text(s: &crate::ir::Shape) -> String {
+    let dims: Vec<String> =
+        s.0.iter()
+            .map(|d| match d {
+                crate::ir::Dim::Batch => "B".to_string(),
+                crate::ir::Dim::Fixed(n) => n.to_string(),
+            })
+            .collect();
+    format!("({})", dims.join(", "))
+}
+
 /// The summary table of a built program.
 pub fn summary(program: &Program) -> String {
     let spec = &program.spec;
     let input_width = program.input_width;
     let mut rows = vec![("input".to_string(), format!("(B, {input_width})"), 0usize)];
-    for (i, l) in spec.layers.iter().enumerate() {
-        let params = program
-            .params
-            .iter()
-            .filter(|p| p.layer == i)
-            .map(|p| p.numel())
-            .sum();
-        rows.push((
-            format!(
-                "{}_{} ({})",
-                if l.is_output { "output" } else { "dense" },
-                i + 1,
-                l.activation.name()
-            ),
-            format!("(B, {})", l.units),
-            params,
-        ));
+    for (k, node) in spec.nodes.iter().enumerate() {
+        let own = |p: &&crate::lower::ParamSpec| match (&p.owner, &node.kind) {
+            (Owner::Layer(i), NodeKind::Dense(j)) => i == j,
+            (Owner::Math { node: n, .. }, _) => *n == k,
+            (Owner::Layer(_), _) => false,
+        };
+        let params = program.params.iter().filter(own).map(|p| p.numel()).sum();
+        let label = match &node.kind {
+            NodeKind::Input => continue,
+            NodeKind::Dense(i) => {
+                let l = &spec.layers[*i];
+                let activation = match &l.activation_def {
+                    Some(d) => d.call.name.name.clone(),
+                    None => l.activation.name().to_string(),
+                };
+                format!(
+                    "{}_{} ({activation})",
+                    if l.is_output { "output" } else { "dense" },
+                    k + 1,
+                )
+            }
+            NodeKind::Def { def, .. } => format!("{}_{}", spec.defs[*def].name.name, k + 1),
+            NodeKind::Math(_) => "math".to_string(),
+        };
+        let label = match &node.name {
+            Some(n) => format!("{} = {label}", n.name),
+            None => label,
+        };
+        let shape = program
+            .node_values
+            .get(k)
+            .and_then(|name| {
+                program
+                    .forward
+                    .values
+                    .iter()
+                    .find(|v| v.name == *name)
+                    .map(|v| shape_text(&v.shape))
+            })
+            .unwrap_or_default();
+        rows.push((label, shape, params));
     }
     let total = program.parameter_count();
     let w0 = rows

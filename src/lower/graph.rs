@@ -4,11 +4,15 @@
 //! classes are computed from logits (log-softmax, softplus), never from probabilities, so they are
 //! stable for any logit.
 
-use crate::diag::{Diagnostic, Source, Span};
-use crate::ir::{ArgRole, BinaryOp, Function, Op, Origin, Shape, UnaryOp, ValueId};
-use crate::shape;
+use std::collections::HashMap;
 
-use super::spec::{Activation, DenseSpec, Loss, ModelSpec};
+use crate::diag::{Diagnostic, Source, Span};
+use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, Origin, Shape, UnaryOp, ValueId};
+use crate::shape;
+use crate::syntax::ast::{Arg, ExprArg, Ident, Value, ValueKind};
+
+use super::math::{self, MathCtx, Val};
+use super::spec::{Activation, DefUse, DenseSpec, Loss, ModelSpec, NodeKind};
 
 /// How a parameter starts before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,11 +30,28 @@ pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<usize>,
     pub init: Init,
-    /// The index of the layer (in `ModelSpec::layers`) the parameter belongs to.
-    pub layer: usize,
+    pub owner: Owner,
+}
+
+/// What a parameter belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Owner {
+    /// `ModelSpec::layers[i]`.
+    Layer(usize),
+    /// A `param(...)` in a def: where it was declared, and the model entry (`ModelSpec::nodes`)
+    /// whose lowering made it.
+    Math { origin: Origin, node: usize },
 }
 
 impl ParamSpec {
+    /// The index of the dense layer the parameter belongs to, if it belongs to one.
+    pub fn layer(&self) -> Option<usize> {
+        match self.owner {
+            Owner::Layer(i) => Some(i),
+            Owner::Math { .. } => None,
+        }
+    }
+
     /// The number of floats the parameter holds, saturating at `usize::MAX` instead of wrapping
     /// (lowering rejects any model whose parameters come near that, see `check_size`).
     pub fn numel(&self) -> usize {
@@ -56,6 +77,8 @@ pub struct Lowered {
     pub loss: Function,
     pub params: Vec<ParamSpec>,
     pub input_width: usize,
+    /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
+    pub node_values: Vec<String>,
 }
 
 fn layer_text(source: &Source, span: Span) -> String {
@@ -135,31 +158,46 @@ pub const MAX_ELEMENTS: usize = 1 << 30;
 /// Refuse models whose parameters, or whose activations at the largest batch any compiled
 /// function runs (`TrainSpec::eval_batch`), exceed `MAX_ELEMENTS`, pointing at the layer that
 /// crosses the line. Counts saturate instead of wrapping, so no product can slip under the limit.
-fn check_size(spec: &ModelSpec, width: usize, params: &[ParamSpec]) -> Result<(), Diagnostic> {
+fn check_size(spec: &ModelSpec, params: &[ParamSpec]) -> Result<(), Diagnostic> {
     let mut total = 0usize;
     let batch = spec.train.eval_batch();
-    for (i, layer) in spec.layers.iter().enumerate() {
-        let fan_in = if i == 0 {
-            width
-        } else {
-            spec.layers[i - 1].units
+    for p in params {
+        total = total.saturating_add(p.numel());
+        let (span, fan_in, units) = match &p.owner {
+            Owner::Layer(i) => {
+                let w = params
+                    .iter()
+                    .find(|q| q.owner == p.owner && q.shape.len() == 2);
+                (
+                    spec.layers[*i].span,
+                    w.map_or(0, |w| w.shape[0]),
+                    spec.layers[*i].units,
+                )
+            }
+            Owner::Math { origin, .. } => {
+                (origin.span, 0, p.shape.iter().copied().max().unwrap_or(0))
+            }
         };
-        let own = params
-            .iter()
-            .filter(|p| p.layer == i)
-            .map(ParamSpec::numel)
-            .fold(0usize, usize::saturating_add);
-        total = total.saturating_add(own);
         if total > MAX_ELEMENTS {
             return Err(Diagnostic::new(
                 "nnc::lower::too_large",
                 format!("the model has more than {MAX_ELEMENTS} parameters by this layer"),
             )
             .with_source(&spec.source)
-            .with_label(layer.span, format!("{fan_in} × {} weights", layer.units))
+            .with_label(
+                span,
+                format!(
+                    "{} weights",
+                    p.shape
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" × ")
+                ),
+            )
             .with_help("make the layers narrower: nnc holds at most 2^30 parameters (4 GiB)"));
         }
-        let activations = batch.saturating_mul(layer.units.max(fan_in));
+        let activations = batch.saturating_mul(units.max(fan_in));
         if activations > MAX_ELEMENTS {
             return Err(Diagnostic::new(
                 "nnc::lower::too_large",
@@ -168,7 +206,7 @@ fn check_size(spec: &ModelSpec, width: usize, params: &[ParamSpec]) -> Result<()
                 ),
             )
             .with_source(&spec.source)
-            .with_label(layer.span, "this layer")
+            .with_label(span, "this layer")
             .with_help(format!(
                 "use a narrower layer: evaluation runs batches of {batch} rows (the batch size, at least {})",
                 super::spec::MIN_EVAL_BATCH
@@ -252,27 +290,16 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
             what: "the target".into(),
         });
 
+    // Parameters are found by lowering the model once: a layer's width of input is the shape of
+    // whatever feeds it, which only the lowering knows in a graph. The functions proper then
+    // declare every parameter first, in that order.
     let mut params = Vec::new();
-    let mut fan_in = width;
-    for (i, layer) in spec.layers.iter().enumerate() {
-        params.push(ParamSpec {
-            name: format!("w{}", i + 1),
-            shape: vec![fan_in, layer.units],
-            init: Init::GlorotUniform {
-                fan_in,
-                fan_out: layer.units,
-            },
-            layer: i,
-        });
-        params.push(ParamSpec {
-            name: format!("b{}", i + 1),
-            shape: vec![layer.units],
-            init: Init::Zeros,
-            layer: i,
-        });
-        fan_in = layer.units;
+    {
+        let mut scratch = Function::new("forward");
+        let x = scratch.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
+        emit_model(&mut scratch, spec, x, &mut params, &mut Vec::new())?;
     }
-    check_size(spec, width, &params)?;
+    check_size(spec, &params)?;
 
     let input_origin = Origin {
         span: spec.input.span,
@@ -281,6 +308,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     let fail = |f: &Function, e: shape::ShapeError| {
         shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
     };
+    let mut declared = Vec::new();
 
     let mut forward = Function::new("forward");
     declare_params(&mut forward, spec, &params);
@@ -290,7 +318,12 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         ArgRole::Data,
         Some(input_origin.clone()),
     );
-    let (_, out) = emit_layers(&mut forward, spec, x).map_err(|e| fail(&forward, e))?;
+    let mut node_ids = Vec::new();
+    let (_, out) = emit_model(&mut forward, spec, x, &mut declared, &mut node_ids)?;
+    let node_values = node_ids
+        .iter()
+        .map(|v| forward.name_of(*v).to_string())
+        .collect();
     forward.add_output("output", out);
 
     let mut loss = Function::new("loss");
@@ -307,8 +340,15 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         ArgRole::Data,
         Some(target_origin),
     );
-    let (logits, out) = emit_layers(&mut loss, spec, x).map_err(|e| fail(&loss, e))?;
-    let l = emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?;
+    let (logits, out) = emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new())?;
+    assert!(
+        declared.is_empty(),
+        "invariant: lowering the model twice finds the same parameters"
+    );
+    let l = match &spec.loss_def {
+        Some(def_use) => emit_loss_def(&mut loss, spec, def_use, out, y)?,
+        None => emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?,
+    };
     loss.add_output("loss", l);
     loss.add_output("output", out);
 
@@ -318,71 +358,420 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         loss,
         params,
         input_width: width,
+        node_values,
     })
 }
 
 fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
     for p in params {
-        let layer = &spec.layers[p.layer];
+        let origin = match &p.owner {
+            Owner::Layer(i) => layer_origin(spec, *i, &spec.layers[*i]),
+            Owner::Math { origin, .. } => origin.clone(),
+        };
         f.add_arg(
             &p.name,
             Shape::fixed(&p.shape),
             ArgRole::Param,
-            Some(layer_origin(spec, p.layer, layer)),
+            Some(origin),
         );
     }
 }
 
-/// The layers' equations; returns the last layer's pre-activation (the logits) and its output.
-fn emit_layers(
+/// The model's equations, entry by entry; returns the last layer's pre-activation (the logits)
+/// and the model's output. Parameters not yet declared in `f` are declared and added to `params`.
+fn emit_model(
     f: &mut Function,
     spec: &ModelSpec,
     x: ValueId,
-) -> Result<(ValueId, ValueId), shape::ShapeError> {
-    let mut h = x;
+    params: &mut Vec<ParamSpec>,
+    node_values: &mut Vec<ValueId>,
+) -> Result<(ValueId, ValueId), Diagnostic> {
+    let fail = |f: &Function, e: shape::ShapeError| {
+        shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
+    };
+    let mut env: HashMap<String, Val> = HashMap::new();
+    let mut current = x;
     let mut logits = x;
-    let n = spec.layers.len();
-    for (i, layer) in spec.layers.iter().enumerate() {
-        let origin = Some(layer_origin(spec, i, layer));
-        let w = f
-            .arg_named(&format!("w{}", i + 1))
-            .expect("invariant: parameters are declared first");
-        let b = f
-            .arg_named(&format!("b{}", i + 1))
-            .expect("invariant: parameters are declared first");
-        let mm = f.try_push(
-            Op::MatMul {
-                a: h,
-                b: w,
-                transpose_a: false,
-                transpose_b: false,
-            },
-            None,
-            None,
-            origin.clone(),
-        )?;
-        let target = f.shape(mm).clone();
-        let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
-        let z_name = if i + 1 == n {
-            "logits".to_string()
-        } else {
-            format!("z{}", i + 1)
+    let mut counters = HashMap::new();
+    let n = spec.nodes.len();
+    for (k, node) in spec.nodes.iter().enumerate() {
+        let last = k + 1 == n;
+        let input = match &node.input {
+            None => current,
+            Some(args) => applied_input(f, spec, &env, args, node.span, params)?,
         };
-        let z = f.try_push(
-            Op::Binary(BinaryOp::Add, mm, bb),
-            None,
-            Some(&z_name),
-            origin.clone(),
-        )?;
-        let h_name = if i + 1 == n {
-            "output".to_string()
-        } else {
-            format!("h{}", i + 1)
+        let value = match &node.kind {
+            NodeKind::Input => x,
+            NodeKind::Dense(i) => {
+                let (z, h) = emit_dense(f, spec, (*i, k), input, last, params, &mut counters)
+                    .map_err(|e| match e {
+                        DenseError::Shape(e) => fail(f, e),
+                        DenseError::Diagnostic(d) => d,
+                    })?;
+                logits = z;
+                h
+            }
+            NodeKind::Def { def, args } => {
+                let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
+                let mut positional = vec![(Val::Tensor(input), node.span)];
+                let mut named = Vec::new();
+                for a in args {
+                    match a {
+                        ExprArg::Positional(e) => {
+                            positional.push((math::emit(&mut ctx, &env, e)?, e.span))
+                        }
+                        ExprArg::Named { name, value } => named.push((
+                            name.clone(),
+                            math::emit(&mut ctx, &env, value)?,
+                            value.span,
+                        )),
+                    }
+                }
+                let v = math::call_def(&mut ctx, *def, positional, named, node.span);
+                counters = std::mem::take(&mut ctx.counters);
+                tensor_of(spec, v?, node.span)?
+            }
+            NodeKind::Math(expr) => {
+                let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
+                let v = math::emit(&mut ctx, &env, expr);
+                counters = std::mem::take(&mut ctx.counters);
+                tensor_of(spec, v?, expr.span)?
+            }
         };
-        h = emit_activation(f, layer.activation, z, &h_name, origin)?;
-        logits = z;
+        if let Some(name) = &node.name {
+            env.insert(name.name.clone(), Val::Tensor(value));
+            if !matches!(node.kind, NodeKind::Input) && !last {
+                f.rename(value, &name.name);
+            }
+        }
+        if last && !matches!(node.kind, NodeKind::Dense(_)) {
+            f.rename(value, "output");
+            logits = value;
+        }
+        current = value;
+        node_values.push(value);
     }
-    Ok((logits, h))
+    Ok((logits, current))
+}
+
+fn math_ctx<'a>(
+    f: &'a mut Function,
+    spec: &'a ModelSpec,
+    params: &'a mut Vec<ParamSpec>,
+    counters: &mut HashMap<String, usize>,
+    params_allowed: bool,
+    node: usize,
+) -> MathCtx<'a> {
+    MathCtx {
+        node,
+        f,
+        source: &spec.source,
+        defs: &spec.defs,
+        params,
+        prefix: String::new(),
+        counters: std::mem::take(counters),
+        params_allowed,
+        binding: None,
+    }
+}
+
+/// The value a layer is applied to in `layer(...)(input)`.
+fn applied_input(
+    f: &mut Function,
+    spec: &ModelSpec,
+    env: &HashMap<String, Val>,
+    args: &[ExprArg],
+    span: Span,
+    params: &mut Vec<ParamSpec>,
+) -> Result<ValueId, Diagnostic> {
+    let [ExprArg::Positional(e)] = args else {
+        return Err(
+            Diagnostic::new("nnc::math::arguments", "a layer is applied to one value")
+                .with_source(&spec.source)
+                .with_label(span, "here")
+                .with_help("write e.g. `dense(32)(h)`"),
+        );
+    };
+    let mut counters = HashMap::new();
+    let mut ctx = math_ctx(f, spec, params, &mut counters, false, 0);
+    let v = math::emit(&mut ctx, env, e)?;
+    tensor_of(spec, v, e.span)
+}
+
+/// A model value must be a tensor with the batch leading.
+fn tensor_of(spec: &ModelSpec, v: Val, span: Span) -> Result<ValueId, Diagnostic> {
+    match v {
+        Val::Tensor(t) => Ok(t),
+        Val::Number(_) => Err(Diagnostic::new(
+            "nnc::math::expected_tensor",
+            "a value of the model is a number, not a tensor of the batch",
+        )
+        .with_source(&spec.source)
+        .with_label(span, "a number")
+        .with_help("combine it with a layer's output, e.g. `2 * h`")),
+        Val::Condition { .. } => Err(Diagnostic::new(
+            "nnc::math::not_differentiable",
+            "a comparison is used as a value of the model",
+        )
+        .with_source(&spec.source)
+        .with_label(span, "0 or 1, with no derivative")
+        .with_help("a comparison can only choose between values: write `where(condition, a, b)`")),
+    }
+}
+
+enum DenseError {
+    Shape(shape::ShapeError),
+    Diagnostic(Diagnostic),
+}
+
+impl From<shape::ShapeError> for DenseError {
+    fn from(e: shape::ShapeError) -> Self {
+        DenseError::Shape(e)
+    }
+}
+
+impl From<Diagnostic> for DenseError {
+    fn from(d: Diagnostic) -> Self {
+        DenseError::Diagnostic(d)
+    }
+}
+
+/// The parameter called `name`, declared now (and added to `params`) if it is not yet.
+fn param_arg(
+    f: &mut Function,
+    params: &mut Vec<ParamSpec>,
+    spec: ParamSpec,
+    origin: Option<Origin>,
+) -> ValueId {
+    if let Some(v) = f.arg_named(&spec.name) {
+        return v;
+    }
+    let v = f.add_arg(
+        &spec.name,
+        Shape::fixed(&spec.shape),
+        ArgRole::Param,
+        origin,
+    );
+    params.push(spec);
+    v
+}
+
+/// Dense layer `i` applied to `h`: its pre-activation and its output.
+fn emit_dense(
+    f: &mut Function,
+    spec: &ModelSpec,
+    (i, node): (usize, usize),
+    h: ValueId,
+    last: bool,
+    params: &mut Vec<ParamSpec>,
+    counters: &mut HashMap<String, usize>,
+) -> Result<(ValueId, ValueId), DenseError> {
+    let layer = &spec.layers[i];
+    let origin = Some(layer_origin(spec, i, layer));
+    let fan_in = match f.shape(h).0.as_slice() {
+        [Dim::Batch, Dim::Fixed(n)] => *n,
+        _ => {
+            let s = f.shape(h).clone();
+            return Err(Diagnostic::new(
+                "nnc::shape::mismatch",
+                format!("a dense layer takes rows of values, (B, n), but its input is {s}"),
+            )
+            .with_source(&spec.source)
+            .with_label(layer.span, "this layer")
+            .with_help("give the layer a value with one row per example")
+            .into());
+        }
+    };
+    let w = param_arg(
+        f,
+        params,
+        ParamSpec {
+            name: format!("w{}", i + 1),
+            shape: vec![fan_in, layer.units],
+            init: Init::GlorotUniform {
+                fan_in,
+                fan_out: layer.units,
+            },
+            owner: Owner::Layer(i),
+        },
+        origin.clone(),
+    );
+    let b = param_arg(
+        f,
+        params,
+        ParamSpec {
+            name: format!("b{}", i + 1),
+            shape: vec![layer.units],
+            init: Init::Zeros,
+            owner: Owner::Layer(i),
+        },
+        origin.clone(),
+    );
+    let mm = f.try_push(
+        Op::MatMul {
+            a: h,
+            b: w,
+            transpose_a: false,
+            transpose_b: false,
+        },
+        None,
+        None,
+        origin.clone(),
+    )?;
+    let target = f.shape(mm).clone();
+    let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
+    let z_name = if last {
+        "logits".to_string()
+    } else {
+        format!("z{}", i + 1)
+    };
+    let z = f.try_push(
+        Op::Binary(BinaryOp::Add, mm, bb),
+        None,
+        Some(&z_name),
+        origin.clone(),
+    )?;
+    let h_name = if last {
+        "output".to_string()
+    } else {
+        format!("h{}", i + 1)
+    };
+    let out = match &layer.activation_def {
+        None => emit_activation(f, layer.activation, z, &h_name, origin)?,
+        Some(def_use) => {
+            let mut ctx = math_ctx(f, spec, params, counters, true, node);
+            let (positional, named) = def_use_args(&mut ctx, def_use)?;
+            let mut args = vec![(Val::Tensor(z), def_use.call.span)];
+            args.extend(positional);
+            let v = math::call_def(&mut ctx, def_use.def, args, named, def_use.call.span);
+            *counters = std::mem::take(&mut ctx.counters);
+            let v = tensor_of(spec, v?, def_use.call.span)?;
+            if f.shape(v) != f.shape(z) {
+                let s = f.shape(v).clone();
+                return Err(Diagnostic::new(
+                    "nnc::shape::mismatch",
+                    format!(
+                        "an activation keeps its input's shape, {}, but `{}` gives {s}",
+                        f.shape(z),
+                        def_use.call.name.name
+                    ),
+                )
+                .with_source(&spec.source)
+                .with_label(def_use.call.span, "this activation")
+                .with_help("an activation works element by element, e.g. `x * sigmoid(x)`")
+                .into());
+            }
+            f.rename(v, &h_name);
+            v
+        }
+    };
+    Ok((z, out))
+}
+
+/// The numeric arguments of a def named where a built-in could stand (`swish(beta: 2)`).
+#[allow(clippy::type_complexity)]
+fn def_use_args(
+    ctx: &mut MathCtx,
+    def_use: &DefUse,
+) -> Result<(Vec<(Val, Span)>, Vec<(Ident, Val, Span)>), Diagnostic> {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for a in &def_use.call.args {
+        match a {
+            Arg::Positional(v) => positional.push((value_number(ctx, v)?, v.span)),
+            Arg::Named { name, value } => {
+                named.push((name.clone(), value_number(ctx, value)?, value.span))
+            }
+        }
+    }
+    Ok((positional, named))
+}
+
+fn value_number(ctx: &MathCtx, v: &Value) -> Result<Val, Diagnostic> {
+    match v.kind {
+        ValueKind::Number(n) => Ok(Val::Number(n)),
+        _ => Err(Diagnostic::new(
+            "nnc::lower::wrong_kind",
+            format!("expected a number, found {}", v.describe()),
+        )
+        .with_source(ctx.source)
+        .with_label(v.span, "not a number")
+        .with_help("a def's extra parameters are numbers here, e.g. `swish(beta: 2)`")),
+    }
+}
+
+/// A loss written as math: the def applied to the predictions and the targets, averaged over
+/// every element when it is not already a single number.
+fn emit_loss_def(
+    f: &mut Function,
+    spec: &ModelSpec,
+    def_use: &DefUse,
+    out: ValueId,
+    y: ValueId,
+) -> Result<ValueId, Diagnostic> {
+    let mut params = Vec::new();
+    let mut counters = HashMap::new();
+    let mut ctx = math_ctx(f, spec, &mut params, &mut counters, false, 0);
+    let (positional, named) = def_use_args(&mut ctx, def_use)?;
+    let span = def_use.call.span;
+    let mut args = vec![(Val::Tensor(out), span), (Val::Tensor(y), span)];
+    args.extend(positional);
+    let v = math::call_def(&mut ctx, def_use.def, args, named, span)?;
+    let origin = Some(Origin {
+        span,
+        what: format!("the loss `{}`", def_use.call.name.name),
+    });
+    let v = match v {
+        Val::Tensor(t) => t,
+        Val::Number(_) | Val::Condition { .. } => {
+            return Err(Diagnostic::new(
+                "nnc::math::expected_tensor",
+                "a loss depends on the predictions",
+            )
+            .with_source(&spec.source)
+            .with_label(span, "gives a number or a comparison")
+            .with_help("compute the loss from its two arguments, e.g. `def l(p, y) = (p - y)^2`"))
+        }
+    };
+    let shape = f.shape(v).clone();
+    if shape.rank() == 0 {
+        f.rename(v, "loss");
+        return Ok(v);
+    }
+    let count = shape
+        .0
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => *n,
+            Dim::Batch => 1,
+        })
+        .product::<usize>() as f64;
+    let s = f
+        .try_push(Op::SumTo(v), Some(Shape::scalar()), None, origin.clone())
+        .map_err(|e| shape::diagnose(f, &e, span).in_source(&spec.source))?;
+    let divisor = if shape.has_batch() {
+        let b = f.push(Op::BatchSize, None, None, origin.clone());
+        f.push(
+            Op::Unary(
+                UnaryOp::Affine {
+                    mul: count,
+                    add: 0.0,
+                },
+                b,
+            ),
+            None,
+            None,
+            origin.clone(),
+        )
+    } else {
+        f.push(Op::Const(count), None, None, origin.clone())
+    };
+    Ok(f.push(
+        Op::Binary(BinaryOp::Div, s, divisor),
+        None,
+        Some("loss"),
+        origin,
+    ))
 }
 
 fn emit_activation(

@@ -4,7 +4,8 @@
 //! calls code generation.
 
 pub mod graph;
+pub mod math;
 pub mod spec;
 
-pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};
+pub use graph::{lower, DataShape, Init, Lowered, Owner, ParamSpec};
 pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};

@@ -4,6 +4,7 @@
 //! This stage knows nothing of shapes, IR or numbers beyond literals.
 
 pub mod ast;
+mod expr;
 
 use pest::iterators::Pair;
 use pest::Parser;
@@ -15,7 +16,7 @@ use ast::*;
 #[grammar = "../grammar/nn.pest"]
 struct NnParser;
 
-fn span_of(pair: &Pair<Rule>) -> Span {
+pub(super) fn span_of(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
     Span::new(s.start(), s.end())
 }
@@ -32,6 +33,7 @@ pub fn parse(source: &Source) -> Result<File, Diagnostic> {
         match pair.as_rule() {
             Rule::block => items.push(Item::Block(block(pair))),
             Rule::setting => items.push(Item::Setting(setting(pair))),
+            Rule::def => items.push(Item::Def(expr::def(pair))),
             Rule::EOI => {}
             r => unreachable!(
                 "invariant: the grammar allows only blocks and settings at top level, got {r:?}"
@@ -55,7 +57,7 @@ pub fn parse_value(source: &Source) -> Result<Value, Diagnostic> {
     Ok(value(pair))
 }
 
-fn ident(pair: Pair<Rule>) -> Ident {
+pub(super) fn ident(pair: Pair<Rule>) -> Ident {
     Ident {
         span: span_of(&pair),
         name: pair.as_str().to_string(),
@@ -80,6 +82,7 @@ fn block(pair: Pair<Rule>) -> Block {
             Rule::setting => Some(Entry::Setting(setting(p))),
             Rule::call => Some(Entry::Call(call(p))),
             Rule::block => Some(Entry::Block(block(p))),
+            Rule::binding => Some(Entry::Binding(expr::binding(p))),
             r => unreachable!("invariant: a block holds settings, calls and blocks, got {r:?}"),
         })
         .collect();
@@ -199,6 +202,32 @@ fn rule_words(rule: &Rule) -> &'static str {
         Rule::text => "text",
         Rule::ident => "a name",
         Rule::WHITESPACE | Rule::COMMENT => "white space",
+        Rule::def | Rule::def_kw => "a definition (`def name(x) = ...`)",
+        Rule::params | Rule::param => "a parameter name",
+        Rule::binding => "a binding (`name = value`)",
+        Rule::expr
+        | Rule::postfixed
+        | Rule::primary
+        | Rule::expr_arg
+        | Rule::expr_call
+        | Rule::unsigned => "an expression",
+        Rule::expr_args | Rule::apply => "`(`",
+        Rule::expr_named => "a named argument (`name: value`)",
+        Rule::expr_list => "a list",
+        Rule::prefix | Rule::negate => "`-`",
+        Rule::infix
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_pow
+        | Rule::op_matmul
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_eq
+        | Rule::op_ne => "an operator",
     }
 }
 
@@ -301,7 +330,7 @@ mod tests {
             .iter()
             .map(|i| match i {
                 Item::Setting(s) => s.value.kind.clone(),
-                Item::Block(_) => panic!("only settings here"),
+                Item::Block(_) | Item::Def(_) => panic!("only settings here"),
             })
             .collect();
         assert_eq!(vals[0], ValueKind::Number(1e-3));

@@ -63,7 +63,7 @@ mod tests {
                 fan_in: 30,
                 fan_out: 20,
             },
-            layer: 0,
+            owner: crate::lower::Owner::Layer(0),
         }];
         let a = initialize(&p, 7).unwrap();
         let b = initialize(&p, 7).unwrap();

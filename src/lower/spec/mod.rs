@@ -2,6 +2,7 @@
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
 mod data;
+mod defs;
 pub mod options;
 mod settings;
 mod train;
@@ -11,6 +12,7 @@ pub use data::{
     categorical_list, decimal, delimiter, ignore_list, markers, missing, outliers, scaling, unseen,
     DataSpec, SPLIT_SEED,
 };
+pub use defs::RESERVED;
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
@@ -22,7 +24,7 @@ use strum::IntoEnumIterator;
 use train::resolve_train;
 
 use crate::diag::{Diagnostic, Source, Span};
-use crate::syntax::ast::{Block, Call, Entry, File, Ident, Item, Value};
+use crate::syntax::ast::{Block, Call, Def, Entry, Expr, ExprArg, File, Ident, Item, Value};
 
 use options::{unknown_help, Number, Options};
 
@@ -46,6 +48,40 @@ pub struct DenseSpec {
     pub span: Span,
     /// The activation's text, for diagnostics about it (the call when not given).
     pub activation_span: Span,
+    /// An activation written as math (`def`): then `activation` is `Linear` and the def's result
+    /// is applied to the pre-activation instead.
+    pub activation_def: Option<DefUse>,
+}
+
+/// A use of a `def` by name where a built-in could stand (an activation, a loss): the def's index
+/// in `ModelSpec::defs` and the call that names it, with any numeric arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefUse {
+    pub def: usize,
+    pub call: Call,
+}
+
+/// One entry of the model block, in order. Each computes a value from the previous entry's value
+/// (or from `input`, an explicitly applied value: `dense(32)(x)`), optionally named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelNode {
+    pub kind: NodeKind,
+    pub name: Option<Ident>,
+    /// `layer(...)(input)`: the value the layer is applied to instead of the previous one.
+    pub input: Option<Vec<ExprArg>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeKind {
+    /// `input(...)` bound to a name (`x = input`).
+    Input,
+    /// `ModelSpec::layers[i]`.
+    Dense(usize),
+    /// A layer written as a `def`: its index and the call's arguments after the input.
+    Def { def: usize, args: Vec<ExprArg> },
+    /// Math over earlier named values (`r = relu(h + f)`).
+    Math(Expr),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +97,14 @@ pub struct ModelSpec {
     pub source: Source,
     pub input: InputSpec,
     pub layers: Vec<DenseSpec>,
+    /// The functions and layers written as math, in file order.
+    pub defs: Vec<Def>,
+    /// The model block's entries after `input`, in order: for a plain stack, `Dense(0)`,
+    /// `Dense(1)`, ... without names.
+    pub nodes: Vec<ModelNode>,
     pub loss: Loss,
+    /// A loss written as math: then `loss` is `Mse` only as a placeholder.
+    pub loss_def: Option<DefUse>,
     pub loss_span: Span,
     pub optimizer: Optimizer,
     pub optimizer_span: Span,
@@ -106,10 +149,12 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     let mut loss: Option<&Value> = None;
     let mut optimizer: Option<&Value> = None;
 
+    let defs = defs::resolve_defs(source, file)?;
     for item in &file.items {
         let (name, span) = match item {
             Item::Block(b) => (&b.name, b.span),
             Item::Setting(s) => (&s.key, s.span),
+            Item::Def(_) => continue,
         };
         let slot_taken = match (name.name.as_str(), item) {
             ("model", Item::Block(b)) => model.replace(b).is_some(),
@@ -172,7 +217,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         )
         .with_help("add a model, e.g. `model { input(4) output(3, activation: softmax) }`"));
     };
-    let (input, layers) = resolve_model(source, model)?;
+    let (input, layers, nodes) = resolve_model(source, model, &defs)?;
     let Some(loss_value) = loss else {
         return Err(err(
             source,
@@ -183,7 +228,11 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
             "add `loss: cross_entropy` (classification) or `loss: mse` (regression)",
         ));
     };
-    let loss_kind = resolve_loss(source, loss_value)?;
+    let loss_def = defs::def_use(source, loss_value, &defs)?;
+    let loss_kind = match loss_def {
+        Some(_) => Loss::Mse,
+        None => resolve_loss(source, loss_value)?,
+    };
     let (optimizer_kind, optimizer_span) = match optimizer {
         Some(v) => (resolve_optimizer(source, v)?, v.span),
         None => (Optimizer::default_of(OptimizerKind::Adam), model.name.span),
@@ -192,7 +241,10 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         source: source.clone(),
         input,
         layers,
+        defs,
+        nodes,
         loss: loss_kind,
+        loss_def,
         loss_span: loss_value.span,
         optimizer: optimizer_kind,
         optimizer_span,
@@ -233,19 +285,111 @@ pub(super) fn settings_of<'a>(
                 "a block",
                 "only the data block holds blocks (`column NAME { ... }`)",
             )),
+            Entry::Binding(b) => Err(binding_outside_model(source, block, b)),
         })
         .collect()
+}
+
+/// A binding (`name = ...`) in a block other than `model`.
+pub(super) fn binding_outside_model(
+    source: &Source,
+    block: &Block,
+    b: &crate::syntax::ast::Binding,
+) -> Diagnostic {
+    err(
+        source,
+        "nnc::lower::expected_setting",
+        format!(
+            "`{}` holds settings (`name: value`), not bindings",
+            block.name.name
+        ),
+        b.span,
+        "a binding",
+        format!(
+            "write `{}: ...`; named values (`h = dense(64)`) belong in the model block",
+            b.name.name
+        ),
+    )
+}
+
+/// What a model entry's call is: a layer to apply (built in or a def applied to the previous
+/// value), or math.
+enum Entered<'a> {
+    Layer(Call, Option<Vec<ExprArg>>),
+    Math(&'a Expr),
+}
+
+/// A binding's right side: a call of a layer, or of a def given one positional argument fewer
+/// than it takes (the previous value is then its first), is a layer; anything else is math.
+fn entered<'a>(source: &Source, value: &'a Expr, defs: &[Def]) -> Result<Entered<'a>, Diagnostic> {
+    let crate::syntax::ast::ExprKind::Call {
+        name,
+        args,
+        applied_to,
+        ..
+    } = &value.kind
+    else {
+        return Ok(Entered::Math(value));
+    };
+    let is_layer = match defs::find(defs, &name.name) {
+        Some(d) => {
+            let positional = args
+                .iter()
+                .filter(|a| matches!(a, ExprArg::Positional(_)))
+                .count();
+            let required = defs[d]
+                .params
+                .iter()
+                .filter(|p| p.default.is_none())
+                .count();
+            applied_to.is_some() || positional < required
+        }
+        None => LAYERS.contains(&name.name.as_str()),
+    };
+    if !is_layer {
+        return Ok(Entered::Math(value));
+    }
+    let call_end = match applied_to {
+        // The call without `(input)`: up to the last argument's closing parenthesis.
+        Some(_) => source.text[..value.span.end]
+            .rfind('(')
+            .map_or(value.span.end, |open| source.text[..open].trim_end().len()),
+        None => value.span.end,
+    };
+    let call_span = Span::new(value.span.start, call_end);
+    let Some(args) = crate::syntax::ast::args_to_values(args) else {
+        return Err(err(
+            source,
+            "nnc::lower::wrong_kind",
+            format!("the options of `{}` are values, not math", name.name),
+            call_span,
+            "math in a layer's options",
+            "give layer options as numbers and names, e.g. `dense(64, activation: relu)`",
+        ));
+    };
+    Ok(Entered::Layer(
+        Call {
+            name: name.clone(),
+            args,
+            span: call_span,
+        },
+        applied_to.clone(),
+    ))
 }
 
 fn resolve_model(
     source: &Source,
     model: &Block,
-) -> Result<(InputSpec, Vec<DenseSpec>), Diagnostic> {
+    defs: &[Def],
+) -> Result<(InputSpec, Vec<DenseSpec>, Vec<ModelNode>), Diagnostic> {
     let mut input: Option<InputSpec> = None;
-    let mut layers = Vec::new();
+    let mut layers: Vec<DenseSpec> = Vec::new();
+    let mut nodes: Vec<ModelNode> = Vec::new();
+    let mut names: std::collections::HashMap<String, Span> = Default::default();
     for entry in &model.entries {
-        let call = match entry {
-            Entry::Call(c) => c,
+        let (name, what) = match entry {
+            Entry::Call(c) => (None, Entered::Layer(c.clone(), None)),
+            Entry::Binding(b) => (Some(b.name.clone()), entered(source, &b.value, defs)?),
             Entry::Setting(s) => {
                 return Err(err(
                     source,
@@ -267,9 +411,50 @@ fn resolve_model(
                 ))
             }
         };
-        match call.name.name.as_str() {
+        let span = match entry {
+            Entry::Binding(b) => b.span,
+            Entry::Call(c) => c.span,
+            Entry::Setting(_) | Entry::Block(_) => unreachable!("invariant: refused above"),
+        };
+        if let Some(n) = &name {
+            if let Some(first) = names.insert(n.name.clone(), n.span) {
+                return Err(err(
+                    source,
+                    "nnc::lower::duplicate_name",
+                    format!("`{}` is bound twice", n.name),
+                    n.span,
+                    "bound again here",
+                    "give each value its own name",
+                )
+                .with_label(first, "first bound here"));
+            }
+        }
+        if let Some(last) = layers.last().filter(|l: &&DenseSpec| l.is_output) {
+            return Err(err(
+                source,
+                "nnc::lower::layer_after_output",
+                "a layer follows the output layer",
+                span,
+                "after the output layer",
+                "`output(...)` is the last layer; move this layer before it, or make it `dense`",
+            )
+            .with_label(last.span, "the output layer"));
+        }
+        let (call, applied) = match what {
+            Entered::Math(expr) => {
+                nodes.push(ModelNode {
+                    kind: NodeKind::Math(expr.clone()),
+                    name,
+                    input: None,
+                    span,
+                });
+                continue;
+            }
+            Entered::Layer(call, applied) => (call, applied),
+        };
+        let kind = match call.name.name.as_str() {
             "input" => {
-                if input.is_some() || !layers.is_empty() {
+                if input.is_some() || !nodes.is_empty() {
                     return Err(err(
                         source,
                         "nnc::lower::input_position",
@@ -280,7 +465,7 @@ fn resolve_model(
                     ));
                 }
                 let names = &[INPUT_WIDTH.name];
-                let opts = Options::from_call(source, call, names, names)?;
+                let opts = Options::from_call(source, &call, names, names)?;
                 let width = match opts.value(INPUT_WIDTH.name) {
                     Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
                     None => None,
@@ -289,32 +474,58 @@ fn resolve_model(
                     width,
                     span: call.span,
                 });
+                if name.is_none() {
+                    continue;
+                }
+                NodeKind::Input
             }
             "dense" | "output" => {
-                if let Some(last) = layers.last().filter(|l: &&DenseSpec| l.is_output) {
+                layers.push(resolve_dense(source, &call, defs)?);
+                NodeKind::Dense(layers.len() - 1)
+            }
+            other => match defs::find(defs, other) {
+                Some(def) => NodeKind::Def {
+                    def,
+                    args: match &entry {
+                        Entry::Binding(b) => match &b.value.kind {
+                            crate::syntax::ast::ExprKind::Call { args, .. } => args.clone(),
+                            _ => unreachable!("invariant: `entered` found a call"),
+                        },
+                        _ => call
+                            .args
+                            .iter()
+                            .map(|a| match a {
+                                crate::syntax::ast::Arg::Positional(v) => {
+                                    ExprArg::Positional(value_expr(v))
+                                }
+                                crate::syntax::ast::Arg::Named { name, value } => ExprArg::Named {
+                                    name: name.clone(),
+                                    value: value_expr(value),
+                                },
+                            })
+                            .collect(),
+                    },
+                },
+                None => {
+                    let mut known: Vec<&str> = LAYERS.to_vec();
+                    known.extend(defs.iter().map(|d| d.name.name.as_str()));
                     return Err(err(
                         source,
-                        "nnc::lower::layer_after_output",
-                        "a layer follows the output layer",
-                        call.span,
-                        "after the output layer",
-                        "`output(...)` is the last layer; move this layer before it, or make it `dense`",
-                    )
-                    .with_label(last.span, "the output layer"));
+                        "nnc::lower::unknown_layer",
+                        format!("unknown layer `{other}`"),
+                        call.name.span,
+                        "not a known layer",
+                        unknown_help(other, "layers", &known),
+                    ));
                 }
-                layers.push(resolve_dense(source, call)?)
-            }
-            other => {
-                return Err(err(
-                    source,
-                    "nnc::lower::unknown_layer",
-                    format!("unknown layer `{other}`"),
-                    call.name.span,
-                    "not a known layer",
-                    unknown_help(other, "layers", LAYERS),
-                ))
-            }
-        }
+            },
+        };
+        nodes.push(ModelNode {
+            kind,
+            name,
+            input: applied,
+            span: call.span,
+        });
     }
     if layers.is_empty() {
         return Err(err(
@@ -330,11 +541,38 @@ fn resolve_model(
         width: None,
         span: model.name.span,
     });
-    Ok((input, layers))
+    Ok((input, layers, nodes))
+}
+
+/// A plain value as an expression (the arguments of a def applied as a bare entry).
+fn value_expr(v: &Value) -> Expr {
+    use crate::syntax::ast::{ExprKind, ValueKind};
+    let kind = match &v.kind {
+        ValueKind::Number(n) => ExprKind::Number(*n),
+        ValueKind::String(s) => ExprKind::String(s.clone()),
+        ValueKind::List(items) => ExprKind::List(items.iter().map(value_expr).collect()),
+        ValueKind::Call(c) => ExprKind::Call {
+            name: c.name.clone(),
+            args: c
+                .args
+                .iter()
+                .map(|a| match a {
+                    crate::syntax::ast::Arg::Positional(v) => ExprArg::Positional(value_expr(v)),
+                    crate::syntax::ast::Arg::Named { name, value } => ExprArg::Named {
+                        name: name.clone(),
+                        value: value_expr(value),
+                    },
+                })
+                .collect(),
+            parens: !c.args.is_empty(),
+            applied_to: None,
+        },
+    };
+    Expr { kind, span: v.span }
 }
 
 /// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
-fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
+fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec, Diagnostic> {
     let opts = Options::from_call(source, call, &[UNITS.name], &[UNITS.name, "activation"])?;
     let is_output = call.name.name == "output";
     let units_declared = opts.value(UNITS.name).is_some() || !is_output;
@@ -343,8 +581,18 @@ fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> 
     } else {
         0
     };
+    let mut activation_def = None;
     let (activation, activation_span) = match opts.call("activation")? {
-        Some(c) => (resolve_activation(source, c)?, c.span),
+        Some(c) => match defs::find(defs, &c.name.name) {
+            Some(def) => {
+                activation_def = Some(DefUse {
+                    def,
+                    call: c.clone(),
+                });
+                (Activation::Linear, c.span)
+            }
+            None => (resolve_activation(source, c)?, c.span),
+        },
         None => (Activation::Linear, call.span),
     };
     Ok(DenseSpec {
@@ -354,6 +602,7 @@ fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> 
         is_output,
         span: call.span,
         activation_span,
+        activation_def,
     })
 }
 

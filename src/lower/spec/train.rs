@@ -113,6 +113,7 @@ pub(super) fn resolve_train(
                     "write e.g. `epochs: 100` or `early_stopping(patience: 10)`",
                 ))
             }
+            Entry::Binding(b) => return Err(super::binding_outside_model(source, block, b)),
         }
     }
     let o = Options::from_settings(
