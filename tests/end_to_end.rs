@@ -94,6 +94,19 @@ fn digits_reaches_a_median_test_accuracy_of_at_least_0_965() {
     );
 }
 
+/// The models written with math train as well as the plain stack: a residual connection, and a
+/// math activation with a math layer.
+#[test]
+fn math_models_reach_a_median_test_accuracy_of_at_least_0_96() {
+    for name in ["residual", "custom_layer"] {
+        let (median, all) = median_over_seeds(name, accuracy);
+        assert!(
+            median >= 0.96,
+            "{name} test accuracy {median} (seeds: {all:?})"
+        );
+    }
+}
+
 #[test]
 fn diabetes_reaches_a_median_test_mae_of_at_most_56() {
     assert_eq!(

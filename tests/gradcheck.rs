@@ -269,7 +269,14 @@ fn log_softmax_const_and_batch_size() {
 
 #[test]
 fn the_loss_of_every_example_model() {
-    for name in ["iris", "breast_cancer", "diabetes", "digits"] {
+    for name in [
+        "iris",
+        "breast_cancer",
+        "diabetes",
+        "digits",
+        "residual",
+        "custom_layer",
+    ] {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();

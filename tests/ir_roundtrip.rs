@@ -15,7 +15,14 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+const EXAMPLES: [&str; 6] = [
+    "iris",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "residual",
+    "custom_layer",
+];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
     build_file(path, &Overrides::default())

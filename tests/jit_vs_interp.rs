@@ -10,7 +10,7 @@ use nnc::codegen::{self, CodegenOptions};
 use nnc::data::{Batcher, Prepared};
 use nnc::diag::Source;
 use nnc::interp::{self, Tensor};
-use nnc::ir::ArgRole;
+use nnc::ir::{ArgRole, Dim};
 use nnc::lower::spec::{ActivationKind, OptimizerKind, TrainSpec, BATCH_SIZE};
 use nnc::program::Program;
 use nnc::train::session::{load_model, prepare_data};
@@ -19,7 +19,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strum::IntoEnumIterator;
 
-const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+const EXAMPLES: [&str; 6] = [
+    "iris",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "residual",
+    "custom_layer",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,8 +77,17 @@ fn forward_pass_agrees_on_random_inputs() {
                     .args
                     .iter()
                     .map(|a| {
+                        // Weight matrices scaled by 1/√fan_in, as initialization does, so that
+                        // activations keep their size through deep models instead of growing
+                        // (and f32 rounding with them) at every product.
+                        let scale = match f.shape(a.value).0.as_slice() {
+                            [Dim::Fixed(rows), _] if a.role == ArgRole::Param => {
+                                1.0 / (*rows as f32).sqrt()
+                            }
+                            _ => 1.0,
+                        };
                         (0..f.shape(a.value).numel(batch).unwrap())
-                            .map(|_| rng.random_range(-1.0f32..1.0))
+                            .map(|_| scale * rng.random_range(-1.0f32..1.0))
                             .collect()
                     })
                     .collect();
