@@ -1,5 +1,6 @@
 //! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
-//! their input width are also built into verified IR (the others need their data file).
+//! their input width are also built into verified IR and compiled (the others need their data
+//! file).
 
 use nnc::diag::Source;
 
@@ -37,7 +38,11 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let program = nnc::program::build(&spec, None)
+                .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            // Compiled to native code too: the training step covers every op the model uses.
+            nnc::codegen::compile(&program.step, 4, &Default::default())
+                .unwrap_or_else(|e| panic!("{doc} example {}: {e}", i + 1));
         }
     }
 }
