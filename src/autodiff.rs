@@ -5,7 +5,7 @@
 //! interpreter and the code generator treat like any other. Adjoints keep the primal's origin, so a
 //! problem in the backward pass still points at the layer that caused it.
 
-use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp, ValueId};
+use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
 
 /// A function that computes a scalar output and its gradient, with typed handles to both: the
 /// optimizer and the driver use these, never the printed names.
@@ -107,6 +107,14 @@ fn active_values(f: &Function, targets: &[ValueId]) -> Vec<bool> {
         }
     }
     active
+}
+
+/// The extent of `v`'s last axis, which concat and slice operands have (`shape::infer`).
+fn last_width(g: &Function, v: ValueId) -> usize {
+    match g.shape(v).0.last() {
+        Some(Dim::Fixed(w)) => *w,
+        _ => panic!("invariant: concat and slice operands have a fixed last axis"),
+    }
 }
 
 /// The contributions of one equation `y = op(...)` to its operands' adjoints, given `dy`. Only
@@ -316,6 +324,49 @@ fn vjp(
             if active[x.index()] {
                 let s = g.shape(*x).clone();
                 out.push((*x, push(g, Op::Broadcast(dy), Some(s))));
+            }
+        }
+        Op::Concat { a, b } => {
+            let wa = last_width(g, *a);
+            let wb = last_width(g, *b);
+            if active[a.index()] {
+                let da = Op::Slice {
+                    x: dy,
+                    start: 0,
+                    len: wa,
+                };
+                out.push((*a, push(g, da, None)));
+            }
+            if active[b.index()] {
+                let db = Op::Slice {
+                    x: dy,
+                    start: wa,
+                    len: wb,
+                };
+                out.push((*b, push(g, db, None)));
+            }
+        }
+        Op::Slice { x, start, len } => {
+            if active[x.index()] {
+                // The adjoint of taking columns is putting them back between zeros.
+                let width = last_width(g, *x);
+                let zeros = |g: &mut Function, n: usize| {
+                    let mut s = g.shape(dy).clone();
+                    *s.0.last_mut().expect("invariant: a slice has a last axis") = Dim::Fixed(n);
+                    let zero = g.push(Op::Const(0.0), None, None, origin.clone());
+                    g.push(Op::Broadcast(zero), Some(s), None, origin.clone())
+                };
+                let mut dx = dy;
+                if *start > 0 {
+                    let before = zeros(g, *start);
+                    dx = push(g, Op::Concat { a: before, b: dx }, None);
+                }
+                let after = width - start - len;
+                if after > 0 {
+                    let rest = zeros(g, after);
+                    dx = push(g, Op::Concat { a: dx, b: rest }, None);
+                }
+                out.push((*x, dx));
             }
         }
         Op::Select { condition, yes, no } => {

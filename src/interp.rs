@@ -199,6 +199,18 @@ pub fn evaluate(
                 }
                 r
             }
+            Op::Concat { a, b } => {
+                let (a, b) = (get(*a), get(*b));
+                let last = Axis(a.ndim() - 1);
+                ndarray::concatenate(last, &[a.view(), b.view()])
+                    .expect("invariant: verified concat operands agree but in the last axis")
+            }
+            Op::Slice { x, start, len } => {
+                let x = get(*x);
+                let last = Axis(x.ndim() - 1);
+                x.slice_axis(last, ndarray::Slice::from(*start..*start + *len))
+                    .to_owned()
+            }
             Op::Select { condition, yes, no } => {
                 let mut r = get(*yes).clone();
                 Zip::from(&mut r)

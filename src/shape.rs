@@ -145,6 +145,42 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
             }
             Ok(sy)
         }
+        Op::Concat { a, b } => {
+            let (sa, sb) = (shape(*a), shape(*b));
+            let agree = sa.rank() == sb.rank()
+                && sa.rank() > 0
+                && sa.0[..sa.rank() - 1] == sb.0[..sb.rank() - 1];
+            match (agree, sa.0.last(), sb.0.last()) {
+                (true, Some(Dim::Fixed(wa)), Some(Dim::Fixed(wb))) => {
+                    let mut dims = sa.0.clone();
+                    *dims.last_mut().expect("invariant: rank checked above") = Dim::Fixed(wa + wb);
+                    Ok(Shape(dims))
+                }
+                _ => Err(mismatch(
+                    *a,
+                    *b,
+                    format!(
+                        "concat joins along the last axis values that agree in every other, but `{}` is {sa} and `{}` is {sb}",
+                        f.name_of(*a),
+                        f.name_of(*b)
+                    ),
+                )),
+            }
+        }
+        Op::Slice { x, start, len } => {
+            let s = shape(*x);
+            match s.0.last() {
+                Some(Dim::Fixed(w)) if start.checked_add(*len).is_some_and(|end| end <= *w) => {
+                    let mut dims = s.0.clone();
+                    *dims.last_mut().expect("invariant: matched a last axis") = Dim::Fixed(*len);
+                    Ok(Shape(dims))
+                }
+                _ => Err(malformed(format!(
+                    "slice [{start}, {start} + {len}) is outside the last axis of `{}`, {s}",
+                    f.name_of(*x)
+                ))),
+            }
+        }
         Op::Broadcast(x) => {
             let to = target.ok_or_else(|| malformed("broadcast needs a target shape".into()))?;
             let from = shape(*x);

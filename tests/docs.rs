@@ -38,8 +38,8 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            let program = nnc::program::build(&spec, None)
-                .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let program =
+                nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
             // Compiled to native code too: the training step covers every op the model uses.
             nnc::codegen::compile(&program.step, 4, &Default::default())
                 .unwrap_or_else(|e| panic!("{doc} example {}: {e}", i + 1));

@@ -159,6 +159,30 @@ fn select_sends_the_adjoint_down_the_branch_taken() {
     check(&f, false, 30);
 }
 
+/// `slice(concat(a, b·b), 1, 4)`: the adjoint of a concatenation splits, and a slice's adjoint
+/// puts its columns back between zeros.
+#[test]
+fn concat_and_slice_route_the_adjoint_by_column() {
+    let mut f = Function::new("concat_slice");
+    let a = f.add_arg("a", Shape::batched(&[3]), ArgRole::Param, None);
+    let b = f.add_arg("b", Shape::batched(&[2]), ArgRole::Param, None);
+    let bb = f.push(Op::Binary(BinaryOp::Mul, b, b), None, None, None);
+    let c = f.push(Op::Concat { a, b: bb }, None, None, None);
+    let s = f.push(
+        Op::Slice {
+            x: c,
+            start: 1,
+            len: 3,
+        },
+        None,
+        None,
+        None,
+    );
+    let y = f.push(Op::Concat { a: s, b: c }, None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 31);
+}
+
 #[test]
 fn a_value_used_twice_accumulates_its_adjoint() {
     let mut f = Function::new("square_plus_self");

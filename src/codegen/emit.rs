@@ -52,6 +52,14 @@ pub(super) fn describe_failure(f: &Function, code: i32) -> String {
     }
 }
 
+/// The extent of a concat or slice operand's last axis.
+fn last_fixed(s: &Shape) -> usize {
+    match s.0.last() {
+        Some(Dim::Fixed(w)) => *w,
+        _ => panic!("invariant: concat and slice operands have a fixed last axis (shape::infer)"),
+    }
+}
+
 /// Elements per batch row of a value of a verified function, which the verifier bounds.
 fn fixed_numel(s: &Shape) -> usize {
     s.fixed_numel()
@@ -221,7 +229,11 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     (Kernel::Select, vec![*condition, *yes, *no], false)
                 }
                 Op::Broadcast(x) => (Kernel::Copy, vec![*x], true),
-                Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => {
+                Op::MatMul { .. }
+                | Op::SumTo(_)
+                | Op::LogSoftmax(_)
+                | Op::Concat { .. }
+                | Op::Slice { .. } => {
                     panic!("invariant: only element-wise equations are fused (fuse::fusible)")
                 }
             };
@@ -358,8 +370,37 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 };
                 self.call(Helper::LogSoftmax, &[xs[0], y, rows, width])?;
             }
+            Op::Concat { a, b } => {
+                let (wa, wb) = (last_fixed(f.shape(*a)), last_fixed(f.shape(*b)));
+                let rows = self.rows(out_shape, wa + wb);
+                let [wa, wb, wo, zero] =
+                    [wa, wb, wa + wb, 0].map(|v| self.b.ins().iconst(I64, v as i64));
+                self.call(
+                    Helper::CopyColumns,
+                    &[xs[0], wa, zero, y, wo, zero, rows, wa],
+                )?;
+                self.call(Helper::CopyColumns, &[xs[1], wb, zero, y, wo, wa, rows, wb])?;
+            }
+            Op::Slice { x, start, len } => {
+                let w = last_fixed(f.shape(*x));
+                let rows = self.rows(out_shape, *len);
+                let [w, s, l, zero] =
+                    [w, *start, *len, 0].map(|v| self.b.ins().iconst(I64, v as i64));
+                self.call(Helper::CopyColumns, &[xs[0], w, s, y, l, zero, rows, l])?;
+            }
         }
         Ok(())
+    }
+
+    /// The number of rows of `width` values in a value of `shape` at this call's batch.
+    fn rows(&mut self, shape: &Shape, width: usize) -> Value {
+        let per_batch = fixed_numel(shape) / width.max(1);
+        let rows = Shape(if shape.has_batch() {
+            vec![Dim::Batch, Dim::Fixed(per_batch)]
+        } else {
+            vec![Dim::Fixed(per_batch)]
+        });
+        self.numel(&rows)
     }
 
     fn copy(&mut self, code: i32, from: Loc, to: Loc, shape: &Shape) {

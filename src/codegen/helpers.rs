@@ -28,6 +28,8 @@ pub(super) enum Helper {
     Broadcast,
     /// (x, y, descriptor, batch): see `strided`.
     SumTo,
+    /// (src, src_width, src_offset, dst, dst_width, dst_offset, rows, count): see `strided`.
+    CopyColumns,
 }
 
 impl Helper {
@@ -43,6 +45,7 @@ impl Helper {
             Helper::MatMul => "nnc_matmul",
             Helper::Broadcast => "nnc_broadcast",
             Helper::SumTo => "nnc_sum_to",
+            Helper::CopyColumns => "nnc_copy_columns",
         }
     }
 
@@ -57,6 +60,7 @@ impl Helper {
             | Helper::Softplus => 3,
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 10,
+            Helper::CopyColumns => 8,
         };
         let mut sig = template;
         sig.params = vec![AbiParam::new(types::I64); n];
@@ -83,6 +87,10 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (
             Helper::SumTo.symbol(),
             super::strided::nnc_sum_to as *const u8,
+        ),
+        (
+            Helper::CopyColumns.symbol(),
+            super::strided::nnc_copy_columns as *const u8,
         ),
     ]
 }

@@ -174,6 +174,39 @@ pub(super) unsafe extern "C" fn nnc_sum_to(
     }
 }
 
+/// Copy `count` columns of each of `rows` rows: from row-major `src` (rows of `src_width`,
+/// starting at column `src_offset`) into row-major `dst` (rows of `dst_width`, starting at column
+/// `dst_offset`). A concatenation is one call per operand; a slice is one call.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe extern "C" fn nnc_copy_columns(
+    src: *const f32,
+    src_width: i64,
+    src_offset: i64,
+    dst: *mut f32,
+    dst_width: i64,
+    dst_offset: i64,
+    rows: i64,
+    count: i64,
+) {
+    let [sw, so, dw, doff, rows, count] =
+        [src_width, src_offset, dst_width, dst_offset, rows, count].map(|v| v as usize);
+    if rows == 0 || count == 0 {
+        return;
+    }
+    // SAFETY: the generated code passes buffers of `rows` rows of `src_width` and `dst_width`
+    // floats, whose lengths `call` checked, and offsets with `offset + count <= width` (the
+    // shapes of the concat or slice, `shape::infer`). Source and destination never overlap.
+    let (src, dst) = unsafe {
+        (
+            std::slice::from_raw_parts(src, rows * sw),
+            std::slice::from_raw_parts_mut(dst, rows * dw),
+        )
+    };
+    for (s, d) in src.chunks_exact(sw).zip(dst.chunks_exact_mut(dw)) {
+        d[doff..doff + count].copy_from_slice(&s[so..so + count]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,17 @@ pub enum Op {
     SumTo(ValueId),
     /// log(softmax(x)) along the last axis, computed stably (max-shifted).
     LogSoftmax(ValueId),
+    /// `a` and `b` side by side along the last axis; every other dimension agrees.
+    Concat {
+        a: ValueId,
+        b: ValueId,
+    },
+    /// `len` entries of the last axis starting at `start`.
+    Slice {
+        x: ValueId,
+        start: usize,
+        len: usize,
+    },
     /// Element-wise `condition != 0 ? yes : no`, all three of one shape. The condition gets no
     /// adjoint.
     Select {
@@ -238,6 +249,8 @@ impl OpKind {
             OpKind::SumTo => Some("sum_to"),
             OpKind::LogSoftmax => Some("log_softmax"),
             OpKind::Select => Some("select"),
+            OpKind::Concat => Some("concat"),
+            OpKind::Slice => Some("slice"),
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -256,6 +269,8 @@ impl Op {
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::MatMul { a, b, .. } => vec![*a, *b],
             Op::Select { condition, yes, no } => vec![*condition, *yes, *no],
+            Op::Concat { a, b } => vec![*a, *b],
+            Op::Slice { x, .. } => vec![*x],
         }
     }
 
@@ -270,7 +285,9 @@ impl Op {
             | Op::Broadcast(_)
             | Op::SumTo(_)
             | Op::LogSoftmax(_)
-            | Op::Select { .. } => OpKind::from(self)
+            | Op::Select { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. } => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

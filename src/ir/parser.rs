@@ -235,6 +235,28 @@ impl<'a> Parser<'a> {
                 no_params(line, op_name, params)?;
                 Op::LogSoftmax(self.operand(line)?)
             }
+            OpKind::Concat => {
+                no_params(line, op_name, params)?;
+                Op::Concat {
+                    a: self.operand(line)?,
+                    b: self.operand(line)?,
+                }
+            }
+            OpKind::Slice => {
+                let v = numbers(line, op_pos, op_name, params, &["start", "len"])?;
+                let whole = |v: f64| {
+                    v.fract() == 0.0 && (0.0..=crate::ir::MAX_ELEMENTS as f64).contains(&v)
+                };
+                if !whole(v[0]) || !whole(v[1]) {
+                    return line
+                        .fail_at(op_pos, "`slice` needs a whole start and length".to_string());
+                }
+                Op::Slice {
+                    start: v[0] as usize,
+                    len: v[1] as usize,
+                    x: self.operand(line)?,
+                }
+            }
             OpKind::Select => {
                 no_params(line, op_name, params)?;
                 Op::Select {

@@ -64,6 +64,8 @@ pub fn op_text(f: &Function, op: &Op) -> String {
             format!("{}{flags} {} {}", op.name(), n(*a), n(*b))
         }
         Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => format!("{} {}", op.name(), n(*x)),
+        Op::Concat { a, b } => format!("{} {} {}", op.name(), n(*a), n(*b)),
+        Op::Slice { x, start, len } => format!("{}[start={start}, len={len}] {}", op.name(), n(*x)),
         Op::Select { condition, yes, no } => {
             format!("{} {} {} {}", op.name(), n(*condition), n(*yes), n(*no))
         }

@@ -40,6 +40,7 @@ const BUILTINS: &[&str] = &[
     "width",
     "param",
     "add",
+    "concat",
 ];
 
 /// Is `name` one of the built-in math functions?
@@ -696,6 +697,56 @@ fn call(
             )?))
         }
         "sum" | "mean" => reduce(ctx, name, &a, span),
+        "concat" => {
+            if a.positional.len() < 2 || !a.named.is_empty() {
+                return Err(error(
+                    ctx,
+                    "nnc::math::arguments",
+                    format!(
+                        "`concat` joins two or more values, given {}",
+                        a.positional.len()
+                    ),
+                    span,
+                    "here",
+                    "write e.g. `concat(h, g)`",
+                ));
+            }
+            let mut parts = Vec::new();
+            for &(v, vs) in &a.positional {
+                match numeric(ctx, v, vs)? {
+                    Val::Tensor(t) if ctx.f.shape(t).rank() > 0 => parts.push((t, vs)),
+                    _ => {
+                        return Err(error(
+                            ctx,
+                            "nnc::math::expected_tensor",
+                            "`concat` joins tensors along their last axis".into(),
+                            vs,
+                            "not a tensor with an axis",
+                            "give it layers' outputs, e.g. `concat(h, g)`",
+                        ))
+                    }
+                }
+            }
+            let (mut acc, first_span) = parts[0];
+            for &(t, ts) in &parts[1..] {
+                let o = origin(ctx, span);
+                acc = match ctx.f.try_push(Op::Concat { a: acc, b: t }, None, None, o) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        let (sa, sb) = (ctx.f.shape(acc).clone(), ctx.f.shape(t).clone());
+                        return Err(Diagnostic::new(
+                            "nnc::shape::mismatch",
+                            format!("shape mismatch: `concat` joins values that agree in all but the last axis, but they are {sa} and {sb}"),
+                        )
+                        .with_source(ctx.source)
+                        .with_label(Span::new(first_span.start, first_span.end), format!("{sa}"))
+                        .with_label(ts, format!("{sb}"))
+                        .with_help("join values with one row per example, e.g. two layers' outputs"));
+                    }
+                };
+            }
+            Ok(Val::Tensor(acc))
+        }
         "softmax" | "log_softmax" => {
             arity(ctx, name, &a, 1, span, &format!("{}(x)", name.name))?;
             let (x, xs) = a.positional[0];

@@ -106,6 +106,38 @@ fn comparisons_at_ties_and_select() {
     }
 }
 
+/// Concatenation and slicing along the last axis, batched and fixed, at widths that exercise
+/// offsets on both sides.
+#[test]
+fn concat_and_slice_match_the_interpreter() {
+    let cases = [
+        (Shape::batched(&[3]), Shape::batched(&[5])),
+        (Shape::fixed(&[2, 3]), Shape::fixed(&[2, 4])),
+        (Shape::batched(&[2, 1]), Shape::batched(&[2, 6])),
+    ];
+    for (i, (sa, sb)) in cases.into_iter().enumerate() {
+        let mut f = Function::new("concat");
+        let a = f.add_arg("a", sa, ArgRole::Data, None);
+        let b = f.add_arg("b", sb, ArgRole::Data, None);
+        let c = f.push(Op::Concat { a, b }, None, Some("c"), None);
+        let d = f.push(Op::Concat { a: c, b: a }, None, Some("d"), None);
+        let s = f.push(
+            Op::Slice {
+                x: d,
+                start: 2,
+                len: 3,
+            },
+            None,
+            Some("s"),
+            None,
+        );
+        f.add_output("c", c);
+        f.add_output("d", d);
+        f.add_output("s", s);
+        check_outputs(&f, 160 + i as u64, (-1.0, 1.0));
+    }
+}
+
 fn matmul_fn(sa: Shape, sb: Shape, transpose_a: bool, transpose_b: bool) -> Function {
     let mut f = Function::new(format!("matmul_{transpose_a}_{transpose_b}"));
     let a = f.add_arg("a", sa, ArgRole::Data, None);
