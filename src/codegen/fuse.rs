@@ -57,7 +57,11 @@ pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
             let s = f.shape(*x);
             !s.has_batch() && s.fixed_numel() == Some(1)
         }
-        Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => false,
+        Op::MatMul { .. }
+        | Op::SumTo(_)
+        | Op::LogSoftmax(_)
+        | Op::DropoutMask { .. }
+        | Op::NormalNoise { .. } => false,
     }
 }
 

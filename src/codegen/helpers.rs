@@ -28,6 +28,10 @@ pub(super) enum Helper {
     Broadcast,
     /// (x, y, descriptor, batch): see `strided`.
     SumTo,
+    /// (counter, y, n, key << 32 | site, rate's f64 bits): see `random`.
+    DropoutMask,
+    /// (counter, y, n, key << 32 | site, std's f64 bits): see `random`.
+    NormalNoise,
 }
 
 impl Helper {
@@ -43,6 +47,8 @@ impl Helper {
             Helper::MatMul => "nnc_matmul",
             Helper::Broadcast => "nnc_broadcast",
             Helper::SumTo => "nnc_sum_to",
+            Helper::DropoutMask => "nnc_dropout_mask",
+            Helper::NormalNoise => "nnc_normal_noise",
         }
     }
 
@@ -57,6 +63,7 @@ impl Helper {
             | Helper::Softplus => 3,
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 10,
+            Helper::DropoutMask | Helper::NormalNoise => 5,
         };
         let mut sig = template;
         sig.params = vec![AbiParam::new(types::I64); n];
@@ -83,6 +90,14 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (
             Helper::SumTo.symbol(),
             super::strided::nnc_sum_to as *const u8,
+        ),
+        (
+            Helper::DropoutMask.symbol(),
+            super::random::nnc_dropout_mask as *const u8,
+        ),
+        (
+            Helper::NormalNoise.symbol(),
+            super::random::nnc_normal_noise as *const u8,
         ),
     ]
 }

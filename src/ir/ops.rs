@@ -7,6 +7,7 @@
 use strum::{EnumDiscriminants, EnumIter};
 
 use super::ValueId;
+pub use crate::philox::RandomSite;
 
 /// Element-wise functions of one tensor. Parameterised functions carry their constants.
 #[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
@@ -188,6 +189,21 @@ pub enum Op {
     SumTo(ValueId),
     /// log(softmax(x)) along the last axis, computed stably (max-shifted).
     LogSoftmax(ValueId),
+    /// Inverted dropout's multiplier, of the equation's shape: 1/(1 − rate) where an element is
+    /// kept, 0 where it is dropped, drawn by the counter-based generator (`philox`) from `at` and
+    /// the step number held in the scalar `counter`. It does not depend on any parameter.
+    DropoutMask {
+        rate: f64,
+        at: RandomSite,
+        counter: ValueId,
+    },
+    /// Normal noise N(0, std²) of the equation's shape (Box–Muller over `philox`), like
+    /// `DropoutMask` a function of `at`, the step in `counter` and the element's index.
+    NormalNoise {
+        std: f64,
+        at: RandomSite,
+        counter: ValueId,
+    },
 }
 
 impl OpKind {
@@ -200,6 +216,8 @@ impl OpKind {
             OpKind::Broadcast => Some("broadcast"),
             OpKind::SumTo => Some("sum_to"),
             OpKind::LogSoftmax => Some("log_softmax"),
+            OpKind::DropoutMask => Some("dropout_mask"),
+            OpKind::NormalNoise => Some("normal_noise"),
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -217,6 +235,7 @@ impl Op {
             Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::MatMul { a, b, .. } => vec![*a, *b],
+            Op::DropoutMask { counter, .. } | Op::NormalNoise { counter, .. } => vec![*counter],
         }
     }
 
@@ -230,7 +249,9 @@ impl Op {
             | Op::MatMul { .. }
             | Op::Broadcast(_)
             | Op::SumTo(_)
-            | Op::LogSoftmax(_) => OpKind::from(self)
+            | Op::LogSoftmax(_)
+            | Op::DropoutMask { .. }
+            | Op::NormalNoise { .. } => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

@@ -64,6 +64,22 @@ pub fn op_text(f: &Function, op: &Op) -> String {
             format!("{}{flags} {} {}", op.name(), n(*a), n(*b))
         }
         Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => format!("{} {}", op.name(), n(*x)),
+        Op::DropoutMask { rate, at, counter } => format!(
+            "{}[rate={}, key={}, site={}] {}",
+            op.name(),
+            num(*rate),
+            at.key,
+            at.site,
+            n(*counter)
+        ),
+        Op::NormalNoise { std, at, counter } => format!(
+            "{}[std={}, key={}, site={}] {}",
+            op.name(),
+            num(*std),
+            at.key,
+            at.site,
+            n(*counter)
+        ),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::diag::{Diagnostic, Source, Span};
 use crate::ir::{ArgRole, BinaryOp, Function, Op, Origin, Shape, UnaryOp, ValueId};
 use crate::shape;
 
+use super::regularize::{self, Training};
 use super::spec::{Activation, DenseSpec, Loss, ModelSpec};
 
 /// How a parameter starts before training.
@@ -19,6 +20,22 @@ pub enum Init {
         fan_out: usize,
     },
     Zeros,
+    /// Uniform in ±limit (He, LeCun), drawn as `GlorotUniform` is.
+    SymmetricUniform {
+        limit: f64,
+    },
+    /// Uniform in [low, high).
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    /// Normal (not truncated), by Box–Muller over the initialization stream.
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    /// Every value the same (`ones`).
+    Constant(f64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +71,10 @@ pub struct Lowered {
     pub spec: ModelSpec,
     pub forward: Function,
     pub loss: Function,
+    /// The loss the training step differentiates: `loss` plus dropout and input noise, which
+    /// draw from the step counter `regularize::COUNTER` (a state argument). The same function as
+    /// `loss` for a model with neither.
+    pub train_loss: Function,
     pub params: Vec<ParamSpec>,
     pub input_width: usize,
 }
@@ -255,21 +276,21 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     let mut params = Vec::new();
     let mut fan_in = width;
     for (i, layer) in spec.layers.iter().enumerate() {
+        let o = &layer.options;
         params.push(ParamSpec {
             name: format!("w{}", i + 1),
             shape: vec![fan_in, layer.units],
-            init: Init::GlorotUniform {
-                fan_in,
-                fan_out: layer.units,
-            },
+            init: regularize::init_of(o.init, fan_in, layer.units),
             layer: i,
         });
-        params.push(ParamSpec {
-            name: format!("b{}", i + 1),
-            shape: vec![layer.units],
-            init: Init::Zeros,
-            layer: i,
-        });
+        if o.bias {
+            params.push(ParamSpec {
+                name: format!("b{}", i + 1),
+                shape: vec![layer.units],
+                init: regularize::init_of(o.bias_init, fan_in, layer.units),
+                layer: i,
+            });
+        }
         fan_in = layer.units;
     }
     check_size(spec, width, &params)?;
@@ -290,32 +311,46 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         ArgRole::Data,
         Some(input_origin.clone()),
     );
-    let (_, out) = emit_layers(&mut forward, spec, x).map_err(|e| fail(&forward, e))?;
+    let (_, out) = emit_layers(&mut forward, spec, x, None).map_err(|e| fail(&forward, e))?;
     forward.add_output("output", out);
 
-    let mut loss = Function::new("loss");
-    declare_params(&mut loss, spec, &params);
-    let x = loss.add_arg(
-        "x",
-        Shape::batched(&[width]),
-        ArgRole::Data,
-        Some(input_origin),
-    );
-    let y = loss.add_arg(
-        "y",
-        Shape::batched(&[target_width]),
-        ArgRole::Data,
-        Some(target_origin),
-    );
-    let (logits, out) = emit_layers(&mut loss, spec, x).map_err(|e| fail(&loss, e))?;
-    let l = emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?;
-    loss.add_output("loss", l);
-    loss.add_output("output", out);
+    // The evaluation loss, and the training one with dropout and noise when the model has any.
+    let build_loss = |training: bool| -> Result<Function, Diagnostic> {
+        let mut loss = Function::new("loss");
+        declare_params(&mut loss, spec, &params);
+        let training = training.then(|| Training::declare(&mut loss, spec));
+        let x = loss.add_arg(
+            "x",
+            Shape::batched(&[width]),
+            ArgRole::Data,
+            Some(input_origin.clone()),
+        );
+        let y = loss.add_arg(
+            "y",
+            Shape::batched(&[target_width]),
+            ArgRole::Data,
+            Some(target_origin.clone()),
+        );
+        let (logits, out) =
+            emit_layers(&mut loss, spec, x, training).map_err(|e| fail(&loss, e))?;
+        let l = emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?;
+        let l = regularize::emit_penalty(&mut loss, spec, l).map_err(|e| fail(&loss, e))?;
+        loss.add_output("loss", l);
+        loss.add_output("output", out);
+        Ok(loss)
+    };
+    let loss = build_loss(false)?;
+    let train_loss = if regularize::draws_random(spec) {
+        build_loss(true)?
+    } else {
+        loss.clone()
+    };
 
     Ok(Lowered {
         spec: spec.clone(),
         forward,
         loss,
+        train_loss,
         params,
         input_width: width,
     })
@@ -338,17 +373,18 @@ fn emit_layers(
     f: &mut Function,
     spec: &ModelSpec,
     x: ValueId,
+    training: Option<Training>,
 ) -> Result<(ValueId, ValueId), shape::ShapeError> {
-    let mut h = x;
+    let mut h = match training {
+        Some(t) => t.noisy_input(f, spec, x)?,
+        None => x,
+    };
     let mut logits = x;
     let n = spec.layers.len();
     for (i, layer) in spec.layers.iter().enumerate() {
         let origin = Some(layer_origin(spec, i, layer));
         let w = f
             .arg_named(&format!("w{}", i + 1))
-            .expect("invariant: parameters are declared first");
-        let b = f
-            .arg_named(&format!("b{}", i + 1))
             .expect("invariant: parameters are declared first");
         let mm = f.try_push(
             Op::MatMul {
@@ -361,25 +397,37 @@ fn emit_layers(
             None,
             origin.clone(),
         )?;
-        let target = f.shape(mm).clone();
-        let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
         let z_name = if i + 1 == n {
             "logits".to_string()
         } else {
             format!("z{}", i + 1)
         };
-        let z = f.try_push(
-            Op::Binary(BinaryOp::Add, mm, bb),
-            None,
-            Some(&z_name),
-            origin.clone(),
-        )?;
+        // Without a bias (`bias: false`) the product is the pre-activation: no add at all.
+        let z = match f.arg_named(&format!("b{}", i + 1)) {
+            Some(b) => {
+                let target = f.shape(mm).clone();
+                let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
+                f.try_push(
+                    Op::Binary(BinaryOp::Add, mm, bb),
+                    None,
+                    Some(&z_name),
+                    origin.clone(),
+                )?
+            }
+            None => {
+                f.rename(mm, &z_name);
+                mm
+            }
+        };
         let h_name = if i + 1 == n {
             "output".to_string()
         } else {
             format!("h{}", i + 1)
         };
-        h = emit_activation(f, layer.activation, z, &h_name, origin)?;
+        h = emit_activation(f, layer.activation, z, &h_name, origin.clone())?;
+        if let Some(t) = training {
+            h = t.dropout(f, i, layer.options.dropout, h, origin)?;
+        }
         logits = z;
     }
     Ok((logits, h))

@@ -4,7 +4,9 @@
 //! calls code generation.
 
 pub mod graph;
+mod regularize;
 pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};
+pub use regularize::COUNTER;
 pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};

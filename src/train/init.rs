@@ -29,6 +29,27 @@ fn symmetric_unit(rng: &mut ChaCha8Rng) -> f32 {
     (bits as f32 / (1u32 << 23) as f32) - 1.0
 }
 
+/// A uniform draw in [0, 1) from 24 random bits (exact in f32 and f64).
+fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    f64::from(rng.next_u32() >> 8) / f64::from(1u32 << 24)
+}
+
+/// Fill `buf` with normal draws N(mean, std²) by the Box–Muller transform in f64, two values per
+/// pair of 32-bit draws (cosine then sine): √(−2 ln u₁) with u₁ in (0, 1], never 0. The normal is
+/// not truncated (as PyTorch's initializers, unlike Keras').
+fn fill_normal(buf: &mut [f32], mean: f64, std: f64, rng: &mut ChaCha8Rng) {
+    for pair in buf.chunks_mut(2) {
+        let u1 = 1.0 - unit(rng);
+        let u2 = unit(rng);
+        let r = (-2.0 * u1.ln()).sqrt();
+        let angle = std::f64::consts::TAU * u2;
+        let z = [r * angle.cos(), r * angle.sin()];
+        for (w, z) in pair.iter_mut().zip(z) {
+            *w = (mean + std * z) as f32;
+        }
+    }
+}
+
 /// One buffer per parameter, in order.
 pub fn initialize(params: &[ParamSpec], seed: u64) -> Result<Vec<Vec<f32>>, AllocFailed> {
     let mut rng = random::stream(seed, Stream::Initialization);
@@ -44,6 +65,16 @@ pub fn initialize(params: &[ParamSpec], seed: u64) -> Result<Vec<Vec<f32>>, Allo
                     buf.iter_mut()
                         .for_each(|w| *w = limit * symmetric_unit(&mut rng));
                 }
+                Init::SymmetricUniform { limit } => {
+                    let limit = limit as f32;
+                    buf.iter_mut()
+                        .for_each(|w| *w = limit * symmetric_unit(&mut rng));
+                }
+                Init::Uniform { low, high } => buf
+                    .iter_mut()
+                    .for_each(|w| *w = (low + (high - low) * unit(&mut rng)) as f32),
+                Init::Normal { mean, std } => fill_normal(&mut buf, mean, std, &mut rng),
+                Init::Constant(c) => buf.fill(c as f32),
             }
             Ok(buf)
         })
