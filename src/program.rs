@@ -16,6 +16,9 @@ pub struct Program {
     /// Arguments: the parameters in `params` order, then the data `x` and `y`. Outputs: `loss`
     /// and `output` (the predictions).
     pub loss: VerifiedFunction,
+    /// The loss the step differentiates: `loss` with dropout and input noise, drawn from the
+    /// step counter `lower::COUNTER` (a state argument); the same as `loss` without either.
+    pub train_loss: VerifiedFunction,
     pub grad: VerifiedFunction,
     /// Arguments: the parameters in `params` order, `x` and `y`, then the optimizer state in
     /// `state` order. Output: `loss`.
@@ -84,6 +87,7 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
         spec: lowered.spec,
         forward: verified(lowered.forward),
         loss: verified(lowered.loss),
+        train_loss: verified(lowered.train_loss),
         grad: verified(grad.function),
         step: verified(step),
         params: lowered.params,

@@ -7,7 +7,14 @@ use std::path::Path;
 use nnc::ir::print_function;
 use nnc::train::session::{build_file, Overrides};
 
-const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+const EXAMPLES: [&str; 6] = [
+    "iris",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
+];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
     build_file(path, &Overrides::default())

@@ -15,7 +15,14 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+const EXAMPLES: [&str; 6] = [
+    "iris",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
+];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
     build_file(path, &Overrides::default())

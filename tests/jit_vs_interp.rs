@@ -19,7 +19,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strum::IntoEnumIterator;
 
-const EXAMPLES: [&str; 4] = ["iris", "breast_cancer", "diabetes", "digits"];
+const EXAMPLES: [&str; 6] = [
+    "iris",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

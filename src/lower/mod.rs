@@ -8,5 +8,5 @@ mod regularize;
 pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};
-pub use regularize::COUNTER;
+pub use regularize::{init_of as regularize_init, COUNTER};
 pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};
