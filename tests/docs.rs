@@ -37,8 +37,8 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            let p = nnc::program::build(&spec, None)
-                .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let p =
+                nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
             // And compiled: the training step and the evaluation loss, as a run compiles them.
             let opts = nnc::codegen::CodegenOptions::default();
             for f in [&p.step, &p.loss] {

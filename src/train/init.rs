@@ -137,7 +137,9 @@ mod tests {
         use crate::lower::spec::Initializer as I;
         let (fan_in, fan_out) = (50usize, 30usize);
         let (fi, fo) = (fan_in as f64, fan_out as f64);
-        let cases: Vec<(I, f64, f64, Option<(f64, f64)>)> = vec![
+        // (initializer, mean, variance, bounds of the uniform ones)
+        type Case = (I, f64, f64, Option<(f64, f64)>);
+        let cases: Vec<Case> = vec![
             (
                 I::GlorotUniform,
                 0.0,
