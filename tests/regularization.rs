@@ -128,6 +128,18 @@ fn dropout_keeps_a_share_of_one_minus_p_scaled_by_its_inverse_and_only_in_traini
         masks.push(mask);
     }
     assert_ne!(masks[0], masks[1], "each step draws its own mask");
+    // The masks' key comes from the train seed: another seed, other masks (not only other
+    // initial weights); the same seed, the same key.
+    let key = |text: &str| {
+        let p = program(text);
+        p.step.body.iter().find_map(|eq| match eq.op {
+            Op::DropoutMask { at, .. } => Some(at.key),
+            _ => None,
+        })
+    };
+    let other = DROPOUT.replace("seed: 9", "seed: 10");
+    assert_eq!(key(DROPOUT), key(DROPOUT));
+    assert_ne!(key(DROPOUT), key(&other));
     // Evaluating the loss twice gives the same value: nothing random in it.
     let eval_args: Vec<Tensor> = p
         .loss
