@@ -1,8 +1,9 @@
 //! Seeded randomness. One seed drives every random choice of a run, through separate ChaCha8
 //! streams (same key, different stream numbers), so that initialization, the split, the
-//! shuffles and the key of the counter-based generator (`philox`) are independent of each other: changing how many numbers one of them draws cannot
-//! change what the others see. Initial values are built from raw 32-bit outputs (`train::init`);
-//! shuffles use `rand`'s `SliceRandom`, whose draws are fixed by the `rand` version in Cargo.lock.
+//! shuffles and the key of the counter-based generator (`philox`) are independent of each other:
+//! changing how many numbers one of them draws cannot change what the others see. Initial values
+//! are built from raw 32-bit outputs (`train::init`); shuffles use `rand`'s `SliceRandom`, whose
+//! draws are fixed by the `rand` version in Cargo.lock.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
