@@ -378,6 +378,10 @@ fn vjp(
                 out.push((*no, push(g, select(*condition, zero, dy), None)));
             }
         }
+        Op::DropoutMask { .. } | Op::NormalNoise { .. } => {
+            // A random tensor is a function of the step counter alone, which is state, never a
+            // parameter: nothing flows back through it (`x · mask` is differentiated by `mul`).
+        }
         Op::LogSoftmax(x) => {
             if active[x.index()] {
                 // dx = dy - softmax(x) · Σ dy (row-wise), with softmax(x) = exp(y).

@@ -188,6 +188,14 @@ pub fn evaluate(
                 .expect("invariant: verified broadcasts follow numpy's rules")
                 .to_owned(),
             Op::SumTo(x) => sum_to(get(*x), &out_extents),
+            Op::DropoutMask { rate, at, counter } => {
+                random(get(*counter), &out_extents, *at, |w| {
+                    crate::philox::dropout_value(w, *rate)
+                })
+            }
+            Op::NormalNoise { std, at, counter } => random(get(*counter), &out_extents, *at, |w| {
+                crate::philox::noise_value(w, *std)
+            }),
             Op::LogSoftmax(x) => {
                 let x = get(*x);
                 let last = Axis(x.ndim() - 1);
@@ -238,6 +246,23 @@ pub fn evaluate(
             .map(|v| v.unwrap_or_else(|| ArrayD::zeros(IxDyn(&[]))))
             .collect(),
     })
+}
+
+/// A random tensor of `extents`: element `i` (row-major) from the counter-based generator at the
+/// step the scalar `counter` holds (read as the f32 the compiled code keeps).
+fn random(
+    counter: &Tensor,
+    extents: &[usize],
+    at: crate::ir::RandomSite,
+    value: impl Fn([u32; 4]) -> f64,
+) -> Tensor {
+    let step = crate::philox::step_of(counter.sum() as f32);
+    let n: usize = extents.iter().product();
+    let data = (0..n)
+        .map(|i| value(crate::philox::words(at, step, i as u64)))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(extents), data)
+        .expect("invariant: a random tensor has the product of its extents in values")
 }
 
 /// Sum `x` down to `to` (numpy broadcasting in reverse).

@@ -22,6 +22,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod optim;
+pub mod philox;
 pub mod plots;
 pub mod program;
 pub mod random;

@@ -3,7 +3,7 @@
 //! loss), `grad` (adds the backward pass) and `step` (adds the optimizer update) — each verified.
 
 use crate::diag::{Diagnostic, Source};
-use crate::ir::{ArgRole, Function, VerifiedFunction};
+use crate::ir::{ArgRole, Function, Op, UnaryOp, Update, VerifiedFunction};
 use crate::lower::{self, DataShape, ModelSpec, ParamSpec};
 use crate::optim::{self, StateSpec};
 use crate::{autodiff, syntax};
@@ -16,6 +16,9 @@ pub struct Program {
     /// Arguments: the parameters in `params` order, then the data `x` and `y`. Outputs: `loss`
     /// and `output` (the predictions).
     pub loss: VerifiedFunction,
+    /// The loss the step differentiates: `loss` with dropout and input noise, drawn from the
+    /// step counter `lower::COUNTER` (a state argument); the same as `loss` without either.
+    pub train_loss: VerifiedFunction,
     pub grad: VerifiedFunction,
     /// Arguments: the parameters in `params` order, `x` and `y`, then the optimizer state in
     /// `state` order. Output: `loss`.
@@ -47,15 +50,46 @@ fn verified(f: Function) -> VerifiedFunction {
     })
 }
 
+/// When the training loss draws random tensors, its step counter (`lower::COUNTER`, a state
+/// argument declared before the data) starts at 0 and the step adds 1 to it, so every step draws
+/// new masks and a run replays them from the seed alone. It is the first state buffer, before the
+/// optimizer's, as its argument comes first.
+fn count_steps(step: &mut Function, state: &mut Vec<StateSpec>) {
+    let Some(counter) = step.arg_named(lower::COUNTER) else {
+        return;
+    };
+    state.insert(
+        0,
+        StateSpec {
+            name: lower::COUNTER.into(),
+            shape: vec![],
+            init: 0.0,
+        },
+    );
+    let next = step.push(
+        Op::Unary(UnaryOp::Affine { mul: 1.0, add: 1.0 }, counter),
+        None,
+        Some("rng_step_next"),
+        None,
+    );
+    step.updates.push(Update {
+        arg: counter,
+        value: next,
+    });
+}
+
 /// Build and verify every function of the model.
 pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diagnostic> {
     let lowered = lower::lower(spec, data)?;
-    let grad = autodiff::gradient(&lowered.loss, "loss", ArgRole::Param);
-    let (step, state) = optim::training_step(&grad, &spec.optimizer);
+    // The step differentiates the training loss: the evaluation loss plus dropout and noise.
+    let grad = autodiff::gradient(&lowered.train_loss, "loss", ArgRole::Param);
+    let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer);
+    count_steps(&mut step, &mut state);
     Ok(Program {
         spec: lowered.spec,
         forward: verified(lowered.forward),
         loss: verified(lowered.loss),
+        train_loss: verified(lowered.train_loss),
         grad: verified(grad.function),
         step: verified(step),
         params: lowered.params,

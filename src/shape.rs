@@ -38,6 +38,26 @@ fn malformed(message: String) -> ShapeError {
     }
 }
 
+/// A random tensor (`dropout_mask`, `normal_noise`) has the requested shape and draws from a
+/// scalar step counter.
+fn random_shape(
+    f: &Function,
+    op: &Op,
+    counter: ValueId,
+    target: Option<Shape>,
+) -> Result<Shape, ShapeError> {
+    let to = target.ok_or_else(|| malformed(format!("{} needs a target shape", op.name())))?;
+    let s = f.shape(counter);
+    if s.rank() != 0 {
+        return Err(malformed(format!(
+            "{} draws from a scalar step counter, but `{}` is {s}",
+            op.name(),
+            f.name_of(counter)
+        )));
+    }
+    Ok(to)
+}
+
 /// Can `from` be broadcast to `to` (numpy rules, aligned from the right)?
 pub fn broadcastable(from: &Shape, to: &Shape) -> bool {
     if from.rank() > to.rank() {
@@ -180,6 +200,9 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
                     f.name_of(*x)
                 ))),
             }
+        }
+        Op::DropoutMask { counter, .. } | Op::NormalNoise { counter, .. } => {
+            random_shape(f, op, *counter, target)
         }
         Op::Broadcast(x) => {
             let to = target.ok_or_else(|| malformed("broadcast needs a target shape".into()))?;

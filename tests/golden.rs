@@ -7,13 +7,15 @@ use std::path::Path;
 use nnc::ir::print_function;
 use nnc::train::session::{build_file, Overrides};
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 8] = [
     "iris",
     "breast_cancer",
     "diabetes",
     "digits",
     "residual",
     "custom_layer",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
 ];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {

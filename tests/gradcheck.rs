@@ -291,6 +291,43 @@ fn log_softmax_const_and_batch_size() {
     check(&f, false, 71);
 }
 
+/// Dropout multiplies by a mask and noise adds to a value: the gradient flows through the `mul`
+/// and `add` with the mask held fixed, and none reaches the step counter (a state argument).
+#[test]
+fn dropout_and_noise_pass_gradients_through_their_masks() {
+    use nnc::ir::RandomSite;
+    let mut f = Function::new("dropout");
+    let x = f.add_arg("x", Shape::batched(&[6]), ArgRole::Param, None);
+    let counter = f.add_arg("rng_step", Shape::scalar(), ArgRole::State, None);
+    let at = RandomSite { key: 5, site: 1 };
+    let shape = Some(Shape::batched(&[6]));
+    let noise = f.push(
+        Op::NormalNoise {
+            std: 0.5,
+            at,
+            counter,
+        },
+        shape.clone(),
+        None,
+        None,
+    );
+    let noisy = f.push(Op::Binary(BinaryOp::Add, x, noise), None, None, None);
+    let t = f.push(Op::Unary(UnaryOp::Tanh, noisy), None, None, None);
+    let mask = f.push(
+        Op::DropoutMask {
+            rate: 0.4,
+            at,
+            counter,
+        },
+        shape,
+        None,
+        None,
+    );
+    let y = f.push(Op::Binary(BinaryOp::Mul, t, mask), None, None, None);
+    finish_with_weighted_sum(&mut f, y);
+    check(&f, false, 80);
+}
+
 #[test]
 fn the_loss_of_every_example_model() {
     for name in [
@@ -300,12 +337,18 @@ fn the_loss_of_every_example_model() {
         "digits",
         "residual",
         "custom_layer",
+        "breast_cancer_dropout",
+        "diabetes_regularized",
     ] {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
         let data = nnc::train::session::prepare_data(&spec, &path, &Default::default()).unwrap();
-        let f = nnc::program::build(&spec, Some(&data.shape)).unwrap().loss;
+        // The training loss: with dropout and noise (masks fixed by the step counter) when the
+        // model has them, the evaluation loss otherwise; both with their penalties.
+        let f = nnc::program::build(&spec, Some(&data.shape))
+            .unwrap()
+            .train_loss;
         let mut rng = ChaCha8Rng::seed_from_u64(100 + name.len() as u64);
         let mut args: Vec<Tensor> = f
             .args

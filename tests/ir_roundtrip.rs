@@ -15,13 +15,15 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 8] = [
     "iris",
     "breast_cancer",
     "diabetes",
     "digits",
     "residual",
     "custom_layer",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
 ];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {

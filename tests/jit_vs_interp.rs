@@ -19,13 +19,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strum::IntoEnumIterator;
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 8] = [
     "iris",
     "breast_cancer",
     "diabetes",
     "digits",
     "residual",
     "custom_layer",
+    "breast_cancer_dropout",
+    "diabetes_regularized",
 ];
 
 fn root() -> &'static Path {

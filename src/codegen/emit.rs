@@ -19,7 +19,7 @@ use super::fuse::Step;
 use super::helpers::Helper;
 use super::plan::{Loc, Plan};
 use super::{strided, CodegenError};
-use crate::ir::{Dim, Equation, Function, Op, Shape, UnaryOp, ValueId};
+use crate::ir::{Dim, Equation, Function, Op, RandomSite, Shape, UnaryOp, ValueId};
 
 pub(super) struct Lowering<'a, 'b> {
     pub f: &'a Function,
@@ -233,7 +233,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 | Op::SumTo(_)
                 | Op::LogSoftmax(_)
                 | Op::Concat { .. }
-                | Op::Slice { .. } => {
+                | Op::Slice { .. }
+                | Op::DropoutMask { .. }
+                | Op::NormalNoise { .. } => {
                     panic!("invariant: only element-wise equations are fused (fuse::fusible)")
                 }
             };
@@ -353,6 +355,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let d = self.descriptor(f.shape(*x), out_shape)?;
                 self.call(Helper::SumTo, &[xs[0], y, d, self.batch])?;
             }
+            Op::DropoutMask { rate, at, .. } => {
+                let n = self.numel(out_shape);
+                let (at, p) = self.random_constants(*at, *rate);
+                self.call(Helper::DropoutMask, &[xs[0], y, n, at, p])?;
+            }
+            Op::NormalNoise { std, at, .. } => {
+                let n = self.numel(out_shape);
+                let (at, p) = self.random_constants(*at, *std);
+                self.call(Helper::NormalNoise, &[xs[0], y, n, at, p])?;
+            }
             Op::LogSoftmax(_) => {
                 let (rows, width) = match out_shape.0.last() {
                     Some(Dim::Fixed(0)) => return Ok(()),
@@ -401,6 +413,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
             vec![Dim::Fixed(per_batch)]
         });
         self.numel(&rows)
+    }
+
+    /// A random op's site (key in the high 32 bits, site in the low ones) and its f64 parameter's
+    /// bits, as the two `i64` constants its kernel takes (`codegen::random`).
+    fn random_constants(&mut self, at: RandomSite, param: f64) -> (Value, Value) {
+        let packed = (u64::from(at.key) << 32) | u64::from(at.site);
+        (
+            self.b.ins().iconst(I64, packed as i64),
+            self.b.ins().iconst(I64, param.to_bits() as i64),
+        )
     }
 
     fn copy(&mut self, code: i32, from: Loc, to: Loc, shape: &Shape) {

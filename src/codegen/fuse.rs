@@ -62,6 +62,7 @@ pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
         | Op::LogSoftmax(_)
         | Op::Concat { .. }
         | Op::Slice { .. } => false,
+        Op::DropoutMask { .. } | Op::NormalNoise { .. } => false,
     }
 }
 

@@ -30,6 +30,10 @@ pub(super) enum Helper {
     SumTo,
     /// (src, src_width, src_offset, dst, dst_width, dst_offset, rows, count): see `strided`.
     CopyColumns,
+    /// (counter, y, n, key << 32 | site, rate's f64 bits): see `random`.
+    DropoutMask,
+    /// (counter, y, n, key << 32 | site, std's f64 bits): see `random`.
+    NormalNoise,
 }
 
 impl Helper {
@@ -46,6 +50,8 @@ impl Helper {
             Helper::Broadcast => "nnc_broadcast",
             Helper::SumTo => "nnc_sum_to",
             Helper::CopyColumns => "nnc_copy_columns",
+            Helper::DropoutMask => "nnc_dropout_mask",
+            Helper::NormalNoise => "nnc_normal_noise",
         }
     }
 
@@ -61,6 +67,7 @@ impl Helper {
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 10,
             Helper::CopyColumns => 8,
+            Helper::DropoutMask | Helper::NormalNoise => 5,
         };
         let mut sig = template;
         sig.params = vec![AbiParam::new(types::I64); n];
@@ -91,6 +98,14 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (
             Helper::CopyColumns.symbol(),
             super::strided::nnc_copy_columns as *const u8,
+        ),
+        (
+            Helper::DropoutMask.symbol(),
+            super::random::nnc_dropout_mask as *const u8,
+        ),
+        (
+            Helper::NormalNoise.symbol(),
+            super::random::nnc_normal_noise as *const u8,
         ),
     ]
 }

@@ -23,6 +23,8 @@ mod helpers;
 mod jit;
 mod plan;
 #[allow(unsafe_code)]
+mod random;
+#[allow(unsafe_code)]
 mod strided;
 #[allow(unsafe_code)]
 mod vmath;

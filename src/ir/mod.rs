@@ -14,7 +14,7 @@ mod parser;
 mod printer;
 mod verify;
 
-pub use ops::{BinaryOp, Op, OpKind, UnaryKind, UnaryOp};
+pub use ops::{BinaryOp, Op, OpKind, RandomSite, UnaryKind, UnaryOp};
 pub use parser::{parse_function, ParseError};
 pub use printer::{op_text, print_function};
 pub use verify::{verify, VerifiedFunction, VerifyError};

@@ -7,6 +7,7 @@
 use strum::{EnumDiscriminants, EnumIter};
 
 use super::ValueId;
+pub use crate::philox::RandomSite;
 
 /// Element-wise functions of one tensor. Parameterised functions carry their constants.
 #[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
@@ -236,6 +237,21 @@ pub enum Op {
         yes: ValueId,
         no: ValueId,
     },
+    /// Inverted dropout's multiplier, of the equation's shape: 1/(1 − rate) where an element is
+    /// kept, 0 where it is dropped, drawn by the counter-based generator (`philox`) from `at` and
+    /// the step number held in the scalar `counter`. It does not depend on any parameter.
+    DropoutMask {
+        rate: f64,
+        at: RandomSite,
+        counter: ValueId,
+    },
+    /// Normal noise N(0, std²) of the equation's shape (Box–Muller over `philox`), like
+    /// `DropoutMask` a function of `at`, the step in `counter` and the element's index.
+    NormalNoise {
+        std: f64,
+        at: RandomSite,
+        counter: ValueId,
+    },
 }
 
 impl OpKind {
@@ -251,6 +267,8 @@ impl OpKind {
             OpKind::Select => Some("select"),
             OpKind::Concat => Some("concat"),
             OpKind::Slice => Some("slice"),
+            OpKind::DropoutMask => Some("dropout_mask"),
+            OpKind::NormalNoise => Some("normal_noise"),
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -271,6 +289,7 @@ impl Op {
             Op::Select { condition, yes, no } => vec![*condition, *yes, *no],
             Op::Concat { a, b } => vec![*a, *b],
             Op::Slice { x, .. } => vec![*x],
+            Op::DropoutMask { counter, .. } | Op::NormalNoise { counter, .. } => vec![*counter],
         }
     }
 
@@ -287,7 +306,9 @@ impl Op {
             | Op::LogSoftmax(_)
             | Op::Select { .. }
             | Op::Concat { .. }
-            | Op::Slice { .. } => OpKind::from(self)
+            | Op::Slice { .. }
+            | Op::DropoutMask { .. }
+            | Op::NormalNoise { .. } => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 
 use super::{
-    ArgRole, BinaryOp, Dim, Function, Op, OpKind, Shape, UnaryKind, UnaryOp, Update, ValueId,
-    VerifiedFunction,
+    ArgRole, BinaryOp, Dim, Function, Op, OpKind, RandomSite, Shape, UnaryKind, UnaryOp, Update,
+    ValueId, VerifiedFunction,
 };
 
 /// Where the text stops making sense, and why. Lines and columns count from 1; columns in chars.
@@ -163,7 +163,11 @@ impl<'a> Parser<'a> {
         line.end("the end of the equation")?;
         // Broadcast and sum_to take their result shape from the equation; every other op's shape is
         // inferred and must then agree with the printed one.
-        let target = matches!(op, Op::Broadcast(_) | Op::SumTo(_)).then(|| shape.clone());
+        let target = matches!(
+            op,
+            Op::Broadcast(_) | Op::SumTo(_) | Op::DropoutMask { .. } | Op::NormalNoise { .. }
+        )
+        .then(|| shape.clone());
         let v = self
             .f
             .try_push(op, target, Some(name), None)
@@ -263,6 +267,39 @@ impl<'a> Parser<'a> {
                     condition: self.operand(line)?,
                     yes: self.operand(line)?,
                     no: self.operand(line)?,
+                }
+            }
+            OpKind::DropoutMask | OpKind::NormalNoise => {
+                let first = if kind == OpKind::DropoutMask {
+                    "rate"
+                } else {
+                    "std"
+                };
+                let v = numbers(line, op_pos, op_name, params, &[first, "key", "site"])?;
+                let whole = |x: f64| x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x);
+                if !whole(v[1]) || !whole(v[2]) {
+                    return line.fail_at(
+                        op_pos,
+                        format!("`{op_name}` needs a key and a site that are 32-bit whole numbers"),
+                    );
+                }
+                let at = RandomSite {
+                    key: v[1] as u32,
+                    site: v[2] as u32,
+                };
+                let counter = self.operand(line)?;
+                if kind == OpKind::DropoutMask {
+                    Op::DropoutMask {
+                        rate: v[0],
+                        at,
+                        counter,
+                    }
+                } else {
+                    Op::NormalNoise {
+                        std: v[0],
+                        at,
+                        counter,
+                    }
                 }
             }
             OpKind::Unary | OpKind::Binary => {

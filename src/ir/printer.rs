@@ -69,6 +69,22 @@ pub fn op_text(f: &Function, op: &Op) -> String {
         Op::Select { condition, yes, no } => {
             format!("{} {} {} {}", op.name(), n(*condition), n(*yes), n(*no))
         }
+        Op::DropoutMask { rate, at, counter } => format!(
+            "{}[rate={}, key={}, site={}] {}",
+            op.name(),
+            num(*rate),
+            at.key,
+            at.site,
+            n(*counter)
+        ),
+        Op::NormalNoise { std, at, counter } => format!(
+            "{}[std={}, key={}, site={}] {}",
+            op.name(),
+            num(*std),
+            at.key,
+            at.site,
+            n(*counter)
+        ),
     }
 }
 

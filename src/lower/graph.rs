@@ -12,6 +12,7 @@ use crate::shape;
 use crate::syntax::ast::{Arg, ExprArg, Ident, Value, ValueKind};
 
 use super::math::{self, MathCtx, Val};
+use super::regularize::{self, Training};
 use super::spec::{Activation, DefUse, DenseSpec, Loss, ModelSpec, NodeKind};
 
 /// How a parameter starts before training.
@@ -23,6 +24,22 @@ pub enum Init {
         fan_out: usize,
     },
     Zeros,
+    /// Uniform in ±limit (He, LeCun), drawn as `GlorotUniform` is.
+    SymmetricUniform {
+        limit: f64,
+    },
+    /// Uniform in [low, high).
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    /// Normal (not truncated), by Box–Muller over the initialization stream.
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    /// Every value the same (`ones`).
+    Constant(f64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,6 +92,10 @@ pub struct Lowered {
     pub spec: ModelSpec,
     pub forward: Function,
     pub loss: Function,
+    /// The loss the training step differentiates: `loss` plus dropout and input noise, which
+    /// draw from the step counter `regularize::COUNTER` (a state argument). The same function as
+    /// `loss` for a model with neither.
+    pub train_loss: Function,
     pub params: Vec<ParamSpec>,
     pub input_width: usize,
     /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
@@ -297,7 +318,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     {
         let mut scratch = Function::new("forward");
         let x = scratch.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
-        emit_model(&mut scratch, spec, x, &mut params, &mut Vec::new())?;
+        emit_model(&mut scratch, spec, x, &mut params, &mut Vec::new(), None)?;
     }
     check_size(spec, &params)?;
 
@@ -319,43 +340,58 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         Some(input_origin.clone()),
     );
     let mut node_ids = Vec::new();
-    let (_, out) = emit_model(&mut forward, spec, x, &mut declared, &mut node_ids)?;
+    let (_, out) = emit_model(&mut forward, spec, x, &mut declared, &mut node_ids, None)?;
     let node_values = node_ids
         .iter()
         .map(|v| forward.name_of(*v).to_string())
         .collect();
     forward.add_output("output", out);
 
-    let mut loss = Function::new("loss");
-    declare_params(&mut loss, spec, &params);
-    let x = loss.add_arg(
-        "x",
-        Shape::batched(&[width]),
-        ArgRole::Data,
-        Some(input_origin),
-    );
-    let y = loss.add_arg(
-        "y",
-        Shape::batched(&[target_width]),
-        ArgRole::Data,
-        Some(target_origin),
-    );
-    let (logits, out) = emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new())?;
-    assert!(
-        declared.is_empty(),
-        "invariant: lowering the model twice finds the same parameters"
-    );
-    let l = match &spec.loss_def {
-        Some(def_use) => emit_loss_def(&mut loss, spec, def_use, out, y)?,
-        None => emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?,
+    // The evaluation loss, and the training one with dropout and noise when the model has any.
+    let build_loss = |training: bool| -> Result<Function, Diagnostic> {
+        let mut loss = Function::new("loss");
+        declare_params(&mut loss, spec, &params);
+        let training = training.then(|| Training::declare(&mut loss, spec));
+        let x = loss.add_arg(
+            "x",
+            Shape::batched(&[width]),
+            ArgRole::Data,
+            Some(input_origin.clone()),
+        );
+        let y = loss.add_arg(
+            "y",
+            Shape::batched(&[target_width]),
+            ArgRole::Data,
+            Some(target_origin.clone()),
+        );
+        let mut declared = Vec::new();
+        let (logits, out) =
+            emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new(), training)?;
+        assert!(
+            declared.is_empty(),
+            "invariant: lowering the model twice finds the same parameters"
+        );
+        let l = match &spec.loss_def {
+            Some(def_use) => emit_loss_def(&mut loss, spec, def_use, out, y)?,
+            None => emit_loss(&mut loss, spec, logits, out, y).map_err(|e| fail(&loss, e))?,
+        };
+        let l = regularize::emit_penalty(&mut loss, spec, l).map_err(|e| fail(&loss, e))?;
+        loss.add_output("loss", l);
+        loss.add_output("output", out);
+        Ok(loss)
     };
-    loss.add_output("loss", l);
-    loss.add_output("output", out);
+    let loss = build_loss(false)?;
+    let train_loss = if regularize::draws_random(spec) {
+        build_loss(true)?
+    } else {
+        loss.clone()
+    };
 
     Ok(Lowered {
         spec: spec.clone(),
         forward,
         loss,
+        train_loss,
         params,
         input_width: width,
         node_values,
@@ -385,11 +421,16 @@ fn emit_model(
     x: ValueId,
     params: &mut Vec<ParamSpec>,
     node_values: &mut Vec<ValueId>,
+    training: Option<Training>,
 ) -> Result<(ValueId, ValueId), Diagnostic> {
     let fail = |f: &Function, e: shape::ShapeError| {
         shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
     };
     let mut env: HashMap<String, Val> = HashMap::new();
+    let x = match training {
+        Some(t) => t.noisy_input(f, spec, x).map_err(|e| fail(f, e))?,
+        None => x,
+    };
     let mut current = x;
     let mut logits = x;
     let mut counters = HashMap::new();
@@ -409,7 +450,18 @@ fn emit_model(
                         DenseError::Diagnostic(d) => d,
                     })?;
                 logits = z;
-                h
+                match training {
+                    Some(t) => t
+                        .dropout(
+                            f,
+                            *i,
+                            spec.layers[*i].options.dropout,
+                            h,
+                            Some(layer_origin(spec, *i, &spec.layers[*i])),
+                        )
+                        .map_err(|e| fail(f, e))?,
+                    None => h,
+                }
             }
             NodeKind::Def { def, args } => {
                 let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
@@ -588,25 +640,24 @@ fn emit_dense(
         ParamSpec {
             name: format!("w{}", i + 1),
             shape: vec![fan_in, layer.units],
-            init: Init::GlorotUniform {
-                fan_in,
-                fan_out: layer.units,
+            init: regularize::init_of(layer.options.init, fan_in, layer.units),
+            owner: Owner::Layer(i),
+        },
+        origin.clone(),
+    );
+    let b = layer.options.bias.then(|| {
+        param_arg(
+            f,
+            params,
+            ParamSpec {
+                name: format!("b{}", i + 1),
+                shape: vec![layer.units],
+                init: regularize::init_of(layer.options.bias_init, fan_in, layer.units),
+                owner: Owner::Layer(i),
             },
-            owner: Owner::Layer(i),
-        },
-        origin.clone(),
-    );
-    let b = param_arg(
-        f,
-        params,
-        ParamSpec {
-            name: format!("b{}", i + 1),
-            shape: vec![layer.units],
-            init: Init::Zeros,
-            owner: Owner::Layer(i),
-        },
-        origin.clone(),
-    );
+            origin.clone(),
+        )
+    });
     let mm = f.try_push(
         Op::MatMul {
             a: h,
@@ -618,19 +669,28 @@ fn emit_dense(
         None,
         origin.clone(),
     )?;
-    let target = f.shape(mm).clone();
-    let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
     let z_name = if last {
         "logits".to_string()
     } else {
         format!("z{}", i + 1)
     };
-    let z = f.try_push(
-        Op::Binary(BinaryOp::Add, mm, bb),
-        None,
-        Some(&z_name),
-        origin.clone(),
-    )?;
+    // Without a bias (`bias: false`) the product is the pre-activation: no add at all.
+    let z = match b {
+        Some(b) => {
+            let target = f.shape(mm).clone();
+            let bb = f.try_push(Op::Broadcast(b), Some(target), None, origin.clone())?;
+            f.try_push(
+                Op::Binary(BinaryOp::Add, mm, bb),
+                None,
+                Some(&z_name),
+                origin.clone(),
+            )?
+        }
+        None => {
+            f.rename(mm, &z_name);
+            mm
+        }
+    };
     let h_name = if last {
         "output".to_string()
     } else {

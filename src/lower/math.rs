@@ -244,18 +244,18 @@ pub fn emit(ctx: &mut MathCtx, env: &Env, expr: &Expr) -> Result<Val, Diagnostic
             "not a number or tensor",
             "strings and lists are options of layers, not math",
         )),
-        ExprKind::Negate(x) => match {
+        ExprKind::Negate(x) => {
             let v = emit(ctx, env, x)?;
-            numeric(ctx, v, x.span)?
-        } {
-            Val::Number(n) => Ok(Val::Number(-n)),
-            Val::Tensor(t) => Ok(Val::Tensor(ctx.push(
-                Op::Unary(UnaryOp::Neg, t),
-                None,
-                expr.span,
-            )?)),
-            Val::Condition { .. } => unreachable!("invariant: `numeric` refuses conditions"),
-        },
+            match numeric(ctx, v, x.span)? {
+                Val::Number(n) => Ok(Val::Number(-n)),
+                Val::Tensor(t) => Ok(Val::Tensor(ctx.push(
+                    Op::Unary(UnaryOp::Neg, t),
+                    None,
+                    expr.span,
+                )?)),
+                Val::Condition { .. } => unreachable!("invariant: `numeric` refuses conditions"),
+            }
+        }
         ExprKind::Binary(op, a, b) => binary(ctx, env, *op, a, b, expr.span),
         ExprKind::Call {
             name,

@@ -5,7 +5,9 @@
 
 pub mod graph;
 pub mod math;
+mod regularize;
 pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, Owner, ParamSpec};
+pub use regularize::{init_of as regularize_init, COUNTER};
 pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};

@@ -262,3 +262,66 @@ fn const_and_batch_size_are_scalars() {
     let ev = crate::interp::evaluate(&f, &[], 3).unwrap();
     assert_eq!(ev.get(&f, "b").sum(), 3.0);
 }
+
+/// The random ops draw the same bits compiled as interpreted: the mask (0 or 1/(1 − p), rounded
+/// to f32) and the noise (Box–Muller in f64, rounded to f32) are equal bit for bit, at several
+/// step counts and batch sizes, and the step count changes them.
+#[test]
+fn random_ops_match_the_interpreter_bit_for_bit() {
+    use crate::ir::RandomSite;
+    let mut f = Function::new("random");
+    let counter = f.add_arg("rng_step", Shape::scalar(), ArgRole::State, None);
+    let at = RandomSite { key: 99, site: 3 };
+    let mask = f.push(
+        Op::DropoutMask {
+            rate: 0.3,
+            at,
+            counter,
+        },
+        Some(Shape::batched(&[5, 3])),
+        Some("mask"),
+        None,
+    );
+    let noise = f.push(
+        Op::NormalNoise {
+            std: 0.7,
+            at,
+            counter,
+        },
+        Some(Shape::batched(&[7])),
+        Some("noise"),
+        None,
+    );
+    f.add_output("mask", mask);
+    f.add_output("noise", noise);
+    let f = super::verified(&f);
+    for opts in super::modes() {
+        let mut c = compile(&f, 17, &opts).unwrap();
+        let mut previous: Option<Vec<f32>> = None;
+        for (step, batch) in [(0.0f32, 17), (1.0, 3), (2.0, 1), (12345.0, 17)] {
+            let mut bufs = vec![vec![step]];
+            super::call(&mut c, &mut bufs, batch);
+            let ev =
+                crate::interp::evaluate(&f, &[ndarray::arr0(f64::from(step)).into_dyn()], batch)
+                    .unwrap();
+            for name in ["mask", "noise"] {
+                let want: Vec<f32> = ev.get(&f, name).iter().map(|&v| v as f32).collect();
+                let got = c.output(name);
+                assert!(
+                    got.iter()
+                        .map(|v| v.to_bits())
+                        .eq(want.iter().map(|v| v.to_bits())),
+                    "{name} at step {step}, batch {batch}: compiled {got:?}, interpreted {want:?}"
+                );
+            }
+            let mask = c.output("mask").to_vec();
+            assert!(mask.iter().all(|&m| m == 0.0 || m == (1.0 / 0.7f64) as f32));
+            if let Some(p) = previous.as_ref().filter(|_| batch == 17) {
+                assert_ne!(p, &mask, "a new step draws a new mask");
+            }
+            if batch == 17 {
+                previous = Some(mask);
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod data;
 mod defs;
 pub mod options;
+mod regularize;
 mod settings;
 mod train;
 mod vocabulary;
@@ -13,6 +14,7 @@ pub use data::{
     DataSpec, SPLIT_SEED,
 };
 pub use defs::RESERVED;
+pub use regularize::{Initializer, LayerOptions, Penalty};
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
@@ -33,6 +35,8 @@ pub struct InputSpec {
     /// Declared width, or `None` to take it from the data.
     pub width: Option<usize>,
     pub span: Span,
+    /// The standard deviation of the Gaussian noise added to the inputs in training (0: none).
+    pub noise: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +52,8 @@ pub struct DenseSpec {
     pub span: Span,
     /// The activation's text, for diagnostics about it (the call when not given).
     pub activation_span: Span,
+    /// Penalties, dropout, initializers and the bias switch (`regularize`).
+    pub options: LayerOptions,
     /// An activation written as math (`def`): then `activation` is `Linear` and the def's result
     /// is applied to the pre-activation instead.
     pub activation_def: Option<DefUse>,
@@ -111,6 +117,8 @@ pub struct ModelSpec {
     pub data: DataSpec,
     pub train: TrainSpec,
     pub model_span: Span,
+    /// The top-level `regularization` (no penalty when absent); a layer's own `l1`/`l2` win.
+    pub regularization: Penalty,
 }
 
 /// Evaluation runs batches of at least this many rows: validation and test sets are evaluated in
@@ -124,7 +132,14 @@ impl TrainSpec {
     }
 }
 
-const TOP_LEVEL: &[&str] = &["model", "data", "train", "loss", "optimizer"];
+const TOP_LEVEL: &[&str] = &[
+    "model",
+    "data",
+    "train",
+    "loss",
+    "optimizer",
+    "regularization",
+];
 const LAYERS: &[&str] = &["input", "dense", "output"];
 
 pub(super) fn err(
@@ -148,6 +163,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     let mut train: Option<&Block> = None;
     let mut loss: Option<&Value> = None;
     let mut optimizer: Option<&Value> = None;
+    let mut regularization: Option<&Value> = None;
 
     let defs = defs::resolve_defs(source, file)?;
     for item in &file.items {
@@ -162,6 +178,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
             ("train", Item::Block(b)) => train.replace(b).is_some(),
             ("loss", Item::Setting(s)) => loss.replace(&s.value).is_some(),
             ("optimizer", Item::Setting(s)) => optimizer.replace(&s.value).is_some(),
+            ("regularization", Item::Setting(s)) => regularization.replace(&s.value).is_some(),
             ("model" | "data" | "train", Item::Setting(_)) => {
                 return Err(err(
                     source,
@@ -172,7 +189,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
                     format!("write `{} {{ ... }}`", name.name),
                 ))
             }
-            ("loss" | "optimizer", Item::Block(_)) => {
+            ("loss" | "optimizer" | "regularization", Item::Block(_)) => {
                 return Err(err(
                     source,
                     "nnc::lower::expected_setting",
@@ -251,6 +268,10 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         data: data::resolve_data(source, data)?,
         train: resolve_train(source, train, (loss_kind, loss_value.span))?,
         model_span: model.name.span,
+        regularization: match regularization {
+            Some(v) => regularize::resolve_regularization(source, v)?,
+            None => Penalty::default(),
+        },
     })
 }
 
@@ -465,7 +486,8 @@ fn resolve_model(
                     ));
                 }
                 let names = &[INPUT_WIDTH.name];
-                let opts = Options::from_call(source, &call, names, names)?;
+                let known = &[INPUT_WIDTH.name, regularize::NOISE.name];
+                let opts = Options::from_call(source, &call, names, known)?;
                 let width = match opts.value(INPUT_WIDTH.name) {
                     Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
                     None => None,
@@ -473,6 +495,7 @@ fn resolve_model(
                 input = Some(InputSpec {
                     width,
                     span: call.span,
+                    noise: opts.number(&regularize::NOISE)?,
                 });
                 if name.is_none() {
                     continue;
@@ -537,9 +560,21 @@ fn resolve_model(
             "add at least the output layer, e.g. `output(3, activation: softmax)`",
         ));
     }
+    let last = layers.last().expect("invariant: checked above");
+    if last.options.dropout > 0.0 {
+        return Err(err(
+            source,
+            "nnc::lower::dropout_on_output",
+            "the output layer has dropout",
+            last.span,
+            "the output layer",
+            "dropout belongs on hidden layers: move it to the layer before the output",
+        ));
+    }
     let input = input.unwrap_or(InputSpec {
         width: None,
         span: model.name.span,
+        noise: 0.0,
     });
     Ok((input, layers, nodes))
 }
@@ -573,7 +608,9 @@ fn value_expr(v: &Value) -> Expr {
 
 /// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
 fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec, Diagnostic> {
-    let opts = Options::from_call(source, call, &[UNITS.name], &[UNITS.name, "activation"])?;
+    let mut known = vec![UNITS.name, "activation"];
+    known.extend(regularize::LAYER_OPTIONS);
+    let opts = Options::from_call(source, call, &[UNITS.name], &known)?;
     let is_output = call.name.name == "output";
     let units_declared = opts.value(UNITS.name).is_some() || !is_output;
     let units = if units_declared {
@@ -603,6 +640,7 @@ fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec
         span: call.span,
         activation_span,
         activation_def,
+        options: regularize::layer_options(source, &opts, call)?,
     })
 }
 
@@ -660,7 +698,11 @@ fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagno
     })
 }
 
-fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Diagnostic> {
+pub(super) fn as_call<'a>(
+    source: &Source,
+    v: &'a Value,
+    what: &str,
+) -> Result<&'a Call, Diagnostic> {
     match &v.kind {
         crate::syntax::ast::ValueKind::Call(c) => Ok(c),
         _ => Err(err(
@@ -671,7 +713,12 @@ fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Di
             "not a name",
             format!(
                 "write the {what}'s name, e.g. `{}`",
-                if what == "loss" { "mse" } else { "adam" }
+                match what {
+                    "loss" => "mse",
+                    "regularizer" => "l2(0.0001)",
+                    "initializer" => "he_normal",
+                    _ => "adam",
+                }
             ),
         )),
     }

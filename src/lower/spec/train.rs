@@ -273,7 +273,7 @@ fn monitor_of(source: &Source, v: &Value) -> Result<Monitor, Diagnostic> {
     })
 }
 
-fn boolean(source: &Source, v: &Value, option: &str) -> Result<bool, Diagnostic> {
+pub(super) fn boolean(source: &Source, v: &Value, option: &str) -> Result<bool, Diagnostic> {
     const NAMES: &[&str] = &["true", "false"];
     match &v.kind {
         ValueKind::Call(c) if c.args.is_empty() => match c.name.name.as_str() {
