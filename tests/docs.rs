@@ -1,5 +1,6 @@
 //! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
-//! their input width are also built into verified IR (the others need their data file).
+//! their input width are also built into verified IR and compiled to native code (the others need
+//! their data file).
 
 use nnc::diag::Source;
 
@@ -37,14 +38,21 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let p = nnc::program::build(&spec, None)
+                .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            // Down to native code: every op the example uses has a code generator.
+            let batch = p.spec.train.batch_size;
+            for f in [&p.forward, &p.step] {
+                nnc::codegen::compile(f, batch, &Default::default())
+                    .unwrap_or_else(|e| panic!("{doc} example {}: {e}", i + 1));
+            }
         }
     }
 }
 
 #[test]
 fn language_reference_examples_are_valid() {
-    check("docs/language.md", 9);
+    check("docs/language.md", 13);
 }
 
 #[test]

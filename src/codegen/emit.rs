@@ -218,7 +218,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 Op::Unary(u, x) => (Kernel::Unary(*u), vec![*x], false),
                 Op::Binary(op, x, y) => (Kernel::Binary(*op), vec![*x, *y], false),
                 Op::Broadcast(x) => (Kernel::Copy, vec![*x], true),
-                Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => {
+                Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) | Op::Vector(_) => {
                     panic!("invariant: only element-wise equations are fused (fuse::fusible)")
                 }
             };
@@ -274,6 +274,14 @@ impl<'a, 'b> Lowering<'a, 'b> {
             Op::Const(_) | Op::BatchSize | Op::Binary(..) => {
                 panic!("invariant: element-wise equations are lowered as fused loops")
             }
+            Op::Vector(v) => {
+                // A few constants (one per class): straight-line stores, no loop.
+                for (i, c) in v.iter().enumerate() {
+                    let c = self.b.ins().f32const(*c as f32);
+                    let a = self.b.ins().iadd_imm_s(y, 4 * i as i64);
+                    self.b.ins().store(mem(), c, a, 0);
+                }
+            }
             Op::Unary(u, _) => {
                 let n = self.numel(out_shape);
                 let helper = match u {
@@ -283,13 +291,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     UnaryOp::Sigmoid => Helper::Sigmoid,
                     UnaryOp::Tanh => Helper::Tanh,
                     UnaryOp::Softplus => Helper::Softplus,
+                    UnaryOp::NormalCdf => Helper::NormalCdf,
                     UnaryOp::Neg
                     | UnaryOp::Sqrt
                     | UnaryOp::Relu
                     | UnaryOp::Heaviside
                     | UnaryOp::LeakyRelu { .. }
                     | UnaryOp::LeakySlope { .. }
-                    | UnaryOp::Affine { .. } => {
+                    | UnaryOp::Affine { .. }
+                    | UnaryOp::Abs
+                    | UnaryOp::Sign => {
                         panic!("invariant: inline unary ops are lowered as fused loops")
                     }
                 };

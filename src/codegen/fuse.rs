@@ -37,13 +37,16 @@ pub(super) fn inline_unary(u: &UnaryOp) -> bool {
         | UnaryOp::Heaviside
         | UnaryOp::LeakyRelu { .. }
         | UnaryOp::LeakySlope { .. }
-        | UnaryOp::Affine { .. } => true,
+        | UnaryOp::Affine { .. }
+        | UnaryOp::Abs
+        | UnaryOp::Sign => true,
         UnaryOp::Exp
         | UnaryOp::Expm1
         | UnaryOp::Log
         | UnaryOp::Sigmoid
         | UnaryOp::Tanh
-        | UnaryOp::Softplus => false,
+        | UnaryOp::Softplus
+        | UnaryOp::NormalCdf => false,
     }
 }
 
@@ -57,7 +60,8 @@ pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
             let s = f.shape(*x);
             !s.has_batch() && s.fixed_numel() == Some(1)
         }
-        Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) => false,
+        // A vector is stored once, element by element, not computed per element of a loop.
+        Op::MatMul { .. } | Op::SumTo(_) | Op::LogSoftmax(_) | Op::Vector(_) => false,
     }
 }
 

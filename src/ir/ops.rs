@@ -37,6 +37,12 @@ pub enum UnaryOp {
         mul: f64,
         add: f64,
     },
+    /// |x|.
+    Abs,
+    /// −1, 0 or 1 by the sign of x (±0 and NaN give themselves): the derivative of abs.
+    Sign,
+    /// Φ(x), the standard normal distribution function, ½·erfc(−x/√2): gelu's factor.
+    NormalCdf,
 }
 
 impl UnaryKind {
@@ -56,6 +62,9 @@ impl UnaryKind {
             UnaryKind::Tanh => "tanh",
             UnaryKind::Softplus => "softplus",
             UnaryKind::Affine => "affine",
+            UnaryKind::Abs => "abs",
+            UnaryKind::Sign => "sign",
+            UnaryKind::NormalCdf => "normal_cdf",
         }
     }
 
@@ -73,7 +82,10 @@ impl UnaryKind {
             | UnaryKind::Heaviside
             | UnaryKind::Sigmoid
             | UnaryKind::Tanh
-            | UnaryKind::Softplus => &[],
+            | UnaryKind::Softplus
+            | UnaryKind::Abs
+            | UnaryKind::Sign
+            | UnaryKind::NormalCdf => &[],
         }
     }
 
@@ -106,7 +118,10 @@ impl UnaryOp {
             | UnaryOp::Heaviside
             | UnaryOp::Sigmoid
             | UnaryOp::Tanh
-            | UnaryOp::Softplus => vec![],
+            | UnaryOp::Softplus
+            | UnaryOp::Abs
+            | UnaryOp::Sign
+            | UnaryOp::NormalCdf => vec![],
         }
     }
 
@@ -133,6 +148,9 @@ impl UnaryOp {
                 mul: params[0],
                 add: params[1],
             },
+            UnaryKind::Abs => UnaryOp::Abs,
+            UnaryKind::Sign => UnaryOp::Sign,
+            UnaryKind::NormalCdf => UnaryOp::NormalCdf,
         })
     }
 }
@@ -188,6 +206,9 @@ pub enum Op {
     SumTo(ValueId),
     /// log(softmax(x)) along the last axis, computed stably (max-shifted).
     LogSoftmax(ValueId),
+    /// A constant vector of shape `[len]`, one number per element (per-class weights need one
+    /// constant per class, which a scalar `const` and a broadcast cannot give).
+    Vector(Vec<f64>),
 }
 
 impl OpKind {
@@ -200,6 +221,7 @@ impl OpKind {
             OpKind::Broadcast => Some("broadcast"),
             OpKind::SumTo => Some("sum_to"),
             OpKind::LogSoftmax => Some("log_softmax"),
+            OpKind::Vector => Some("vector"),
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -213,7 +235,7 @@ impl Op {
     /// The operands, in order.
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
-            Op::Const(_) | Op::BatchSize => vec![],
+            Op::Const(_) | Op::BatchSize | Op::Vector(_) => vec![],
             Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::MatMul { a, b, .. } => vec![*a, *b],
@@ -230,7 +252,8 @@ impl Op {
             | Op::MatMul { .. }
             | Op::Broadcast(_)
             | Op::SumTo(_)
-            | Op::LogSoftmax(_) => OpKind::from(self)
+            | Op::LogSoftmax(_)
+            | Op::Vector(_) => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

@@ -2,6 +2,7 @@
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
 mod data;
+pub mod loss;
 pub mod options;
 mod settings;
 mod train;
@@ -14,7 +15,8 @@ pub use data::{
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
-    Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
+    Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, ELU_ALPHA,
+    HUBER_DELTA, LABEL_SMOOTHING, LEAKY_RELU_ALPHA, SELU_ALPHA, SELU_LAMBDA,
 };
 
 use settings::{INPUT_WIDTH, UNITS};
@@ -183,7 +185,8 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
             "add `loss: cross_entropy` (classification) or `loss: mse` (regression)",
         ));
     };
-    let loss_kind = resolve_loss(source, loss_value)?;
+    let loss_kind = loss::resolve_loss(source, loss_value)?;
+    let train_loss = loss_kind.kind();
     let (optimizer_kind, optimizer_span) = match optimizer {
         Some(v) => (resolve_optimizer(source, v)?, v.span),
         None => (Optimizer::default_of(OptimizerKind::Adam), model.name.span),
@@ -197,7 +200,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         optimizer: optimizer_kind,
         optimizer_span,
         data: data::resolve_data(source, data)?,
-        train: resolve_train(source, train, (loss_kind, loss_value.span))?,
+        train: resolve_train(source, train, (train_loss, loss_value.span))?,
         model_span: model.name.span,
     })
 }
@@ -367,7 +370,7 @@ fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>
 
 /// The entry of a name table (the variants of `kinds`, named by `name_of`) that `call` names, or
 /// the unknown-name diagnostic `code` with a suggestion and the list of known `what`s.
-fn lookup<K: Copy>(
+pub(super) fn lookup<K: Copy>(
     source: &Source,
     call: &Call,
     kinds: impl Iterator<Item = K> + Clone,
@@ -392,14 +395,19 @@ fn lookup<K: Copy>(
 }
 
 fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
-    let kind = lookup(
+    // An alias (`silu`) is looked up first; unknown names are then reported against the table.
+    let alias = ActivationKind::iter().find(|k| k.aliases().contains(&call.name.name.as_str()));
+    let kind = match alias {
+        Some(k) => k,
+        None => lookup(
         source,
         call,
         ActivationKind::iter(),
         ActivationKind::name,
         "nnc::lower::unknown_activation",
         ("activation", "activations"),
-    )?;
+    )?,
+    };
     let v = numbers_of(source, call, kind.options())?;
     Ok(match kind {
         ActivationKind::Linear => Activation::Linear,
@@ -408,10 +416,17 @@ fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagno
         ActivationKind::LeakyRelu => Activation::LeakyRelu { alpha: v[0] },
         ActivationKind::Tanh => Activation::Tanh,
         ActivationKind::Softmax => Activation::Softmax,
+        ActivationKind::Elu => Activation::Elu { alpha: v[0] },
+        ActivationKind::Selu => Activation::Selu,
+        ActivationKind::Gelu => Activation::Gelu,
+        ActivationKind::Swish => Activation::Swish,
+        ActivationKind::Softplus => Activation::Softplus,
+        ActivationKind::Softsign => Activation::Softsign,
+        ActivationKind::HardSigmoid => Activation::HardSigmoid,
     })
 }
 
-fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Diagnostic> {
+pub(super) fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Diagnostic> {
     match &v.kind {
         crate::syntax::ast::ValueKind::Call(c) => Ok(c),
         _ => Err(err(
@@ -426,20 +441,6 @@ fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Di
             ),
         )),
     }
-}
-
-fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
-    let call = as_call(source, v, "loss")?;
-    let loss = lookup(
-        source,
-        call,
-        Loss::iter(),
-        |l| l.name(),
-        "nnc::lower::unknown_loss",
-        ("loss", "losses"),
-    )?;
-    Options::from_call(source, call, &[], &[])?;
-    Ok(loss)
 }
 
 fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {
