@@ -428,6 +428,9 @@ fn emit_activation(
     name: &str,
     origin: Option<Origin>,
 ) -> Result<ValueId, shape::ShapeError> {
+    if let Some(v) = super::activation::emit(f, act, z, name, origin.clone()) {
+        return v;
+    }
     let unary = |u| Op::Unary(u, z);
     let op = match act {
         Activation::Linear => unary(UnaryOp::Affine { mul: 1.0, add: 0.0 }),
@@ -449,9 +452,6 @@ fn emit_activation(
             Op::Unary(UnaryOp::Exp, lp)
         }
     };
-    if let Some(v) = super::activation::emit(f, act, z, name, origin.clone()) {
-        return v;
-    }
     if act == Activation::Linear {
         // A linear activation is the identity: the pre-activation itself, renamed.
         f.rename(z, name);
