@@ -27,8 +27,11 @@ fn elu(x: f64, alpha: f64) -> f64 {
     }
 }
 
+/// An activation's exact value in f64.
+type Formula = Box<dyn Fn(f64) -> f64>;
+
 /// (name in a file, formula) for every activation that is more than one IR op, and softplus.
-fn activations() -> Vec<(&'static str, Box<dyn Fn(f64) -> f64>)> {
+fn activations() -> Vec<(&'static str, Formula)> {
     vec![
         ("elu", Box::new(|x| elu(x, 1.0))),
         ("elu(alpha: 0)", Box::new(|x| elu(x, 0.0))),
@@ -93,7 +96,10 @@ fn every_activation_is_accurate_and_finite_over_the_whole_range() {
             .args
             .iter()
             .map(|a| {
-                let v: Vec<f64> = values(f.name_of(a.value)).iter().map(|&v| f64::from(v)).collect();
+                let v: Vec<f64> = values(f.name_of(a.value))
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect();
                 Tensor::from_shape_vec(f.shape(a.value).extents(n), v).unwrap()
             })
             .collect();

@@ -38,8 +38,8 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            let p = nnc::program::build(&spec, None)
-                .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let p =
+                nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
             // Down to native code: every op the example uses has a code generator.
             let batch = p.spec.train.batch_size;
             for f in [&p.forward, &p.step] {

@@ -185,14 +185,24 @@ fn huber_is_quadratic_inside_delta_and_linear_beyond() {
         let p = program("output(3)", &format!("huber(delta: {delta})"), 3);
         let args = arguments(&p, |r, c| (r * 3 + c) as f64 * 0.4 - 3.0);
         let (interpreted, compiled, predictions, y) = loss_of(&p, &args);
-        let errors: Vec<f64> = predictions.iter().zip(&y).map(|(p, y)| (p - y).abs()).collect();
+        let errors: Vec<f64> = predictions
+            .iter()
+            .zip(&y)
+            .map(|(p, y)| (p - y).abs())
+            .collect();
         assert!(
             errors.iter().any(|&e| e < delta) && errors.iter().any(|&e| e > delta),
             "delta {delta}: errors on both sides"
         );
         let want = huber_with(delta)(&predictions, &y);
-        assert!((interpreted - want).abs() <= 1e-9 * want, "huber({delta}): {interpreted} vs {want}");
-        assert!((compiled - want).abs() <= 1e-5 * want, "huber({delta}): compiled {compiled} vs {want}");
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "huber({delta}): {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "huber({delta}): compiled {compiled} vs {want}"
+        );
     }
 }
 
@@ -246,8 +256,14 @@ fn softmax_cross_entropy_with_label_smoothing_and_class_weights() {
         let (interpreted, compiled, predictions, y) = loss_of(&p, &args);
         let want =
             weighted_smoothed_cross_entropy(&predictions, &y, 3, epsilon, &w.unwrap_or([1.0; 3]));
-        assert!((interpreted - want).abs() <= 1e-9 * want, "{loss}: {interpreted} vs {want}");
-        assert!((compiled - want).abs() <= 1e-5 * want, "{loss}: compiled {compiled} vs {want}");
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "{loss}: {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "{loss}: compiled {compiled} vs {want}"
+        );
     }
 }
 
@@ -272,7 +288,13 @@ fn sigmoid_cross_entropy_with_label_smoothing_and_class_weights() {
             epsilon,
             &w.unwrap_or([1.0; 2]),
         );
-        assert!((interpreted - want).abs() <= 1e-9 * want, "{loss}: {interpreted} vs {want}");
-        assert!((compiled - want).abs() <= 1e-5 * want, "{loss}: compiled {compiled} vs {want}");
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "{loss}: {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "{loss}: compiled {compiled} vs {want}"
+        );
     }
 }

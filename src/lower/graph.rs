@@ -252,8 +252,7 @@ fn with_output_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Model
         .layers
         .last_mut()
         .expect("invariant: checked above");
-    last.units = if last.activation == Activation::Sigmoid && spec.loss.kind().is_classification()
-    {
+    last.units = if last.activation == Activation::Sigmoid && spec.loss.kind().is_classification() {
         1
     } else {
         data.target_width

@@ -66,13 +66,13 @@ impl Builder<'_> {
         self.push(Op::Binary(op, a, b), None)
     }
 
-    fn to_shape(&mut self, op: Op, shape: Shape) -> Result<ValueId, ShapeError> {
+    fn push_shaped(&mut self, op: Op, shape: Shape) -> Result<ValueId, ShapeError> {
         self.f.try_push(op, Some(shape), None, self.origin.clone())
     }
 
     /// Σ per-element terms / (batch · width): the mean over every element, as mse.
     fn mean_over_elements(&mut self, terms: ValueId) -> Result<ValueId, ShapeError> {
-        let s = self.to_shape(Op::SumTo(terms), Shape::scalar())?;
+        let s = self.push_shaped(Op::SumTo(terms), Shape::scalar())?;
         let width = self
             .f
             .shape(terms)
@@ -138,7 +138,7 @@ impl Builder<'_> {
             Some(_) => panic!("invariant: check_class_weights gives a sigmoid two weights"),
             None => {}
         }
-        let s = self.to_shape(Op::SumTo(e), Shape::scalar())?;
+        let s = self.push_shaped(Op::SumTo(e), Shape::scalar())?;
         self.push(Op::Binary(BinaryOp::Div, s, self.batch), Some("loss"))
     }
 
@@ -167,13 +167,13 @@ impl Builder<'_> {
         if let Some(w) = weights {
             let per_row = Shape(vec![rows.0[0], crate::ir::Dim::Fixed(1)]);
             let wv = self.push(Op::Vector(w.to_vec()), Some("class_weights"))?;
-            let wb = self.to_shape(Op::Broadcast(wv), rows.clone())?;
+            let wb = self.push_shaped(Op::Broadcast(wv), rows.clone())?;
             let yw = self.binary(BinaryOp::Mul, y, wb)?;
-            let row_weight = self.to_shape(Op::SumTo(yw), per_row)?;
-            let rw = self.to_shape(Op::Broadcast(row_weight), rows)?;
+            let row_weight = self.push_shaped(Op::SumTo(yw), per_row)?;
+            let rw = self.push_shaped(Op::Broadcast(row_weight), rows)?;
             terms = self.binary(BinaryOp::Mul, terms, rw)?;
         }
-        let s = self.to_shape(Op::SumTo(terms), Shape::scalar())?;
+        let s = self.push_shaped(Op::SumTo(terms), Shape::scalar())?;
         let mean = self.binary(BinaryOp::Div, s, self.batch)?;
         self.push(Op::Unary(UnaryOp::Neg, mean), Some("loss"))
     }
@@ -261,10 +261,16 @@ mod tests {
         ] {
             let d = lowered(model, bce, width).unwrap_err();
             assert_eq!(d.code, "nnc::lower::loss_activation", "{model}");
-            assert!(d.message.contains("exactly 1 sigmoid unit"), "{model}: {}", d.message);
+            assert!(
+                d.message.contains("exactly 1 sigmoid unit"),
+                "{model}: {}",
+                d.message
+            );
         }
         let d = lowered("dense(1, activation: sigmoid)", bce, 3).unwrap_err();
-        assert!(d.message.contains("predicts two classes, but the target has 3"));
+        assert!(d
+            .message
+            .contains("predicts two classes, but the target has 3"));
     }
 
     #[test]
@@ -274,13 +280,22 @@ mod tests {
         assert!(lowered("dense(1, activation: sigmoid)", &ce("[1, 2]"), 1).is_ok());
         let d = lowered("dense(3, activation: softmax)", &ce("[1, 2]"), 3).unwrap_err();
         assert_eq!(d.code, "nnc::lower::class_weights");
-        assert!(d.message.contains("2 weight(s), but the target has 3 classes"));
+        assert!(d
+            .message
+            .contains("2 weight(s), but the target has 3 classes"));
         // A sigmoid reads two classes from one column.
         let d = lowered("dense(1, activation: sigmoid)", &ce("[1]"), 1).unwrap_err();
-        assert!(d.message.contains("the target has 2 classes"), "{}", d.message);
+        assert!(
+            d.message.contains("the target has 2 classes"),
+            "{}",
+            d.message
+        );
         // With the data's class names, they are listed in their encoded order.
         let names = ["a".to_string(), "b".to_string(), "c".to_string()];
-        let text = format!("model {{ input(4) output(activation: softmax) }}\nloss: {}\n", ce("[1]"));
+        let text = format!(
+            "model {{ input(4) output(activation: softmax) }}\nloss: {}\n",
+            ce("[1]")
+        );
         let spec = crate::program::parse_model(&Source::new("m.nn", text)).unwrap();
         let d = super::check_class_weights(&spec, 3, Some(&names)).unwrap_err();
         assert!(d.help.unwrap().contains("`a`, `b`, `c`"));

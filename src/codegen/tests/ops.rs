@@ -46,7 +46,17 @@ fn every_unary_op_matches_the_interpreter() {
 fn abs_and_sign_at_zero_and_nan() {
     for op in [UnaryOp::Abs, UnaryOp::Sign] {
         let f = unary_fn(op, Shape::fixed(&[9]));
-        let x = [0.0f32, -0.0, f32::NAN, 1e-45, -1e-45, 3.5, -3.5, f32::INFINITY, -1e30];
+        let x = [
+            0.0f32,
+            -0.0,
+            f32::NAN,
+            1e-45,
+            -1e-45,
+            3.5,
+            -3.5,
+            f32::INFINITY,
+            -1e30,
+        ];
         for opts in super::modes() {
             let mut c = compile(&super::verified(&f), 1, &opts).unwrap();
             let mut no_params: [Vec<f32>; 0] = [];
@@ -54,8 +64,12 @@ fn abs_and_sign_at_zero_and_nan() {
             for (i, (&got, &x)) in c.output("y").iter().zip(&x).enumerate() {
                 let want = crate::interp::unary(&op, f64::from(x));
                 let same = (got.is_nan() && want.is_nan())
-                    || (f64::from(got) == want && got.is_sign_negative() == want.is_sign_negative());
-                assert!(same, "{op:?}({x}) [{i}]: compiled {got}, interpreter {want}");
+                    || (f64::from(got) == want
+                        && got.is_sign_negative() == want.is_sign_negative());
+                assert!(
+                    same,
+                    "{op:?}({x}) [{i}]: compiled {got}, interpreter {want}"
+                );
             }
         }
     }
@@ -66,7 +80,12 @@ fn abs_and_sign_at_zero_and_nan() {
 fn a_constant_vector_matches_the_interpreter() {
     let mut f = Function::new("vector");
     let x = f.add_arg("x", Shape::batched(&[5]), ArgRole::Data, None);
-    let v = f.push(Op::Vector(vec![1.0, -2.5, 0.0, 3e-3, 7.0]), None, Some("v"), None);
+    let v = f.push(
+        Op::Vector(vec![1.0, -2.5, 0.0, 3e-3, 7.0]),
+        None,
+        Some("v"),
+        None,
+    );
     let b = f.push(Op::Broadcast(v), Some(Shape::batched(&[5])), None, None);
     let y = f.push(Op::Binary(BinaryOp::Mul, x, b), None, Some("y"), None);
     f.add_output("y", y);
@@ -76,7 +95,12 @@ fn a_constant_vector_matches_the_interpreter() {
 
 #[test]
 fn sigmoid_and_softplus_are_finite_far_from_zero() {
-    for op in [UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Tanh, UnaryOp::NormalCdf] {
+    for op in [
+        UnaryOp::Sigmoid,
+        UnaryOp::Softplus,
+        UnaryOp::Tanh,
+        UnaryOp::NormalCdf,
+    ] {
         check_outputs(&unary_fn(op, Shape::batched(&[6])), 7, (-200.0, 200.0));
     }
     for x in [-1e30f32, -1e4, -100.0, 100.0, 1e4, 1e30] {

@@ -66,7 +66,10 @@ mod tests {
         assert_eq!(loss("mse").unwrap(), Loss::Mse);
         assert_eq!(loss("cross_entropy").unwrap(), Loss::cross_entropy());
         assert_eq!(loss("huber").unwrap(), Loss::Huber { delta: 1.0 });
-        assert_eq!(loss("huber(delta: 2.5)").unwrap(), Loss::Huber { delta: 2.5 });
+        assert_eq!(
+            loss("huber(delta: 2.5)").unwrap(),
+            Loss::Huber { delta: 2.5 }
+        );
         let Loss::CrossEntropy {
             label_smoothing,
             class_weights: Some(ClassWeights { weights, span }),
@@ -75,7 +78,10 @@ mod tests {
             panic!("cross_entropy with options");
         };
         assert_eq!((label_smoothing, weights), (0.1, vec![1.0, 3.0, 0.0]));
-        assert!(span.end > span.start, "the list's place is kept for diagnostics");
+        assert!(
+            span.end > span.start,
+            "the list's place is kept for diagnostics"
+        );
     }
 
     #[test]
@@ -84,12 +90,36 @@ mod tests {
             ("huber(2)", "nnc::lower::too_many_arguments", "2"),
             ("huber(delta: 0)", "nnc::lower::out_of_range", "0"),
             ("mae(delta: 1)", "nnc::lower::unknown_option", "delta"),
-            ("cross_entropy(label_smoothing: 1)", "nnc::lower::out_of_range", "1"),
-            ("cross_entropy(class_weights: [1, -2])", "nnc::lower::out_of_range", "-2"),
-            ("cross_entropy(class_weights: 3)", "nnc::lower::wrong_kind", "3"),
-            ("cross_entropy(class_weights: [])", "nnc::lower::wrong_kind", "[]"),
-            ("cross_entropy(class_weights: [1, a])", "nnc::lower::wrong_kind", "a"),
-            ("binary_crossentropy", "nnc::lower::unknown_loss", "binary_crossentropy"),
+            (
+                "cross_entropy(label_smoothing: 1)",
+                "nnc::lower::out_of_range",
+                "1",
+            ),
+            (
+                "cross_entropy(class_weights: [1, -2])",
+                "nnc::lower::out_of_range",
+                "-2",
+            ),
+            (
+                "cross_entropy(class_weights: 3)",
+                "nnc::lower::wrong_kind",
+                "3",
+            ),
+            (
+                "cross_entropy(class_weights: [])",
+                "nnc::lower::wrong_kind",
+                "[]",
+            ),
+            (
+                "cross_entropy(class_weights: [1, a])",
+                "nnc::lower::wrong_kind",
+                "a",
+            ),
+            (
+                "binary_crossentropy",
+                "nnc::lower::unknown_loss",
+                "binary_crossentropy",
+            ),
         ];
         for (text, code, at) in cases {
             let d = loss(text).unwrap_err();

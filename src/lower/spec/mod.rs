@@ -400,13 +400,13 @@ fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagno
     let kind = match alias {
         Some(k) => k,
         None => lookup(
-        source,
-        call,
-        ActivationKind::iter(),
-        ActivationKind::name,
-        "nnc::lower::unknown_activation",
-        ("activation", "activations"),
-    )?,
+            source,
+            call,
+            ActivationKind::iter(),
+            ActivationKind::name,
+            "nnc::lower::unknown_activation",
+            ("activation", "activations"),
+        )?,
     };
     let v = numbers_of(source, call, kind.options())?;
     Ok(match kind {
@@ -426,7 +426,11 @@ fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagno
     })
 }
 
-pub(super) fn as_call<'a>(source: &Source, v: &'a Value, what: &str) -> Result<&'a Call, Diagnostic> {
+pub(super) fn as_call<'a>(
+    source: &Source,
+    v: &'a Value,
+    what: &str,
+) -> Result<&'a Call, Diagnostic> {
     match &v.kind {
         crate::syntax::ast::ValueKind::Call(c) => Ok(c),
         _ => Err(err(

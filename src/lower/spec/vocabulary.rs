@@ -13,11 +13,15 @@ pub enum Activation {
     Linear,
     Sigmoid,
     Relu,
-    LeakyRelu { alpha: f64 },
+    LeakyRelu {
+        alpha: f64,
+    },
     Tanh,
     Softmax,
     /// x for x > 0, alpha·(eˣ − 1) otherwise.
-    Elu { alpha: f64 },
+    Elu {
+        alpha: f64,
+    },
     /// λ·elu(x, α) with the self-normalizing constants `SELU_LAMBDA` and `SELU_ALPHA`.
     Selu,
     /// x·Φ(x), Φ the standard normal distribution function (the exact form, not tanh's).
@@ -136,7 +140,9 @@ pub enum Loss {
     /// Mean absolute error over every element.
     Mae,
     /// ½d² for |d| ≤ delta, delta·(|d| − ½delta) beyond, mean over every element.
-    Huber { delta: f64 },
+    Huber {
+        delta: f64,
+    },
     /// Two classes from one sigmoid unit, computed from its logit.
     BinaryCrossEntropy,
 }
