@@ -156,8 +156,9 @@ pub(super) fn softplus(x: f32) -> f32 {
 /// Φ(x) = ½·erfc(−x/√2), evaluated in f64 with libm's `erfc` and rounded once. In f32 the
 /// argument −x/√2 would carry a rounding error that erfc's steep lower tail multiplies by up to
 /// 2z² (1e-5 relative near x = −13); in f64 that error is 2⁻²⁹ times smaller, so the result is
-/// the correctly rounded Φ in practice. It is a scalar call (about 20 ns), not a vector loop:
-/// gelu is the only user, and exactness was the requirement.
+/// the correctly rounded Φ in practice (measured: 0.5 ulp; libm's f32 `erfcf` gave 187 ulp near
+/// x = −12.5). It is a scalar call, not a vector loop: measured about 3.5 times the cost of
+/// `sigmoid` per element; gelu is the only user, and exactness was the requirement.
 #[inline(always)]
 pub(super) fn normal_cdf(x: f32) -> f32 {
     (0.5 * libm::erfc(-f64::from(x) * std::f64::consts::FRAC_1_SQRT_2)) as f32
