@@ -117,6 +117,9 @@ fn last_width(g: &Function, v: ValueId) -> usize {
     }
 }
 
+/// ln √(2π), the normal density's log normalizer.
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
 /// The contributions of one equation `y = op(...)` to its operands' adjoints, given `dy`. Only
 /// operands that are active get a contribution.
 fn vjp(
@@ -143,7 +146,7 @@ fn vjp(
         }
     };
     match op {
-        Op::Const(_) | Op::BatchSize => {}
+        Op::Const(_) | Op::BatchSize | Op::Vector(_) => {}
         Op::Unary(u, x) => {
             let x = *x;
             if !active[x.index()] {
@@ -219,6 +222,30 @@ fn vjp(
                     Op::Unary(UnaryOp::Affine { mul: *m, add: 0.0 }, dy),
                     None,
                 ),
+                UnaryOp::Abs => {
+                    let s = push(g, Op::Unary(UnaryOp::Sign, x), None);
+                    push(g, mul(dy, s), None)
+                }
+                // Piecewise constant, like the step functions above.
+                UnaryOp::Sign => return out,
+                // dΦ/dx = φ(x) = exp(−x²/2 − ln√(2π)); x² overflowing to +inf gives φ = 0, the
+                // right limit, so no NaN for any finite x.
+                UnaryOp::NormalCdf => {
+                    let x2 = push(g, mul(x, x), None);
+                    let e = push(
+                        g,
+                        Op::Unary(
+                            UnaryOp::Affine {
+                                mul: -0.5,
+                                add: -LN_SQRT_2PI,
+                            },
+                            x2,
+                        ),
+                        None,
+                    );
+                    let density = push(g, Op::Unary(UnaryOp::Exp, e), None);
+                    push(g, mul(dy, density), None)
+                }
             };
             out.push((x, dx));
         }

@@ -59,6 +59,21 @@ pub fn sigmoid(x: f64) -> f64 {
     }
 }
 
+/// −1 or 1 by the sign of x; ±0 and NaN are returned as they are (what generated code does).
+pub fn sign(x: f64) -> f64 {
+    if x == 0.0 || x.is_nan() {
+        x
+    } else {
+        1f64.copysign(x)
+    }
+}
+
+/// Φ(x) = ½·erfc(−x/√2): erfc keeps full relative precision in the lower tail, where
+/// ½·(1 + erf(x/√2)) would cancel to 0.
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+}
+
 pub fn unary(op: &UnaryOp, x: f64) -> f64 {
     match op {
         UnaryOp::Neg => -x,
@@ -92,6 +107,9 @@ pub fn unary(op: &UnaryOp, x: f64) -> f64 {
         UnaryOp::Tanh => x.tanh(),
         UnaryOp::Softplus => softplus(x),
         UnaryOp::Affine { mul, add } => mul * x + add,
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Sign => sign(x),
+        UnaryOp::NormalCdf => normal_cdf(x),
     }
 }
 
@@ -158,6 +176,8 @@ pub fn evaluate(
         let result: Tensor = match &eq.op {
             Op::Const(c) => ArrayD::from_elem(IxDyn(&[]), *c),
             Op::BatchSize => ArrayD::from_elem(IxDyn(&[]), batch as f64),
+            Op::Vector(v) => ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.clone())
+                .expect("invariant: a vector's shape is its length"),
             Op::Unary(u, x) => get(*x).mapv(|v| unary(u, v)),
             Op::Binary(b, x, y) => {
                 let mut r = get(*x).clone();

@@ -76,6 +76,12 @@ pub fn infer(f: &Function, op: &Op, target: Option<Shape>) -> Result<Shape, Shap
     let shape = |v: ValueId| f.shape(v).clone();
     match op {
         Op::Const(_) | Op::BatchSize => Ok(Shape::scalar()),
+        Op::Vector(v) => {
+            if v.is_empty() {
+                return Err(malformed("a vector needs at least one number".to_string()));
+            }
+            Ok(Shape::fixed(&[v.len()]))
+        }
         Op::Unary(_, x) => Ok(shape(*x)),
         Op::LogSoftmax(x) => {
             let s = shape(*x);

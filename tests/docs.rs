@@ -1,6 +1,6 @@
 //! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
-//! their input width are also built into verified IR and compiled (the others need their data
-//! file).
+//! their input width are also built into verified IR and compiled to native code (the others need
+//! their data file).
 
 use nnc::diag::Source;
 
@@ -40,10 +40,11 @@ fn check(doc: &str, min: usize) {
         if spec.input.width.is_some() {
             let p =
                 nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
-            // And compiled: the training step and the evaluation loss, as a run compiles them.
-            let opts = nnc::codegen::CodegenOptions::default();
-            for f in [&p.step, &p.loss] {
-                nnc::codegen::compile(f, 16, &opts)
+            // Down to native code: the training step and the evaluation loss, as a run compiles
+            // them, and the forward pass that prediction uses.
+            let batch = p.spec.train.batch_size;
+            for f in [&p.forward, &p.loss, &p.step] {
+                nnc::codegen::compile(f, batch, &Default::default())
                     .unwrap_or_else(|e| panic!("{doc} example {}: {e}", i + 1));
             }
         }

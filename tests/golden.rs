@@ -32,6 +32,18 @@ fn ir_of_the_examples() {
     }
 }
 
+/// Small models of `tests/models` that use the activations and losses the examples do not:
+/// each composite activation, huber, mae, and cross-entropy with label smoothing and class
+/// weights.
+#[test]
+fn ir_of_the_vocabulary_models() {
+    for name in ["vocabulary", "weighted", "mae"] {
+        let p = program(Path::new(&format!("tests/models/{name}.nn"))).unwrap();
+        insta::assert_snapshot!(format!("model_{name}_forward"), print_function(&p.forward));
+        insta::assert_snapshot!(format!("model_{name}_grad"), print_function(&p.grad));
+    }
+}
+
 #[test]
 fn diagnostics_of_broken_files() {
     let mut names: Vec<String> = std::fs::read_dir("tests/ui")

@@ -330,18 +330,22 @@ fn dropout_and_noise_pass_gradients_through_their_masks() {
 
 #[test]
 fn the_loss_of_every_example_model() {
+    // The examples, and the models of tests/models that use every composite activation, huber,
+    // mae, and cross-entropy with label smoothing and class weights.
     for name in [
-        "iris",
-        "breast_cancer",
-        "diabetes",
-        "digits",
-        "residual",
-        "custom_layer",
-        "breast_cancer_dropout",
-        "diabetes_regularized",
+        "examples/iris",
+        "examples/breast_cancer",
+        "examples/diabetes",
+        "examples/digits",
+        "examples/residual",
+        "examples/custom_layer",
+        "examples/breast_cancer_dropout",
+        "examples/diabetes_regularized",
+        "tests/models/vocabulary",
+        "tests/models/weighted",
+        "tests/models/mae",
     ] {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
         let data = nnc::train::session::prepare_data(&spec, &path, &Default::default()).unwrap();
         // The training loss: with dropout and noise (masks fixed by the step counter) when the
@@ -361,7 +365,7 @@ fn the_loss_of_every_example_model() {
             .iter()
             .position(|a| f.name_of(a.value) == "y")
             .unwrap();
-        if spec.loss == nnc::lower::Loss::CrossEntropy {
+        if spec.loss.kind().is_classification() {
             let width = args[y].shape()[1];
             args[y].fill(0.0);
             for r in 0..BATCH {

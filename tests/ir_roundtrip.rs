@@ -107,8 +107,15 @@ fn assert_same_args(name: &str, a: &Function, b: &Function) {
 #[test]
 fn the_examples_round_trip_and_compute_the_same() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    for example in EXAMPLES {
-        let p = program(Path::new(&format!("examples/{example}.nn"))).unwrap();
+    // The examples, and the models of tests/models (every composite activation, the other
+    // losses, and a `vector` of class weights).
+    let models = EXAMPLES.iter().map(|e| format!("examples/{e}")).chain(
+        ["vocabulary", "weighted", "mae"]
+            .iter()
+            .map(|m| format!("tests/models/{m}")),
+    );
+    for example in models {
+        let p = program(Path::new(&format!("{example}.nn"))).unwrap();
         for f in [&p.forward, &p.loss, &p.grad, &p.step] {
             let name = format!("{example} {}", f.name);
             let text = print_function(f);

@@ -312,3 +312,93 @@ fn adam_with_beta2_near_one_learns_when_compiled() {
         "the loss falls: {compiled:?}"
     );
 }
+
+/// A model of one of the shipped data files with the given hidden activation, output layer and
+/// loss, trained with SGD.
+fn model_of(
+    file: &str,
+    target: &str,
+    activation: &str,
+    output: &str,
+    loss: &str,
+) -> (Program, Prepared) {
+    let csv = root().join(format!("examples/data/{file}"));
+    let text = format!(
+        "data {{ path: {:?} target: {target} }}\nmodel {{\n  input\n  dense(8, activation: {activation})\n  {output}\n}}\nloss: {loss}\noptimizer: sgd(learning_rate: 0.05)\ntrain {{ batch_size: 16 }}\n",
+        csv.display().to_string()
+    );
+    let spec = nnc::program::parse_model(&Source::new("variant.nn", text))
+        .unwrap_or_else(|d| panic!("{activation} / {loss}: {}", d.render_plain()));
+    let data = prepare_data(&spec, &root().join("variant.nn"), &Default::default()).unwrap();
+    let prepared = data.prepared.clone();
+    (
+        nnc::program::build(&spec, Some(&data.shape)).unwrap(),
+        prepared,
+    )
+}
+
+/// Every activation (its options at their defaults; the ends of their ranges are in
+/// `every_option_at_both_ends_of_its_range_agrees`) and every loss with each option at both ends
+/// of its range: eight whole training steps agree compiled and interpreted.
+#[test]
+fn every_activation_and_loss_trains_the_same_compiled_and_interpreted() {
+    use nnc::lower::spec::{HUBER_DELTA, LABEL_SMOOTHING};
+    let mut runs: Vec<(&str, &str, String, &str, String)> = Vec::new();
+    for kind in ActivationKind::iter() {
+        let names = std::iter::once(kind.name()).chain(kind.aliases().iter().copied());
+        for name in names {
+            runs.push((
+                "iris.csv",
+                "species",
+                name.to_string(),
+                "output(activation: softmax)",
+                "cross_entropy".into(),
+            ));
+        }
+    }
+    let regression = |loss: String| {
+        (
+            "diabetes.csv",
+            "progression",
+            "gelu".to_string(),
+            "output(1)",
+            loss,
+        )
+    };
+    runs.push(regression("mae".into()));
+    for delta in [HUBER_DELTA.min, HUBER_DELTA.max] {
+        runs.push(regression(format!("huber(delta: {delta:e})")));
+    }
+    runs.push((
+        "breast_cancer.csv",
+        "diagnosis",
+        "elu".into(),
+        "output(1, activation: sigmoid)",
+        "binary_cross_entropy".into(),
+    ));
+    for epsilon in [LABEL_SMOOTHING.min, LABEL_SMOOTHING.max] {
+        for weights in ["[0, 0.5, 3]", "[1, 1, 1]"] {
+            runs.push((
+                "iris.csv",
+                "species",
+                "swish".into(),
+                "output(activation: softmax)",
+                format!("cross_entropy(label_smoothing: {epsilon:e}, class_weights: {weights})"),
+            ));
+        }
+        runs.push((
+            "breast_cancer.csv",
+            "diagnosis",
+            "selu".into(),
+            "output(1, activation: sigmoid)",
+            format!("cross_entropy(label_smoothing: {epsilon:e}, class_weights: [2, 0.5])"),
+        ));
+    }
+    for (file, target, activation, output, loss) in runs {
+        let (program, prepared) = model_of(file, target, &activation, output, &loss);
+        for opts in modes() {
+            let what = format!("{activation} / {loss} (checked {})", opts.checked);
+            compare_training(&what, &program, &prepared, &opts, 8, 1e-4);
+        }
+    }
+}

@@ -146,3 +146,155 @@ fn binary_cross_entropy_of_the_sigmoid_probability() {
     let args = arguments(&p, |r, _| (r % 2) as f64);
     check("sigmoid cross-entropy", &p, &args, binary_cross_entropy);
 }
+
+fn mae(p: &[f64], y: &[f64]) -> f64 {
+    p.iter().zip(y).map(|(p, y)| (p - y).abs()).sum::<f64>() / p.len() as f64
+}
+
+/// Huber's loss written by cases, with the δ the tests use.
+fn huber_with(delta: f64) -> impl Fn(&[f64], &[f64]) -> f64 {
+    move |p, y| {
+        p.iter()
+            .zip(y)
+            .map(|(p, y)| {
+                let a = (p - y).abs();
+                if a <= delta {
+                    0.5 * a * a
+                } else {
+                    delta * (a - 0.5 * delta)
+                }
+            })
+            .sum::<f64>()
+            / p.len() as f64
+    }
+}
+
+#[test]
+fn mean_absolute_error_over_the_batch_and_every_output() {
+    for width in [1, 3] {
+        let p = program(&format!("output({width})"), "mae", width);
+        let args = arguments(&p, |r, c| (r * 3 + c) as f64 * 0.25 - 1.0);
+        check(&format!("mae, {width} outputs"), &p, &args, mae);
+    }
+}
+
+#[test]
+fn huber_is_quadratic_inside_delta_and_linear_beyond() {
+    // Targets spread from −3 to 3 so that, with these deltas, some errors fall on each side.
+    for delta in [0.5, 1.0, 2.0] {
+        let p = program("output(3)", &format!("huber(delta: {delta})"), 3);
+        let args = arguments(&p, |r, c| (r * 3 + c) as f64 * 0.4 - 3.0);
+        let (interpreted, compiled, predictions, y) = loss_of(&p, &args);
+        let errors: Vec<f64> = predictions
+            .iter()
+            .zip(&y)
+            .map(|(p, y)| (p - y).abs())
+            .collect();
+        assert!(
+            errors.iter().any(|&e| e < delta) && errors.iter().any(|&e| e > delta),
+            "delta {delta}: errors on both sides"
+        );
+        let want = huber_with(delta)(&predictions, &y);
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "huber({delta}): {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "huber({delta}): compiled {compiled} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn binary_cross_entropy_is_the_sigmoid_cross_entropy() {
+    let p = program("output(1, activation: sigmoid)", "binary_cross_entropy", 1);
+    let args = arguments(&p, |r, _| (r % 2) as f64);
+    check("binary_cross_entropy", &p, &args, binary_cross_entropy);
+    // The same IR as `cross_entropy` with a sigmoid output.
+    let q = program("output(1, activation: sigmoid)", "cross_entropy", 1);
+    assert_eq!(
+        nnc::ir::print_function(&p.step),
+        nnc::ir::print_function(&q.step)
+    );
+}
+
+/// −mean over rows of w(class) · Σ_k t_k log p_k, with t = y(1 − ε) + ε/K.
+fn weighted_smoothed_cross_entropy(
+    p: &[f64],
+    y: &[f64],
+    k: usize,
+    epsilon: f64,
+    weights: &[f64],
+) -> f64 {
+    let rows = p.len() / k;
+    let mut total = 0.0;
+    for r in 0..rows {
+        let (pr, yr) = (&p[r * k..(r + 1) * k], &y[r * k..(r + 1) * k]);
+        let class = yr.iter().position(|&v| v == 1.0).unwrap();
+        let l: f64 = pr
+            .iter()
+            .zip(yr)
+            .map(|(p, y)| (y * (1.0 - epsilon) + epsilon / k as f64) * p.ln())
+            .sum();
+        total -= weights[class] * l;
+    }
+    total / rows as f64
+}
+
+#[test]
+fn softmax_cross_entropy_with_label_smoothing_and_class_weights() {
+    let weights = [1.0, 3.0, 0.5];
+    for (epsilon, w) in [(0.1, None), (0.0, Some(weights)), (0.2, Some(weights))] {
+        let mut loss = format!("cross_entropy(label_smoothing: {epsilon}");
+        if let Some(w) = w {
+            loss += &format!(", class_weights: [{}, {}, {}]", w[0], w[1], w[2]);
+        }
+        loss += ")";
+        let p = program("output(3, activation: softmax)", &loss, 3);
+        let args = arguments(&p, |r, c| f64::from(u8::from(r % 3 == c)));
+        let (interpreted, compiled, predictions, y) = loss_of(&p, &args);
+        let want =
+            weighted_smoothed_cross_entropy(&predictions, &y, 3, epsilon, &w.unwrap_or([1.0; 3]));
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "{loss}: {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "{loss}: compiled {compiled} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn sigmoid_cross_entropy_with_label_smoothing_and_class_weights() {
+    let weights = [0.25, 2.0];
+    for (epsilon, w) in [(0.1, None), (0.0, Some(weights)), (0.3, Some(weights))] {
+        let mut loss = format!("cross_entropy(label_smoothing: {epsilon}");
+        if let Some(w) = w {
+            loss += &format!(", class_weights: [{}, {}]", w[0], w[1]);
+        }
+        loss += ")";
+        let p = program("output(1, activation: sigmoid)", &loss, 1);
+        let args = arguments(&p, |r, _| (r % 2) as f64);
+        let (interpreted, compiled, predictions, y) = loss_of(&p, &args);
+        // The same formula over the two classes [1 − p, p] with one-hot targets [1 − y, y].
+        let two = |v: &[f64]| v.iter().flat_map(|&v| [1.0 - v, v]).collect::<Vec<f64>>();
+        let want = weighted_smoothed_cross_entropy(
+            &two(&predictions),
+            &two(&y),
+            2,
+            epsilon,
+            &w.unwrap_or([1.0; 2]),
+        );
+        assert!(
+            (interpreted - want).abs() <= 1e-9 * want,
+            "{loss}: {interpreted} vs {want}"
+        );
+        assert!(
+            (compiled - want).abs() <= 1e-5 * want,
+            "{loss}: compiled {compiled} vs {want}"
+        );
+    }
+}

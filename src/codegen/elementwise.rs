@@ -144,12 +144,35 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
                     let mx = b.ins().fmul(m, x);
                     b.ins().fadd(mx, a)
                 }
+                UnaryOp::Abs => b.ins().fabs(x),
+                UnaryOp::Sign => {
+                    // copysign(1, x) where x is ordered and nonzero, x itself otherwise: ±0 and
+                    // NaN pass through, as in the interpreter.
+                    let one = constant(b, ty, 1.0);
+                    let zero = constant(b, ty, 0.0);
+                    // x < 0 or x > 0 (x64 has no vector "ordered and not equal").
+                    let above = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                    let below = b.ins().fcmp(FloatCC::LessThan, x, zero);
+                    let c = b.ins().bor(above, below);
+                    if ty == F32X4 {
+                        // x64 has no vector fcopysign: take the sign bit (the only bit of −0.0)
+                        // from x and every other bit from 1.0.
+                        let sign_bit = constant(b, ty, -0.0);
+                        let unit = b.ins().bitselect(sign_bit, x, one);
+                        let mask = b.ins().bitcast(F32X4, MemFlagsData::new(), c);
+                        b.ins().bitselect(mask, unit, x)
+                    } else {
+                        let unit = b.ins().fcopysign(one, x);
+                        b.ins().select(c, unit, x)
+                    }
+                }
                 UnaryOp::Exp
                 | UnaryOp::Expm1
                 | UnaryOp::Log
                 | UnaryOp::Sigmoid
                 | UnaryOp::Tanh
-                | UnaryOp::Softplus => {
+                | UnaryOp::Softplus
+                | UnaryOp::NormalCdf => {
                     panic!("invariant: {op:?} is lowered to a helper call, not an inline loop")
                 }
             }

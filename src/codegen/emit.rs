@@ -235,7 +235,8 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 | Op::Concat { .. }
                 | Op::Slice { .. }
                 | Op::DropoutMask { .. }
-                | Op::NormalNoise { .. } => {
+                | Op::NormalNoise { .. }
+                | Op::Vector(_) => {
                     panic!("invariant: only element-wise equations are fused (fuse::fusible)")
                 }
             };
@@ -291,6 +292,14 @@ impl<'a, 'b> Lowering<'a, 'b> {
             Op::Const(_) | Op::BatchSize | Op::Binary(..) | Op::Select { .. } => {
                 panic!("invariant: element-wise equations are lowered as fused loops")
             }
+            Op::Vector(v) => {
+                // A few constants (one per class): straight-line stores, no loop.
+                for (i, c) in v.iter().enumerate() {
+                    let c = self.b.ins().f32const(*c as f32);
+                    let a = self.b.ins().iadd_imm_s(y, 4 * i as i64);
+                    self.b.ins().store(mem(), c, a, 0);
+                }
+            }
             Op::Unary(u, _) => {
                 let n = self.numel(out_shape);
                 let helper = match u {
@@ -300,13 +309,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     UnaryOp::Sigmoid => Helper::Sigmoid,
                     UnaryOp::Tanh => Helper::Tanh,
                     UnaryOp::Softplus => Helper::Softplus,
+                    UnaryOp::NormalCdf => Helper::NormalCdf,
                     UnaryOp::Neg
                     | UnaryOp::Sqrt
                     | UnaryOp::Relu
                     | UnaryOp::Heaviside
                     | UnaryOp::LeakyRelu { .. }
                     | UnaryOp::LeakySlope { .. }
-                    | UnaryOp::Affine { .. } => {
+                    | UnaryOp::Affine { .. }
+                    | UnaryOp::Abs
+                    | UnaryOp::Sign => {
                         panic!("invariant: inline unary ops are lowered as fused loops")
                     }
                 };

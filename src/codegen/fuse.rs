@@ -37,13 +37,16 @@ pub(super) fn inline_unary(u: &UnaryOp) -> bool {
         | UnaryOp::Heaviside
         | UnaryOp::LeakyRelu { .. }
         | UnaryOp::LeakySlope { .. }
-        | UnaryOp::Affine { .. } => true,
+        | UnaryOp::Affine { .. }
+        | UnaryOp::Abs
+        | UnaryOp::Sign => true,
         UnaryOp::Exp
         | UnaryOp::Expm1
         | UnaryOp::Log
         | UnaryOp::Sigmoid
         | UnaryOp::Tanh
-        | UnaryOp::Softplus => false,
+        | UnaryOp::Softplus
+        | UnaryOp::NormalCdf => false,
     }
 }
 
@@ -63,6 +66,8 @@ pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
         | Op::Concat { .. }
         | Op::Slice { .. } => false,
         Op::DropoutMask { .. } | Op::NormalNoise { .. } => false,
+        // A vector is stored once, element by element, not computed per element of a loop.
+        Op::Vector(_) => false,
     }
 }
 

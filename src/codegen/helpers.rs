@@ -20,6 +20,7 @@ pub(super) enum Helper {
     Sigmoid,
     Tanh,
     Softplus,
+    NormalCdf,
     /// (x, y, rows, width)
     LogSoftmax,
     /// (a, b, c, m, k, n, rsa, csa, rsb, csb)
@@ -45,6 +46,7 @@ impl Helper {
             Helper::Sigmoid => "nnc_sigmoid",
             Helper::Tanh => "nnc_tanh",
             Helper::Softplus => "nnc_softplus",
+            Helper::NormalCdf => "nnc_normal_cdf",
             Helper::LogSoftmax => "nnc_log_softmax",
             Helper::MatMul => "nnc_matmul",
             Helper::Broadcast => "nnc_broadcast",
@@ -63,7 +65,8 @@ impl Helper {
             | Helper::Log
             | Helper::Sigmoid
             | Helper::Tanh
-            | Helper::Softplus => 3,
+            | Helper::Softplus
+            | Helper::NormalCdf => 3,
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 10,
             Helper::CopyColumns => 8,
@@ -85,6 +88,7 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (Helper::Sigmoid.symbol(), nnc_sigmoid as *const u8),
         (Helper::Tanh.symbol(), nnc_tanh as *const u8),
         (Helper::Softplus.symbol(), nnc_softplus as *const u8),
+        (Helper::NormalCdf.symbol(), nnc_normal_cdf as *const u8),
         (Helper::LogSoftmax.symbol(), nnc_log_softmax as *const u8),
         (Helper::MatMul.symbol(), nnc_matmul as *const u8),
         (
@@ -152,6 +156,11 @@ unsafe extern "C" fn nnc_tanh(x: *const f32, y: *mut f32, n: i64) {
 unsafe extern "C" fn nnc_softplus(x: *const f32, y: *mut f32, n: i64) {
     // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
     unsafe { map(x, y, n, vmath::softplus) }
+}
+
+unsafe extern "C" fn nnc_normal_cdf(x: *const f32, y: *mut f32, n: i64) {
+    // SAFETY: generated code passes `n` floats at `x` and room for `n` at `y` (module comment).
+    unsafe { map(x, y, n, vmath::normal_cdf) }
 }
 
 /// `rows` lanes of `width` contiguous floats each; every lane is shifted by its maximum before

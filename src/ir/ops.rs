@@ -38,6 +38,12 @@ pub enum UnaryOp {
         mul: f64,
         add: f64,
     },
+    /// |x|.
+    Abs,
+    /// −1, 0 or 1 by the sign of x (±0 and NaN give themselves): the derivative of abs.
+    Sign,
+    /// Φ(x), the standard normal distribution function, ½·erfc(−x/√2): gelu's factor.
+    NormalCdf,
 }
 
 impl UnaryKind {
@@ -57,6 +63,9 @@ impl UnaryKind {
             UnaryKind::Tanh => "tanh",
             UnaryKind::Softplus => "softplus",
             UnaryKind::Affine => "affine",
+            UnaryKind::Abs => "abs",
+            UnaryKind::Sign => "sign",
+            UnaryKind::NormalCdf => "normal_cdf",
         }
     }
 
@@ -74,7 +83,10 @@ impl UnaryKind {
             | UnaryKind::Heaviside
             | UnaryKind::Sigmoid
             | UnaryKind::Tanh
-            | UnaryKind::Softplus => &[],
+            | UnaryKind::Softplus
+            | UnaryKind::Abs
+            | UnaryKind::Sign
+            | UnaryKind::NormalCdf => &[],
         }
     }
 
@@ -107,7 +119,10 @@ impl UnaryOp {
             | UnaryOp::Heaviside
             | UnaryOp::Sigmoid
             | UnaryOp::Tanh
-            | UnaryOp::Softplus => vec![],
+            | UnaryOp::Softplus
+            | UnaryOp::Abs
+            | UnaryOp::Sign
+            | UnaryOp::NormalCdf => vec![],
         }
     }
 
@@ -134,6 +149,9 @@ impl UnaryOp {
                 mul: params[0],
                 add: params[1],
             },
+            UnaryKind::Abs => UnaryOp::Abs,
+            UnaryKind::Sign => UnaryOp::Sign,
+            UnaryKind::NormalCdf => UnaryOp::NormalCdf,
         })
     }
 }
@@ -252,6 +270,9 @@ pub enum Op {
         at: RandomSite,
         counter: ValueId,
     },
+    /// A constant vector of shape `[len]`, one number per element (per-class weights need one
+    /// constant per class, which a scalar `const` and a broadcast cannot give).
+    Vector(Vec<f64>),
 }
 
 impl OpKind {
@@ -269,6 +290,8 @@ impl OpKind {
             OpKind::Slice => Some("slice"),
             OpKind::DropoutMask => Some("dropout_mask"),
             OpKind::NormalNoise => Some("normal_noise"),
+            OpKind::Vector => Some("vector"),
+
             OpKind::Unary | OpKind::Binary => None,
         }
     }
@@ -282,7 +305,7 @@ impl Op {
     /// The operands, in order.
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
-            Op::Const(_) | Op::BatchSize => vec![],
+            Op::Const(_) | Op::BatchSize | Op::Vector(_) => vec![],
             Op::Unary(_, x) | Op::Broadcast(x) | Op::SumTo(x) | Op::LogSoftmax(x) => vec![*x],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::MatMul { a, b, .. } => vec![*a, *b],
@@ -308,7 +331,8 @@ impl Op {
             | Op::Concat { .. }
             | Op::Slice { .. }
             | Op::DropoutMask { .. }
-            | Op::NormalNoise { .. } => OpKind::from(self)
+            | Op::NormalNoise { .. }
+            | Op::Vector(_) => OpKind::from(self)
                 .name()
                 .expect("invariant: every op other than unary and binary has a name in OpKind"),
         }

@@ -217,6 +217,15 @@ impl<'a> Parser<'a> {
                 no_params(line, op_name, params)?;
                 Op::BatchSize
             }
+            OpKind::Vector => {
+                no_params(line, op_name, params)?;
+                // One number or more, up to the end of the line (the shape rule refuses none).
+                let mut v = vec![line.number()?];
+                while line.at_number() {
+                    v.push(line.number()?);
+                }
+                Op::Vector(v)
+            }
             OpKind::MatMul => {
                 let [transpose_a, transpose_b] =
                     flags(line, op_name, params, ["transpose_a", "transpose_b"])?;
@@ -603,6 +612,13 @@ impl<'a> Line<'a> {
         }
         text.parse()
             .or_else(|_| self.fail_at(start, format!("`{text}` is not a number")))
+    }
+
+    /// Whether a number follows (after spaces), as `number` reads them.
+    fn at_number(&mut self) -> bool {
+        self.skip_spaces();
+        self.peek()
+            .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'i' | 'N'))
     }
 
     /// `f32[]`, `f32[B,4]`, `f32[16,3]`; only the leading dimension may be `B`.

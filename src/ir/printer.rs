@@ -46,6 +46,10 @@ pub fn op_text(f: &Function, op: &Op) -> String {
     let n = |v| f.name_of(v);
     match op {
         Op::Const(c) => format!("{} {}", op.name(), num(*c)),
+        Op::Vector(v) => {
+            let items: Vec<String> = v.iter().map(|x| num(*x)).collect();
+            format!("{} {}", op.name(), items.join(" "))
+        }
         Op::BatchSize => op.name().into(),
         Op::Unary(u, x) => format!("{} {}", unary_text(u), n(*x)),
         Op::Binary(b, x, y) => format!("{} {} {}", b.name(), n(*x), n(*y)),

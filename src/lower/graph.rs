@@ -13,7 +13,7 @@ use crate::syntax::ast::{Arg, ExprArg, Ident, Value, ValueKind};
 
 use super::math::{self, MathCtx, Val};
 use super::regularize::{self, Training};
-use super::spec::{Activation, DefUse, DenseSpec, Loss, ModelSpec, NodeKind};
+use super::spec::{Activation, DefUse, DenseSpec, Loss, LossKind, ModelSpec, NodeKind};
 
 /// How a parameter starts before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,7 +141,10 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
-    if spec.loss != Loss::CrossEntropy {
+    if spec.loss == Loss::BinaryCrossEntropy {
+        return check_binary_output(spec, last);
+    }
+    if spec.loss.kind() != LossKind::CrossEntropy {
         return Ok(());
     }
     let problem = match (last.activation, last.units) {
@@ -169,6 +172,29 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
             "use `activation: softmax` with one unit per class, or `activation: sigmoid` with 1 unit for two classes",
         )),
     }
+}
+
+/// binary_cross_entropy reads one logit: the output layer must be a single sigmoid unit.
+fn check_binary_output(spec: &ModelSpec, last: &DenseSpec) -> Result<(), Diagnostic> {
+    if last.activation == Activation::Sigmoid && last.units == 1 {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "nnc::lower::loss_activation",
+        format!(
+            "the output layer `{}` does not fit `binary_cross_entropy`: it needs exactly 1 sigmoid unit",
+            layer_text(&spec.source, last.span)
+        ),
+    )
+    .with_source(&spec.source)
+    .with_label(
+        last.activation_span,
+        format!("{} with {} unit(s)", last.activation.name(), last.units),
+    )
+    .with_label(spec.loss_span, "the loss")
+    .with_help(
+        "use `output(1, activation: sigmoid)` for two classes, or `loss: cross_entropy` with a softmax output for more",
+    ))
 }
 
 /// The most floats nnc will hold for the parameters, or for one layer's activations of one batch:
@@ -244,7 +270,7 @@ fn check_two_class_output(spec: &ModelSpec, target_width: usize) -> Result<(), D
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
-    if spec.loss != Loss::CrossEntropy
+    if !spec.loss.kind().is_classification()
         || last.activation != Activation::Sigmoid
         || target_width == 1
     {
@@ -252,7 +278,10 @@ fn check_two_class_output(spec: &ModelSpec, target_width: usize) -> Result<(), D
     }
     Err(Diagnostic::new(
         "nnc::lower::loss_activation",
-        format!("a sigmoid output predicts two classes, but the target has {target_width}"),
+        format!(
+            "a sigmoid output with `{}` predicts two classes, but the target has {target_width}",
+            spec.loss.name()
+        ),
     )
     .with_source(&spec.source)
     .with_label(
@@ -282,7 +311,7 @@ fn with_output_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Model
         .layers
         .last_mut()
         .expect("invariant: checked above");
-    last.units = if last.activation == Activation::Sigmoid && spec.loss == Loss::CrossEntropy {
+    last.units = if last.activation == Activation::Sigmoid && spec.loss.kind().is_classification() {
         1
     } else {
         data.target_width
@@ -304,6 +333,12 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         .unwrap_or_else(|| default_target_width(spec));
     check_two_class_output(spec, target_width)?;
     check_output(spec)?;
+    // A sigmoid output reads two classes from one column.
+    let classes = match spec.layers.last().map(|l| l.activation) {
+        Some(Activation::Sigmoid) => 2,
+        _ => target_width,
+    };
+    super::loss::check_class_weights(spec, classes, None)?;
     let target_origin = data
         .and_then(|d| d.target_origin.clone())
         .unwrap_or(Origin {
@@ -841,6 +876,9 @@ fn emit_activation(
     name: &str,
     origin: Option<Origin>,
 ) -> Result<ValueId, shape::ShapeError> {
+    if let Some(v) = super::activation::emit(f, act, z, name, origin.clone()) {
+        return v;
+    }
     let unary = |u| Op::Unary(u, z);
     let op = match act {
         Activation::Linear => unary(UnaryOp::Affine { mul: 1.0, add: 0.0 }),
@@ -848,6 +886,15 @@ fn emit_activation(
         Activation::Relu => unary(UnaryOp::Relu),
         Activation::LeakyRelu { alpha } => unary(UnaryOp::LeakyRelu { alpha }),
         Activation::Tanh => unary(UnaryOp::Tanh),
+        Activation::Softplus => unary(UnaryOp::Softplus),
+        Activation::Elu { .. }
+        | Activation::Selu
+        | Activation::Gelu
+        | Activation::Swish
+        | Activation::Softsign
+        | Activation::HardSigmoid => {
+            panic!("invariant: composite activations are built by `activation::emit`")
+        }
         Activation::Softmax => {
             let lp = f.try_push(Op::LogSoftmax(z), None, None, origin.clone())?;
             Op::Unary(UnaryOp::Exp, lp)
@@ -883,7 +930,18 @@ fn emit_loss(
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
-    match (spec.loss, last.activation) {
+    let mut b = super::loss::Builder {
+        f,
+        origin: origin.clone(),
+        batch,
+    };
+    if let Some(l) = super::loss::emit(&mut b, spec, logits, out, y) {
+        return l;
+    }
+    match (&spec.loss, last.activation) {
+        (Loss::Mae | Loss::Huber { .. }, _) => {
+            panic!("invariant: mae and huber are built by `loss::emit`")
+        }
         (Loss::Mse, _) => {
             let d = push(f, Op::Binary(BinaryOp::Sub, out, y), None)?;
             let sq = push(f, Op::Binary(BinaryOp::Mul, d, d), None)?;
@@ -906,7 +964,7 @@ fn emit_loss(
             )?;
             push(f, Op::Binary(BinaryOp::Div, s, count), Some("loss"))
         }
-        (Loss::CrossEntropy, Activation::Sigmoid) => {
+        (Loss::CrossEntropy { .. }, Activation::Sigmoid) | (Loss::BinaryCrossEntropy, _) => {
             // -[y log σ(z) + (1-y) log(1-σ(z))] = softplus(z) - y z, exact and overflow-free.
             let sp = push(f, Op::Unary(UnaryOp::Softplus, logits), None)?;
             let yz = push(f, Op::Binary(BinaryOp::Mul, y, logits), None)?;
@@ -914,7 +972,7 @@ fn emit_loss(
             let s = sum_all(f, e)?;
             push(f, Op::Binary(BinaryOp::Div, s, batch), Some("loss"))
         }
-        (Loss::CrossEntropy, _) => {
+        (Loss::CrossEntropy { .. }, _) => {
             let lp = push(f, Op::LogSoftmax(logits), Some("log_probs"))?;
             let ylp = push(f, Op::Binary(BinaryOp::Mul, y, lp), None)?;
             let s = sum_all(f, ylp)?;

@@ -3,7 +3,9 @@
 //! turns the spec into IR functions whose shapes are checked as they are built. Lowering never
 //! calls code generation.
 
+mod activation;
 pub mod graph;
+pub mod loss;
 pub mod math;
 mod regularize;
 pub mod spec;

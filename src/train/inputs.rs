@@ -14,7 +14,7 @@ use crate::data::{
 use crate::diag::Diagnostic;
 use crate::ir::Origin;
 use crate::lower::spec::DataSpec;
-use crate::lower::{Activation, DataShape, Loss, ModelSpec};
+use crate::lower::{Activation, DataShape, ModelSpec};
 
 use super::overrides::Overrides;
 
@@ -33,9 +33,10 @@ pub struct ModelData {
 }
 
 fn target_kind(spec: &ModelSpec) -> TargetKind {
-    match spec.loss {
-        Loss::CrossEntropy => TargetKind::Classes,
-        Loss::Mse => TargetKind::Values,
+    if spec.loss.kind().is_classification() {
+        TargetKind::Classes
+    } else {
+        TargetKind::Values
     }
 }
 
@@ -187,6 +188,12 @@ pub fn load_training_table(
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
+    if let Target::Classes { names, .. } = &target_column.data {
+        // A sigmoid over more than two classes gets its own diagnostic when the model is built.
+        if last.activation != Activation::Sigmoid || names.len() == 2 {
+            crate::lower::loss::check_class_weights(spec, names.len(), Some(names))?;
+        }
+    }
     let (encoding, target_width) = match &target_column.data {
         Target::Values(_) => (TargetEncoding::Standardized, 1),
         Target::Classes { names, .. } => {

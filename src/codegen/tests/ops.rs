@@ -4,7 +4,7 @@
 
 use super::check_outputs;
 use crate::codegen::{compile, vmath, CodegenOptions};
-use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryOp};
+use crate::ir::{ArgRole, BinaryOp, Function, Op, Shape, UnaryKind, UnaryOp};
 
 fn unary_fn(op: UnaryOp, shape: Shape) -> Function {
     let mut f = Function::new(format!("{op:?}"));
@@ -14,27 +14,24 @@ fn unary_fn(op: UnaryOp, shape: Shape) -> Function {
     f
 }
 
-const ALL_UNARY: [UnaryOp; 12] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sqrt,
-    UnaryOp::Relu,
-    UnaryOp::Heaviside,
-    UnaryOp::LeakyRelu { alpha: 0.01 },
-    UnaryOp::LeakySlope { alpha: 0.2 },
-    UnaryOp::Sigmoid,
-    UnaryOp::Tanh,
-    UnaryOp::Softplus,
-    UnaryOp::Affine {
-        mul: -1.5,
-        add: 0.25,
-    },
-];
+/// Every unary op, by iterating over the kinds, so that a new op is compared without editing this
+/// test; parameterised ops get sample constants.
+fn all_unary() -> Vec<UnaryOp> {
+    <UnaryKind as strum::IntoEnumIterator>::iter()
+        .map(|k| {
+            let params: &[f64] = match k.param_names().len() {
+                0 => &[],
+                1 => &[0.2],
+                _ => &[-1.5, 0.25],
+            };
+            UnaryOp::with_params(k, params).expect("one sample constant per parameter")
+        })
+        .collect()
+}
 
 #[test]
 fn every_unary_op_matches_the_interpreter() {
-    for (i, op) in ALL_UNARY.into_iter().enumerate() {
+    for (i, op) in all_unary().into_iter().enumerate() {
         let range = match op {
             UnaryOp::Log | UnaryOp::Sqrt => (0.05, 4.0),
             _ => (-4.0, 4.0),
@@ -44,9 +41,66 @@ fn every_unary_op_matches_the_interpreter() {
     }
 }
 
+/// Zeros of both signs and NaN go through abs and sign as the interpreter says (sign keeps them).
+#[test]
+fn abs_and_sign_at_zero_and_nan() {
+    for op in [UnaryOp::Abs, UnaryOp::Sign] {
+        let f = unary_fn(op, Shape::fixed(&[9]));
+        let x = [
+            0.0f32,
+            -0.0,
+            f32::NAN,
+            1e-45,
+            -1e-45,
+            3.5,
+            -3.5,
+            f32::INFINITY,
+            -1e30,
+        ];
+        for opts in super::modes() {
+            let mut c = compile(&super::verified(&f), 1, &opts).unwrap();
+            let mut no_params: [Vec<f32>; 0] = [];
+            c.call(&mut no_params, &[x.to_vec()], 1).unwrap();
+            for (i, (&got, &x)) in c.output("y").iter().zip(&x).enumerate() {
+                let want = crate::interp::unary(&op, f64::from(x));
+                let same = (got.is_nan() && want.is_nan())
+                    || (f64::from(got) == want
+                        && got.is_sign_negative() == want.is_sign_negative());
+                assert!(
+                    same,
+                    "{op:?}({x}) [{i}]: compiled {got}, interpreter {want}"
+                );
+            }
+        }
+    }
+}
+
+/// A constant vector, broadcast over the batch and multiplied in, as class weights are.
+#[test]
+fn a_constant_vector_matches_the_interpreter() {
+    let mut f = Function::new("vector");
+    let x = f.add_arg("x", Shape::batched(&[5]), ArgRole::Data, None);
+    let v = f.push(
+        Op::Vector(vec![1.0, -2.5, 0.0, 3e-3, 7.0]),
+        None,
+        Some("v"),
+        None,
+    );
+    let b = f.push(Op::Broadcast(v), Some(Shape::batched(&[5])), None, None);
+    let y = f.push(Op::Binary(BinaryOp::Mul, x, b), None, Some("y"), None);
+    f.add_output("y", y);
+    f.add_output("v", v);
+    check_outputs(&f, 77, (-2.0, 2.0));
+}
+
 #[test]
 fn sigmoid_and_softplus_are_finite_far_from_zero() {
-    for op in [UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Tanh] {
+    for op in [
+        UnaryOp::Sigmoid,
+        UnaryOp::Softplus,
+        UnaryOp::Tanh,
+        UnaryOp::NormalCdf,
+    ] {
         check_outputs(&unary_fn(op, Shape::batched(&[6])), 7, (-200.0, 200.0));
     }
     for x in [-1e30f32, -1e4, -100.0, 100.0, 1e4, 1e30] {

@@ -3,6 +3,7 @@
 
 mod data;
 mod defs;
+pub mod loss;
 pub mod options;
 mod regularize;
 mod settings;
@@ -18,7 +19,8 @@ pub use regularize::{Initializer, LayerOptions, Penalty};
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
-    Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
+    Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, ELU_ALPHA,
+    HUBER_DELTA, LABEL_SMOOTHING, LEAKY_RELU_ALPHA, SELU_ALPHA, SELU_LAMBDA,
 };
 
 use settings::{INPUT_WIDTH, UNITS};
@@ -248,8 +250,9 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     let loss_def = defs::def_use(source, loss_value, &defs)?;
     let loss_kind = match loss_def {
         Some(_) => Loss::Mse,
-        None => resolve_loss(source, loss_value)?,
+        None => loss::resolve_loss(source, loss_value)?,
     };
+    let train_loss = loss_kind.kind();
     let (optimizer_kind, optimizer_span) = match optimizer {
         Some(v) => (resolve_optimizer(source, v)?, v.span),
         None => (Optimizer::default_of(OptimizerKind::Adam), model.name.span),
@@ -266,7 +269,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         optimizer: optimizer_kind,
         optimizer_span,
         data: data::resolve_data(source, data)?,
-        train: resolve_train(source, train, (loss_kind, loss_value.span))?,
+        train: resolve_train(source, train, (train_loss, loss_value.span))?,
         model_span: model.name.span,
         regularization: match regularization {
             Some(v) => regularize::resolve_regularization(source, v)?,
@@ -654,7 +657,7 @@ fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>
 
 /// The entry of a name table (the variants of `kinds`, named by `name_of`) that `call` names, or
 /// the unknown-name diagnostic `code` with a suggestion and the list of known `what`s.
-fn lookup<K: Copy>(
+pub(super) fn lookup<K: Copy>(
     source: &Source,
     call: &Call,
     kinds: impl Iterator<Item = K> + Clone,
@@ -679,14 +682,19 @@ fn lookup<K: Copy>(
 }
 
 fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
-    let kind = lookup(
-        source,
-        call,
-        ActivationKind::iter(),
-        ActivationKind::name,
-        "nnc::lower::unknown_activation",
-        ("activation", "activations"),
-    )?;
+    // An alias (`silu`) is looked up first; unknown names are then reported against the table.
+    let alias = ActivationKind::iter().find(|k| k.aliases().contains(&call.name.name.as_str()));
+    let kind = match alias {
+        Some(k) => k,
+        None => lookup(
+            source,
+            call,
+            ActivationKind::iter(),
+            ActivationKind::name,
+            "nnc::lower::unknown_activation",
+            ("activation", "activations"),
+        )?,
+    };
     let v = numbers_of(source, call, kind.options())?;
     Ok(match kind {
         ActivationKind::Linear => Activation::Linear,
@@ -695,6 +703,13 @@ fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagno
         ActivationKind::LeakyRelu => Activation::LeakyRelu { alpha: v[0] },
         ActivationKind::Tanh => Activation::Tanh,
         ActivationKind::Softmax => Activation::Softmax,
+        ActivationKind::Elu => Activation::Elu { alpha: v[0] },
+        ActivationKind::Selu => Activation::Selu,
+        ActivationKind::Gelu => Activation::Gelu,
+        ActivationKind::Swish => Activation::Swish,
+        ActivationKind::Softplus => Activation::Softplus,
+        ActivationKind::Softsign => Activation::Softsign,
+        ActivationKind::HardSigmoid => Activation::HardSigmoid,
     })
 }
 
@@ -722,20 +737,6 @@ pub(super) fn as_call<'a>(
             ),
         )),
     }
-}
-
-fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
-    let call = as_call(source, v, "loss")?;
-    let loss = lookup(
-        source,
-        call,
-        Loss::iter(),
-        |l| l.name(),
-        "nnc::lower::unknown_loss",
-        ("loss", "losses"),
-    )?;
-    Options::from_call(source, call, &[], &[])?;
-    Ok(loss)
 }
 
 fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {

@@ -272,6 +272,33 @@ impl<'a> Options<'a> {
         self.count(setting)
     }
 
+    /// A list of numbers such as `[1, 3]`, each within `each`'s range, with the list's span; `None`
+    /// when absent. An empty list is refused: it cannot mean anything a missing one does not.
+    pub fn numbers(&self, each: &Number) -> Result<Option<(Vec<f64>, Span)>, Diagnostic> {
+        let Some(v) = self.value(each.name) else {
+            return Ok(None);
+        };
+        let ValueKind::List(items) = &v.kind else {
+            return Err(self.expected(v, each.name, "a list of numbers"));
+        };
+        if items.is_empty() {
+            return Err(self.expected(v, each.name, "a list of numbers"));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let ValueKind::Number(n) = item.kind else {
+                return Err(self.expected(item, each.name, "a number"));
+            };
+            out.push(each.check(n).map_err(|message| {
+                Diagnostic::new("nnc::lower::out_of_range", message)
+                    .with_source(self.source)
+                    .with_label(item.span, "out of range")
+                    .with_help(format!("choose each value {}", each.range_text()))
+            })?);
+        }
+        Ok(Some((out, v.span)))
+    }
+
     /// A string, or a bare name (so `target: species` and `target: "species"` both work).
     pub fn text(&self, name: &str) -> Result<Option<(String, Span)>, Diagnostic> {
         let Some(v) = self.value(name) else {

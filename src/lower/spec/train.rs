@@ -6,7 +6,7 @@ use strum::{EnumIter, IntoEnumIterator};
 
 use super::options::{unknown_help, Options};
 use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, PATIENCE, SEED};
-use super::{err, Loss, TrainSpec};
+use super::{err, LossKind, TrainSpec};
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, Ident, Value, ValueKind};
 
@@ -37,12 +37,11 @@ impl Monitor {
     }
 
     /// Whether training with `loss` measures this value: accuracy needs classes, MAE values.
-    pub fn fits(self, loss: Loss) -> bool {
-        match (self, loss) {
-            (Monitor::ValLoss, _)
-            | (Monitor::ValAccuracy, Loss::CrossEntropy)
-            | (Monitor::ValMae, Loss::Mse) => true,
-            (Monitor::ValAccuracy, Loss::Mse) | (Monitor::ValMae, Loss::CrossEntropy) => false,
+    pub fn fits(self, loss: LossKind) -> bool {
+        match self {
+            Monitor::ValLoss => true,
+            Monitor::ValAccuracy => loss.is_classification(),
+            Monitor::ValMae => !loss.is_classification(),
         }
     }
 }
@@ -71,7 +70,7 @@ const EARLY_STOPPING_OPTIONS: &[&str] = &[PATIENCE.name, MIN_DELTA.name, MONITOR
 pub(super) fn resolve_train(
     source: &Source,
     block: Option<&Block>,
-    (loss, loss_span): (Loss, Span),
+    (loss, loss_span): (LossKind, Span),
 ) -> Result<TrainSpec, Diagnostic> {
     let Some(block) = block else {
         return Ok(TrainSpec {
@@ -185,7 +184,7 @@ fn unknown_call(source: &Source, call: &Call) -> Diagnostic {
 fn resolve_early_stopping(
     source: &Source,
     call: &Call,
-    (loss, loss_span): (Loss, Span),
+    (loss, loss_span): (LossKind, Span),
 ) -> Result<EarlyStopping, Diagnostic> {
     let o = Options::from_call(source, call, &[], EARLY_STOPPING_OPTIONS)?;
     let patience = o.count(&PATIENCE)? as usize;

@@ -13,10 +13,32 @@ pub enum Activation {
     Linear,
     Sigmoid,
     Relu,
-    LeakyRelu { alpha: f64 },
+    LeakyRelu {
+        alpha: f64,
+    },
     Tanh,
     Softmax,
+    /// x for x > 0, alpha·(eˣ − 1) otherwise.
+    Elu {
+        alpha: f64,
+    },
+    /// λ·elu(x, α) with the self-normalizing constants `SELU_LAMBDA` and `SELU_ALPHA`.
+    Selu,
+    /// x·Φ(x), Φ the standard normal distribution function (the exact form, not tanh's).
+    Gelu,
+    /// x·sigmoid(x), also called `silu`.
+    Swish,
+    /// log(1 + eˣ).
+    Softplus,
+    /// x / (1 + |x|).
+    Softsign,
+    /// relu6(x + 3) / 6, i.e. (x + 3)/6 clipped to [0, 1] (Keras 3's definition).
+    HardSigmoid,
 }
+
+/// Klambauer et al. (2017), as PyTorch and Keras give them.
+pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_2;
 
 impl ActivationKind {
     /// The name in a `.nn` file: the one table of activation names.
@@ -28,6 +50,32 @@ impl ActivationKind {
             ActivationKind::LeakyRelu => "leaky_relu",
             ActivationKind::Tanh => "tanh",
             ActivationKind::Softmax => "softmax",
+            ActivationKind::Elu => "elu",
+            ActivationKind::Selu => "selu",
+            ActivationKind::Gelu => "gelu",
+            ActivationKind::Swish => "swish",
+            ActivationKind::Softplus => "softplus",
+            ActivationKind::Softsign => "softsign",
+            ActivationKind::HardSigmoid => "hard_sigmoid",
+        }
+    }
+
+    /// Other names a file may use for the activation (`silu` is PyTorch's name for swish).
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            ActivationKind::Swish => &["silu"],
+            ActivationKind::Linear
+            | ActivationKind::Sigmoid
+            | ActivationKind::Relu
+            | ActivationKind::LeakyRelu
+            | ActivationKind::Tanh
+            | ActivationKind::Softmax
+            | ActivationKind::Elu
+            | ActivationKind::Selu
+            | ActivationKind::Gelu
+            | ActivationKind::Softplus
+            | ActivationKind::Softsign
+            | ActivationKind::HardSigmoid => &[],
         }
     }
 
@@ -35,11 +83,18 @@ impl ActivationKind {
     pub fn options(self) -> &'static [Number] {
         match self {
             ActivationKind::LeakyRelu => &[LEAKY_RELU_ALPHA],
+            ActivationKind::Elu => &[ELU_ALPHA],
             ActivationKind::Linear
             | ActivationKind::Sigmoid
             | ActivationKind::Relu
             | ActivationKind::Tanh
-            | ActivationKind::Softmax => &[],
+            | ActivationKind::Softmax
+            | ActivationKind::Selu
+            | ActivationKind::Gelu
+            | ActivationKind::Swish
+            | ActivationKind::Softplus
+            | ActivationKind::Softsign
+            | ActivationKind::HardSigmoid => &[],
         }
     }
 }
@@ -57,21 +112,105 @@ pub const LEAKY_RELU_ALPHA: Number = Number {
     max: 1.0,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
-pub enum Loss {
-    Mse,
-    CrossEntropy,
+/// The saturation value of elu's negative side is −alpha; 10 is far beyond any published use.
+pub const ELU_ALPHA: Number = Number {
+    name: "alpha",
+    default: 1.0,
+    min: 0.0,
+    max: 10.0,
+};
+
+/// The class weights of `cross_entropy`, one per class in the order the data encodes classes
+/// (sorted labels), with the list's place in the file for diagnostics about its length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassWeights {
+    pub weights: Vec<f64>,
+    pub span: crate::diag::Span,
 }
 
-impl Loss {
+#[derive(Clone, Debug, PartialEq, EnumDiscriminants)]
+#[strum_discriminants(name(LossKind), derive(EnumIter))]
+pub enum Loss {
+    Mse,
+    CrossEntropy {
+        /// Targets become y·(1 − ε) + ε/K, K the number of classes (2 for a sigmoid output).
+        label_smoothing: f64,
+        class_weights: Option<ClassWeights>,
+    },
+    /// Mean absolute error over every element.
+    Mae,
+    /// ½d² for |d| ≤ delta, delta·(|d| − ½delta) beyond, mean over every element.
+    Huber {
+        delta: f64,
+    },
+    /// Two classes from one sigmoid unit, computed from its logit.
+    BinaryCrossEntropy,
+}
+
+impl LossKind {
     /// The name in a `.nn` file: the one table of loss names.
-    pub fn name(&self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Loss::Mse => "mse",
-            Loss::CrossEntropy => "cross_entropy",
+            LossKind::Mse => "mse",
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::Mae => "mae",
+            LossKind::Huber => "huber",
+            LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+        }
+    }
+
+    /// Whether the target is classes (rather than values).
+    pub fn is_classification(self) -> bool {
+        match self {
+            LossKind::CrossEntropy | LossKind::BinaryCrossEntropy => true,
+            LossKind::Mse | LossKind::Mae | LossKind::Huber => false,
         }
     }
 }
+
+impl Loss {
+    pub fn kind(&self) -> LossKind {
+        LossKind::from(self)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// `cross_entropy` with no options: the loss a plain `loss: cross_entropy` means.
+    pub const fn cross_entropy() -> Loss {
+        Loss::CrossEntropy {
+            label_smoothing: 0.0,
+            class_weights: None,
+        }
+    }
+}
+
+pub const HUBER_DELTA: Number = Number {
+    name: "delta",
+    default: 1.0,
+    min: 1e-6,
+    max: 1e6,
+};
+
+/// At ε = 1 every target is uniform and nothing is learned, so the range stops short of it.
+pub const LABEL_SMOOTHING: Number = Number {
+    name: "label_smoothing",
+    default: 0.0,
+    min: 0.0,
+    max: 0.999,
+};
+
+/// The name of `cross_entropy`'s list of class weights.
+pub const CLASS_WEIGHTS: &str = "class_weights";
+
+/// Each class weight: not negative (a negative weight would reward mistakes), and finite.
+pub const CLASS_WEIGHT: Number = Number {
+    name: "class_weights",
+    default: 1.0,
+    min: 0.0,
+    max: 1e6,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
 #[strum_discriminants(name(OptimizerKind), derive(EnumIter))]
