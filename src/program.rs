@@ -49,7 +49,11 @@ fn verified(f: Function) -> VerifiedFunction {
 pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diagnostic> {
     let lowered = lower::lower(spec, data)?;
     let grad = autodiff::gradient(&lowered.loss, "loss", ArgRole::Param);
-    let (step, state) = optim::training_step(&grad, &spec.optimizer);
+    let options = optim::StepOptions {
+        clipping: spec.clipping,
+        scheduled: spec.schedule != lower::Schedule::Constant,
+    };
+    let (step, state) = optim::training_step(&grad, &spec.optimizer, &options);
     Ok(Program {
         spec: lowered.spec,
         forward: verified(lowered.forward),

@@ -1,5 +1,6 @@
 //! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
-//! their input width are also built into verified IR (the others need their data file).
+//! their input width are also built into verified IR and their training step and loss compiled
+//! to native code (the others need their data file).
 
 use nnc::diag::Source;
 
@@ -37,7 +38,13 @@ fn check(doc: &str, min: usize) {
         let spec =
             nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         if spec.input.width.is_some() {
-            nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let program =
+                nnc::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+            let opts = nnc::codegen::CodegenOptions::default();
+            for f in [&program.step, &program.loss] {
+                nnc::codegen::compile(f, spec.train.batch_size, &opts)
+                    .unwrap_or_else(|e| panic!("{doc} example {}: {e}", i + 1));
+            }
         }
     }
 }

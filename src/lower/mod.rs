@@ -7,4 +7,4 @@ pub mod graph;
 pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, ParamSpec};
-pub use spec::{resolve, Activation, Loss, ModelSpec, Optimizer};
+pub use spec::{resolve, Activation, Clipping, Loss, ModelSpec, Optimizer, Schedule};
