@@ -1,7 +1,8 @@
 //! Gradient clipping as IR, between the gradient and the optimizer's update, so that
-//! `nnc ir --step` shows it and both executors run it alike. Only existing ops are needed:
-//! clamping is written with `relu`, and the global norm's `min(1, c / n)` as
-//! `c / (c + relu(n − c))`.
+//! `nnc ir --step` shows it and both executors run it alike. Only existing ops are needed: both
+//! modes scale by `c / (c + relu(n − c))`, which is `min(1, c / n)` without a `min` op, never
+//! divides by zero, and leaves values within the bound exactly as they were; n is each element's
+//! magnitude for clipping by value and the global norm for clipping by norm.
 
 use crate::ir::{BinaryOp, Function, Op, Shape, UnaryOp, ValueId};
 use crate::lower::Clipping;
@@ -18,16 +19,24 @@ fn binary(g: &mut Function, op: BinaryOp, a: ValueId, b: ValueId) -> ValueId {
     g.push(Op::Binary(op, a, b), None, None, None)
 }
 
-/// Each element of `d` limited to [−v, v]: `d − relu(d − v) + relu(−d − v)`. Exactly one of the
-/// two corrections is non-zero outside the interval, and neither inside, so values within it pass
-/// unchanged (bit for bit).
+/// Each element of `d` limited to [−v, v], as `d · v / (v + relu(|d| − v))` with
+/// `|d| = relu(d) + relu(−d)`: inside the interval the scale is v / v = 1 exactly, so values pass
+/// unchanged (bit for bit), and outside it the result is ±v to a few ulps. The shorter
+/// `d − relu(d − v) + relu(−d − v)` cancels: for |d| ≫ v the difference d − (d − v) keeps only
+/// |d|'s absolute precision, which is a large error relative to a small v.
 fn clamp(g: &mut Function, d: ValueId, v: f64) -> ValueId {
-    let above = affine(g, d, 1.0, -v);
-    let above = unary(g, UnaryOp::Relu, above);
-    let below = affine(g, d, -1.0, -v);
-    let below = unary(g, UnaryOp::Relu, below);
-    let lowered = binary(g, BinaryOp::Sub, d, above);
-    binary(g, BinaryOp::Add, lowered, below)
+    let pos = unary(g, UnaryOp::Relu, d);
+    let neg_d = affine(g, d, -1.0, 0.0);
+    let neg = unary(g, UnaryOp::Relu, neg_d);
+    let abs = binary(g, BinaryOp::Add, pos, neg);
+    let excess = affine(g, abs, 1.0, -v);
+    let excess = unary(g, UnaryOp::Relu, excess);
+    let denom = affine(g, excess, 1.0, v);
+    let shape = g.shape(d).clone();
+    let bound = g.push(Op::Const(v), None, None, None);
+    let bound = g.push(Op::Broadcast(bound), Some(shape), None, None);
+    let scale = binary(g, BinaryOp::Div, bound, denom);
+    binary(g, BinaryOp::Mul, d, scale)
 }
 
 /// The gradients scaled by `c / max(n, c)`, where n = √(Σ g²) over every element of every
