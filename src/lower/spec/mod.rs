@@ -524,7 +524,7 @@ fn resolve_optimizer(
         Some(v) => schedule::resolve_schedule(source, v)?,
     };
     let given = |n: &Number| -> Result<Option<f64>, Diagnostic> {
-        Ok(opts.value(n.name).map(|_| opts.number(n)).transpose()?)
+        opts.value(n.name).map(|_| opts.number(n)).transpose()
     };
     let clipping = Clipping {
         norm: given(&CLIP_NORM)?,
