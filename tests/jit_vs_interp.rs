@@ -303,9 +303,9 @@ fn adam_with_beta2_near_one_learns_when_compiled() {
 }
 
 /// The options every optimizer shares and the boolean ones, at both ends: every flag true and
-/// false, every schedule option at its smallest and largest value (the others at their defaults,
-/// scheduled so that each phase shows within the steps run), `clip_norm` and `clip_value` at
-/// both ends of their ranges.
+/// false, every schedule option at its smallest and largest value (the others at their defaults;
+/// with `steps: 1` a schedule reaches its last phase at the second step), `clip_norm` and
+/// `clip_value` at both ends of their ranges.
 #[test]
 fn flags_schedules_and_clipping_at_both_ends_agree() {
     let mut optimizers = Vec::new();
