@@ -11,9 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
-use nnc::lower::spec::{
-    Monitor, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
-};
+use nnc::lower::spec::{Monitor, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use nnc::train::overrides::BatchSize;
 use nnc::train::session::{self, Overrides, RunOptions};
 use nnc::train::{cv, saved, EpochRecord};
 
@@ -82,9 +81,9 @@ struct TrainArgs {
     /// Number of epochs, 1 to 1000000 (overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| EPOCHS.parse(s))]
     epochs: Option<u64>,
-    /// Mini-batch size, 1 to 1048576 (overrides the file)
-    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| BATCH_SIZE.parse(s))]
-    batch_size: Option<u64>,
+    /// Mini-batch size, 1 to 1048576, or `all` for the whole training split (overrides the file)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| BatchSize::parse(s))]
+    batch_size: Option<BatchSize>,
     /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
     seed: Option<u64>,
@@ -454,7 +453,7 @@ fn run(
                     );
                 }
                 say!(
-                    "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {} on the {}",
+                    "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {}{} on the {}",
                     spec.source.name,
                     program.parameter_count(),
                     prepared.train.len(),
@@ -462,6 +461,7 @@ fn run(
                     prepared.test.len(),
                     spec.train.epochs,
                     spec.train.batch_size,
+                    if spec.train.full_batch { " (all rows)" } else { "" },
                     if interp { "interpreter" } else { "JIT" }
                 );
             }

@@ -83,7 +83,11 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
     let lowered = lower::lower(spec, data)?;
     // The step differentiates the training loss: the evaluation loss plus dropout and noise.
     let grad = autodiff::gradient(&lowered.train_loss, "loss", ArgRole::Param);
-    let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer);
+    let options = optim::StepOptions {
+        clipping: spec.clipping,
+        scheduled: spec.schedule != lower::Schedule::Constant,
+    };
+    let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer, &options);
     count_steps(&mut step, &mut state);
     Ok(Program {
         spec: lowered.spec,

@@ -17,12 +17,38 @@ fn number_text(v: f64) -> String {
 }
 
 fn optimizer_text(o: &Optimizer) -> String {
-    let options: Vec<String> = o
+    let mut options: Vec<String> = o
         .options()
         .into_iter()
         .map(|(name, v)| format!("{name}: {}", number_text(v)))
         .collect();
+    // Flags at their default (false) would only add noise.
+    options.extend(
+        o.flags()
+            .into_iter()
+            .filter(|&(_, on)| on)
+            .map(|(name, _)| format!("{name}: true")),
+    );
     format!("{}({})", o.name(), options.join(", "))
+}
+
+/// The schedule's name and the clipping bounds, when the optimizer has them.
+fn update_text(spec: &crate::lower::ModelSpec) -> String {
+    let mut parts = Vec::new();
+    if spec.schedule != crate::lower::Schedule::Constant {
+        parts.push(format!("schedule {}", spec.schedule.name()));
+    }
+    if let Some(v) = spec.clipping.value {
+        parts.push(format!("clip_value {}", number_text(v)));
+    }
+    if let Some(c) = spec.clipping.norm {
+        parts.push(format!("clip_norm {}", number_text(c)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
 }
 
 fn thousands(n: usize) -> String {
@@ -139,11 +165,21 @@ pub fn summary(program: &Program) -> String {
         thousands(total * 4)
     );
     let _ = writeln!(out, "Loss: {}", spec.loss.name());
-    let _ = writeln!(out, "Optimizer: {}", optimizer_text(&spec.optimizer));
     let _ = writeln!(
         out,
-        "Training: {} epochs, batch size {}, seed {}",
-        spec.train.epochs, spec.train.batch_size, spec.train.seed
+        "Optimizer: {}{}",
+        optimizer_text(&spec.optimizer),
+        update_text(spec)
+    );
+    let batch = if spec.train.full_batch {
+        "all".to_string()
+    } else {
+        spec.train.batch_size.to_string()
+    };
+    let _ = writeln!(
+        out,
+        "Training: {} epochs, batch size {batch}, seed {}",
+        spec.train.epochs, spec.train.seed
     );
     out
 }

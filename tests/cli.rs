@@ -657,3 +657,24 @@ fn every_data_setting_has_a_flag() {
     assert!(stderr(&out).contains("--decimal"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--batch-size all` makes one step of the whole training split per epoch; a word other than
+/// `all` is a usage error naming what the flag takes.
+#[test]
+fn batch_size_all_from_the_command_line_is_full_batch() {
+    let out = nnc(&[
+        "run",
+        "examples/iris.nn",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "all",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    // 150 rows: 30 for the test, 12 of the rest for validation, 108 to train on.
+    assert!(text.contains("epochs of batch 108 (all rows)"), "{text}");
+    let bad = nnc(&["run", "examples/iris.nn", "--batch-size", "al"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("or `all`"), "{}", stderr(&bad));
+}

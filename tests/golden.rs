@@ -44,6 +44,17 @@ fn ir_of_the_vocabulary_models() {
     }
 }
 
+/// The step of one optimizer with every shared option: clipping by value and by global norm
+/// between the gradient and the update, and the scheduled rate read from its state argument.
+#[test]
+fn step_ir_with_clipping_and_a_schedule() {
+    let text = "model {\n  input(3)\n  dense(2, activation: tanh)\n  dense(1)\n}\nloss: mse\noptimizer: adamw(learning_rate: 0.01, clip_norm: 1.0, clip_value: 0.5, schedule: warmup(steps: 10, then: cosine(steps: 100)))\n";
+    let source = nnc::diag::Source::new("clipped.nn", text);
+    let spec = nnc::program::parse_model(&source).unwrap();
+    let p = nnc::program::build(&spec, None).unwrap();
+    insta::assert_snapshot!("adamw_clipped_scheduled_step", print_function(&p.step));
+}
+
 #[test]
 fn diagnostics_of_broken_files() {
     let mut names: Vec<String> = std::fs::read_dir("tests/ui")

@@ -11,7 +11,9 @@ use nnc::data::{Batcher, Prepared};
 use nnc::diag::Source;
 use nnc::interp::{self, Tensor};
 use nnc::ir::{ArgRole, Dim};
-use nnc::lower::spec::{ActivationKind, OptimizerKind, TrainSpec, BATCH_SIZE};
+use nnc::lower::spec::{
+    ActivationKind, OptimizerKind, ScheduleKind, TrainSpec, BATCH_SIZE, CLIP_NORM, CLIP_VALUE,
+};
 use nnc::program::Program;
 use nnc::train::session::{load_model, prepare_data};
 use nnc::train::{fit, Executor, InterpExecutor, JitExecutor, Task};
@@ -213,6 +215,11 @@ fn every_optimizer_trains_the_same_compiled_and_interpreted() {
         "sgd(learning_rate: 0.1)",
         "sgd(learning_rate: 0.05, momentum: 0.9)",
         "adam(learning_rate: 0.01)",
+        "sgd(learning_rate: 0.05, momentum: 0.9, nesterov: true)",
+        "rmsprop(learning_rate: 0.01, centered: true)",
+        "adagrad(learning_rate: 0.05)",
+        "adamw(learning_rate: 0.01, weight_decay: 0.1)",
+        "adam(learning_rate: 0.01, schedule: warmup(steps: 5, then: cosine(steps: 10)), clip_norm: 0.5)",
     ] {
         let (program, prepared) = iris_with("tanh", optimizer);
         for opts in modes() {
@@ -400,5 +407,93 @@ fn every_activation_and_loss_trains_the_same_compiled_and_interpreted() {
             let what = format!("{activation} / {loss} (checked {})", opts.checked);
             compare_training(&what, &program, &prepared, &opts, 8, 1e-4);
         }
+    }
+}
+
+/// The options every optimizer shares and the boolean ones, at both ends: every flag true and
+/// false, every schedule option at its smallest and largest value (the others at their defaults;
+/// with `steps: 1` a schedule reaches its last phase at the second step), `clip_norm` and
+/// `clip_value` at both ends of their ranges.
+#[test]
+fn flags_schedules_and_clipping_at_both_ends_agree() {
+    let mut optimizers = Vec::new();
+    for kind in OptimizerKind::iter() {
+        for flag in kind.flags() {
+            for value in [true, false] {
+                let momentum = if kind == OptimizerKind::Sgd {
+                    ", momentum: 0.9"
+                } else {
+                    ""
+                };
+                optimizers.push(format!(
+                    "{}(learning_rate: 0.01{momentum}, {}: {value})",
+                    kind.name(),
+                    flag.name
+                ));
+            }
+        }
+    }
+    for kind in ScheduleKind::iter() {
+        let counts = kind
+            .counts()
+            .iter()
+            .map(|c| (c.name, c.min as f64, c.max as f64));
+        let numbers = kind.numbers().iter().map(|n| (n.name, n.min, n.max));
+        let mut any = false;
+        for (name, min, max) in counts.chain(numbers) {
+            any = true;
+            for value in [min, max] {
+                optimizers.push(format!(
+                    "sgd(learning_rate: 0.1, schedule: {}({name}: {value:e}))",
+                    kind.name()
+                ));
+            }
+        }
+        if !any {
+            optimizers.push(format!(
+                "sgd(learning_rate: 0.1, schedule: {})",
+                kind.name()
+            ));
+        }
+    }
+    for option in [CLIP_NORM, CLIP_VALUE] {
+        for value in [option.min, option.max] {
+            optimizers.push(format!(
+                "adam(learning_rate: 0.01, {}: {value:e})",
+                option.name
+            ));
+        }
+    }
+    assert!(optimizers.len() >= 20, "every option contributes");
+    for optimizer in optimizers {
+        let (program, prepared) = iris_with("relu", &optimizer);
+        for opts in modes() {
+            let what = format!("{optimizer} (checked {})", opts.checked);
+
+            compare_training(&what, &program, &prepared, &opts, 8, 1e-4);
+        }
+    }
+}
+
+/// `batch_size: all`: once the data is loaded the batch is the training split, and a step over
+/// it agrees compiled and interpreted.
+#[test]
+fn full_batch_descent_agrees() {
+    let csv = root().join("examples/data/iris.csv");
+    let text = format!(
+        "data {{ path: {:?} target: species }}\nmodel {{\n  input(4)\n  dense(8, activation: relu)\n  output(3, activation: softmax)\n}}\nloss: cross_entropy\noptimizer: sgd(learning_rate: 0.5)\ntrain {{ batch_size: all }}\n",
+        csv.display().to_string()
+    );
+    let source = Source::new("full.nn", text);
+    let mut spec = nnc::program::parse_model(&source).unwrap();
+    assert!(spec.train.full_batch);
+    let data = prepare_data(&spec, &root().join("full.nn"), &Default::default()).unwrap();
+    let rows = data.prepared.train.len();
+    spec.train.use_rows(rows);
+    assert_eq!(spec.train.batch_size, rows);
+    let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
+    for opts in modes() {
+        let what = format!("full batch (checked {})", opts.checked);
+        compare_training(&what, &program, &data.prepared, &opts, 5, 1e-5);
     }
 }

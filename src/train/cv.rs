@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::data::{self, SplitConfig};
 use crate::diag::Diagnostic;
+use crate::lower::ModelSpec;
 use crate::program;
 
 use super::report::TestMetrics;
@@ -147,14 +148,23 @@ pub fn cross_validate(
         let train = preprocessing.apply(&tt.table, &split.train)?;
         let validation = preprocessing.apply(&tt.table, &split.validation)?;
         let test = preprocessing.apply(&tt.table, held)?;
-        let program = program::build(&spec, Some(&tt.shape(&preprocessing)))?;
+        // `batch_size: all` is this fold's training rows.
+        let mut fold_train = spec.train.clone();
+        fold_train.use_rows(train.len());
+        let program = program::build(
+            &ModelSpec {
+                train: fold_train.clone(),
+                ..spec.clone()
+            },
+            Some(&tt.shape(&preprocessing)),
+        )?;
         let mut exec =
             new_executor(&program, spec.train.seed, opts).map_err(|e| exec_error(&spec, e))?;
         super::fit(
             exec.as_mut(),
             &train,
             &validation,
-            &spec.train,
+            &fold_train,
             task_of(&preprocessing),
             |e| on_epoch(i + 1, e),
         )

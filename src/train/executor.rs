@@ -134,6 +134,8 @@ pub struct JitExecutor {
     /// The latest `snapshot` of `buffers`; empty before the first.
     saved: Vec<Vec<f32>>,
     params: usize,
+    /// The learning-rate schedule, when the optimizer has one.
+    rate: Option<super::schedule::ScheduledRate>,
     step_loss: OutputId,
     eval_loss: OutputId,
     eval_output: OutputId,
@@ -162,6 +164,7 @@ impl JitExecutor {
             buffers,
             saved: Vec::new(),
             params,
+            rate: super::schedule::ScheduledRate::of(program),
         })
     }
 
@@ -176,6 +179,9 @@ impl JitExecutor {
 
 impl Executor for JitExecutor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError> {
+        if let Some(rate) = &mut self.rate {
+            self.buffers[rate.index][0] = rate.next() as f32;
+        }
         self.step.call(&mut self.buffers, &[x, y], batch)?;
         Ok(self.step.output_at(self.step_loss)[0])
     }
@@ -325,6 +331,8 @@ pub struct InterpExecutor {
     eval_loss: ValueId,
     eval_output: ValueId,
     max_eval_batch: usize,
+    /// The learning-rate schedule, when the optimizer has one.
+    rate: Option<super::schedule::ScheduledRate>,
 }
 
 impl InterpExecutor {
@@ -360,6 +368,7 @@ impl InterpExecutor {
             buffers,
             saved: Vec::new(),
             max_eval_batch: train.eval_batch(),
+            rate: super::schedule::ScheduledRate::of(program),
         })
     }
 
@@ -390,6 +399,10 @@ impl InterpExecutor {
 
 impl Executor for InterpExecutor {
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError> {
+        if let Some(rate) = &mut self.rate {
+            // The interpreter gets the rate in f64, as it keeps every buffer.
+            self.buffers[rate.index].fill(rate.next());
+        }
         let mut args = self.args(&self.step, &self.step_slots, x, y, batch);
         let ev = interp::step_in_place(&self.step, &mut args, batch)?;
         for (slot, t) in self.step_slots.iter().zip(args) {

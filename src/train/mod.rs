@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod overrides;
 pub mod report;
 pub mod saved;
+mod schedule;
 pub mod session;
 pub mod stopping;
 

@@ -19,7 +19,7 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub target: Option<String>,
     pub epochs: Option<u64>,
-    pub batch_size: Option<u64>,
+    pub batch_size: Option<BatchSize>,
     pub seed: Option<u64>,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
@@ -37,6 +37,25 @@ pub struct Overrides {
     pub ignore: Option<String>,
     pub categorical: Option<String>,
     pub missing_markers: Option<String>,
+}
+
+/// The value of `--batch-size`: a number of rows, or `all` for full-batch descent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchSize {
+    Rows(u64),
+    All,
+}
+
+impl BatchSize {
+    /// Read `--batch-size`: `all`, or a whole number in `batch_size`'s range.
+    pub fn parse(text: &str) -> Result<BatchSize, String> {
+        if text.trim() == spec::ALL {
+            return Ok(BatchSize::All);
+        }
+        BATCH_SIZE.parse(text).map(BatchSize::Rows).map_err(|e| {
+            format!("{e}; give a number of rows, or `all` for the whole training split")
+        })
+    }
 }
 
 /// Column names from a flag: their spans point into the flag's text, not the `.nn` file.
@@ -93,8 +112,16 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     if let Some(e) = count_override(&EPOCHS, o.epochs)? {
         spec.train.epochs = e as usize;
     }
-    if let Some(b) = count_override(&BATCH_SIZE, o.batch_size)? {
-        spec.train.batch_size = b as usize;
+    match o.batch_size {
+        None => {}
+        Some(BatchSize::All) => {
+            spec.train.full_batch = true;
+        }
+        Some(BatchSize::Rows(b)) => {
+            let b = count_override(&BATCH_SIZE, Some(b))?.unwrap_or(b);
+            spec.train.batch_size = b as usize;
+            spec.train.full_batch = false;
+        }
     }
     if let Some(s) = count_override(&SEED, o.seed)? {
         spec.train.seed = s;

@@ -148,8 +148,9 @@ pub fn run(
     mut on_start: impl FnMut(&ModelSpec, &Program, &ModelData),
     on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<RunOutcome, Diagnostic> {
-    let spec = load_model(model_path, &opts.overrides)?;
+    let mut spec = load_model(model_path, &opts.overrides)?;
     let data = prepare_data(&spec, model_path, &opts.overrides)?;
+    spec.train.use_rows(data.prepared.train.len());
     let program = program::build(&spec, Some(&data.shape))?;
     on_start(&spec, &program, &data);
     let prepared = &data.prepared;

@@ -1,26 +1,32 @@
 //! The resolved meaning of a `.nn` file: a `ModelSpec` with every name looked up, every option
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
+mod clipping;
 mod data;
 mod defs;
 pub mod loss;
 pub mod options;
 mod regularize;
+mod schedule;
+
 mod settings;
 mod train;
 mod vocabulary;
 
+pub use clipping::{Clipping, CLIP_NORM, CLIP_VALUE};
 pub use data::{
     categorical_list, decimal, delimiter, ignore_list, markers, missing, outliers, scaling, unseen,
     DataSpec, SPLIT_SEED,
 };
 pub use defs::RESERVED;
 pub use regularize::{Initializer, LayerOptions, Penalty};
+pub use schedule::{Schedule, ScheduleKind};
+
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
-pub use train::{EarlyStopping, Monitor};
+pub use train::{EarlyStopping, Monitor, ALL};
 pub use vocabulary::{
-    Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, ELU_ALPHA,
-    HUBER_DELTA, LABEL_SMOOTHING, LEAKY_RELU_ALPHA, SELU_ALPHA, SELU_LAMBDA,
+    Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, CENTERED,
+    ELU_ALPHA, HUBER_DELTA, LABEL_SMOOTHING, LEAKY_RELU_ALPHA, NESTEROV, SELU_ALPHA, SELU_LAMBDA,
 };
 
 use settings::{INPUT_WIDTH, UNITS};
@@ -95,7 +101,11 @@ pub enum NodeKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSpec {
     pub epochs: usize,
+    /// Rows per step. With `full_batch` (`batch_size: all`), the training split's size once the
+    /// data is known (`use_rows`), and the default until then.
     pub batch_size: usize,
+    /// `batch_size: all`: every step sees the whole training split.
+    pub full_batch: bool,
     pub seed: u64,
     pub early_stopping: Option<EarlyStopping>,
 }
@@ -116,6 +126,10 @@ pub struct ModelSpec {
     pub loss_span: Span,
     pub optimizer: Optimizer,
     pub optimizer_span: Span,
+    /// The optimizer's learning-rate schedule (`Schedule::Constant` without one).
+    pub schedule: Schedule,
+    /// The optimizer's gradient clipping (none by default).
+    pub clipping: Clipping,
     pub data: DataSpec,
     pub train: TrainSpec,
     pub model_span: Span,
@@ -131,6 +145,15 @@ impl TrainSpec {
     /// The largest batch the evaluation function is compiled for.
     pub fn eval_batch(&self) -> usize {
         self.batch_size.max(MIN_EVAL_BATCH)
+    }
+
+    /// With `batch_size: all`, make the batch the training split of `rows` rows (at least 1, so
+    /// that an empty split still compiles). Called once the data is loaded, before the program is
+    /// built, so that the size checks and the compiled step see the real batch.
+    pub fn use_rows(&mut self, rows: usize) {
+        if self.full_batch {
+            self.batch_size = rows.max(1);
+        }
     }
 }
 
@@ -253,9 +276,16 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         None => loss::resolve_loss(source, loss_value)?,
     };
     let train_loss = loss_kind.kind();
-    let (optimizer_kind, optimizer_span) = match optimizer {
+    let ((optimizer_kind, schedule, clipping), optimizer_span) = match optimizer {
         Some(v) => (resolve_optimizer(source, v)?, v.span),
-        None => (Optimizer::default_of(OptimizerKind::Adam), model.name.span),
+        None => (
+            (
+                Optimizer::default_of(OptimizerKind::Adam),
+                Schedule::Constant,
+                Clipping::default(),
+            ),
+            model.name.span,
+        ),
     };
     Ok(ModelSpec {
         source: source.clone(),
@@ -268,6 +298,8 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         loss_span: loss_value.span,
         optimizer: optimizer_kind,
         optimizer_span,
+        schedule,
+        clipping,
         data: data::resolve_data(source, data)?,
         train: resolve_train(source, train, (train_loss, loss_value.span))?,
         model_span: model.name.span,
@@ -739,7 +771,13 @@ pub(super) fn as_call<'a>(
     }
 }
 
-fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic> {
+/// Options every optimizer takes besides its own: the learning-rate schedule and clipping.
+const SCHEDULE: &str = "schedule";
+
+fn resolve_optimizer(
+    source: &Source,
+    v: &Value,
+) -> Result<(Optimizer, Schedule, Clipping), Diagnostic> {
     let call = as_call(source, v, "optimizer")?;
     let kind = lookup(
         source,
@@ -751,13 +789,46 @@ fn resolve_optimizer(source: &Source, v: &Value) -> Result<Optimizer, Diagnostic
     )?;
     // Optimizer options are named, never positional: `adam(0.9)` would be ambiguous to a reader.
     let table = kind.options();
-    let names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
+    let mut names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
+    names.extend(kind.flags().iter().map(|f| f.name));
+    names.extend([SCHEDULE, CLIP_NORM.name, CLIP_VALUE.name]);
     let opts = Options::from_call(source, call, &[], &names)?;
     let values = table
         .iter()
         .map(|o| opts.number(o))
         .collect::<Result<Vec<f64>, Diagnostic>>()?;
-    Ok(kind.with_options(&values))
+    let flags = kind
+        .flags()
+        .iter()
+        .map(|f| opts.flag(f))
+        .collect::<Result<Vec<bool>, Diagnostic>>()?;
+    let optimizer = kind.with_options(&values, &flags);
+    if matches!(optimizer, Optimizer::Sgd { momentum, nesterov: true, .. } if momentum == 0.0) {
+        let at = opts
+            .value(NESTEROV.name)
+            .expect("invariant: nesterov is true only when given")
+            .span;
+        return Err(err(
+            source,
+            "nnc::lower::nesterov_without_momentum",
+            "Nesterov momentum needs a momentum",
+            at,
+            "with `momentum: 0`",
+            "give a momentum, e.g. `sgd(momentum: 0.9, nesterov: true)`",
+        ));
+    }
+    let schedule = match opts.value(SCHEDULE) {
+        None => Schedule::Constant,
+        Some(v) => schedule::resolve_schedule(source, v)?,
+    };
+    let given = |n: &Number| -> Result<Option<f64>, Diagnostic> {
+        opts.value(n.name).map(|_| opts.number(n)).transpose()
+    };
+    let clipping = Clipping {
+        norm: given(&CLIP_NORM)?,
+        value: given(&CLIP_VALUE)?,
+    };
+    Ok((optimizer, schedule, clipping))
 }
 
 #[cfg(test)]

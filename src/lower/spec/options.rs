@@ -57,6 +57,13 @@ pub struct Number {
     pub max: f64,
 }
 
+/// A boolean option: its name and default. In a file it is the bare name `true` or `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub name: &'static str,
+    pub default: bool,
+}
+
 impl Count {
     /// `v`, or why it is out of range.
     pub fn check(&self, v: u64) -> Result<u64, String> {
@@ -256,6 +263,37 @@ impl<'a> Options<'a> {
             return Err(self.expected(v, setting.name, "a whole number"));
         }
         Ok(n as u64)
+    }
+
+    /// The boolean given for `flag` (`true` or `false`, bare names), or its default when absent.
+    /// Anything else, `yes`, `1` or `"true"`, is a diagnostic rather than a guess.
+    pub fn flag(&self, flag: &Flag) -> Result<bool, Diagnostic> {
+        const VALUES: &[&str] = &["true", "false"];
+        let Some(v) = self.value(flag.name) else {
+            return Ok(flag.default);
+        };
+        let name = flag.name;
+        match &v.kind {
+            ValueKind::Call(c) if c.args.is_empty() && c.name.name == "true" => Ok(true),
+            ValueKind::Call(c) if c.args.is_empty() && c.name.name == "false" => Ok(false),
+            ValueKind::Call(c) if c.args.is_empty() => Err(Diagnostic::new(
+                "nnc::lower::wrong_kind",
+                format!("`{name}` must be `true` or `false`, not `{}`", c.name.name),
+            )
+            .with_source(self.source)
+            .with_label(v.span, "not true or false")
+            .with_help(unknown_help(&c.name.name, "values", VALUES))),
+            _ => Err(Diagnostic::new(
+                "nnc::lower::wrong_kind",
+                format!(
+                    "`{name}` must be `true` or `false`, but it is {}",
+                    v.describe()
+                ),
+            )
+            .with_source(self.source)
+            .with_label(v.span, "expected true or false")
+            .with_help(format!("write `{name}: true` or `{name}: false`"))),
+        }
     }
 
     /// A required whole number (the setting's default is not used).

@@ -76,6 +76,7 @@ pub(super) fn resolve_train(
         return Ok(TrainSpec {
             epochs: EPOCHS.default as usize,
             batch_size: BATCH_SIZE.default as usize,
+            full_batch: false,
             seed: SEED.default,
             early_stopping: None,
         });
@@ -122,14 +123,51 @@ pub(super) fn resolve_train(
         "training settings",
         block.span,
     )?;
+    // `batch_size: all` is full-batch descent; any other value is a count in range.
+    let full_batch = o.value(BATCH_SIZE.name).is_some_and(
+        |v| matches!(&v.kind, ValueKind::Call(c) if c.args.is_empty() && c.name.name == ALL),
+    );
+    let batch_size = if full_batch {
+        BATCH_SIZE.default
+    } else {
+        batch_size_count(source, &o)?
+    };
     Ok(TrainSpec {
         epochs: o.count(&EPOCHS)? as usize,
-        batch_size: o.count(&BATCH_SIZE)? as usize,
+        batch_size: batch_size as usize,
+        full_batch,
         seed: o.count(&SEED)?,
         early_stopping: early_stopping
             .map(|c| resolve_early_stopping(source, c, (loss, loss_span)))
             .transpose()?,
     })
+}
+
+/// The value of `batch_size` that means the whole training split.
+pub const ALL: &str = "all";
+
+/// A `batch_size` that is not `all`: a count in range; a name other than `all` gets a suggestion.
+fn batch_size_count(source: &Source, o: &Options) -> Result<u64, Diagnostic> {
+    if let Some(v) = o.value(BATCH_SIZE.name) {
+        if let ValueKind::Call(c) = &v.kind {
+            let name = c.name.name.as_str();
+            return Err(err(
+                source,
+                "nnc::lower::wrong_kind",
+                format!("`batch_size` must be a whole number or `all`, not `{name}`"),
+                v.span,
+                "not a batch size",
+                match unknown_help(name, "names", &[ALL]) {
+                    h if h.starts_with("did you mean") => h,
+                    _ => format!(
+                        "write a number of rows from {} to {}, or `all` for the whole training split",
+                        BATCH_SIZE.min, BATCH_SIZE.max
+                    ),
+                },
+            ));
+        }
+    }
+    o.count(&BATCH_SIZE)
 }
 
 /// A setting named like the call or like one of its options is a call's option misplaced.

@@ -5,7 +5,7 @@
 
 use strum::{EnumDiscriminants, EnumIter};
 
-use super::options::Number;
+use super::options::{Flag, Number};
 
 #[derive(Clone, Copy, Debug, PartialEq, EnumDiscriminants)]
 #[strum_discriminants(name(ActivationKind), derive(EnumIter))]
@@ -218,6 +218,8 @@ pub enum Optimizer {
     Sgd {
         learning_rate: f64,
         momentum: f64,
+        /// Nesterov momentum (PyTorch's form, needs a momentum above 0).
+        nesterov: bool,
     },
     Adam {
         learning_rate: f64,
@@ -230,12 +232,27 @@ pub enum Optimizer {
         rho: f64,
         epsilon: f64,
         momentum: f64,
+        /// Divide by the running variance instead of the running mean square (Keras, TF).
+        centered: bool,
+    },
+    Adagrad {
+        learning_rate: f64,
+        initial_accumulator: f64,
+        epsilon: f64,
+    },
+    /// Adam with weight decay decoupled from the gradient (Loshchilov & Hutter; PyTorch, Keras).
+    Adamw {
+        learning_rate: f64,
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+        weight_decay: f64,
     },
 }
 
 /// The largest learning rate a file may give: far above any rate that trains (inputs and
 /// regression targets are standardized), so a larger one is a typo.
-const MAX_LEARNING_RATE: f64 = 10.0;
+pub(super) const MAX_LEARNING_RATE: f64 = 10.0;
 
 const fn option(name: &'static str, default: f64, min: f64, max: f64) -> Number {
     Number {
@@ -265,6 +282,29 @@ const RMSPROP_OPTIONS: &[Number] = &[
     option("momentum", 0.0, 0.0, 0.999999),
 ];
 
+const ADAGRAD_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.001, 0.0, MAX_LEARNING_RATE),
+    option("initial_accumulator", 0.1, 0.0, 1e6),
+    option("epsilon", 1e-7, 1e-30, 1.0),
+];
+
+const ADAMW_OPTIONS: &[Number] = &[
+    option("learning_rate", 0.001, 0.0, MAX_LEARNING_RATE),
+    option("beta1", 0.9, 0.0, 0.999999),
+    option("beta2", 0.999, 0.0, 0.999999999),
+    option("epsilon", 1e-8, 1e-30, 1.0),
+    option("weight_decay", 0.004, 0.0, 1.0),
+];
+
+pub const NESTEROV: Flag = Flag {
+    name: "nesterov",
+    default: false,
+};
+pub const CENTERED: Flag = Flag {
+    name: "centered",
+    default: false,
+};
+
 impl OptimizerKind {
     /// The name in a `.nn` file: the one table of optimizer names.
     pub fn name(self) -> &'static str {
@@ -272,6 +312,8 @@ impl OptimizerKind {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adam => "adam",
             OptimizerKind::Rmsprop => "rmsprop",
+            OptimizerKind::Adagrad => "adagrad",
+            OptimizerKind::Adamw => "adamw",
         }
     }
 
@@ -281,15 +323,28 @@ impl OptimizerKind {
             OptimizerKind::Sgd => SGD_OPTIONS,
             OptimizerKind::Adam => ADAM_OPTIONS,
             OptimizerKind::Rmsprop => RMSPROP_OPTIONS,
+            OptimizerKind::Adagrad => ADAGRAD_OPTIONS,
+            OptimizerKind::Adamw => ADAMW_OPTIONS,
         }
     }
 
-    /// The optimizer of this kind with option values in the order of `options`.
-    pub(super) fn with_options(self, v: &[f64]) -> Optimizer {
+    /// Every boolean option the optimizer takes, with its default.
+    pub fn flags(self) -> &'static [Flag] {
+        match self {
+            OptimizerKind::Sgd => &[NESTEROV],
+            OptimizerKind::Rmsprop => &[CENTERED],
+            OptimizerKind::Adam | OptimizerKind::Adagrad | OptimizerKind::Adamw => &[],
+        }
+    }
+
+    /// The optimizer of this kind with option values in the order of `options`, and flags in the
+    /// order of `flags`.
+    pub(super) fn with_options(self, v: &[f64], f: &[bool]) -> Optimizer {
         match self {
             OptimizerKind::Sgd => Optimizer::Sgd {
                 learning_rate: v[0],
                 momentum: v[1],
+                nesterov: f[0],
             },
             OptimizerKind::Adam => Optimizer::Adam {
                 learning_rate: v[0],
@@ -302,6 +357,19 @@ impl OptimizerKind {
                 rho: v[1],
                 epsilon: v[2],
                 momentum: v[3],
+                centered: f[0],
+            },
+            OptimizerKind::Adagrad => Optimizer::Adagrad {
+                learning_rate: v[0],
+                initial_accumulator: v[1],
+                epsilon: v[2],
+            },
+            OptimizerKind::Adamw => Optimizer::Adamw {
+                learning_rate: v[0],
+                beta1: v[1],
+                beta2: v[2],
+                epsilon: v[3],
+                weight_decay: v[4],
             },
         }
     }
@@ -318,6 +386,7 @@ impl Optimizer {
             Optimizer::Sgd {
                 learning_rate,
                 momentum,
+                ..
             } => vec![learning_rate, momentum],
             Optimizer::Adam {
                 learning_rate,
@@ -330,7 +399,20 @@ impl Optimizer {
                 rho,
                 epsilon,
                 momentum,
+                ..
             } => vec![learning_rate, rho, epsilon, momentum],
+            Optimizer::Adagrad {
+                learning_rate,
+                initial_accumulator,
+                epsilon,
+            } => vec![learning_rate, initial_accumulator, epsilon],
+            Optimizer::Adamw {
+                learning_rate,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => vec![learning_rate, beta1, beta2, epsilon, weight_decay],
         };
         let table = OptimizerKind::from(self).options();
         assert_eq!(
@@ -341,9 +423,38 @@ impl Optimizer {
         table.iter().map(|o| o.name).zip(values).collect()
     }
 
+    /// Every boolean option with its value, in the order of `OptimizerKind::flags`.
+    pub fn flags(&self) -> Vec<(&'static str, bool)> {
+        let values = match *self {
+            Optimizer::Sgd { nesterov, .. } => vec![nesterov],
+            Optimizer::Rmsprop { centered, .. } => vec![centered],
+            Optimizer::Adam { .. } | Optimizer::Adagrad { .. } | Optimizer::Adamw { .. } => {
+                vec![]
+            }
+        };
+        let table = OptimizerKind::from(self).flags();
+        assert_eq!(
+            table.len(),
+            values.len(),
+            "invariant: an optimizer has one value per flag in its table"
+        );
+        table.iter().map(|f| f.name).zip(values).collect()
+    }
+
+    /// The base learning rate η (what a schedule scales), the first option of every optimizer.
+    pub fn learning_rate(&self) -> f64 {
+        let (name, rate) = self.options()[0];
+        assert_eq!(
+            name, "learning_rate",
+            "invariant: every optimizer's first option is its learning rate"
+        );
+        rate
+    }
+
     /// The optimizer of `kind` with every option at its default.
     pub fn default_of(kind: OptimizerKind) -> Optimizer {
         let defaults: Vec<f64> = kind.options().iter().map(|o| o.default).collect();
-        kind.with_options(&defaults)
+        let flags: Vec<bool> = kind.flags().iter().map(|f| f.default).collect();
+        kind.with_options(&defaults, &flags)
     }
 }
