@@ -25,6 +25,7 @@ pub mod optim;
 pub mod plots;
 pub mod program;
 pub mod random;
+pub mod set;
 pub mod shape;
 pub mod summary;
 pub mod syntax;

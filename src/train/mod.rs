@@ -14,6 +14,7 @@ pub mod report;
 pub mod saved;
 pub mod session;
 pub mod stopping;
+pub mod sweep;
 
 use std::time::Instant;
 

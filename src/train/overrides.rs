@@ -37,6 +37,8 @@ pub struct Overrides {
     pub ignore: Option<String>,
     pub categorical: Option<String>,
     pub missing_markers: Option<String>,
+    /// `--set KEY=VALUE` flags, applied in order to the file's text before it is read (`set`).
+    pub set: Vec<String>,
 }
 
 /// Column names from a flag: their spans point into the flag's text, not the `.nn` file.

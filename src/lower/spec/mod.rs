@@ -3,6 +3,7 @@
 
 mod data;
 pub mod options;
+mod positional;
 mod settings;
 mod train;
 mod vocabulary;
@@ -12,6 +13,7 @@ pub use data::{
     DataSpec, SPLIT_SEED,
 };
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
+pub use positional::positional_names;
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
     Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
@@ -279,7 +281,7 @@ fn resolve_model(
                         "declare the input once, before every other layer",
                     ));
                 }
-                let names = &[INPUT_WIDTH.name];
+                let names = positional::INPUT_POSITIONAL;
                 let opts = Options::from_call(source, call, names, names)?;
                 let width = match opts.value(INPUT_WIDTH.name) {
                     Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
@@ -335,7 +337,12 @@ fn resolve_model(
 
 /// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
 fn resolve_dense(source: &Source, call: &Call) -> Result<DenseSpec, Diagnostic> {
-    let opts = Options::from_call(source, call, &[UNITS.name], &[UNITS.name, "activation"])?;
+    let opts = Options::from_call(
+        source,
+        call,
+        positional::DENSE_POSITIONAL,
+        &[UNITS.name, "activation"],
+    )?;
     let is_output = call.name.name == "output";
     let units_declared = opts.value(UNITS.name).is_some() || !is_output;
     let units = if units_declared {
