@@ -25,7 +25,7 @@ impl Builder {
         self
     }
 
-    fn from_flag(&mut self, s: &str, flag_start: usize) -> &mut Self {
+    fn flagged(&mut self, s: &str, flag_start: usize) -> &mut Self {
         let start = self.text.len();
         self.text.push_str(s);
         self.pieces.push((start..self.text.len(), flag_start));
@@ -152,7 +152,12 @@ fn not_found(flag: &SetFlag, i: usize, node: &Node, text: &str, why: &str) -> Di
     } else {
         names.join(", ")
     };
-    let help = match did_you_mean(seg, bare.iter().copied()) {
+    // Layer numbers are listed, not guessed at: `3` is no misspelling of `2`.
+    let guess = match seg.parse::<usize>() {
+        Ok(_) => None,
+        Err(_) => did_you_mean(seg, bare.iter().copied()),
+    };
+    let help = match guess {
         Some(s) => format!("did you mean `{s}`? {} holds: {listed}", describe(node)),
         None => format!("{} holds: {listed}", describe(node)),
     };
@@ -189,12 +194,12 @@ fn find_entry<'a>(
     let mut calls = Vec::new();
     for e in entries {
         match e {
-            EntryRef::Setting(s) if s.key.name == seg => return Ok(Some((Found::Value(&s.value), 1))),
+            EntryRef::Setting(s) if s.key.name == seg => {
+                return Ok(Some((Found::Value(&s.value), 1)))
+            }
             EntryRef::Block(b) if b.name.name == seg => match &b.label {
                 None => return Ok(Some((Found::Block(b), 1))),
-                Some(l) if Some(l.name.as_str()) == next => {
-                    return Ok(Some((Found::Block(b), 2)))
-                }
+                Some(l) if Some(l.name.as_str()) == next => return Ok(Some((Found::Block(b), 2))),
                 Some(_) => {}
             },
             EntryRef::Call(c) if c.name.name == seg => calls.push(*c),
@@ -238,12 +243,12 @@ fn insert_setting(block: &Block, text: &str, flag: &SetFlag, i: usize) -> Edit {
     let mut b = Builder::default();
     let (seg, span) = &flag.segments[i];
     if before.trim().is_empty() {
-        b.lit(before).lit("  ").from_flag(seg, span.start).lit(": ");
-        b.from_flag(&flag.value, flag.value_start).lit("\n");
+        b.lit(before).lit("  ").flagged(seg, span.start).lit(": ");
+        b.flagged(&flag.value, flag.value_start).lit("\n");
         b.lit(before).at(line_start..close)
     } else {
-        b.lit(" ").from_flag(seg, span.start).lit(": ");
-        b.from_flag(&flag.value, flag.value_start).lit(" ");
+        b.lit(" ").flagged(seg, span.start).lit(": ");
+        b.flagged(&flag.value, flag.value_start).lit(" ");
         b.at(close..close)
     }
 }
@@ -257,13 +262,17 @@ fn insert_call(block: &Block, text: &str, flag: &SetFlag, i: usize) -> Edit {
     let mut b = Builder::default();
     let own_line = before.trim().is_empty();
     b.lit(if own_line { "  " } else { " " });
-    b.from_flag(name, name_span.start).lit("(");
-    b.from_flag(option, option_span.start).lit(": ");
-    b.from_flag(&flag.value, flag.value_start).lit(")");
+    b.flagged(name, name_span.start).lit("(");
+    b.flagged(option, option_span.start).lit(": ");
+    b.flagged(&flag.value, flag.value_start).lit(")");
     if own_line {
         let edit_text = format!("{before}{}\n{before}", b.text);
         let shift = before.len();
-        let pieces = b.pieces.iter().map(|(r, f)| (r.start + shift..r.end + shift, *f)).collect();
+        let pieces = b
+            .pieces
+            .iter()
+            .map(|(r, f)| (r.start + shift..r.end + shift, *f))
+            .collect();
         Edit {
             range: line_start..close,
             text: edit_text,
@@ -281,12 +290,12 @@ fn append_item(text: &str, flag: &SetFlag, i: usize) -> Edit {
         b.lit("\n");
     }
     let (seg, span) = &flag.segments[i];
-    b.from_flag(seg, span.start);
+    b.flagged(seg, span.start);
     if let Some((option, option_span)) = flag.segments.get(i + 1) {
-        b.lit(" {\n  ").from_flag(option, option_span.start).lit(": ");
-        b.from_flag(&flag.value, flag.value_start).lit("\n}\n");
+        b.lit(" {\n  ").flagged(option, option_span.start).lit(": ");
+        b.flagged(&flag.value, flag.value_start).lit("\n}\n");
     } else {
-        b.lit(": ").from_flag(&flag.value, flag.value_start).lit("\n");
+        b.lit(": ").flagged(&flag.value, flag.value_start).lit("\n");
     }
     b.at(text.len()..text.len())
 }
@@ -298,8 +307,8 @@ fn insert_option(call: &Call, text: &str, flag: &SetFlag, i: usize) -> Edit {
     let end = call.span.end;
     let has_parens = text[..end].ends_with(')');
     if !has_parens {
-        b.lit("(").from_flag(seg, span.start).lit(": ");
-        b.from_flag(&flag.value, flag.value_start).lit(")");
+        b.lit("(").flagged(seg, span.start).lit(": ");
+        b.flagged(&flag.value, flag.value_start).lit(")");
         return b.at(end..end);
     }
     let inside = text[..end - 1].trim_end();
@@ -308,14 +317,14 @@ fn insert_option(call: &Call, text: &str, flag: &SetFlag, i: usize) -> Edit {
     } else if inside.ends_with(',') {
         b.lit(" ");
     }
-    b.from_flag(seg, span.start).lit(": ");
-    b.from_flag(&flag.value, flag.value_start);
+    b.flagged(seg, span.start).lit(": ");
+    b.flagged(&flag.value, flag.value_start);
     b.at(end - 1..end - 1)
 }
 
 fn replace(span: Span, flag: &SetFlag) -> Edit {
     let mut b = Builder::default();
-    b.from_flag(&flag.value, flag.value_start);
+    b.flagged(&flag.value, flag.value_start);
     b.at(span.start..span.end)
 }
 

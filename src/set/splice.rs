@@ -50,7 +50,8 @@ impl Edited {
         let text = format!("{}{}{}", &old[..r.start], edit.text, &old[r.end..]);
         let grown = edit.text.len() as isize - r.len() as isize;
         // Earlier pieces after the edit move with the text; a piece the edit replaced is gone.
-        self.regions.retain(|g| g.range.end <= r.start || g.range.start >= r.end);
+        self.regions
+            .retain(|g| g.range.end <= r.start || g.range.start >= r.end);
         for g in &mut self.regions {
             if g.range.start >= r.end {
                 let shift = |x: usize| (x as isize + grown) as usize;

@@ -66,7 +66,10 @@ fn layers_are_numbered_as_diagnostics_number_them() {
     assert_eq!(spec.layers[1].activation, Activation::Sigmoid);
     assert_eq!(spec.layers[0].activation, Activation::Relu);
     let (text, _) = ok(FILE, &["model.1=dense(8, activation: tanh)"]);
-    assert!(text.contains("  dense(8, activation: tanh)\n  output"), "{text}");
+    assert!(
+        text.contains("  dense(8, activation: tanh)\n  output"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn whole_values_are_replaced() {
 #[test]
 fn absent_options_settings_calls_and_blocks_are_inserted() {
     let (text, spec) = ok(FILE, &["optimizer.beta1=0.8", "train.seed=7"]);
-    assert!(text.contains("adam(learning_rate: 0.01, beta1: 0.8)"), "{text}");
+    assert!(
+        text.contains("adam(learning_rate: 0.01, beta1: 0.8)"),
+        "{text}"
+    );
     assert!(text.contains("  epochs: 50\n  seed: 7\n}"), "{text}");
     assert_eq!(spec.train.seed, 7);
     // A bare name gains parentheses; a one-line block gets the setting before its brace.
@@ -91,15 +97,24 @@ fn absent_options_settings_calls_and_blocks_are_inserted() {
     );
     assert!(text.contains("leaky_relu(alpha: 0.2)"), "{text}");
     assert!(text.contains("optimizer: adam(beta2: 0.99)"), "{text}");
-    assert_eq!(spec.layers[0].activation, Activation::LeakyRelu { alpha: 0.2 });
+    assert_eq!(
+        spec.layers[0].activation,
+        Activation::LeakyRelu { alpha: 0.2 }
+    );
     // A missing block is appended; a missing call in a block is written with its option.
-    let (text, spec) = ok(small, &["train.epochs=3", "train.early_stopping.patience=4"]);
+    let (text, spec) = ok(
+        small,
+        &["train.epochs=3", "train.early_stopping.patience=4"],
+    );
     assert!(
         text.ends_with("train {\n  epochs: 3\n  early_stopping(patience: 4)\n}\n"),
         "{text}"
     );
     assert_eq!(spec.train.epochs, 3);
-    assert_eq!(spec.train.early_stopping.as_ref().map(|e| e.patience), Some(4));
+    assert_eq!(
+        spec.train.early_stopping.as_ref().map(|e| e.patience),
+        Some(4)
+    );
     let (text, _) = ok(small, &["model.1.units=5", "loss=mse"]);
     assert!(text.starts_with("model { dense(5, activation: leaky_relu) }"));
 }
@@ -107,8 +122,14 @@ fn absent_options_settings_calls_and_blocks_are_inserted() {
 #[test]
 fn a_column_block_is_reached_by_its_label() {
     let text = "data {\n  path: \"d.csv\"\n  column age { scaling: none }\n}\nmodel { dense(1) }\nloss: mse\n";
-    let (edited, _) = ok(text, &["data.column.age.scaling=robust", "data.scaling=minmax"]);
-    assert!(edited.contains("column age { scaling: robust }"), "{edited}");
+    let (edited, _) = ok(
+        text,
+        &["data.column.age.scaling=robust", "data.scaling=minmax"],
+    );
+    assert!(
+        edited.contains("column age { scaling: robust }"),
+        "{edited}"
+    );
     assert!(edited.contains("  scaling: minmax\n}"), "{edited}");
 }
 
@@ -119,7 +140,10 @@ fn a_wrong_path_lists_what_exists_with_a_suggestion() {
     assert_eq!(d.location().as_deref(), Some("--set:1:7"));
     let help = d.help.unwrap();
     assert!(help.contains("1 (`dense(64, activation: relu)`)"), "{help}");
-    assert!(help.contains("2 (`output(3, activation: softmax)`)"), "{help}");
+    assert!(
+        help.contains("2 (`output(3, activation: softmax)`)"),
+        "{help}"
+    );
     let d = err(FILE, &["model.1.unit.x=8"]);
     assert_eq!(d.code, "nnc::cli::set_path");
     let help = d.help.unwrap();
@@ -150,7 +174,10 @@ fn a_bad_value_is_shown_in_the_flag() {
     let d = err(FILE, &["optimizer.learning_rate=20"]);
     assert_eq!(d.code, "nnc::lower::out_of_range");
     assert_eq!(d.location().as_deref(), Some("--set:1:25"));
-    assert_eq!(d.source.as_ref().unwrap().text.as_ref(), "optimizer.learning_rate=20");
+    assert_eq!(
+        d.source.as_ref().unwrap().text.as_ref(),
+        "optimizer.learning_rate=20"
+    );
     let d = err(FILE, &["model.2.activation=softmx"]);
     assert_eq!(d.code, "nnc::lower::unknown_activation");
     assert_eq!(d.location().as_deref(), Some("--set:1:20"));
@@ -165,8 +192,18 @@ fn a_bad_value_is_shown_in_the_flag() {
 
 #[test]
 fn a_later_flag_sees_the_earlier_ones_and_their_places_stay_mapped() {
-    let d = err(FILE, &["optimizer.learning_rate=99", "model.1.units=32", "train.seed=1"]);
-    assert_eq!(d.source.as_ref().unwrap().text.as_ref(), "optimizer.learning_rate=99");
+    let d = err(
+        FILE,
+        &[
+            "optimizer.learning_rate=99",
+            "model.1.units=32",
+            "train.seed=1",
+        ],
+    );
+    assert_eq!(
+        d.source.as_ref().unwrap().text.as_ref(),
+        "optimizer.learning_rate=99"
+    );
     let (text, _) = ok(FILE, &["model.1.units=32", "model.1.units=16"]);
     assert!(text.contains("dense(16, activation: relu)"), "{text}");
 }

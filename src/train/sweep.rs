@@ -48,7 +48,9 @@ pub fn parse_axis(text: &str) -> Result<Axis, Diagnostic> {
         Diagnostic::new("nnc::cli::sweep", message)
             .with_source(&source)
             .with_label(span, "here")
-            .with_help("write `--sweep PATH=V1,V2,...`, e.g. `--sweep optimizer.learning_rate=0.01,0.003`")
+            .with_help(
+                "write `--sweep PATH=V1,V2,...`, e.g. `--sweep optimizer.learning_rate=0.01,0.003`",
+            )
     };
     let Some(eq) = text.find('=') else {
         return Err(bad(
@@ -60,7 +62,10 @@ pub fn parse_axis(text: &str) -> Result<Axis, Diagnostic> {
     for (start, v) in split_top_level(&text[eq + 1..]) {
         if v.trim().is_empty() {
             let at = eq + 1 + start;
-            return Err(bad(Span::new(at, at + v.len()), "an empty value in `--sweep`".into()));
+            return Err(bad(
+                Span::new(at, at + v.len()),
+                "an empty value in `--sweep`".into(),
+            ));
         }
         values.push(v.trim().to_string());
     }
@@ -183,9 +188,7 @@ pub fn rank(variants: &mut [Variant]) {
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         };
-        kb.0.cmp(&ka.0)
-            .then(by(ka.1, kb.1))
-            .then(by(ka.2, kb.2))
+        kb.0.cmp(&ka.0).then(by(ka.1, kb.1)).then(by(ka.2, kb.2))
     });
 }
 
@@ -223,8 +226,13 @@ pub fn sweep(
         let (row, error) = match outcome {
             Ok(o) => {
                 let r = &o.report;
-                let restored = (o.spec.train.early_stopping.as_ref()).is_some_and(|e| e.restore_best);
-                metric = Some(if r.task == "classification" { "accuracy" } else { "mae" });
+                let restored =
+                    (o.spec.train.early_stopping.as_ref()).is_some_and(|e| e.restore_best);
+                metric = Some(if r.task == "classification" {
+                    "accuracy"
+                } else {
+                    "mae"
+                });
                 let row = Variant {
                     number: i + 1,
                     settings,
@@ -273,24 +281,39 @@ mod tests {
         assert_eq!(a.key, "optimizer");
         assert_eq!(
             a.values,
-            ["adam(learning_rate: 0.01, beta1: 0.8)", "sgd(momentum: 0.9)"]
+            [
+                "adam(learning_rate: 0.01, beta1: 0.8)",
+                "sgd(momentum: 0.9)"
+            ]
         );
         let a = parse_axis("data.ignore=[a, b],[\"x,y\"]").unwrap();
         assert_eq!(a.values, ["[a, b]", "[\"x,y\"]"]);
-        assert_eq!(parse_axis("a.b=1,,2").unwrap_err().location().as_deref(), Some("--sweep:1:7"));
+        assert_eq!(
+            parse_axis("a.b=1,,2").unwrap_err().location().as_deref(),
+            Some("--sweep:1:7")
+        );
         assert_eq!(parse_axis("a.b").unwrap_err().code, "nnc::cli::sweep");
     }
 
     #[test]
     fn the_grid_holds_every_combination_first_axis_slowest() {
         let axes = [
-            Axis { key: "a".into(), values: vec!["1".into(), "2".into()] },
-            Axis { key: "b".into(), values: vec!["x".into(), "y".into(), "z".into()] },
+            Axis {
+                key: "a".into(),
+                values: vec!["1".into(), "2".into()],
+            },
+            Axis {
+                key: "b".into(),
+                values: vec!["x".into(), "y".into(), "z".into()],
+            },
         ];
         let grid = variants(&axes);
         assert_eq!(grid.len(), 6);
         let text = |v: &Vec<(String, String)>| {
-            v.iter().map(|(k, x)| format!("{k}={x}")).collect::<Vec<_>>().join(" ")
+            v.iter()
+                .map(|(k, x)| format!("{k}={x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         assert_eq!(text(&grid[0]), "a=1 b=x");
         assert_eq!(text(&grid[2]), "a=1 b=z");
@@ -298,7 +321,13 @@ mod tests {
     }
 
     fn row(number: usize, val: Option<f64>, test: Option<f64>, failed: bool) -> Variant {
-        let scores = |a: Option<f64>| a.map(|a| Scores { loss: 0.0, accuracy: None, mae: Some(a) });
+        let scores = |a: Option<f64>| {
+            a.map(|a| Scores {
+                loss: 0.0,
+                accuracy: None,
+                mae: Some(a),
+            })
+        };
         Variant {
             number,
             settings: Vec::new(),
@@ -306,7 +335,10 @@ mod tests {
             test: scores(test),
             epochs_run: 1,
             seconds: 0.0,
-            error: failed.then(|| VariantError { code: "x", message: String::new() }),
+            error: failed.then(|| VariantError {
+                code: "x",
+                message: String::new(),
+            }),
         }
     }
 

@@ -12,8 +12,8 @@ pub use data::{
     categorical_list, decimal, delimiter, ignore_list, markers, missing, outliers, scaling, unseen,
     DataSpec, SPLIT_SEED,
 };
-pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use positional::positional_names;
+pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor};
 pub use vocabulary::{
     Activation, ActivationKind, Loss, Optimizer, OptimizerKind, LEAKY_RELU_ALPHA,
