@@ -26,6 +26,7 @@ pub mod philox;
 pub mod plots;
 pub mod program;
 pub mod random;
+pub mod set;
 pub mod shape;
 pub mod summary;
 pub mod syntax;

@@ -74,6 +74,10 @@ struct DataArgs {
     /// Seed of the train/validation/test split, 0 to 4294967295 (default: the training seed)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SPLIT_SEED.parse(s))]
     split_seed: Option<u64>,
+    /// Override any option of the file by its dotted path, e.g. `optimizer.learning_rate=0.003`,
+    /// `model.2.units=128` (layer 2) or `loss=mse`; repeatable, applied in order
+    #[arg(long = "set", value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    set: Vec<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -159,6 +163,15 @@ enum Command {
         /// Save the trained model (weights, preprocessing, metrics, history, plots) to this folder
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Train one variant per value, e.g. `model.1.units=32,64,128`; repeated, every combination;
+        /// ends with a table of the variants, best first (--report writes it as JSON)
+        #[arg(
+            long,
+            value_name = "KEY=V1,V2,...",
+            allow_hyphen_values = true,
+            conflicts_with = "out"
+        )]
+        sweep: Vec<String>,
     },
     /// k-fold cross-validation: train on k−1 folds, evaluate on the held-out one, k times
     Cv {
@@ -253,6 +266,9 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "cli/sweep.rs"]
+mod sweep;
+
 fn overrides(data: &DataArgs) -> Overrides {
     Overrides {
         data: data.data.clone(),
@@ -269,6 +285,7 @@ fn overrides(data: &DataArgs) -> Overrides {
         ignore: data.ignore.clone(),
         categorical: data.categorical.clone(),
         missing_markers: data.missing_markers.clone(),
+        set: data.set.clone(),
         ..Default::default()
     }
 }
@@ -325,6 +342,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             report,
             quiet,
             out,
+            sweep,
         } => {
             let overrides = Overrides {
                 epochs: training.epochs,
@@ -334,6 +352,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 validation_fraction,
                 ..overrides(&data)
             };
+            if !sweep.is_empty() {
+                return sweep::run(&file, overrides, interp, &sweep, report.as_deref());
+            }
             run(
                 &file,
                 overrides,

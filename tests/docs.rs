@@ -1,6 +1,6 @@
-//! Every ```nn example in docs/language.md, docs/data.md and the README parses and resolves; those that declare
-//! their input width are also built into verified IR and compiled to native code (the others need
-//! their data file).
+//! Every ```nn example in docs/language.md, docs/data.md, docs/experiments.md and the README parses
+//! and resolves; those that declare their input width are also built into verified IR and compiled
+//! to native code (the others need their data file).
 
 use nnc::diag::Source;
 
@@ -64,4 +64,9 @@ fn readme_examples_are_valid() {
 #[test]
 fn data_guide_examples_are_valid() {
     check("docs/data.md", 1);
+}
+
+#[test]
+fn experiments_guide_examples_are_valid() {
+    check("docs/experiments.md", 1);
 }

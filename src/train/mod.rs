@@ -15,6 +15,7 @@ pub mod saved;
 mod schedule;
 pub mod session;
 pub mod stopping;
+pub mod sweep;
 
 use std::time::Instant;
 

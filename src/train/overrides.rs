@@ -37,6 +37,8 @@ pub struct Overrides {
     pub ignore: Option<String>,
     pub categorical: Option<String>,
     pub missing_markers: Option<String>,
+    /// `--set KEY=VALUE` flags, applied in order to the file's text before it is read (`set`).
+    pub set: Vec<String>,
 }
 
 /// The value of `--batch-size`: a number of rows, or `all` for full-batch descent.

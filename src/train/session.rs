@@ -38,7 +38,9 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
         None => text,
     };
     let source = Source::new(path.display().to_string(), text);
-    let mut spec = program::parse_model(&source)?;
+    // `--set` edits the text, so everything below reads the file as overridden.
+    let edited = crate::set::apply(&source, &overrides.set)?;
+    let mut spec = program::parse_model(&edited.source).map_err(|d| edited.remap(d))?;
     apply_overrides(&mut spec, overrides)?;
     Ok(spec)
 }

@@ -313,7 +313,12 @@ pub fn missing(source: &Source, v: &Value) -> Result<Missing, Diagnostic> {
     ];
     let (k, call) = choice(source, v, "missing", KNOWN)?;
     if k == "constant" {
-        let o = Options::from_call(source, call, &["value"], &["value"])?;
+        let o = Options::from_call(
+            source,
+            call,
+            super::positional::CONSTANT_POSITIONAL,
+            &["value"],
+        )?;
         let Some(value) = o.value("value") else {
             return Err(err(
                 source,

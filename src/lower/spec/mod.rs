@@ -6,6 +6,7 @@ mod data;
 mod defs;
 pub mod loss;
 pub mod options;
+mod positional;
 mod regularize;
 mod schedule;
 
@@ -19,6 +20,7 @@ pub use data::{
     DataSpec, SPLIT_SEED,
 };
 pub use defs::RESERVED;
+pub use positional::positional_names;
 pub use regularize::{Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};
 
@@ -520,7 +522,7 @@ fn resolve_model(
                         "declare the input once, before every other layer",
                     ));
                 }
-                let names = &[INPUT_WIDTH.name];
+                let names = positional::INPUT_POSITIONAL;
                 let known = &[INPUT_WIDTH.name, regularize::NOISE.name];
                 let opts = Options::from_call(source, &call, names, known)?;
                 let width = match opts.value(INPUT_WIDTH.name) {
@@ -645,7 +647,7 @@ fn value_expr(v: &Value) -> Expr {
 fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec, Diagnostic> {
     let mut known = vec![UNITS.name, "activation"];
     known.extend(regularize::LAYER_OPTIONS);
-    let opts = Options::from_call(source, call, &[UNITS.name], &known)?;
+    let opts = Options::from_call(source, call, positional::DENSE_POSITIONAL, &known)?;
     let is_output = call.name.name == "output";
     let units_declared = opts.value(UNITS.name).is_some() || !is_output;
     let units = if units_declared {
