@@ -551,6 +551,8 @@ fn math_ctx<'a>(
 ) -> MathCtx<'a> {
     MathCtx {
         node,
+        prelude_start: spec.prelude_start,
+        use_site: None,
         f,
         source: &spec.source,
         defs: &spec.defs,

@@ -17,6 +17,7 @@ use crate::syntax::ast::{BinaryOperator, Def, Expr, ExprArg, ExprKind, Ident};
 
 use super::graph::{Init, Owner, ParamSpec};
 use super::spec::options::unknown_help;
+use super::spec::resolve_initializer;
 
 /// The math functions a `.nn` file can call, with their arities as written in the docs.
 const BUILTINS: &[&str] = &[
@@ -79,6 +80,11 @@ pub struct MathCtx<'a> {
     pub binding: Option<String>,
     /// The model entry being lowered (`ModelSpec::nodes`), which owns the parameters made here.
     pub node: usize,
+    /// The index in `defs` of the first of the prelude's (`ModelSpec::prelude_start`).
+    pub prelude_start: usize,
+    /// Inside a prelude def, whose spans are in another text: the span of its use, where every
+    /// origin and diagnostic made inside it points instead.
+    pub use_site: Option<Span>,
 }
 
 type Env = HashMap<String, Val>;
@@ -97,7 +103,13 @@ fn error(
         .with_help(help)
 }
 
+/// Where `span` is shown: itself, or inside a prelude def, the def's use.
+fn at(ctx: &MathCtx, span: Span) -> Span {
+    ctx.use_site.unwrap_or(span)
+}
+
 fn text(ctx: &MathCtx, span: Span) -> String {
+    let span = at(ctx, span);
     let t = ctx.source.text.get(span.start..span.end).unwrap_or("");
     let t: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
     if t.chars().count() > 40 {
@@ -108,6 +120,7 @@ fn text(ctx: &MathCtx, span: Span) -> String {
 }
 
 fn origin(ctx: &MathCtx, span: Span) -> Option<Origin> {
+    let span = ctx.use_site.unwrap_or(span);
     Some(Origin {
         span,
         what: format!("`{}`", text(ctx, span)),
@@ -181,8 +194,8 @@ fn unify(
             ),
         )
         .with_source(ctx.source)
-        .with_label(a_span, format!("{sa}"))
-        .with_label(b_span, format!("{sb}"))
+        .with_label(at(ctx, a_span), format!("{sa}"))
+        .with_label(at(ctx, b_span), format!("{sb}"))
         .with_help("operands of element-wise math need equal dimensions, or 1 where one repeats"));
     };
     let to = |ctx: &mut MathCtx, v: Val, s: &Shape| -> Result<ValueId, Diagnostic> {
@@ -487,8 +500,8 @@ fn matmul(ctx: &mut MathCtx, env: &Env, a: &Expr, b: &Expr, span: Span) -> Resul
             format!("shape mismatch: {}", e.message),
         )
         .with_source(ctx.source)
-        .with_label(a.span, format!("{}", ctx.f.shape(x)))
-        .with_label(b.span, format!("{}", ctx.f.shape(y)))
+        .with_label(at(ctx, a.span), format!("{}", ctx.f.shape(x)))
+        .with_label(at(ctx, b.span), format!("{}", ctx.f.shape(y)))
         .with_help("in `a @ b`, the last dimension of `a` must equal the first of `b`")),
     }
 }
@@ -739,8 +752,8 @@ fn call(
                             format!("shape mismatch: `concat` joins values that agree in all but the last axis, but they are {sa} and {sb}"),
                         )
                         .with_source(ctx.source)
-                        .with_label(Span::new(first_span.start, first_span.end), format!("{sa}"))
-                        .with_label(ts, format!("{sb}"))
+                        .with_label(at(ctx, first_span), format!("{sa}"))
+                        .with_label(at(ctx, ts), format!("{sb}"))
                         .with_help("join values with one row per example, e.g. two layers' outputs"));
                     }
                 };
@@ -898,7 +911,7 @@ fn param(ctx: &mut MathCtx, env: &Env, args: &[ExprArg], span: Span) -> Result<V
         ));
     }
     let mut dims = Vec::new();
-    let mut init: Option<Ident> = None;
+    let mut init: Option<&Expr> = None;
     for a in args {
         match a {
             ExprArg::Positional(e) => {
@@ -918,19 +931,7 @@ fn param(ctx: &mut MathCtx, env: &Env, args: &[ExprArg], span: Span) -> Result<V
                 }
                 dims.push(n as usize);
             }
-            ExprArg::Named { name, value } if name.name == "init" => match &value.kind {
-                ExprKind::Call { name: i, args, .. } if args.is_empty() => init = Some(i.clone()),
-                _ => {
-                    return Err(error(
-                        ctx,
-                        "nnc::lower::wrong_kind",
-                        "`init` names an initializer".into(),
-                        value.span,
-                        "not a name",
-                        "write `init: glorot_uniform` or `init: zeros`",
-                    ))
-                }
-            },
+            ExprArg::Named { name, value } if name.name == "init" => init = Some(value),
             ExprArg::Named { name, .. } => {
                 return Err(error(
                     ctx,
@@ -956,30 +957,27 @@ fn param(ctx: &mut MathCtx, env: &Env, args: &[ExprArg], span: Span) -> Result<V
             "write `param(width(x), units)` for a matrix or `param(units)` for a vector",
         ));
     }
-    let init = match init.as_ref().map(|i| i.name.as_str()) {
-        Some("glorot_uniform") | None if dims.len() == 2 => Init::GlorotUniform {
-            fan_in: dims[0],
-            fan_out: dims[1],
-        },
-        Some("zeros") | None => Init::Zeros,
-        Some(other) => {
-            let i = init.as_ref().expect("invariant: matched Some");
-            let known: &[&str] = if dims.len() == 2 {
-                &["glorot_uniform", "zeros"]
-            } else {
-                &["zeros"]
-            };
-            return Err(error(
-                ctx,
-                "nnc::lower::unknown_initializer",
-                format!(
-                    "unknown initializer `{other}` for a {}-dimensional parameter",
-                    dims.len()
-                ),
-                i.span,
-                "not known here",
-                &unknown_help(other, "initializers", known),
-            ));
+    // The initializers of layers (`init:` of `dense`), with a matrix's fans its two dimensions
+    // and a vector's its length; by default Glorot's uniform rule for a matrix, zeros for a vector.
+    let (fan_in, fan_out) = (dims[0], *dims.last().expect("invariant: checked above"));
+    let init = match init {
+        None if dims.len() == 2 => Init::GlorotUniform { fan_in, fan_out },
+        None => Init::Zeros,
+        Some(e) => {
+            let call =
+                match e.to_value().map(|v| v.kind) {
+                    Some(crate::syntax::ast::ValueKind::Call(c)) => c,
+                    _ => return Err(error(
+                        ctx,
+                        "nnc::lower::wrong_kind",
+                        "`init` names an initializer".into(),
+                        e.span,
+                        "not an initializer",
+                        "write e.g. `init: glorot_uniform`, `init: ones` or `init: normal(0.01)`",
+                    )),
+                };
+            let d = resolve_initializer(ctx.source, &call)?;
+            super::regularize::init_of(d, fan_in, fan_out)
         }
     };
     // `gated1_w` for `w = param(...)` in the first use of `gated`; a second parameter in one
@@ -1016,8 +1014,25 @@ fn param(ctx: &mut MathCtx, env: &Env, args: &[ExprArg], span: Span) -> Result<V
 }
 
 /// Lower a use of def number `d` with these arguments: positional ones bind the def's
-/// parameters in order, named ones by name, and the rest take their defaults.
+/// parameters in order, named ones by name, and the rest take their defaults. Inside a prelude
+/// def every span shown is the use's.
 pub fn call_def(
+    ctx: &mut MathCtx,
+    d: usize,
+    positional: Vec<(Val, Span)>,
+    named: Vec<(Ident, Val, Span)>,
+    span: Span,
+) -> Result<Val, Diagnostic> {
+    let outer_site = ctx.use_site;
+    if d >= ctx.prelude_start && ctx.use_site.is_none() {
+        ctx.use_site = Some(span);
+    }
+    let result = bind_and_lower(ctx, d, positional, named, span);
+    ctx.use_site = outer_site;
+    result
+}
+
+fn bind_and_lower(
     ctx: &mut MathCtx,
     d: usize,
     positional: Vec<(Val, Span)>,
@@ -1040,7 +1055,7 @@ pub fn call_def(
             "here",
             &format!("`{}({})`", def.name.name, names.join(", ")),
         )
-        .with_label(def.name.span, "defined here"));
+        .with_label(at(ctx, def.name.span), "defined here"));
     }
     let mut env: Env = HashMap::new();
     for (p, (v, _)) in def.params.iter().zip(&positional) {
@@ -1056,7 +1071,7 @@ pub fn call_def(
                 "not a parameter",
                 &unknown_help(&n.name, "parameters", &names),
             )
-            .with_label(def.name.span, "defined here"));
+            .with_label(at(ctx, def.name.span), "defined here"));
         }
         if env.insert(n.name.clone(), *v).is_some() {
             return Err(error(
@@ -1083,7 +1098,7 @@ pub fn call_def(
                 "missing here",
                 &format!("give it, e.g. `{}({})`", def.name.name, names.join(", ")),
             )
-            .with_label(p.name.span, "the parameter"));
+            .with_label(at(ctx, p.name.span), "the parameter"));
         };
         let v = emit(ctx, &HashMap::new(), default)?;
         env.insert(p.name.name.clone(), v);

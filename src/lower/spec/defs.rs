@@ -1,4 +1,5 @@
-//! Functions and layers written as math: `def` items. Resolution only collects them, refuses a
+//! Functions and layers written as math: `def` items, the file's and the prelude's (layers nnc
+//! itself writes as math, such as `layernorm`). Resolution only collects them, refuses a
 //! name given twice or one that a built-in already has, and finds where a def is used by name in
 //! place of a built-in (an activation, a loss). Their bodies are resolved as they are lowered
 //! (`lower::math`), where the shapes of their inputs are known.
@@ -14,13 +15,35 @@ use super::{err, DefUse};
 /// activation or loss of the same name is refused where it is used, not here.
 pub const RESERVED: &[&str] = &["input", "dense", "output"];
 
-pub(super) fn resolve_defs(source: &Source, file: &File) -> Result<Vec<Def>, Diagnostic> {
+/// The defs nnc ships, written in its own math language (`prelude.nn`).
+const PRELUDE: &str = include_str!("prelude.nn");
+
+/// The prelude's defs. Their spans are in the prelude's text, so lowering points diagnostics
+/// and origins inside them at their use instead (`lower::math`).
+fn prelude() -> Vec<Def> {
+    let file = crate::syntax::parse(&Source::new("prelude.nn", PRELUDE))
+        .unwrap_or_else(|d| panic!("invariant: the prelude parses: {}", d.render_plain()));
+    file.items
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Def(d) => Some(d),
+            Item::Block(_) | Item::Setting(_) => None,
+        })
+        .collect()
+}
+
+/// The file's defs, then the prelude's, and the index where the prelude's start.
+pub(super) fn resolve_defs(source: &Source, file: &File) -> Result<(Vec<Def>, usize), Diagnostic> {
+    let prelude = prelude();
     let mut defs: Vec<Def> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for item in &file.items {
         let Item::Def(d) = item else { continue };
         let name = d.name.name.as_str();
-        if RESERVED.contains(&name) || crate::lower::math::is_builtin(name) {
+        if RESERVED.contains(&name)
+            || crate::lower::math::is_builtin(name)
+            || prelude.iter().any(|p| p.name.name == name)
+        {
             return Err(err(
                 source,
                 "nnc::lower::reserved_name",
@@ -57,7 +80,9 @@ pub(super) fn resolve_defs(source: &Source, file: &File) -> Result<Vec<Def>, Dia
         seen.insert(name, defs.len());
         defs.push(d.clone());
     }
-    Ok(defs)
+    let start = defs.len();
+    defs.extend(prelude);
+    Ok((defs, start))
 }
 
 /// The def that `value` names (`activation: swish`, `loss: log_cosh`), if it names one.
@@ -81,4 +106,15 @@ pub(super) fn def_use(
 /// The index of the def called `name`.
 pub(super) fn find(defs: &[Def], name: &str) -> Option<usize> {
     defs.iter().position(|d| d.name.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prelude_parses_and_its_names_are_taken() {
+        assert!(super::prelude().iter().any(|d| d.name.name == "layernorm"));
+        let text = "def layernorm(x) = x\nmodel { input(2) output(1) }\nloss: mse\n";
+        let e = crate::program::parse_model(&crate::diag::Source::new("m.nn", text)).unwrap_err();
+        assert_eq!(e.code, "nnc::lower::reserved_name");
+    }
 }

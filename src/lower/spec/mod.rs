@@ -21,7 +21,7 @@ pub use data::{
 };
 pub use defs::RESERVED;
 pub use positional::positional_names;
-pub use regularize::{Initializer, LayerOptions, Penalty};
+pub use regularize::{resolve_initializer, Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};
 
 pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
@@ -117,8 +117,10 @@ pub struct ModelSpec {
     pub source: Source,
     pub input: InputSpec,
     pub layers: Vec<DenseSpec>,
-    /// The functions and layers written as math, in file order.
+    /// The functions and layers written as math, in file order, then the prelude's.
     pub defs: Vec<Def>,
+    /// The index in `defs` of the first of the prelude's.
+    pub prelude_start: usize,
     /// The model block's entries after `input`, in order: for a plain stack, `Dense(0)`,
     /// `Dense(1)`, ... without names.
     pub nodes: Vec<ModelNode>,
@@ -192,7 +194,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     let mut optimizer: Option<&Value> = None;
     let mut regularization: Option<&Value> = None;
 
-    let defs = defs::resolve_defs(source, file)?;
+    let (defs, prelude_start) = defs::resolve_defs(source, file)?;
     for item in &file.items {
         let (name, span) = match item {
             Item::Block(b) => (&b.name, b.span),
@@ -294,6 +296,7 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         input,
         layers,
         defs,
+        prelude_start,
         nodes,
         loss: loss_kind,
         loss_def,

@@ -244,7 +244,7 @@ pub(super) fn layer_options(
     })
 }
 
-fn resolve_initializer(source: &Source, call: &Call) -> Result<Initializer, Diagnostic> {
+pub fn resolve_initializer(source: &Source, call: &Call) -> Result<Initializer, Diagnostic> {
     let name = call.name.name.as_str();
     let Some(&(_, init)) = INITIALIZERS.iter().find(|(n, _)| *n == name) else {
         let known: Vec<&str> = INITIALIZERS.iter().map(|(n, _)| *n).collect();
