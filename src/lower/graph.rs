@@ -553,6 +553,7 @@ fn math_ctx<'a>(
         node,
         prelude_start: spec.prelude_start,
         use_site: None,
+        depth: 0,
         f,
         source: &spec.source,
         defs: &spec.defs,

@@ -85,7 +85,13 @@ pub struct MathCtx<'a> {
     /// Inside a prelude def, whose spans are in another text: the span of its use, where every
     /// origin and diagnostic made inside it points instead.
     pub use_site: Option<Span>,
+    /// How many defs are being lowered inside one another, bounded by `MAX_DEPTH`.
+    pub depth: usize,
 }
+
+/// The deepest nesting of def uses: a def that calls itself, directly or not, would otherwise
+/// recurse until the stack overflows.
+const MAX_DEPTH: usize = 64;
 
 type Env = HashMap<String, Val>;
 
@@ -1023,11 +1029,24 @@ pub fn call_def(
     named: Vec<(Ident, Val, Span)>,
     span: Span,
 ) -> Result<Val, Diagnostic> {
+    if ctx.depth >= MAX_DEPTH {
+        let name = ctx.defs[d].name.name.clone();
+        return Err(error(
+            ctx,
+            "nnc::math::recursion",
+            format!("`{name}` is used inside itself: defs nest more than {MAX_DEPTH} deep"),
+            span,
+            "used here",
+            "a def cannot call itself, directly or through another def",
+        ));
+    }
     let outer_site = ctx.use_site;
     if d >= ctx.prelude_start && ctx.use_site.is_none() {
         ctx.use_site = Some(span);
     }
+    ctx.depth += 1;
     let result = bind_and_lower(ctx, d, positional, named, span);
+    ctx.depth -= 1;
     ctx.use_site = outer_site;
     result
 }

@@ -21,8 +21,45 @@ pub(super) fn span_of(pair: &Pair<Rule>) -> Span {
     Span::new(s.start(), s.end())
 }
 
+/// The deepest nesting of brackets a file may have. Parsing and every later stage recurse over
+/// nesting, so without a bound a file of many `(` or `[` would overflow the stack.
+pub const MAX_NESTING: usize = 200;
+
+/// Refuse a source whose brackets (outside strings and comments) nest deeper than `MAX_NESTING`.
+fn check_nesting(source: &Source) -> Result<(), Diagnostic> {
+    let (mut depth, mut in_string, mut in_comment) = (0usize, false, false);
+    for (i, c) in source.text.char_indices() {
+        match c {
+            '\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::new(
+                        "nnc::syntax::too_deep",
+                        format!("brackets nest more than {MAX_NESTING} deep"),
+                    )
+                    .with_source(source)
+                    .with_label(Span::new(i, i + 1), "too deep here")
+                    .with_help("split the expression with named values (`a = ...`)"));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parse a whole `.nn` source into its syntax tree.
 pub fn parse(source: &Source) -> Result<File, Diagnostic> {
+    check_nesting(source)?;
     let mut pairs =
         NnParser::parse(Rule::file, &source.text).map_err(|e| syntax_error(source, e))?;
     let file = pairs
@@ -45,6 +82,7 @@ pub fn parse(source: &Source) -> Result<File, Diagnostic> {
 
 /// Parse a source holding one value (`median`, `clip(z: 3)`), as a command-line flag gives it.
 pub fn parse_value(source: &Source) -> Result<Value, Diagnostic> {
+    check_nesting(source)?;
     let mut pairs =
         NnParser::parse(Rule::lone_value, &source.text).map_err(|e| syntax_error(source, e))?;
     let lone = pairs
@@ -392,6 +430,25 @@ mod tests {
         let d = parse(&s).unwrap_err();
         assert_eq!(d.code, "nnc::syntax");
         assert_eq!(d.location().as_deref(), Some("t.nn:2:12"));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_diagnostic_not_a_stack_overflow() {
+        for (open, close) in [("[", "]"), ("(", ")")] {
+            let n = 50_000;
+            let text = format!("a: {}{}\n", open.repeat(n), close.repeat(n));
+            let d = parse(&src(&text)).unwrap_err();
+            assert_eq!(d.code, "nnc::syntax::too_deep");
+        }
+        // Brackets in comments and strings do not count; 200 levels parse.
+        let text = format!(
+            "# {}\na: \"{}\"\nb: {}{}\n",
+            "(".repeat(500),
+            "[".repeat(500),
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        parse(&src(&text)).unwrap();
     }
 
     #[test]
