@@ -24,6 +24,9 @@ pub struct Program {
     /// `state` order. Output: `loss`.
     pub step: VerifiedFunction,
     pub params: Vec<ParamSpec>,
+    /// The model's own state (batch normalization's running statistics): the first entries of
+    /// `state`, and saved with the parameters.
+    pub stats: Vec<StateSpec>,
     pub state: Vec<StateSpec>,
     pub input_width: usize,
     /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
@@ -31,6 +34,18 @@ pub struct Program {
 }
 
 impl Program {
+    /// The buffers a saved model holds, by name and shape: the parameters, then the model's
+    /// statistics.
+    pub fn saved_buffers(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        (self.params.iter())
+            .map(|p| (p.name.as_str(), p.shape.as_slice()))
+            .chain(
+                self.stats
+                    .iter()
+                    .map(|s| (s.name.as_str(), s.shape.as_slice())),
+            )
+    }
+
     /// The number of trainable numbers in the model.
     pub fn parameter_count(&self) -> usize {
         self.params.iter().map(ParamSpec::numel).sum()
@@ -52,8 +67,8 @@ fn verified(f: Function) -> VerifiedFunction {
 
 /// When the training loss draws random tensors, its step counter (`lower::COUNTER`, a state
 /// argument declared before the data) starts at 0 and the step adds 1 to it, so every step draws
-/// new masks and a run replays them from the seed alone. It is the first state buffer, before the
-/// optimizer's, as its argument comes first.
+/// new masks and a run replays them from the seed alone. It comes before the optimizer's state
+/// (and after the model's statistics), as its argument does.
 fn count_steps(step: &mut Function, state: &mut Vec<StateSpec>) {
     let Some(counter) = step.arg_named(lower::COUNTER) else {
         return;
@@ -89,6 +104,9 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
     };
     let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer, &options);
     count_steps(&mut step, &mut state);
+    // The model's statistics are the first state arguments of every function (after the
+    // parameters), so that each function's persistent buffers are a prefix of the program's.
+    let state: Vec<StateSpec> = lowered.stats.iter().cloned().chain(state).collect();
     Ok(Program {
         spec: lowered.spec,
         forward: verified(lowered.forward),
@@ -97,6 +115,7 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
         grad: verified(grad.function),
         step: verified(step),
         params: lowered.params,
+        stats: lowered.stats,
         state,
         input_width: lowered.input_width,
         node_values: lowered.node_values,

@@ -103,6 +103,7 @@ pub fn summary(program: &Program) -> String {
             }
             NodeKind::Def { def, .. } => format!("{}_{}", spec.defs[*def].name.name, k + 1),
             NodeKind::Math(_) => "math".to_string(),
+            NodeKind::BatchNorm { .. } => format!("batchnorm_{}", k + 1),
         };
         let label = match &node.name {
             Some(n) => format!("{} = {label}", n.name),

@@ -3,7 +3,7 @@
 //! with the same formula computed here in f64, interpreted (1e-12) and compiled (1e-5). Covers a
 //! def used as an activation with an option, `where` with a comparison, `concat` and `sum` over an
 //! axis on named values, a layer written as math with its own parameters, and the prelude's
-//! `layernorm`.
+//! `layernorm`, and batch normalization in both of its modes.
 
 use ndarray::{ArrayD, IxDyn};
 use nnc::codegen::{self, CodegenOptions};
@@ -160,4 +160,70 @@ fn layernorm_normalizes_each_row() {
             .map(|x| (x - mean) / (var + 0.001).sqrt())
             .collect()
     });
+}
+
+/// Batch normalization evaluates with its running statistics (here set by hand), and in the
+/// training loss normalizes with the batch's and writes the running statistics forward by
+/// `momentum`.
+#[test]
+fn batchnorm_uses_running_statistics_and_updates_them_in_training() {
+    let text = "model {\n  input(3)\n  batchnorm(momentum: 0.9, epsilon: 0.01)\n  output(3)\n}\nloss: mse\n";
+    let p = program(text);
+    let stats: Vec<&str> = p.stats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(stats, ["batchnorm1_mean", "batchnorm1_variance"]);
+    let (running_mean, running_var) = ([0.5, -1.0, 2.0], [4.0, 0.25, 1.0]);
+    let x = inputs(3);
+    let args = |f: &nnc::ir::VerifiedFunction| -> Vec<Tensor> {
+        f.args
+            .iter()
+            .map(|a| {
+                let name = f.name_of(a.value);
+                let extents = f.shape(a.value).extents(ROWS);
+                let values = match name {
+                    "x" | "y" => x.clone(),
+                    "batchnorm1_mean" => running_mean.to_vec(),
+                    "batchnorm1_variance" => running_var.to_vec(),
+                    _ => param_values(name, &extents),
+                };
+                ArrayD::from_shape_vec(IxDyn(&extents), values).unwrap()
+            })
+            .collect()
+    };
+    // Evaluation: the running statistics.
+    let f = &p.forward;
+    let out = interp::evaluate(f, &args(f), ROWS).unwrap();
+    for (i, (&got, &xi)) in out.get(f, "output").iter().zip(&x).enumerate() {
+        let c = i % 3;
+        let want = (xi - running_mean[c]) / (running_var[c] + 0.01f64).sqrt();
+        assert!((got - want).abs() < 1e-12, "[{i}] {got} vs {want}");
+    }
+    // Training: the batch's statistics, and the running ones moved towards them.
+    let f = &p.train_loss;
+    let ev = interp::evaluate(f, &args(f), ROWS).unwrap();
+    for c in 0..3 {
+        let column: Vec<f64> = x.iter().skip(c).step_by(3).copied().collect();
+        let mean = column.iter().sum::<f64>() / ROWS as f64;
+        let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / ROWS as f64;
+        let out: Vec<f64> = ev
+            .get(f, "output")
+            .iter()
+            .skip(c)
+            .step_by(3)
+            .copied()
+            .collect();
+        for (o, v) in out.iter().zip(&column) {
+            let want = (v - mean) / (var + 0.01).sqrt();
+            assert!((o - want).abs() < 1e-12, "column {c}: {o} vs {want}");
+        }
+        for (stat, running, batch) in [
+            ("batchnorm1_mean", running_mean[c], mean),
+            ("batchnorm1_variance", running_var[c], var),
+        ] {
+            let arg = f.arg_named(stat).unwrap();
+            let update = f.updates.iter().find(|u| u.arg == arg).unwrap();
+            let got = ev.values[update.value.index()][[c].as_ref()];
+            let want = 0.9 * running + 0.1 * batch;
+            assert!((got - want).abs() < 1e-12, "{stat}[{c}]: {got} vs {want}");
+        }
+    }
 }

@@ -170,6 +170,8 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
     for (example, csv, target) in [
         ("iris.nn", "iris.csv", "species"),
         ("breast_cancer.nn", "breast_cancer.csv", "diagnosis"),
+        // Batch normalization's running statistics are saved with the weights.
+        ("residual.nn", "digits.csv", "digit"),
     ] {
         let dir = scratch(example);
         let model = shipped(&format!("examples/{example}"));
@@ -186,7 +188,12 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
         let (examples, outputs) = loaded.predict(&data).unwrap();
         assert_eq!(examples.rows, (0..n).collect::<Vec<_>>(), "{example}");
         let width = outputs.len() / n;
-        assert_eq!(width, if target == "species" { 3 } else { 1 });
+        let classes = match target {
+            "species" => 3,
+            "digit" => 10,
+            _ => 1,
+        };
+        assert_eq!(width, classes);
 
         // The test rows: the loaded model's outputs are the trained model's, bit for bit.
         let test = &outcome.test_rows;

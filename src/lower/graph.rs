@@ -12,8 +12,10 @@ use crate::shape;
 use crate::syntax::ast::{Arg, ExprArg, Ident, Value, ValueKind};
 
 use super::math::{self, MathCtx, Val};
+use super::normalize::BatchNorm;
 use super::regularize::{self, Training};
 use super::spec::{Activation, DefUse, DenseSpec, Loss, LossKind, ModelSpec, NodeKind};
+use crate::optim::StateSpec;
 
 /// How a parameter starts before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,6 +99,10 @@ pub struct Lowered {
     /// `loss` for a model with neither.
     pub train_loss: Function,
     pub params: Vec<ParamSpec>,
+    /// Buffers of the model that are not trained by the gradient (batch normalization's running
+    /// statistics): state arguments of every function, after the parameters, updated by the
+    /// training loss and saved with the model.
+    pub stats: Vec<StateSpec>,
     pub input_width: usize,
     /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
     pub node_values: Vec<String>,
@@ -349,12 +355,20 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     // Parameters are found by lowering the model once: a layer's width of input is the shape of
     // whatever feeds it, which only the lowering knows in a graph. The functions proper then
     // declare every parameter first, in that order.
-    let mut params = Vec::new();
+    let mut found = Found::default();
     {
         let mut scratch = Function::new("forward");
         let x = scratch.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
-        emit_model(&mut scratch, spec, x, &mut params, &mut Vec::new(), None)?;
+        emit_model(
+            &mut scratch,
+            spec,
+            x,
+            &mut found,
+            &mut Vec::new(),
+            Mode::Eval,
+        )?;
     }
+    let Found { params, stats } = found;
     check_size(spec, &params)?;
 
     let input_origin = Origin {
@@ -364,10 +378,11 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     let fail = |f: &Function, e: shape::ShapeError| {
         shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
     };
-    let mut declared = Vec::new();
+    let mut declared = Found::default();
 
     let mut forward = Function::new("forward");
     declare_params(&mut forward, spec, &params);
+    declare_stats(&mut forward, &stats);
     let x = forward.add_arg(
         "x",
         Shape::batched(&[width]),
@@ -375,7 +390,14 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         Some(input_origin.clone()),
     );
     let mut node_ids = Vec::new();
-    let (_, out) = emit_model(&mut forward, spec, x, &mut declared, &mut node_ids, None)?;
+    let (_, out) = emit_model(
+        &mut forward,
+        spec,
+        x,
+        &mut declared,
+        &mut node_ids,
+        Mode::Eval,
+    )?;
     let node_values = node_ids
         .iter()
         .map(|v| forward.name_of(*v).to_string())
@@ -386,7 +408,13 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
     let build_loss = |training: bool| -> Result<Function, Diagnostic> {
         let mut loss = Function::new("loss");
         declare_params(&mut loss, spec, &params);
-        let training = training.then(|| Training::declare(&mut loss, spec));
+        declare_stats(&mut loss, &stats);
+        let mode = match training {
+            true => Mode::Train(
+                regularize::draws_random(spec).then(|| Training::declare(&mut loss, spec)),
+            ),
+            false => Mode::Eval,
+        };
         let x = loss.add_arg(
             "x",
             Shape::batched(&[width]),
@@ -399,11 +427,10 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
             ArgRole::Data,
             Some(target_origin.clone()),
         );
-        let mut declared = Vec::new();
-        let (logits, out) =
-            emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new(), training)?;
+        let mut declared = Found::default();
+        let (logits, out) = emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new(), mode)?;
         assert!(
-            declared.is_empty(),
+            declared.params.is_empty() && declared.stats.is_empty(),
             "invariant: lowering the model twice finds the same parameters"
         );
         let l = match &spec.loss_def {
@@ -416,7 +443,11 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         Ok(loss)
     };
     let loss = build_loss(false)?;
-    let train_loss = if regularize::draws_random(spec) {
+    let batch_statistics = spec
+        .nodes
+        .iter()
+        .any(|n| matches!(n.kind, NodeKind::BatchNorm { .. }));
+    let train_loss = if regularize::draws_random(spec) || batch_statistics {
         build_loss(true)?
     } else {
         loss.clone()
@@ -428,9 +459,31 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         loss,
         train_loss,
         params,
+        stats,
         input_width: width,
         node_values,
     })
+}
+
+/// How the model is lowered: for evaluation and prediction, or for the training step (batch
+/// statistics, and dropout and noise when the model draws random numbers).
+#[derive(Clone, Copy)]
+pub(super) enum Mode {
+    Eval,
+    Train(Option<Training>),
+}
+
+/// The parameters and statistics buffers lowering found (or declared, when not yet declared).
+#[derive(Default)]
+struct Found {
+    params: Vec<ParamSpec>,
+    stats: Vec<StateSpec>,
+}
+
+fn declare_stats(f: &mut Function, stats: &[StateSpec]) {
+    for s in stats {
+        f.add_arg(&s.name, Shape::fixed(&s.shape), ArgRole::State, None);
+    }
 }
 
 fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
@@ -454,10 +507,15 @@ fn emit_model(
     f: &mut Function,
     spec: &ModelSpec,
     x: ValueId,
-    params: &mut Vec<ParamSpec>,
+    found: &mut Found,
     node_values: &mut Vec<ValueId>,
-    training: Option<Training>,
+    mode: Mode,
 ) -> Result<(ValueId, ValueId), Diagnostic> {
+    let params = &mut found.params;
+    let training = match mode {
+        Mode::Train(random) => random,
+        Mode::Eval => None,
+    };
     let fail = |f: &Function, e: shape::ShapeError| {
         shape::diagnose(f, &e, spec.model_span).in_source(&spec.source)
     };
@@ -517,6 +575,15 @@ fn emit_model(
                 let v = math::call_def(&mut ctx, *def, positional, named, node.span);
                 counters = std::mem::take(&mut ctx.counters);
                 tensor_of(spec, v?, node.span)?
+            }
+            NodeKind::BatchNorm { momentum, epsilon } => {
+                let norm = BatchNorm {
+                    node: k,
+                    momentum: *momentum,
+                    epsilon: *epsilon,
+                    span: node.span,
+                };
+                norm.emit(f, spec, input, (params, &mut found.stats), mode)?
             }
             NodeKind::Math(expr) => {
                 let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);

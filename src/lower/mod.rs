@@ -7,6 +7,7 @@ mod activation;
 pub mod graph;
 pub mod loss;
 pub mod math;
+mod normalize;
 mod regularize;
 pub mod spec;
 

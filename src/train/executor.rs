@@ -149,7 +149,8 @@ impl JitExecutor {
         let step = codegen::compile(&program.step, train.batch_size, opts)?;
         let eval = codegen::compile(&program.loss, train.eval_batch(), opts)?;
         let names = buffer_names(program);
-        let params = program.params.len();
+        // Evaluation takes the parameters and the model's statistics, the first buffers.
+        let params = program.params.len() + program.stats.len();
         check_layout(&program.step, &names);
         check_layout(&program.loss, &names[..params]);
         let buffers = initial_buffers(program, seed)?;
@@ -342,7 +343,10 @@ impl InterpExecutor {
         check_interp_size(&program.loss, train.eval_batch())?;
         let names = buffer_names(program);
         check_layout(&program.step, &names);
-        check_layout(&program.loss, &names[..program.params.len()]);
+        check_layout(
+            &program.loss,
+            &names[..program.params.len() + program.stats.len()],
+        );
         let shapes = program
             .params
             .iter()

@@ -127,23 +127,24 @@ pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
     let program = program::build(&spec, Some(&shape))?;
     let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
         .map_err(|e| exec_error(&spec, e))?;
-    if saved.tensors.len() != program.params.len() {
+    let buffers: Vec<(&str, &[usize])> = program.saved_buffers().collect();
+    if saved.tensors.len() != buffers.len() {
         return Err(corrupt(
             dir,
             format!(
-                "it holds {} weight tensors, the model has {} parameters",
+                "it holds {} weight tensors, the model has {} parameters and statistics",
                 saved.tensors.len(),
-                program.params.len()
+                buffers.len()
             ),
         ));
     }
-    for (t, p) in saved.tensors.iter().zip(&program.params) {
-        if t.name != p.name || t.shape != p.shape || !exec.set_persistent(&t.name, &t.data) {
+    for (t, (name, shape)) in saved.tensors.iter().zip(&buffers) {
+        if t.name != *name || t.shape != *shape || !exec.set_persistent(&t.name, &t.data) {
             return Err(corrupt(
                 dir,
                 format!(
-                    "weight `{}` {:?} does not fit parameter `{}` {:?}",
-                    t.name, t.shape, p.name, p.shape
+                    "weight `{}` {:?} does not fit parameter `{name}` {shape:?}",
+                    t.name, t.shape
                 ),
             ));
         }

@@ -236,18 +236,18 @@ pub fn new_executor(
     }
 }
 
-/// The trained parameters (not the optimizer's state) with their shapes, in the program's order.
+/// The trained parameters and the model's statistics (not the optimizer's state) with their
+/// shapes, in the program's order: what a saved model holds.
 fn parameters_of(program: &Program, exec: &dyn Executor) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut values = exec.persistent();
     program
-        .params
-        .iter()
-        .map(|p| {
+        .saved_buffers()
+        .map(|(name, shape)| {
             let i = values
                 .iter()
-                .position(|(n, _)| *n == p.name)
-                .expect("invariant: every parameter is a persistent buffer");
-            (p.name.clone(), p.shape.clone(), values.swap_remove(i).1)
+                .position(|(n, _)| n == name)
+                .expect("invariant: every parameter and statistic is a persistent buffer");
+            (name.to_string(), shape.to_vec(), values.swap_remove(i).1)
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use super::{err, DefUse};
 
 /// Names a def may not take: the built-in layers and the math functions of `lower::math`. An
 /// activation or loss of the same name is refused where it is used, not here.
-pub const RESERVED: &[&str] = &["input", "dense", "output"];
+pub const RESERVED: &[&str] = &["input", "dense", "output", "batchnorm"];
 
 /// The defs nnc ships, written in its own math language (`prelude.nn`).
 const PRELUDE: &str = include_str!("prelude.nn");

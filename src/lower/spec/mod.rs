@@ -98,6 +98,8 @@ pub enum NodeKind {
     Def { def: usize, args: Vec<ExprArg> },
     /// Math over earlier named values (`r = relu(h + f)`).
     Math(Expr),
+    /// Batch normalization: batch statistics in training, running ones otherwise.
+    BatchNorm { momentum: f64, epsilon: f64 },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -169,7 +171,23 @@ const TOP_LEVEL: &[&str] = &[
     "optimizer",
     "regularization",
 ];
-const LAYERS: &[&str] = &["input", "dense", "output"];
+const LAYERS: &[&str] = &["input", "dense", "output", "batchnorm"];
+
+/// `batchnorm(momentum: ...)`: how much of the running statistics each step keeps (Keras' default).
+pub const BATCHNORM_MOMENTUM: Number = Number {
+    name: "momentum",
+    default: 0.99,
+    min: 0.0,
+    max: 0.999999,
+};
+
+/// `batchnorm(epsilon: ...)`: added to the variance before its square root (Keras' default).
+pub const BATCHNORM_EPSILON: Number = Number {
+    name: "epsilon",
+    default: 0.001,
+    min: 1e-12,
+    max: 1.0,
+};
 
 pub(super) fn err(
     source: &Source,
@@ -545,6 +563,14 @@ fn resolve_model(
             "dense" | "output" => {
                 layers.push(resolve_dense(source, &call, defs)?);
                 NodeKind::Dense(layers.len() - 1)
+            }
+            "batchnorm" => {
+                let names = &[BATCHNORM_MOMENTUM.name, BATCHNORM_EPSILON.name];
+                let opts = Options::from_call(source, &call, &[], names)?;
+                NodeKind::BatchNorm {
+                    momentum: opts.number(&BATCHNORM_MOMENTUM)?,
+                    epsilon: opts.number(&BATCHNORM_EPSILON)?,
+                }
             }
             other => match defs::find(defs, other) {
                 Some(def) => NodeKind::Def {
