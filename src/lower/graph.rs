@@ -203,6 +203,31 @@ fn check_binary_output(spec: &ModelSpec, last: &DenseSpec) -> Result<(), Diagnos
     ))
 }
 
+/// A built-in classification loss reads the last layer's logits, so the model must end with that
+/// layer: math after it would be taken for logits that it is not.
+fn check_ends_with_a_layer(spec: &ModelSpec) -> Result<(), Diagnostic> {
+    let Some(last) = spec.nodes.last() else {
+        return Ok(());
+    };
+    if spec.loss_def.is_some()
+        || !spec.loss.kind().is_classification()
+        || matches!(last.kind, NodeKind::Dense(_))
+    {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "nnc::lower::loss_activation",
+        format!(
+            "`{}` needs the model to end with the layer that gives the probabilities",
+            spec.loss.name()
+        ),
+    )
+    .with_source(&spec.source)
+    .with_label(last.span, "the model ends here, after its last layer")
+    .with_label(spec.loss_span, "the loss")
+    .with_help("end the model with `output(activation: softmax)` (or a sigmoid for two classes)"))
+}
+
 /// The most floats nnc will hold for the parameters, or for one layer's activations of one batch:
 /// 2³⁰ (4 GiB as f32). Beyond that a typo such as an extra zero would exhaust memory instead of
 /// being reported.
@@ -339,6 +364,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         .unwrap_or_else(|| default_target_width(spec));
     check_two_class_output(spec, target_width)?;
     check_output(spec)?;
+    check_ends_with_a_layer(spec)?;
     // A sigmoid output reads two classes from one column.
     let classes = match spec.layers.last().map(|l| l.activation) {
         Some(Activation::Sigmoid) => 2,

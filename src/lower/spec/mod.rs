@@ -429,10 +429,16 @@ fn entered<'a>(source: &Source, value: &'a Expr, defs: &[Def]) -> Result<Entered
         return Ok(Entered::Math(value));
     }
     let call_end = match applied_to {
-        // The call without `(input)`: up to the last argument's closing parenthesis.
-        Some(_) => source.text[..value.span.end]
-            .rfind('(')
-            .map_or(value.span.end, |open| source.text[..open].trim_end().len()),
+        // The call without `(input)`: up to the parenthesis that opens the input.
+        Some(input) => {
+            let before = match input.first() {
+                Some(ExprArg::Positional(e) | ExprArg::Named { value: e, .. }) => e.span.start,
+                None => value.span.end,
+            };
+            source.text[..before]
+                .rfind('(')
+                .map_or(value.span.end, |open| source.text[..open].trim_end().len())
+        }
         None => value.span.end,
     };
     let call_span = Span::new(value.span.start, call_end);
@@ -868,6 +874,15 @@ mod tests {
 
     fn resolve(text: &str) -> Result<super::ModelSpec, crate::diag::Diagnostic> {
         crate::program::parse_model(&Source::new("m.nn", text))
+    }
+
+    #[test]
+    fn an_applied_layer_spans_its_call_without_its_input() {
+        let text = "model {\n  x = input(4)\n  h = dense(8)\n  b = dense(4, activation: tanh)(relu(x))\n  output(2)\n}\nloss: mse\n";
+        let spec = resolve(text).unwrap();
+        let span = spec.layers[1].span;
+        assert_eq!(&text[span.start..span.end], "dense(4, activation: tanh)");
+        assert!(spec.nodes[2].input.is_some());
     }
 
     #[test]
