@@ -32,12 +32,12 @@ fn ir_of_the_examples() {
     }
 }
 
-/// Small models of `tests/models` that use the activations and losses the examples do not:
-/// each composite activation, huber, mae, and cross-entropy with label smoothing and class
-/// weights.
+/// Small models of `tests/models` that use the activations, losses and ops the examples do not:
+/// each composite activation, huber, mae, cross-entropy with label smoothing and class weights,
+/// and every op of math in the language (`math.nn`).
 #[test]
 fn ir_of_the_vocabulary_models() {
-    for name in ["vocabulary", "weighted", "mae"] {
+    for name in ["vocabulary", "weighted", "mae", "math"] {
         let p = program(Path::new(&format!("tests/models/{name}.nn"))).unwrap();
         insta::assert_snapshot!(format!("model_{name}_forward"), print_function(&p.forward));
         insta::assert_snapshot!(format!("model_{name}_grad"), print_function(&p.grad));

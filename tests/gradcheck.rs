@@ -344,6 +344,7 @@ fn the_loss_of_every_example_model() {
         "tests/models/vocabulary",
         "tests/models/weighted",
         "tests/models/mae",
+        "tests/models/math",
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();

@@ -108,9 +108,9 @@ fn assert_same_args(name: &str, a: &Function, b: &Function) {
 fn the_examples_round_trip_and_compute_the_same() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     // The examples, and the models of tests/models (every composite activation, the other
-    // losses, and a `vector` of class weights).
+    // losses, a `vector` of class weights, and every op of math in the language).
     let models = EXAMPLES.iter().map(|e| format!("examples/{e}")).chain(
-        ["vocabulary", "weighted", "mae"]
+        ["vocabulary", "weighted", "mae", "math"]
             .iter()
             .map(|m| format!("tests/models/{m}")),
     );

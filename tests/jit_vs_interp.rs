@@ -516,3 +516,17 @@ fn full_batch_descent_agrees() {
         compare_training(&what, &program, &data.prepared, &opts, 5, 1e-5);
     }
 }
+
+/// Every op of math in the language (`tests/models/math.nn`: comparisons, `select`, `min`, `max`,
+/// `concat` and, in the gradient, `slice`) trains the same compiled and interpreted.
+#[test]
+fn the_math_model_trains_the_same_compiled_and_interpreted() {
+    let path = root().join("tests/models/math.nn");
+    let spec = load_model(&path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+    let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
+    for opts in modes() {
+        let what = format!("math (checked {})", opts.checked);
+        compare_training(&what, &program, &data.prepared, &opts, 20, 1e-5);
+    }
+}
