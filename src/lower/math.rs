@@ -282,8 +282,7 @@ pub fn emit(ctx: &mut MathCtx, env: &Env, expr: &Expr) -> Result<Val, Diagnostic
             parens,
             applied_to,
         } => {
-            if let Some(applied) = applied_to {
-                let _ = applied;
+            if applied_to.is_some() {
                 return Err(error(
                     ctx,
                     "nnc::math::layer_in_math",
