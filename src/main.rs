@@ -126,6 +126,26 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Measure a model's training throughput on synthetic data of its shape: compile time,
+    /// samples per second and GFLOP/s of the training step, evaluation throughput, peak memory
+    Bench {
+        /// The model file (its `input(...)` must declare the width)
+        file: PathBuf,
+        /// Batch size, instead of the file's
+        #[arg(long, value_name = "N")]
+        batch: Option<usize>,
+        /// Samples of synthetic data per epoch (whole batches of them)
+        #[arg(long, value_name = "N", default_value_t = 10_000)]
+        samples: usize,
+        /// Timed epochs after one warm-up epoch; throughput is over the median (at least 5)
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        epochs: usize,
+        /// Print one JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Load the data, compile, train, and evaluate on the held-out test split
     Run {
         /// The model file
@@ -292,6 +312,45 @@ fn overrides(data: &DataArgs) -> Overrides {
 
 fn dispatch(command: Command) -> Result<(), Diagnostic> {
     match command {
+        Command::Bench {
+            file,
+            batch,
+            samples,
+            epochs,
+            json,
+            data,
+        } => {
+            let opts = nnc::train::bench::BenchOptions {
+                batch,
+                samples,
+                epochs,
+            };
+            let r = nnc::train::bench::bench(&file, &overrides(&data), &opts)?;
+            if json {
+                say_raw!(
+                    "{}",
+                    serde_json::to_string(&r).expect("invariant: a bench report serializes")
+                );
+            } else {
+                say_raw!(
+                    "{}: batch {}, {} samples per epoch, median of {} epochs\n\
+                     compile           {:>10.1} ms\n\
+                     training          {:>10.0} samples/s  {:.2} GFLOP/s\n\
+                     evaluation        {:>10.0} samples/s\n\
+                     peak memory       {:>10} MiB\n",
+                    r.model,
+                    r.batch,
+                    r.samples_per_epoch,
+                    r.epochs,
+                    r.compile_ms,
+                    r.samples_per_second,
+                    r.gflops,
+                    r.eval_samples_per_second,
+                    r.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0}"))
+                );
+            }
+            Ok(())
+        }
         Command::Check { file, data } => session::build_file(&file, &overrides(&data)).map(|_| ()),
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data))?;

@@ -4,6 +4,7 @@
 //! `evaluate` and the snapshots. `session` ties the whole run together (file, data, program,
 //! executor, report).
 
+pub mod bench;
 pub mod cv;
 pub mod executor;
 pub mod init;

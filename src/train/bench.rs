@@ -1,0 +1,192 @@
+//! `nnc bench`: the training throughput of a model on synthetic data of its shape, by the protocol
+//! the peer frameworks are measured with (`bench_train.py` of the shared benchmarks): N(0, 1) f32
+//! inputs and random classes (or N(0, 1) targets) drawn with seed 0, pre-split into full batches
+//! before timing, one warm-up epoch, then timed epochs in order without shuffling; throughput is
+//! the samples of an epoch over the median epoch time, and FLOP per step 6 · B · Σ fan_in · fan_out
+//! over the model's matrices. Compile time runs from reading the file to callable native code.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::codegen::CodegenOptions;
+use crate::diag::Diagnostic;
+use crate::lower::DataShape;
+use crate::program;
+
+use super::session::{exec_error, load_model, Overrides};
+use super::{Executor, JitExecutor};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The batch size, instead of the file's.
+    pub batch: Option<usize>,
+    /// Samples in the synthetic data set (whole batches of it are used).
+    pub samples: usize,
+    /// Timed epochs after the warm-up (at least 5 give a meaningful median).
+    pub epochs: usize,
+}
+
+/// The fewest timed epochs: the median of fewer says little on a shared machine.
+pub const MIN_EPOCHS: usize = 5;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub batch: usize,
+    pub samples_per_epoch: usize,
+    pub epochs: usize,
+    /// From reading the file to callable native code, in milliseconds.
+    pub compile_ms: f64,
+    pub samples_per_second: f64,
+    /// 6 · batch · Σ fan_in · fan_out per step, over the median step time, in GFLOP/s.
+    pub gflops: f64,
+    pub flop_per_step: f64,
+    /// The forward pass and loss alone, at the evaluation batch size.
+    pub eval_samples_per_second: f64,
+    pub epoch_seconds: Vec<f64>,
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// A standard normal draw from two raw 32-bit outputs (Box–Muller in f64), so that a dependency
+/// upgrade cannot change the data.
+fn normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u = |rng: &mut ChaCha8Rng| (f64::from(rng.next_u32() >> 8) + 0.5) / f64::from(1u32 << 24);
+    let (a, b) = (u(rng), u(rng));
+    ((-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()) as f32
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench_error(code: &'static str, message: String, help: &str) -> Diagnostic {
+    Diagnostic::new(code, message).with_help(help)
+}
+
+/// Measure the model in `path`.
+pub fn bench(
+    path: &Path,
+    overrides: &Overrides,
+    opts: &BenchOptions,
+) -> Result<BenchReport, Diagnostic> {
+    let started = Instant::now();
+    let mut spec = load_model(path, overrides)?;
+    let Some(features) = spec.input.width else {
+        return Err(Diagnostic::new(
+            "nnc::bench::input_width",
+            "`nnc bench` needs the model to declare its input width",
+        )
+        .with_source(&spec.source)
+        .with_label(spec.input.span, "no width here")
+        .with_help("write the width, e.g. `input(784)`: the benchmark makes data of that shape"));
+    };
+    if let Some(b) = opts.batch {
+        spec.train.batch_size = b;
+    }
+    let batch = spec.train.batch_size;
+    let steps = opts.samples / batch.max(1);
+    if steps == 0 || opts.epochs < MIN_EPOCHS {
+        return Err(bench_error(
+            "nnc::bench::too_few",
+            format!(
+                "{} samples in batches of {batch}, {} timed epochs: too few to measure",
+                opts.samples, opts.epochs
+            ),
+            &format!(
+                "give at least one batch of samples (`--samples`) and {MIN_EPOCHS} epochs or more"
+            ),
+        ));
+    }
+    let classes = spec.loss.kind().is_classification();
+    let target_width = crate::lower::graph::default_target_width(&spec).max(1);
+    let shape = DataShape {
+        features,
+        features_origin: None,
+        target_width,
+        target_origin: None,
+    };
+    let program = program::build(&spec, Some(&shape))?;
+    let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
+        .map_err(|e| exec_error(&spec, e))?;
+    let compile_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    // The data, drawn once and split into whole batches before any timing.
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let batches: Vec<(Vec<f32>, Vec<f32>)> = (0..steps)
+        .map(|_| {
+            let x: Vec<f32> = (0..batch * features).map(|_| normal(&mut rng)).collect();
+            let y: Vec<f32> = if classes && target_width > 1 {
+                let mut y = vec![0.0; batch * target_width];
+                for r in 0..batch {
+                    let c = (rng.next_u32() as usize) % target_width;
+                    y[r * target_width + c] = 1.0;
+                }
+                y
+            } else if classes {
+                (0..batch).map(|_| (rng.next_u32() & 1) as f32).collect()
+            } else {
+                (0..batch * target_width)
+                    .map(|_| normal(&mut rng))
+                    .collect()
+            };
+            (x, y)
+        })
+        .collect();
+
+    let epoch = |exec: &mut JitExecutor| -> Result<Duration, Diagnostic> {
+        let t = Instant::now();
+        for (x, y) in &batches {
+            exec.step(x, y, batch).map_err(|e| exec_error(&spec, e))?;
+        }
+        Ok(t.elapsed())
+    };
+    epoch(&mut exec)?;
+    let mut seconds = Vec::with_capacity(opts.epochs);
+    for _ in 0..opts.epochs {
+        seconds.push(epoch(&mut exec)?.as_secs_f64());
+    }
+    let samples_per_epoch = steps * batch;
+    let median_epoch = median(seconds.clone());
+    let matrices: f64 = program
+        .params
+        .iter()
+        .filter(|p| p.shape.len() == 2)
+        .map(|p| (p.shape[0] * p.shape[1]) as f64)
+        .sum();
+    let flop_per_step = 6.0 * batch as f64 * matrices;
+
+    // Evaluation: the loss function over the same batches, the median of as many passes.
+    let mut predictions = Vec::new();
+    let mut eval_seconds = Vec::with_capacity(opts.epochs);
+    for _ in 0..=opts.epochs {
+        let t = Instant::now();
+        for (x, y) in &batches {
+            predictions.clear();
+            exec.evaluate(x, y, batch, &mut predictions)
+                .map_err(|e| exec_error(&spec, e))?;
+        }
+        eval_seconds.push(t.elapsed().as_secs_f64());
+    }
+    eval_seconds.remove(0);
+
+    Ok(BenchReport {
+        model: path.display().to_string(),
+        batch,
+        samples_per_epoch,
+        epochs: opts.epochs,
+        compile_ms,
+        samples_per_second: samples_per_epoch as f64 / median_epoch,
+        gflops: flop_per_step * steps as f64 / median_epoch / 1e9,
+        flop_per_step,
+        eval_samples_per_second: samples_per_epoch as f64 / median(eval_seconds),
+        epoch_seconds: seconds,
+        peak_rss_mib: super::report::peak_rss_mib(),
+    })
+}
