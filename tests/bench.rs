@@ -81,6 +81,19 @@ fn bench_mistakes_are_diagnostics() {
         err.contains("nnc::bench::input_width") && err.contains("no_width.nn:2:3"),
         "{err}"
     );
+    // An output layer whose width would come from the data.
+    let out = nnc(&[
+        "bench",
+        "examples/digits.nn",
+        "--set",
+        "model.input.width=64",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nnc::bench::output_width") && err.contains("digits.nn:11:3"),
+        "{err}"
+    );
     for args in [["--samples", "10"], ["--epochs", "2"]] {
         let mut a = vec!["bench", "benches/models/tiny.nn"];
         a.extend(args);

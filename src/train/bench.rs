@@ -87,6 +87,17 @@ pub fn bench(
         .with_label(spec.input.span, "no width here")
         .with_help("write the width, e.g. `input(784)`: the benchmark makes data of that shape"));
     };
+    if let Some(last) = spec.layers.last().filter(|l| !l.units_declared) {
+        return Err(Diagnostic::new(
+            "nnc::bench::output_width",
+            "`nnc bench` needs the model to declare its output width",
+        )
+        .with_source(&spec.source)
+        .with_label(last.span, "its width comes from the data")
+        .with_help(
+            "write the width, e.g. `output(10, activation: softmax)`, or `--set model.N.units=10`",
+        ));
+    }
     if let Some(b) = opts.batch {
         spec.train.batch_size = b;
     }
