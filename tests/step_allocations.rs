@@ -1,9 +1,7 @@
-//! A compiled training step copies no batch and allocates nothing of its own. A counting allocator
-//! wraps the system's and counts the allocations made on the test's thread while it runs a whole
-//! epoch of steps and an evaluation. The only allocations allowed are those `matrixmultiply`'s
-//! `sgemm` makes for its packing buffer, one per matrix product (measured here too, so that a
-//! change in that crate shows up as a change in this number rather than hiding an allocation of
-//! nnc's own).
+//! A compiled training step copies no batch and allocates nothing. A counting allocator wraps the
+//! system's and counts the allocations made on the test's thread while it runs a whole epoch of
+//! steps and an evaluation, after one warm-up step: that first step sizes the matrix products'
+//! thread-local packing buffers, which every later product reuses.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -56,55 +54,14 @@ fn matrix_products(f: &VerifiedFunction) -> usize {
         .count()
 }
 
-/// How many allocations one `sgemm` call makes, measured.
-fn sgemm_allocations() -> usize {
-    let (m, k, n) = (16, 64, 10);
-    let (a, b, mut c) = (
-        vec![1.0f32; m * k],
-        vec![1.0f32; k * n],
-        vec![0.0f32; m * n],
-    );
-    let mut product = || {
-        // SAFETY: row-major m×k, k×n and m×n matrices with their row strides, all in bounds.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                k as isize,
-                1,
-                b.as_ptr(),
-                n as isize,
-                1,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-    };
-    // The first product of a process starts matrixmultiply's thread pool (once); count a later one.
-    product();
-    let before = allocations();
-    product();
-    allocations() - before
-}
-
 #[test]
-fn compiled_steps_and_evaluations_allocate_only_in_sgemm() {
+fn compiled_steps_and_evaluations_allocate_nothing_after_the_first_step() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits.nn");
     let spec = load_model(&path, &Default::default()).unwrap();
     let data = prepare_data(&spec, &path, &Default::default()).unwrap();
     let prepared = &data.prepared;
     let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
     let mut exec = JitExecutor::new(&program, 1, &CodegenOptions::default()).unwrap();
-    let per_product = sgemm_allocations();
-    assert!(
-        per_product <= 1,
-        "sgemm allocates {per_product} times per call"
-    );
 
     let train = &prepared.train;
     let mut batcher = Batcher::new(train.len(), spec.train.batch_size, 1);
@@ -114,6 +71,8 @@ fn compiled_steps_and_evaluations_allocate_only_in_sgemm() {
     batcher.gather(train, ranges[0].clone(), &mut x, &mut y);
     let rows = exec.max_eval_batch().min(train.len());
     let mut predictions = Vec::with_capacity(rows * train.y.cols);
+    let warm_up = ranges[0].clone();
+    exec.step(&x, &y, warm_up.len()).unwrap();
 
     let before = allocations();
     let steps = ranges.len();
@@ -134,10 +93,9 @@ fn compiled_steps_and_evaluations_allocate_only_in_sgemm() {
     let made = allocations() - before;
 
     assert!(steps > 10, "a whole epoch of steps ran");
-    let expected =
-        per_product * (steps * matrix_products(&program.step) + matrix_products(&program.loss));
-    assert_eq!(
-        made, expected,
-        "allocations during {steps} steps and one evaluation, all of them sgemm's"
+    assert!(
+        matrix_products(&program.step) > 0,
+        "the steps multiplied matrices"
     );
+    assert_eq!(made, 0, "allocations during {steps} steps and one evaluation");
 }

@@ -1,6 +1,6 @@
 //! The math kernels that generated code calls instead of emitting them: transcendental functions
 //! (Cranelift has no `exp`, `log` or `tanh`), log-softmax along the last axis, and matrix products
-//! through `matrixmultiply::sgemm`. Each is an `extern "C"` function over a whole array, because a
+//! through `gemm`. Each is an `extern "C"` function over a whole array, because a
 //! call costs a few nanoseconds and must be paid per array, never per element. The table `SYMBOLS`
 //! is what the JIT module registers; `Helper` names one entry and gives its signature.
 //!
@@ -206,23 +206,19 @@ unsafe extern "C" fn nnc_matmul(
     csb: i64,
 ) {
     // SAFETY: the strides and extents come from the operands' shapes (see `emit`), so every
-    // element sgemm touches lies inside the buffers; beta = 0 means C need not be initialized.
+    // element the product touches lies inside the buffers, and C is a separate region of the plan.
     unsafe {
-        matrixmultiply::sgemm(
+        super::gemm::sgemm(
             m as usize,
             k as usize,
             n as usize,
-            1.0,
             a,
             rsa as isize,
             csa as isize,
             b,
             rsb as isize,
             csb as isize,
-            0.0,
             c,
-            n as isize,
-            1,
         )
     }
 }

@@ -19,6 +19,8 @@ mod elementwise;
 mod emit;
 mod fuse;
 #[allow(unsafe_code)]
+mod gemm;
+#[allow(unsafe_code)]
 mod helpers;
 mod jit;
 mod plan;

@@ -1,0 +1,534 @@
+//! Single-precision matrix products for generated code: C (m×n, row-major, contiguous) = A (m×k) ·
+//! B (k×n), with A and B read through any strides (that is how transposed operands are passed).
+//!
+//! On x86-64 with AVX-512 or AVX2 and FMA, a product runs the BLIS loop structure over a
+//! register-blocked micro-kernel: B is packed a cache block at a time into panels `NR` columns wide
+//! that stay in L1, A into panels `MR` rows high that stay in L2, and the kernel keeps an `MR`×`NR`
+//! tile of C in vector registers for a whole block of k. The packing buffers are thread-local and
+//! reused, so after the first product of its size a product allocates nothing (`matrixmultiply`,
+//! used before, allocated them on every call: a fifth of every step). A product large enough to pay
+//! for a second thread is split over the cores along m or n; every element of C is still summed
+//! over k in the same order, so results do not depend on the number of threads. A product with one
+//! column (a layer with one output) is a matrix–vector product with its own loop, since a panel
+//! would be nearly all padding. Other targets use `matrixmultiply`.
+
+use std::cell::RefCell;
+
+/// Rows of A, and of the tile of C, per micro-kernel call.
+const MR: usize = 6;
+/// Rows of A packed per cache block (a multiple of `MR`): the packed block stays in L2.
+const MC: usize = 96;
+/// Columns of B packed per cache block.
+const NC: usize = 2048;
+/// Floats in one packed panel of B (`KC`·`NR`): 16 KiB, half of the smallest L1 data cache.
+const B_PANEL: usize = 4096;
+
+/// Multiply-adds below which a product stays on the calling thread: a split costs a few
+/// microseconds of hand-off, which a product this size repays.
+const SPLIT_MACS: usize = 1 << 21;
+
+/// The micro-kernel: `kc` rank-one updates of an `MR`×`NR` tile from packed panels, stored into
+/// (or, with `accumulate`, added to) the `rows`×`cols` corner of C at `c` with row stride `ldc`.
+type Kernel = unsafe fn(usize, *const f32, *const f32, *mut f32, isize, usize, usize, bool);
+
+thread_local! {
+    /// Packed A and packed B, grown to the largest block this thread has needed.
+    static PACKED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The operands of one product (or of one thread's part of it).
+#[derive(Clone, Copy)]
+struct Operands {
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    c: *mut f32,
+    ldc: isize,
+}
+
+// SAFETY: `Operands` only travels to the second thread of a split inside `split`, which joins it
+// before returning; the two parts write disjoint rows or columns of C and only read A and B.
+unsafe impl Send for Operands {}
+// SAFETY: as above.
+unsafe impl Sync for Operands {}
+
+/// C = A·B, overwriting C.
+///
+/// # Safety
+/// For every i < m, p < k and j < n, `a + i·rsa + p·csa` and `b + p·rsb + j·csb` must be readable
+/// floats and `c + i·n + j` a writable one, and C must not overlap A or B.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    c: *mut f32,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let o = Operands {
+        a,
+        rsa,
+        csa,
+        b,
+        rsb,
+        csb,
+        c,
+        ldc: n as isize,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the caller's contract; the kernel's instructions were just detected.
+            unsafe { split::<32>(m, k, n, o, x86::kernel_avx512) };
+            return;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            unsafe { split::<16>(m, k, n, o, x86::kernel_avx2) };
+            return;
+        }
+    }
+    // SAFETY: the caller's contract is sgemm's; beta = 0 means C need not be initialized.
+    unsafe {
+        matrixmultiply::sgemm(
+            m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1,
+        )
+    }
+}
+
+/// Runs the product on one thread, or on two halves of C (aligned to whole panels) at once.
+///
+/// # Safety
+/// `sgemm`'s contract for `o`, and `kernel` must run on this machine.
+unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kernel: Kernel) {
+    let large = m.saturating_mul(k).saturating_mul(n) >= SPLIT_MACS;
+    if large && rayon::current_num_threads() >= 2 {
+        if n >= 2 * NR && n >= m {
+            let left = (n / 2).div_ceil(NR) * NR;
+            let right = Operands {
+                // SAFETY: column `left` < n of B and C, inside the operands by the contract.
+                b: unsafe { o.b.offset(left as isize * o.csb) },
+                // SAFETY: as above.
+                c: unsafe { o.c.add(left) },
+                ..o
+            };
+            rayon::join(
+                // SAFETY: columns 0..left of the product, by the caller's contract.
+                || unsafe { blocked::<NR>(m, k, left, o, kernel) },
+                // SAFETY: columns left..n, disjoint from the other half's.
+                || unsafe { blocked::<NR>(m, k, n - left, right, kernel) },
+            );
+            return;
+        }
+        let top = (m / 2).div_ceil(MR) * MR;
+        if top < m {
+            let bottom = Operands {
+                // SAFETY: row `top` < m of A and C, inside the operands by the contract.
+                a: unsafe { o.a.offset(top as isize * o.rsa) },
+                // SAFETY: as above.
+                c: unsafe { o.c.offset(top as isize * o.ldc) },
+                ..o
+            };
+            rayon::join(
+                // SAFETY: rows 0..top of the product, by the caller's contract.
+                || unsafe { blocked::<NR>(top, k, n, o, kernel) },
+                // SAFETY: rows top..m, disjoint from the other half's.
+                || unsafe { blocked::<NR>(m - top, k, n, bottom, kernel) },
+            );
+            return;
+        }
+    }
+    // SAFETY: the caller's contract.
+    unsafe { blocked::<NR>(m, k, n, o, kernel) }
+}
+
+/// The BLIS loops on one thread: for each block of columns and of k, pack B; for each block of
+/// rows, pack A; then one kernel call per tile. The first block of k stores into C, the later
+/// ones add to it, so every element is summed in the same order whatever the split.
+///
+/// # Safety
+/// `sgemm`'s contract for `o` (with C's row stride `o.ldc`), and `kernel` must run here.
+unsafe fn blocked<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kernel: Kernel) {
+    if k == 0 {
+        for i in 0..m {
+            // SAFETY: row i of C holds n writable floats.
+            unsafe { std::ptr::write_bytes(o.c.offset(i as isize * o.ldc), 0, n) };
+        }
+        return;
+    }
+    if n == 1 {
+        // SAFETY: the caller's contract.
+        return unsafe { matrix_vector(m, k, o) };
+    }
+    let kc_max = B_PANEL / NR;
+    PACKED.with(|packed| {
+        let mut packed = packed.borrow_mut();
+        let (a_packed, b_packed) = &mut *packed;
+        // Sized for the largest block at once, so that a smaller first product does not make a
+        // larger later one allocate again.
+        if a_packed.len() < kc_max * MC {
+            a_packed.resize(kc_max * MC, 0.0);
+        }
+        let b_len = kc_max * n.min(NC).div_ceil(NR) * NR;
+        if b_packed.len() < b_len {
+            b_packed.resize(b_len, 0.0);
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                // SAFETY: rows pc..pc + kc and columns jc..jc + nc of B lie inside it.
+                let b = unsafe { o.b.offset(pc as isize * o.rsb + jc as isize * o.csb) };
+                // SAFETY: as above; the buffer holds kc_max · nc rounded up to panels.
+                unsafe { pack_b::<NR>(b_packed, kc, nc, b, o.rsb, o.csb) };
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    // SAFETY: rows ic..ic + mc and columns pc..pc + kc of A lie inside it.
+                    let a = unsafe { o.a.offset(ic as isize * o.rsa + pc as isize * o.csa) };
+                    // SAFETY: as above; the buffer holds kc_max · MC floats.
+                    unsafe { pack_a(a_packed, kc, mc, a, o.rsa, o.csa) };
+                    for jr in (0..nc).step_by(NR) {
+                        for ir in (0..mc).step_by(MR) {
+                            // SAFETY: the tile's corner lies inside C; the kernel writes only
+                            // its `rows`×`cols` part, and reads whole packed panels (padded).
+                            unsafe {
+                                kernel(
+                                    kc,
+                                    a_packed.as_ptr().add(ir * kc),
+                                    b_packed.as_ptr().add(jr * kc),
+                                    o.c.offset((ic + ir) as isize * o.ldc + (jc + jr) as isize),
+                                    o.ldc,
+                                    MR.min(mc - ir),
+                                    NR.min(nc - jr),
+                                    pc > 0,
+                                )
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// B[0..kc, 0..nc] into panels of `NR` columns, each `kc` rows of `NR` floats, zero-padded.
+///
+/// # Safety
+/// Every `b + p·rsb + j·csb` with p < kc, j < nc is readable; `dst` holds the panels.
+unsafe fn pack_b<const NR: usize>(
+    dst: &mut [f32],
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+) {
+    for (panel, j0) in (0..nc).step_by(NR).enumerate() {
+        let cols = NR.min(nc - j0);
+        let out = &mut dst[panel * kc * NR..(panel + 1) * kc * NR];
+        if csb == 1 {
+            for (p, row) in out.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: `cols` consecutive floats of row p from column j0, inside B.
+                let src = unsafe {
+                    std::slice::from_raw_parts(b.offset(p as isize * rsb + j0 as isize), cols)
+                };
+                row[..cols].copy_from_slice(src);
+                row[cols..].fill(0.0);
+            }
+        } else {
+            // A transposed operand: walk each column of B, which is contiguous in memory.
+            for j in 0..NR {
+                for p in 0..kc {
+                    out[p * NR + j] = if j < cols {
+                        // SAFETY: row p < kc, column j0 + j < nc, inside B.
+                        unsafe { *b.offset(p as isize * rsb + (j0 + j) as isize * csb) }
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A[0..mc, 0..kc] into panels of `MR` rows, each `kc` columns of `MR` floats, zero-padded.
+///
+/// # Safety
+/// Every `a + i·rsa + p·csa` with i < mc, p < kc is readable; `dst` holds the panels.
+unsafe fn pack_a(dst: &mut [f32], kc: usize, mc: usize, a: *const f32, rsa: isize, csa: isize) {
+    for (panel, i0) in (0..mc).step_by(MR).enumerate() {
+        let rows = MR.min(mc - i0);
+        let out = &mut dst[panel * kc * MR..(panel + 1) * kc * MR];
+        if rsa == 1 && rows == MR {
+            // A transposed operand: the panel's column p is contiguous in memory.
+            for (p, column) in out.chunks_exact_mut(MR).enumerate() {
+                // SAFETY: MR consecutive floats of column p from row i0, inside A.
+                let src = unsafe {
+                    std::slice::from_raw_parts(a.offset(p as isize * csa + i0 as isize), MR)
+                };
+                column.copy_from_slice(src);
+            }
+        } else {
+            for r in 0..MR {
+                for p in 0..kc {
+                    out[p * MR + r] = if r < rows {
+                        // SAFETY: row i0 + r < mc, column p < kc, inside A.
+                        unsafe { *a.offset((i0 + r) as isize * rsa + p as isize * csa) }
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// One column of C: m dot products of length k, each summed in eight interleaved partial sums
+/// (which the compiler keeps in one vector register when A's rows are contiguous).
+///
+/// # Safety
+/// `sgemm`'s contract with n = 1.
+unsafe fn matrix_vector(m: usize, k: usize, o: Operands) {
+    for i in 0..m {
+        // SAFETY: row i < m of A.
+        let row = unsafe { o.a.offset(i as isize * o.rsa) };
+        let mut part = [0f32; 8];
+        for p0 in (0..k).step_by(8) {
+            for (l, s) in part.iter_mut().enumerate().take(k - p0) {
+                let p = (p0 + l) as isize;
+                // SAFETY: p < k indexes inside row i of A and inside the column of B.
+                *s += unsafe { *row.offset(p * o.csa) * *o.b.offset(p * o.rsb) };
+            }
+        }
+        let sum = ((part[0] + part[4]) + (part[1] + part[5]))
+            + ((part[2] + part[6]) + (part[3] + part[7]));
+        // SAFETY: element i of C's only column.
+        unsafe { *o.c.offset(i as isize * o.ldc) = sum };
+    }
+}
+
+/// The micro-kernels, one per vector width, written once as a macro.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::MR;
+
+    macro_rules! micro_kernel {
+        ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident,
+         $store:ident, $splat:ident, $fma:ident, $add:ident) => {
+            /// One `MR`×(2·lanes) tile: two vectors of B and `MR` broadcasts of A per step of k.
+            ///
+            /// # Safety
+            /// `a` holds kc·MR packed floats, `b` kc·2·lanes; C's `rows`×`cols` corner at `c`
+            /// with row stride `ldc` is writable; the CPU supports the enabled features.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn $name(
+                kc: usize,
+                a: *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: isize,
+                rows: usize,
+                cols: usize,
+                accumulate: bool,
+            ) {
+                use std::arch::x86_64::*;
+                const NR: usize = 2 * $lanes;
+                let mut acc: [[$vector; 2]; MR] = [[$zero(); 2]; MR];
+                for p in 0..kc {
+                    // SAFETY: step p of the packed panels, inside them by the contract.
+                    let (b0, b1) = unsafe { ($load(b.add(p * NR)), $load(b.add(p * NR + $lanes))) };
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: as above.
+                        let ar = $splat(unsafe { *a.add(p * MR + r) });
+                        acc[0] = $fma(ar, b0, acc[0]);
+                        acc[1] = $fma(ar, b1, acc[1]);
+                    }
+                }
+                if rows == MR && cols == NR {
+                    for (r, acc) in acc.iter().enumerate() {
+                        // SAFETY: row r of the full tile lies inside C by the contract.
+                        unsafe {
+                            let cr = c.offset(r as isize * ldc);
+                            let (mut v0, mut v1) = (acc[0], acc[1]);
+                            if accumulate {
+                                v0 = $add($load(cr), v0);
+                                v1 = $add($load(cr.add($lanes)), v1);
+                            }
+                            $store(cr, v0);
+                            $store(cr.add($lanes), v1);
+                        }
+                    }
+                } else {
+                    // An edge tile: spill to the stack, then write the part inside C.
+                    let mut tile = [0f32; MR * NR];
+                    for (r, acc) in acc.iter().enumerate() {
+                        // SAFETY: row r of the local tile holds NR floats.
+                        unsafe {
+                            $store(tile.as_mut_ptr().add(r * NR), acc[0]);
+                            $store(tile.as_mut_ptr().add(r * NR + $lanes), acc[1]);
+                        }
+                    }
+                    for r in 0..rows {
+                        for j in 0..cols {
+                            // SAFETY: r < rows and j < cols lie inside C by the contract.
+                            let d = unsafe { &mut *c.offset(r as isize * ldc + j as isize) };
+                            let v = tile[r * NR + j];
+                            *d = if accumulate { *d + v } else { v };
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    micro_kernel!(
+        kernel_avx2,
+        "avx2,fma",
+        __m256,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps
+    );
+    micro_kernel!(
+        kernel_avx512,
+        "avx512f",
+        __m512,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The product in f64, summed in order, for comparison.
+    fn reference(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        sa: (usize, usize),
+        b: &[f32],
+        sb: (usize, usize),
+    ) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k)
+                    .map(|p| f64::from(a[i * sa.0 + p * sa.1]) * f64::from(b[p * sb.0 + j * sb.1]))
+                    .sum();
+            }
+        }
+        c
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 211) as f32 / 105.0 - 1.0)
+            .collect()
+    }
+
+    /// Every layout (plain and transposed operands) at shapes that cover edge tiles, several
+    /// blocks of k, rows and columns, a single column, an empty k and a split over threads.
+    #[test]
+    fn products_match_a_reference_in_every_layout() {
+        let shapes = [
+            (1, 1, 1),
+            (5, 3, 7),
+            (6, 16, 32),
+            (7, 300, 33),
+            (32, 64, 1),
+            (13, 0, 9),
+            (97, 513, 45),
+            (200, 70, 2100),
+            (130, 257, 64),
+        ];
+        for &(m, k, n) in &shapes {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = values(m * k, 1);
+                let b = values(k * n, 2);
+                let sa = if ta { (1, m) } else { (k, 1) };
+                let sb = if tb { (1, k) } else { (n, 1) };
+                let mut c = vec![f32::NAN; m * n];
+                // SAFETY: A is m×k and B k×n through their strides, C m×n; all inside the vectors.
+                unsafe {
+                    sgemm(
+                        m,
+                        k,
+                        n,
+                        a.as_ptr(),
+                        sa.0 as isize,
+                        sa.1 as isize,
+                        b.as_ptr(),
+                        sb.0 as isize,
+                        sb.1 as isize,
+                        c.as_mut_ptr(),
+                    )
+                };
+                let want = reference(m, k, n, &a, sa, &b, sb);
+                for (idx, (&got, &want)) in c.iter().zip(&want).enumerate() {
+                    let err = (f64::from(got) - want).abs();
+                    assert!(
+                        err <= 1e-5 * (1.0 + k as f64),
+                        "{m}×{k}×{n} (transposed {ta}, {tb}) element {idx}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A product split over two threads equals, bit for bit, the same product on one thread.
+    #[test]
+    fn splitting_over_threads_changes_no_bit() {
+        for &(m, k, n) in &[(300, 200, 100), (64, 600, 512)] {
+            let (a, b) = (values(m * k, 3), values(k * n, 4));
+            let mut whole = vec![0.0f32; m * n];
+            let mut halves = vec![0.0f32; m * n];
+            let o = |c: &mut Vec<f32>| Operands {
+                a: a.as_ptr(),
+                rsa: k as isize,
+                csa: 1,
+                b: b.as_ptr(),
+                rsb: n as isize,
+                csb: 1,
+                c: c.as_mut_ptr(),
+                ldc: n as isize,
+            };
+            assert!(m * k * n >= SPLIT_MACS, "large enough to be split");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: row-major A, B and C of these shapes, inside the vectors.
+                unsafe {
+                    blocked::<16>(m, k, n, o(&mut whole), x86::kernel_avx2);
+                    split::<16>(m, k, n, o(&mut halves), x86::kernel_avx2);
+                }
+                assert!(whole
+                    .iter()
+                    .zip(&halves)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+}
