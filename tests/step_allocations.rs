@@ -97,5 +97,8 @@ fn compiled_steps_and_evaluations_allocate_nothing_after_the_first_step() {
         matrix_products(&program.step) > 0,
         "the steps multiplied matrices"
     );
-    assert_eq!(made, 0, "allocations during {steps} steps and one evaluation");
+    assert_eq!(
+        made, 0,
+        "allocations during {steps} steps and one evaluation"
+    );
 }

@@ -3,10 +3,15 @@
 //!
 //! On x86-64 with AVX-512 or AVX2 and FMA, a product runs the BLIS loop structure over a
 //! register-blocked micro-kernel: B is packed a cache block at a time into panels `NR` columns wide
-//! that stay in L1, A into panels `MR` rows high that stay in L2, and the kernel keeps an `MR`×`NR`
-//! tile of C in vector registers for a whole block of k. The packing buffers are thread-local and
-//! reused, so after the first product of its size a product allocates nothing (`matrixmultiply`,
-//! used before, allocated them on every call: a fifth of every step). A product large enough to pay
+//! that stay in L1, and the kernel keeps an `MR`×`NR` tile of C in vector registers for a whole
+//! block of k. The kernel broadcasts A's elements from A itself when its rows are contiguous and
+//! their stride is not a multiple of 1 KiB (a block of `MC` rows stays in L2): at the widths of
+//! these models, packing such an A cost as much as a tenth of a step. Otherwise A is packed into
+//! panels of `MR` rows: rows 1 KiB apart or more compete for the same few sets of L1 (measured:
+//! a 256×2048×2048 product ran at two thirds of the packed speed), and a transposed A (a weight
+//! gradient's Xᵀ) has its columns a whole row of X apart. The packing buffer is thread-local and reused, so
+//! after the first product of its size a product allocates nothing (`matrixmultiply`, used
+//! before, allocated its buffers on every call: a fifth of every step). A product large enough to pay
 //! for a second thread is split over the cores along m or n; every element of C is still summed
 //! over k in the same order, so results do not depend on the number of threads. A product with one
 //! column (a layer with one output) is a matrix–vector product with its own loop, since a panel
@@ -16,10 +21,10 @@ use std::cell::RefCell;
 
 /// Rows of A, and of the tile of C, per micro-kernel call.
 const MR: usize = 6;
-/// Rows of A packed per cache block (a multiple of `MR`): the packed block stays in L2.
+/// Rows of A per cache block (a multiple of `MR`): the block stays in L2 while B's panels pass.
 const MC: usize = 96;
 /// Columns of B packed per cache block.
-const NC: usize = 2048;
+const NC: usize = 512;
 /// Floats in one packed panel of B (`KC`·`NR`): 16 KiB, half of the smallest L1 data cache.
 const B_PANEL: usize = 4096;
 
@@ -27,12 +32,24 @@ const B_PANEL: usize = 4096;
 /// microseconds of hand-off, which a product this size repays.
 const SPLIT_MACS: usize = 1 << 21;
 
-/// The micro-kernel: `kc` rank-one updates of an `MR`×`NR` tile from packed panels, stored into
-/// (or, with `accumulate`, added to) the `rows`×`cols` corner of C at `c` with row stride `ldc`.
-type Kernel = unsafe fn(usize, *const f32, *const f32, *mut f32, isize, usize, usize, bool);
+/// Multiply-adds from which a product with a transposed operand goes to `matrixmultiply`, and
+/// (`OWN_PLAIN_MACS`) one with neither. Measured on an AVX-512 machine, one thread, per shape of
+/// the reference models: the own kernel ran 1.3–3× faster on every product of up to 64×784×128,
+/// where `matrixmultiply`'s packing and allocation dominate, and 0.6–0.9× on the larger ones,
+/// whose cache blocking `matrixmultiply` does better.
+const OWN_TRANSPOSED_MACS: usize = 1 << 21;
+const OWN_PLAIN_MACS: usize = 1 << 24;
+
+const _: () = assert!(MC % MR == 0, "A's blocks are whole panels");
+
+/// The micro-kernel: `kc` rank-one updates of an `MR`×`NR` tile, from the `MR` rows of A that
+/// start at the given pointers (column stride `csa`) and a packed panel of B, stored into (or,
+/// with `accumulate`, added to) the `rows`×`cols` corner of C at `c` with row stride `ldc`.
+type Kernel =
+    unsafe fn(usize, &[*const f32; MR], isize, *const f32, *mut f32, isize, usize, usize, bool);
 
 thread_local! {
-    /// Packed A and packed B, grown to the largest block this thread has needed.
+    /// Packed A and packed B, grown to the largest blocks this thread has needed.
     static PACKED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -86,32 +103,66 @@ pub(super) unsafe fn sgemm(
         c,
         ldc: n as isize,
     };
+    let macs = m.saturating_mul(k).saturating_mul(n);
+    let plain = csa == 1 && csb == 1;
+    let own = macs
+        < if plain {
+            OWN_PLAIN_MACS
+        } else {
+            OWN_TRANSPOSED_MACS
+        };
     #[cfg(target_arch = "x86_64")]
-    {
+    if own {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the caller's contract; the kernel's instructions were just detected.
-            unsafe { split::<32>(m, k, n, o, x86::kernel_avx512) };
+            unsafe {
+                split::<32>(m, k, n, o, &|m, k, n, o| {
+                    blocked::<32>(m, k, n, o, x86::kernel_avx512)
+                })
+            };
             return;
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: as above.
-            unsafe { split::<16>(m, k, n, o, x86::kernel_avx2) };
+            unsafe {
+                split::<16>(m, k, n, o, &|m, k, n, o| {
+                    blocked::<16>(m, k, n, o, x86::kernel_avx2)
+                })
+            };
             return;
         }
     }
-    // SAFETY: the caller's contract is sgemm's; beta = 0 means C need not be initialized.
+    let _ = own;
+    // SAFETY: the caller's contract.
+    unsafe { split::<16>(m, k, n, o, &|m, k, n, o| with_matrixmultiply(m, k, n, o)) }
+}
+
+/// What one thread runs on its part of a product.
+///
+/// # Safety
+/// `sgemm`'s contract for the operands, with C's row stride `ldc`.
+type Serial<'a> = &'a (dyn Fn(usize, usize, usize, Operands) + Sync);
+
+/// `matrixmultiply` on one thread (it detects AVX2 and AVX-512 itself); beta = 0 means C need not
+/// be initialized.
+///
+/// # Safety
+/// `sgemm`'s contract for `o`, with C's row stride `o.ldc`.
+unsafe fn with_matrixmultiply(m: usize, k: usize, n: usize, o: Operands) {
+    // SAFETY: the caller's contract is sgemm's.
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1,
+            m, k, n, 1.0, o.a, o.rsa, o.csa, o.b, o.rsb, o.csb, 0.0, o.c, o.ldc, 1,
         )
     }
 }
 
-/// Runs the product on one thread, or on two halves of C (aligned to whole panels) at once.
+/// Runs the product on one thread, or on two halves of C (aligned to whole panels of `NR` columns
+/// or `MR` rows) at once.
 ///
 /// # Safety
-/// `sgemm`'s contract for `o`, and `kernel` must run on this machine.
-unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kernel: Kernel) {
+/// `sgemm`'s contract for `o`, and `serial` must be safe to run on any part of it.
+unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, serial: Serial) {
     let large = m.saturating_mul(k).saturating_mul(n) >= SPLIT_MACS;
     if large && rayon::current_num_threads() >= 2 {
         if n >= 2 * NR && n >= m {
@@ -125,9 +176,9 @@ unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kern
             };
             rayon::join(
                 // SAFETY: columns 0..left of the product, by the caller's contract.
-                || unsafe { blocked::<NR>(m, k, left, o, kernel) },
+                || serial(m, k, left, o),
                 // SAFETY: columns left..n, disjoint from the other half's.
-                || unsafe { blocked::<NR>(m, k, n - left, right, kernel) },
+                || serial(m, k, n - left, right),
             );
             return;
         }
@@ -142,19 +193,18 @@ unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kern
             };
             rayon::join(
                 // SAFETY: rows 0..top of the product, by the caller's contract.
-                || unsafe { blocked::<NR>(top, k, n, o, kernel) },
+                || serial(top, k, n, o),
                 // SAFETY: rows top..m, disjoint from the other half's.
-                || unsafe { blocked::<NR>(m - top, k, n, bottom, kernel) },
+                || serial(m - top, k, n, bottom),
             );
             return;
         }
     }
-    // SAFETY: the caller's contract.
-    unsafe { blocked::<NR>(m, k, n, o, kernel) }
+    serial(m, k, n, o)
 }
 
-/// The BLIS loops on one thread: for each block of columns and of k, pack B; for each block of
-/// rows, pack A; then one kernel call per tile. The first block of k stores into C, the later
+/// The BLIS loops on one thread: for each block of columns and of k, pack B; then, a block of
+/// rows at a time, one kernel call per tile. The first block of k stores into C, the later
 /// ones add to it, so every element is summed in the same order whatever the split.
 ///
 /// # Safety
@@ -172,14 +222,16 @@ unsafe fn blocked<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, ke
         return unsafe { matrix_vector(m, k, o) };
     }
     let kc_max = B_PANEL / NR;
+    // See the module comment: rows 256 floats apart or a multiple of it map to the same sets.
+    let pack_a = o.csa != 1 || o.rsa % 256 == 0;
     PACKED.with(|packed| {
         let mut packed = packed.borrow_mut();
         let (a_packed, b_packed) = &mut *packed;
-        // Sized for the largest block at once, so that a smaller first product does not make a
-        // larger later one allocate again.
-        if a_packed.len() < kc_max * MC {
+        if pack_a && a_packed.len() < kc_max * MC {
             a_packed.resize(kc_max * MC, 0.0);
         }
+        // Sized for the widest block at once, so that a narrower first product does not make
+        // a wider later one allocate again.
         let b_len = kc_max * n.min(NC).div_ceil(NR) * NR;
         if b_packed.len() < b_len {
             b_packed.resize(b_len, 0.0);
@@ -196,16 +248,33 @@ unsafe fn blocked<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, ke
                     let mc = MC.min(m - ic);
                     // SAFETY: rows ic..ic + mc and columns pc..pc + kc of A lie inside it.
                     let a = unsafe { o.a.offset(ic as isize * o.rsa + pc as isize * o.csa) };
-                    // SAFETY: as above; the buffer holds kc_max · MC floats.
-                    unsafe { pack_a(a_packed, kc, mc, a, o.rsa, o.csa) };
+                    if pack_a {
+                        // SAFETY: as above; the buffer holds MC·kc floats.
+                        unsafe { pack_a_block(a_packed, kc, mc, a, o.rsa, o.csa) };
+                    }
+                    let csa = if pack_a { MR as isize } else { o.csa };
                     for jr in (0..nc).step_by(NR) {
                         for ir in (0..mc).step_by(MR) {
+                            // Rows past the end of A read its last row again: the kernel
+                            // computes a whole tile but stores only the rows inside C.
+                            let a_rows = std::array::from_fn(|r| {
+                                let i = (ir + r).min(mc - 1);
+                                if pack_a {
+                                    // SAFETY: row i % MR of panel i / MR, inside the buffer.
+                                    unsafe { a_packed.as_ptr().add((i / MR) * MR * kc + i % MR) }
+                                } else {
+                                    // SAFETY: row ic + i < m of A, from column pc < k.
+                                    unsafe { a.offset(i as isize * o.rsa) }
+                                }
+                            });
                             // SAFETY: the tile's corner lies inside C; the kernel writes only
-                            // its `rows`×`cols` part, and reads whole packed panels (padded).
+                            // its `rows`×`cols` part, reads kc columns of A's rows from column
+                            // pc and a whole packed (padded) panel of B.
                             unsafe {
                                 kernel(
                                     kc,
-                                    a_packed.as_ptr().add(ir * kc),
+                                    &a_rows,
+                                    csa,
                                     b_packed.as_ptr().add(jr * kc),
                                     o.c.offset((ic + ir) as isize * o.ldc + (jc + jr) as isize),
                                     o.ldc,
@@ -262,32 +331,37 @@ unsafe fn pack_b<const NR: usize>(
     }
 }
 
-/// A[0..mc, 0..kc] into panels of `MR` rows, each `kc` columns of `MR` floats, zero-padded.
+/// A[0..mc, 0..kc] into panels of `MR` rows, each `kc` columns of `MR` floats; an edge panel's
+/// missing rows are left as they are (the kernel reads the panel's last row in their place).
 ///
 /// # Safety
-/// Every `a + i·rsa + p·csa` with i < mc, p < kc is readable; `dst` holds the panels.
-unsafe fn pack_a(dst: &mut [f32], kc: usize, mc: usize, a: *const f32, rsa: isize, csa: isize) {
+/// Every `a + i·rsa + p·csa` with i < mc, p < kc is readable; `dst` holds MC·kc floats.
+unsafe fn pack_a_block(
+    dst: &mut [f32],
+    kc: usize,
+    mc: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+) {
     for (panel, i0) in (0..mc).step_by(MR).enumerate() {
         let rows = MR.min(mc - i0);
         let out = &mut dst[panel * kc * MR..(panel + 1) * kc * MR];
         if rsa == 1 && rows == MR {
-            // A transposed operand: the panel's column p is contiguous in memory.
+            // A transposed operand: each column of the panel is MR consecutive floats, and a
+            // copy of a fixed size is a few moves, not a call.
             for (p, column) in out.chunks_exact_mut(MR).enumerate() {
                 // SAFETY: MR consecutive floats of column p from row i0, inside A.
-                let src = unsafe {
-                    std::slice::from_raw_parts(a.offset(p as isize * csa + i0 as isize), MR)
-                };
-                column.copy_from_slice(src);
+                let src =
+                    unsafe { &*(a.offset(p as isize * csa + i0 as isize) as *const [f32; MR]) };
+                let column: &mut [f32; MR] = column.try_into().expect("invariant: chunks of MR");
+                *column = *src;
             }
         } else {
-            for r in 0..MR {
-                for p in 0..kc {
-                    out[p * MR + r] = if r < rows {
-                        // SAFETY: row i0 + r < mc, column p < kc, inside A.
-                        unsafe { *a.offset((i0 + r) as isize * rsa + p as isize * csa) }
-                    } else {
-                        0.0
-                    };
+            for (p, column) in out.chunks_exact_mut(MR).enumerate() {
+                for (r, x) in column.iter_mut().enumerate().take(rows) {
+                    // SAFETY: row i0 + r < mc, column p < kc, inside A.
+                    *x = unsafe { *a.offset((i0 + r) as isize * rsa + p as isize * csa) };
                 }
             }
         }
@@ -321,21 +395,25 @@ unsafe fn matrix_vector(m: usize, k: usize, o: Operands) {
 /// The micro-kernels, one per vector width, written once as a macro.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use std::arch::x86_64::*;
+
     use super::MR;
 
     macro_rules! micro_kernel {
         ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident,
-         $store:ident, $splat:ident, $fma:ident, $add:ident) => {
+         $store:ident, $splat:ident, $fma:ident, $add:ident, $partial:ident) => {
             /// One `MR`×(2·lanes) tile: two vectors of B and `MR` broadcasts of A per step of k.
             ///
             /// # Safety
-            /// `a` holds kc·MR packed floats, `b` kc·2·lanes; C's `rows`×`cols` corner at `c`
-            /// with row stride `ldc` is writable; the CPU supports the enabled features.
+            /// Each of `a_rows` has kc readable floats at stride `csa`, `b` holds kc·2·lanes
+            /// packed floats; C's `rows`×`cols` corner at `c` with row stride `ldc` is writable;
+            /// the CPU supports the enabled features.
             #[target_feature(enable = $feature)]
             #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $name(
                 kc: usize,
-                a: *const f32,
+                a_rows: &[*const f32; MR],
+                csa: isize,
                 b: *const f32,
                 c: *mut f32,
                 ldc: isize,
@@ -346,12 +424,14 @@ mod x86 {
                 use std::arch::x86_64::*;
                 const NR: usize = 2 * $lanes;
                 let mut acc: [[$vector; 2]; MR] = [[$zero(); 2]; MR];
+                let a_rows = *a_rows;
                 for p in 0..kc {
-                    // SAFETY: step p of the packed panels, inside them by the contract.
+                    // SAFETY: step p of B's panel and column p of A's rows, inside them by the
+                    // contract.
                     let (b0, b1) = unsafe { ($load(b.add(p * NR)), $load(b.add(p * NR + $lanes))) };
-                    for (r, acc) in acc.iter_mut().enumerate() {
+                    for (acc, row) in acc.iter_mut().zip(a_rows) {
                         // SAFETY: as above.
-                        let ar = $splat(unsafe { *a.add(p * MR + r) });
+                        let ar = $splat(unsafe { *row.offset(p as isize * csa) });
                         acc[0] = $fma(ar, b0, acc[0]);
                         acc[1] = $fma(ar, b1, acc[1]);
                     }
@@ -371,22 +451,13 @@ mod x86 {
                         }
                     }
                 } else {
-                    // An edge tile: spill to the stack, then write the part inside C.
-                    let mut tile = [0f32; MR * NR];
-                    for (r, acc) in acc.iter().enumerate() {
-                        // SAFETY: row r of the local tile holds NR floats.
+                    // An edge tile: masked stores write only the columns inside C (and masked
+                    // loads read only those), without touching memory past its end.
+                    for (r, acc) in acc.iter().enumerate().take(rows) {
+                        // SAFETY: row r < rows, columns below `cols`, inside C by the contract.
                         unsafe {
-                            $store(tile.as_mut_ptr().add(r * NR), acc[0]);
-                            $store(tile.as_mut_ptr().add(r * NR + $lanes), acc[1]);
-                        }
-                    }
-                    for r in 0..rows {
-                        for j in 0..cols {
-                            // SAFETY: r < rows and j < cols lie inside C by the contract.
-                            let d = unsafe { &mut *c.offset(r as isize * ldc + j as isize) };
-                            let v = tile[r * NR + j];
-                            *d = if accumulate { *d + v } else { v };
-                        }
+                            $partial(c.offset(r as isize * ldc), acc[0], acc[1], cols, accumulate)
+                        };
                     }
                 }
             }
@@ -403,7 +474,8 @@ mod x86 {
         _mm256_storeu_ps,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
-        _mm256_add_ps
+        _mm256_add_ps,
+        partial_row_avx2
     );
     micro_kernel!(
         kernel_avx512,
@@ -415,8 +487,53 @@ mod x86 {
         _mm512_storeu_ps,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
-        _mm512_add_ps
+        _mm512_add_ps,
+        partial_row_avx512
     );
+
+    /// The first `cols` (< 16) of a row of a tile, stored to (or added to) C.
+    ///
+    /// # Safety
+    /// `cols` floats at `c` are writable; the CPU has AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn partial_row_avx2(c: *mut f32, v0: __m256, v1: __m256, cols: usize, add: bool) {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32), lane);
+        let m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32 - 8), lane);
+        // SAFETY: the masks select the first `cols` floats, inside C by the contract; masked-off
+        // lanes are neither read nor written.
+        unsafe {
+            let c1 = c.add(8);
+            let (mut v0, mut v1) = (v0, v1);
+            if add {
+                v0 = _mm256_add_ps(_mm256_maskload_ps(c, m0), v0);
+                v1 = _mm256_add_ps(_mm256_maskload_ps(c1, m1), v1);
+            }
+            _mm256_maskstore_ps(c, m0, v0);
+            _mm256_maskstore_ps(c1, m1, v1);
+        }
+    }
+
+    /// The first `cols` (< 32) of a row of a tile, stored to (or added to) C.
+    ///
+    /// # Safety
+    /// `cols` floats at `c` are writable; the CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn partial_row_avx512(c: *mut f32, v0: __m512, v1: __m512, cols: usize, add: bool) {
+        let bits = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
+        let (m0, m1) = (bits(cols), bits(cols.saturating_sub(16)));
+        // SAFETY: as in `partial_row_avx2`.
+        unsafe {
+            let c1 = c.add(16);
+            let (mut v0, mut v1) = (v0, v1);
+            if add {
+                v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
+                v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c1), v1);
+            }
+            _mm512_mask_storeu_ps(c, m0, v0);
+            _mm512_mask_storeu_ps(c1, m1, v1);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -454,6 +571,27 @@ mod tests {
     /// blocks of k, rows and columns, a single column, an empty k and a split over threads.
     #[test]
     fn products_match_a_reference_in_every_layout() {
+        // Every route a product can take on this machine: the dispatch, and each kernel alone.
+        let mut routes: Vec<(&str, Box<dyn Fn(usize, usize, usize, Operands)>)> = vec![(
+            "sgemm",
+            // SAFETY: the test passes operands that satisfy `sgemm`'s contract.
+            Box::new(|m, k, n, o| unsafe {
+                sgemm(m, k, n, o.a, o.rsa, o.csa, o.b, o.rsb, o.csb, o.c)
+            }),
+        )];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above; the kernel's features were just detected.
+                let avx2 = |m, k, n, o| unsafe { blocked::<16>(m, k, n, o, x86::kernel_avx2) };
+                routes.push(("avx2", Box::new(avx2)));
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: as above.
+                let avx512 = |m, k, n, o| unsafe { blocked::<32>(m, k, n, o, x86::kernel_avx512) };
+                routes.push(("avx512", Box::new(avx512)));
+            }
+        }
         let shapes = [
             (1, 1, 1),
             (5, 3, 7),
@@ -471,29 +609,33 @@ mod tests {
                 let b = values(k * n, 2);
                 let sa = if ta { (1, m) } else { (k, 1) };
                 let sb = if tb { (1, k) } else { (n, 1) };
-                let mut c = vec![f32::NAN; m * n];
-                // SAFETY: A is m×k and B k×n through their strides, C m×n; all inside the vectors.
-                unsafe {
-                    sgemm(
+                let want = reference(m, k, n, &a, sa, &b, sb);
+                for (route, product) in &routes {
+                    let mut c = vec![f32::NAN; m * n];
+                    // A is m×k and B k×n through their strides, C m×n; all inside the vectors.
+                    product(
                         m,
                         k,
                         n,
-                        a.as_ptr(),
-                        sa.0 as isize,
-                        sa.1 as isize,
-                        b.as_ptr(),
-                        sb.0 as isize,
-                        sb.1 as isize,
-                        c.as_mut_ptr(),
-                    )
-                };
-                let want = reference(m, k, n, &a, sa, &b, sb);
-                for (idx, (&got, &want)) in c.iter().zip(&want).enumerate() {
-                    let err = (f64::from(got) - want).abs();
-                    assert!(
-                        err <= 1e-5 * (1.0 + k as f64),
-                        "{m}×{k}×{n} (transposed {ta}, {tb}) element {idx}: {got} vs {want}"
+                        Operands {
+                            a: a.as_ptr(),
+                            rsa: sa.0 as isize,
+                            csa: sa.1 as isize,
+                            b: b.as_ptr(),
+                            rsb: sb.0 as isize,
+                            csb: sb.1 as isize,
+                            c: c.as_mut_ptr(),
+                            ldc: n as isize,
+                        },
                     );
+                    for (idx, (&got, &want)) in c.iter().zip(&want).enumerate() {
+                        let err = (f64::from(got) - want).abs();
+                        assert!(
+                            err <= 1e-5 * (1.0 + k as f64),
+                            "{route}: {m}×{k}×{n} (transposed {ta}, {tb}) element {idx}: \
+                             {got} vs {want}"
+                        );
+                    }
                 }
             }
         }
@@ -521,8 +663,9 @@ mod tests {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: row-major A, B and C of these shapes, inside the vectors.
                 unsafe {
-                    blocked::<16>(m, k, n, o(&mut whole), x86::kernel_avx2);
-                    split::<16>(m, k, n, o(&mut halves), x86::kernel_avx2);
+                    let serial = |m, k, n, o| blocked::<16>(m, k, n, o, x86::kernel_avx2);
+                    serial(m, k, n, o(&mut whole));
+                    split::<16>(m, k, n, o(&mut halves), &serial);
                 }
                 assert!(whole
                     .iter()
