@@ -5,7 +5,8 @@
 //! `elementwise`); transcendental functions, log-softmax, matrix products (`helpers`, with the
 //! vectorizable math in `vmath`) and broadcasts (`strided`) are calls to Rust kernels over whole
 //! arrays. `emit` walks the equations, `jit` owns the Cranelift target, `call` binds a caller's
-//! buffers and runs the entry point.
+//! buffers and runs the entry point. `kernels` exposes the element-wise and log-softmax kernels
+//! over slices, so that benchmarks can time them apart from generated code.
 //!
 //! This is the only module with `unsafe` (the crate denies it elsewhere): generated code does raw
 //! pointer arithmetic whose safety rests on the verifier (every value's size fits), the arena plan
@@ -21,6 +22,7 @@ mod fuse;
 #[allow(unsafe_code)]
 mod helpers;
 mod jit;
+pub mod kernels;
 mod plan;
 #[allow(unsafe_code)]
 mod random;
