@@ -40,7 +40,7 @@ const SPLIT_MACS: usize = 1 << 21;
 const OWN_TRANSPOSED_MACS: usize = 1 << 21;
 const OWN_PLAIN_MACS: usize = 1 << 24;
 
-const _: () = assert!(MC % MR == 0, "A's blocks are whole panels");
+const _: () = assert!(MC.is_multiple_of(MR), "A's blocks are whole panels");
 
 /// The micro-kernel: `kc` rank-one updates of an `MR`×`NR` tile, from the `MR` rows of A that
 /// start at the given pointers (column stride `csa`) and a packed panel of B, stored into (or,
@@ -572,7 +572,8 @@ mod tests {
     #[test]
     fn products_match_a_reference_in_every_layout() {
         // Every route a product can take on this machine: the dispatch, and each kernel alone.
-        let mut routes: Vec<(&str, Box<dyn Fn(usize, usize, usize, Operands)>)> = vec![(
+        type Route = Box<dyn Fn(usize, usize, usize, Operands)>;
+        let mut routes: Vec<(&str, Route)> = vec![(
             "sgemm",
             // SAFETY: the test passes operands that satisfy `sgemm`'s contract.
             Box::new(|m, k, n, o| unsafe {

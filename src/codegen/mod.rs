@@ -3,9 +3,11 @@
 //! `max_batch`. Intermediates live in one arena owned by `CompiledFunction`, planned at compile
 //! time (`plan`); runs of element-wise ops become fused, generated `F32X4` loops (`fuse`,
 //! `elementwise`); transcendental functions, log-softmax, matrix products (`helpers`, with the
-//! vectorizable math in `vmath`) and broadcasts (`strided`) are calls to Rust kernels over whole
-//! arrays. `emit` walks the equations, `jit` owns the Cranelift target, `call` binds a caller's
-//! buffers and runs the entry point.
+//! vectorizable math in `vmath` and the products in `gemm`) and broadcasts (`strided`) are calls
+//! to Rust kernels over whole arrays. `emit` walks the equations, `jit` owns the Cranelift target,
+//! `call` binds a caller's buffers and runs the entry point. `kernels` exposes the element-wise,
+//! log-softmax and matrix-product kernels over slices, so that benchmarks can time them apart
+//! from generated code.
 //!
 //! This is the only module with `unsafe` (the crate denies it elsewhere): generated code does raw
 //! pointer arithmetic whose safety rests on the verifier (every value's size fits), the arena plan
@@ -23,6 +25,8 @@ mod gemm;
 #[allow(unsafe_code)]
 mod helpers;
 mod jit;
+#[allow(unsafe_code)]
+pub mod kernels;
 mod plan;
 #[allow(unsafe_code)]
 mod random;

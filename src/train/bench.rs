@@ -4,6 +4,9 @@
 //! before timing, one warm-up epoch, then timed epochs in order without shuffling; throughput is
 //! the samples of an epoch over the median epoch time, and FLOP per step 6 · B · Σ fan_in · fan_out
 //! over the model's matrices. Compile time runs from reading the file to callable native code.
+//!
+//! `prepare` builds the same compiled step and the same synthetic batches without the timing
+//! loop, so that a benchmark harness (`benches/kernels.rs`) can time single steps itself.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,8 +18,8 @@ use serde::Serialize;
 
 use crate::codegen::CodegenOptions;
 use crate::diag::Diagnostic;
-use crate::lower::DataShape;
-use crate::program;
+use crate::lower::{DataShape, ModelSpec};
+use crate::program::{self, Program};
 
 use super::session::{exec_error, load_model, Overrides};
 use super::{Executor, JitExecutor};
@@ -70,13 +73,13 @@ fn bench_error(code: &'static str, message: String, help: &str) -> Diagnostic {
     Diagnostic::new(code, message).with_help(help)
 }
 
-/// Measure the model in `path`.
-pub fn bench(
+/// The model in `path` with `batch` rows per step (the file's when `None`), checked to declare the
+/// widths the synthetic data needs; also the input width.
+fn load(
     path: &Path,
     overrides: &Overrides,
-    opts: &BenchOptions,
-) -> Result<BenchReport, Diagnostic> {
-    let started = Instant::now();
+    batch: Option<usize>,
+) -> Result<(ModelSpec, usize), Diagnostic> {
     let mut spec = load_model(path, overrides)?;
     let Some(features) = spec.input.width else {
         return Err(Diagnostic::new(
@@ -98,9 +101,126 @@ pub fn bench(
             "write the width, e.g. `output(10, activation: softmax)`, or `--set model.N.units=10`",
         ));
     }
-    if let Some(b) = opts.batch {
+    if let Some(b) = batch {
         spec.train.batch_size = b;
     }
+    Ok((spec, features))
+}
+
+/// Draws the synthetic batches of a model, in the order `nnc bench` uses them.
+struct Synthetic {
+    rng: ChaCha8Rng,
+    batch: usize,
+    features: usize,
+    target_width: usize,
+    classes: bool,
+}
+
+impl Synthetic {
+    /// The data source of `spec` with `features` inputs, seeded with 0.
+    fn new(spec: &ModelSpec, features: usize) -> Self {
+        Synthetic {
+            rng: ChaCha8Rng::seed_from_u64(0),
+            batch: spec.train.batch_size,
+            features,
+            target_width: crate::lower::graph::default_target_width(spec).max(1),
+            classes: spec.loss.kind().is_classification(),
+        }
+    }
+
+    fn shape(&self) -> DataShape {
+        DataShape {
+            features: self.features,
+            features_origin: None,
+            target_width: self.target_width,
+            target_origin: None,
+        }
+    }
+
+    /// The next batch: inputs and targets.
+    fn next_batch(&mut self) -> (Vec<f32>, Vec<f32>) {
+        let (batch, target_width) = (self.batch, self.target_width);
+        let rng = &mut self.rng;
+        let x: Vec<f32> = (0..batch * self.features).map(|_| normal(rng)).collect();
+        let y: Vec<f32> = if self.classes && target_width > 1 {
+            let mut y = vec![0.0; batch * target_width];
+            for r in 0..batch {
+                let c = (rng.next_u32() as usize) % target_width;
+                y[r * target_width + c] = 1.0;
+            }
+            y
+        } else if self.classes {
+            (0..batch).map(|_| (rng.next_u32() & 1) as f32).collect()
+        } else {
+            (0..batch * target_width).map(|_| normal(rng)).collect()
+        };
+        (x, y)
+    }
+}
+
+/// The program of `spec` for the synthetic data's shape, compiled to native code.
+fn compile(spec: &ModelSpec, data: &Synthetic) -> Result<(Program, JitExecutor), Diagnostic> {
+    let program = program::build(spec, Some(&data.shape()))?;
+    let exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
+        .map_err(|e| exec_error(spec, e))?;
+    Ok((program, exec))
+}
+
+/// How many synthetic batches a `PreparedStep` cycles through: a few, so that the parameters
+/// keep training on varied data as in `nnc bench` instead of fitting one batch, and few enough
+/// that the data of the medium model stays a few megabytes.
+const PREPARED_BATCHES: usize = 8;
+
+/// A model's compiled training step with synthetic batches drawn as `nnc bench` draws them,
+/// ready to be timed one step at a time. Each `step` trains on the next batch, cycling, so the
+/// parameters change from step to step as in a run.
+pub struct PreparedStep {
+    spec: ModelSpec,
+    exec: JitExecutor,
+    batches: Vec<(Vec<f32>, Vec<f32>)>,
+    next: usize,
+}
+
+/// Compile the training step of the model in `path` for `batch` rows (the file's batch size when
+/// `None`), with its synthetic data; the model must declare its input and output widths, as for
+/// `nnc bench`.
+pub fn prepare(path: &Path, batch: Option<usize>) -> Result<PreparedStep, Diagnostic> {
+    let (spec, features) = load(path, &Overrides::default(), batch)?;
+    let mut data = Synthetic::new(&spec, features);
+    let (_, exec) = compile(&spec, &data)?;
+    let batches = (0..PREPARED_BATCHES).map(|_| data.next_batch()).collect();
+    Ok(PreparedStep {
+        spec,
+        exec,
+        batches,
+        next: 0,
+    })
+}
+
+impl PreparedStep {
+    /// Rows per step.
+    pub fn batch(&self) -> usize {
+        self.spec.train.batch_size
+    }
+
+    /// One training step on the next batch; returns its mean loss.
+    pub fn step(&mut self) -> Result<f32, Diagnostic> {
+        let (x, y) = &self.batches[self.next];
+        self.next = (self.next + 1) % self.batches.len();
+        self.exec
+            .step(x, y, self.spec.train.batch_size)
+            .map_err(|e| exec_error(&self.spec, e))
+    }
+}
+
+/// Measure the model in `path`.
+pub fn bench(
+    path: &Path,
+    overrides: &Overrides,
+    opts: &BenchOptions,
+) -> Result<BenchReport, Diagnostic> {
+    let started = Instant::now();
+    let (spec, features) = load(path, overrides, opts.batch)?;
     let batch = spec.train.batch_size;
     let steps = opts.samples / batch.max(1);
     if steps == 0 || opts.epochs < MIN_EPOCHS {
@@ -115,41 +235,12 @@ pub fn bench(
             ),
         ));
     }
-    let classes = spec.loss.kind().is_classification();
-    let target_width = crate::lower::graph::default_target_width(&spec).max(1);
-    let shape = DataShape {
-        features,
-        features_origin: None,
-        target_width,
-        target_origin: None,
-    };
-    let program = program::build(&spec, Some(&shape))?;
-    let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
-        .map_err(|e| exec_error(&spec, e))?;
+    let mut data = Synthetic::new(&spec, features);
+    let (program, mut exec) = compile(&spec, &data)?;
     let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
     // The data, drawn once and split into whole batches before any timing.
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let batches: Vec<(Vec<f32>, Vec<f32>)> = (0..steps)
-        .map(|_| {
-            let x: Vec<f32> = (0..batch * features).map(|_| normal(&mut rng)).collect();
-            let y: Vec<f32> = if classes && target_width > 1 {
-                let mut y = vec![0.0; batch * target_width];
-                for r in 0..batch {
-                    let c = (rng.next_u32() as usize) % target_width;
-                    y[r * target_width + c] = 1.0;
-                }
-                y
-            } else if classes {
-                (0..batch).map(|_| (rng.next_u32() & 1) as f32).collect()
-            } else {
-                (0..batch * target_width)
-                    .map(|_| normal(&mut rng))
-                    .collect()
-            };
-            (x, y)
-        })
-        .collect();
+    let batches: Vec<(Vec<f32>, Vec<f32>)> = (0..steps).map(|_| data.next_batch()).collect();
 
     let epoch = |exec: &mut JitExecutor| -> Result<Duration, Diagnostic> {
         let t = Instant::now();
