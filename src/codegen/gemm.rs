@@ -19,9 +19,8 @@
 
 use std::cell::RefCell;
 
-/// Rows of A, and of the tile of C, per micro-kernel call.
-const MR: usize = 6;
-/// Rows of A per cache block (a multiple of `MR`): the block stays in L2 while B's panels pass.
+/// Rows of A per cache block (a multiple of every kernel's `MR`, the rows of its tile): the block
+/// stays in L2 while B's panels pass.
 const MC: usize = 96;
 /// Columns of B packed per cache block.
 const NC: usize = 512;
@@ -32,20 +31,24 @@ const B_PANEL: usize = 4096;
 /// microseconds of hand-off, which a product this size repays.
 const SPLIT_MACS: usize = 1 << 21;
 
-/// Multiply-adds from which a product with a transposed operand goes to `matrixmultiply`, and
-/// (`OWN_PLAIN_MACS`) one with neither. Measured on an AVX-512 machine, one thread, per shape of
-/// the reference models: the own kernel ran 1.3–3× faster on every product of up to 64×784×128,
-/// where `matrixmultiply`'s packing and allocation dominate, and 0.6–0.9× on the larger ones,
-/// whose cache blocking `matrixmultiply` does better.
-const OWN_TRANSPOSED_MACS: usize = 1 << 21;
-const OWN_PLAIN_MACS: usize = 1 << 24;
+/// Multiply-adds from which a product whose A is transposed (a weight gradient, Xᵀ·G) goes to
+/// `matrixmultiply`, and (`OWN_MACS`) from which any other does. Measured on an AVX-512 machine,
+/// one thread, best of 15 interleaved rounds per shape of the reference models: the own kernel
+/// ran 1.1–1.9× as fast as `matrixmultiply` on every product but the transposed-A ones from
+/// 784×64×128 up (0.6–0.9×) and the 256×2048×2048 ones (0.75–1×), where `matrixmultiply`'s
+/// 16×16 kernel and vectorized packing of both operands do better.
+const OWN_TRANSPOSED_A_MACS: usize = 1 << 21;
+const OWN_MACS: usize = 1 << 26;
 
-const _: () = assert!(MC.is_multiple_of(MR), "A's blocks are whole panels");
+const _: () = assert!(
+    MC.is_multiple_of(6) && MC.is_multiple_of(8),
+    "A's blocks are whole panels"
+);
 
 /// The micro-kernel: `kc` rank-one updates of an `MR`×`NR` tile, from the `MR` rows of A that
 /// start at the given pointers (column stride `csa`) and a packed panel of B, stored into (or,
 /// with `accumulate`, added to) the `rows`×`cols` corner of C at `c` with row stride `ldc`.
-type Kernel =
+type Kernel<const MR: usize> =
     unsafe fn(usize, &[*const f32; MR], isize, *const f32, *mut f32, isize, usize, usize, bool);
 
 thread_local! {
@@ -104,20 +107,19 @@ pub(super) unsafe fn sgemm(
         ldc: n as isize,
     };
     let macs = m.saturating_mul(k).saturating_mul(n);
-    let plain = csa == 1 && csb == 1;
     let own = macs
-        < if plain {
-            OWN_PLAIN_MACS
+        < if csa != 1 {
+            OWN_TRANSPOSED_A_MACS
         } else {
-            OWN_TRANSPOSED_MACS
+            OWN_MACS
         };
     #[cfg(target_arch = "x86_64")]
     if own {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the caller's contract; the kernel's instructions were just detected.
             unsafe {
-                split::<32>(m, k, n, o, &|m, k, n, o| {
-                    blocked::<32>(m, k, n, o, x86::kernel_avx512)
+                split::<32, 8>(m, k, n, o, &|m, k, n, o| {
+                    blocked::<32, 8>(m, k, n, o, x86::kernel_avx512)
                 })
             };
             return;
@@ -125,8 +127,8 @@ pub(super) unsafe fn sgemm(
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: as above.
             unsafe {
-                split::<16>(m, k, n, o, &|m, k, n, o| {
-                    blocked::<16>(m, k, n, o, x86::kernel_avx2)
+                split::<16, 6>(m, k, n, o, &|m, k, n, o| {
+                    blocked::<16, 6>(m, k, n, o, x86::kernel_avx2)
                 })
             };
             return;
@@ -134,7 +136,7 @@ pub(super) unsafe fn sgemm(
     }
     let _ = own;
     // SAFETY: the caller's contract.
-    unsafe { split::<16>(m, k, n, o, &|m, k, n, o| with_matrixmultiply(m, k, n, o)) }
+    unsafe { split::<16, 16>(m, k, n, o, &|m, k, n, o| with_matrixmultiply(m, k, n, o)) }
 }
 
 /// What one thread runs on its part of a product.
@@ -162,7 +164,13 @@ unsafe fn with_matrixmultiply(m: usize, k: usize, n: usize, o: Operands) {
 ///
 /// # Safety
 /// `sgemm`'s contract for `o`, and `serial` must be safe to run on any part of it.
-unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, serial: Serial) {
+unsafe fn split<const NR: usize, const MR: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    o: Operands,
+    serial: Serial,
+) {
     let large = m.saturating_mul(k).saturating_mul(n) >= SPLIT_MACS;
     if large && rayon::current_num_threads() >= 2 {
         if n >= 2 * NR && n >= m {
@@ -209,7 +217,13 @@ unsafe fn split<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, seri
 ///
 /// # Safety
 /// `sgemm`'s contract for `o` (with C's row stride `o.ldc`), and `kernel` must run here.
-unsafe fn blocked<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, kernel: Kernel) {
+unsafe fn blocked<const NR: usize, const MR: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    o: Operands,
+    kernel: Kernel<MR>,
+) {
     if k == 0 {
         for i in 0..m {
             // SAFETY: row i of C holds n writable floats.
@@ -250,7 +264,7 @@ unsafe fn blocked<const NR: usize>(m: usize, k: usize, n: usize, o: Operands, ke
                     let a = unsafe { o.a.offset(ic as isize * o.rsa + pc as isize * o.csa) };
                     if pack_a {
                         // SAFETY: as above; the buffer holds MC·kc floats.
-                        unsafe { pack_a_block(a_packed, kc, mc, a, o.rsa, o.csa) };
+                        unsafe { pack_a_block::<MR>(a_packed, kc, mc, a, o.rsa, o.csa) };
                     }
                     let csa = if pack_a { MR as isize } else { o.csa };
                     for jr in (0..nc).step_by(NR) {
@@ -306,7 +320,21 @@ unsafe fn pack_b<const NR: usize>(
     for (panel, j0) in (0..nc).step_by(NR).enumerate() {
         let cols = NR.min(nc - j0);
         let out = &mut dst[panel * kc * NR..(panel + 1) * kc * NR];
-        if csb == 1 {
+        if csb == 1 && cols == NR {
+            for (p, row) in out.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: NR consecutive floats of row p from column j0, inside B.
+                let src = unsafe { b.offset(p as isize * rsb + j0 as isize) };
+                // Eight floats at a time: a copy of that fixed size is two vector moves, where
+                // a whole row's (128 bytes) or one of a length known only at run time is a call
+                // of `memmove`, which took a tenth of the medium model's step.
+                for (q, chunk) in row.chunks_exact_mut(8).enumerate() {
+                    // SAFETY: floats 8q..8q + 8 <= NR of the row above.
+                    let eight = unsafe { (src.add(8 * q) as *const [f32; 8]).read_unaligned() };
+                    let chunk: &mut [f32; 8] = chunk.try_into().expect("invariant: chunks of 8");
+                    *chunk = eight;
+                }
+            }
+        } else if csb == 1 {
             for (p, row) in out.chunks_exact_mut(NR).enumerate() {
                 // SAFETY: `cols` consecutive floats of row p from column j0, inside B.
                 let src = unsafe {
@@ -336,7 +364,7 @@ unsafe fn pack_b<const NR: usize>(
 ///
 /// # Safety
 /// Every `a + i·rsa + p·csa` with i < mc, p < kc is readable; `dst` holds MC·kc floats.
-unsafe fn pack_a_block(
+unsafe fn pack_a_block<const MR: usize>(
     dst: &mut [f32],
     kc: usize,
     mc: usize,
@@ -397,12 +425,13 @@ unsafe fn matrix_vector(m: usize, k: usize, o: Operands) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::MR;
-
     macro_rules! micro_kernel {
-        ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident,
+        ($name:ident, $feature:literal, $mr:literal, $vector:ty, $lanes:literal, $zero:ident, $load:ident,
          $store:ident, $splat:ident, $fma:ident, $add:ident, $partial:ident) => {
             /// One `MR`×(2·lanes) tile: two vectors of B and `MR` broadcasts of A per step of k.
+            /// `MR` is as many rows as the registers hold: 6 with AVX2's sixteen (twelve
+            /// accumulators), 8 with AVX-512's thirty-two, which also issues fewer instructions
+            /// per multiply-add than 6 rows would.
             ///
             /// # Safety
             /// Each of `a_rows` has kc readable floats at stride `csa`, `b` holds kc·2·lanes
@@ -412,7 +441,7 @@ mod x86 {
             #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $name(
                 kc: usize,
-                a_rows: &[*const f32; MR],
+                a_rows: &[*const f32; $mr],
                 csa: isize,
                 b: *const f32,
                 c: *mut f32,
@@ -421,10 +450,22 @@ mod x86 {
                 cols: usize,
                 accumulate: bool,
             ) {
-                use std::arch::x86_64::*;
                 const NR: usize = 2 * $lanes;
+                const MR: usize = $mr;
                 let mut acc: [[$vector; 2]; MR] = [[$zero(); 2]; MR];
                 let a_rows = *a_rows;
+                // The tile of C is read (or written) only after the loop: fetch its rows now,
+                // so that their misses overlap the loop instead of following it (a 256×2048×2048
+                // product ran half again as fast with this).
+                for r in 0..rows {
+                    // Wrapping arithmetic: an edge tile's row may end before the last address.
+                    let row = c.wrapping_offset(r as isize * ldc) as *const i8;
+                    _mm_prefetch::<_MM_HINT_T0>(row);
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(4 * NR - 1));
+                    if 4 * NR > 64 {
+                        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
+                    }
+                }
                 for p in 0..kc {
                     // SAFETY: step p of B's panel and column p of A's rows, inside them by the
                     // contract.
@@ -467,6 +508,7 @@ mod x86 {
     micro_kernel!(
         kernel_avx2,
         "avx2,fma",
+        6,
         __m256,
         8,
         _mm256_setzero_ps,
@@ -480,6 +522,7 @@ mod x86 {
     micro_kernel!(
         kernel_avx512,
         "avx512f",
+        8,
         __m512,
         16,
         _mm512_setzero_ps,
@@ -584,12 +627,13 @@ mod tests {
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: as above; the kernel's features were just detected.
-                let avx2 = |m, k, n, o| unsafe { blocked::<16>(m, k, n, o, x86::kernel_avx2) };
+                let avx2 = |m, k, n, o| unsafe { blocked::<16, 6>(m, k, n, o, x86::kernel_avx2) };
                 routes.push(("avx2", Box::new(avx2)));
             }
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: as above.
-                let avx512 = |m, k, n, o| unsafe { blocked::<32>(m, k, n, o, x86::kernel_avx512) };
+                let avx512 =
+                    |m, k, n, o| unsafe { blocked::<32, 8>(m, k, n, o, x86::kernel_avx512) };
                 routes.push(("avx512", Box::new(avx512)));
             }
         }
@@ -664,9 +708,9 @@ mod tests {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: row-major A, B and C of these shapes, inside the vectors.
                 unsafe {
-                    let serial = |m, k, n, o| blocked::<16>(m, k, n, o, x86::kernel_avx2);
+                    let serial = |m, k, n, o| blocked::<16, 6>(m, k, n, o, x86::kernel_avx2);
                     serial(m, k, n, o(&mut whole));
-                    split::<16>(m, k, n, o(&mut halves), &serial);
+                    split::<16, 6>(m, k, n, o(&mut halves), &serial);
                 }
                 assert!(whole
                     .iter()
