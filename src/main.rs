@@ -335,6 +335,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 say_raw!(
                     "{}: batch {}, {} samples per epoch, median of {} epochs\n\
                      compile           {:>10.1} ms\n\
+                     initialization    {:>10.1} ms\n\
                      training          {:>10.0} samples/s  {:.2} GFLOP/s\n\
                      evaluation        {:>10.0} samples/s\n\
                      peak memory       {:>10} MiB\n",
@@ -343,6 +344,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                     r.samples_per_epoch,
                     r.epochs,
                     r.compile_ms,
+                    r.init_ms,
                     r.samples_per_second,
                     r.gflops,
                     r.eval_samples_per_second,

@@ -39,6 +39,7 @@ fn bench_prints_every_figure_as_json() {
     assert_eq!(r["flop_per_step"], 6.0 * 32.0 * (640.0 + 4096.0 + 64.0));
     for key in [
         "compile_ms",
+        "init_ms",
         "samples_per_second",
         "gflops",
         "eval_samples_per_second",

@@ -44,8 +44,12 @@ pub struct BenchReport {
     pub batch: usize,
     pub samples_per_epoch: usize,
     pub epochs: usize,
-    /// From reading the file to callable native code, in milliseconds.
+    /// From reading the file to callable native code, in milliseconds: parsing, lowering,
+    /// autodiff and code generation of the step and the evaluation function.
     pub compile_ms: f64,
+    /// Drawing the initial parameters and allocating the optimizer's state, in milliseconds (tens
+    /// of milliseconds for millions of parameters, which is not compilation).
+    pub init_ms: f64,
     pub samples_per_second: f64,
     /// 6 · batch · Σ fan_in · fan_out per step, over the median step time, in GFLOP/s.
     pub gflops: f64,
@@ -158,12 +162,25 @@ impl Synthetic {
     }
 }
 
-/// The program of `spec` for the synthetic data's shape, compiled to native code.
+/// The program of `spec` for the synthetic data's shape, compiled to native code, with its
+/// parameters initialized.
 fn compile(spec: &ModelSpec, data: &Synthetic) -> Result<(Program, JitExecutor), Diagnostic> {
+    Ok(compile_timed(spec, data)?.0)
+}
+
+/// `compile`, and how long building the program and generating its code took, apart from drawing the initial parameters and allocating the optimizer's state (`init`).
+fn compile_timed(
+    spec: &ModelSpec,
+    data: &Synthetic,
+) -> Result<((Program, JitExecutor), Duration, Duration), Diagnostic> {
+    let started = Instant::now();
     let program = program::build(spec, Some(&data.shape()))?;
+    let built = started.elapsed();
     let exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
         .map_err(|e| exec_error(spec, e))?;
-    Ok((program, exec))
+    let codegen = exec.compile_time();
+    let init = (started.elapsed() - built).saturating_sub(codegen);
+    Ok(((program, exec), built + codegen, init))
 }
 
 /// How many synthetic batches a `PreparedStep` cycles through: a few, so that the parameters
@@ -235,9 +252,11 @@ pub fn bench(
             ),
         ));
     }
+    let parsed = started.elapsed();
     let mut data = Synthetic::new(&spec, features);
-    let (program, mut exec) = compile(&spec, &data)?;
-    let compile_ms = started.elapsed().as_secs_f64() * 1e3;
+    let ((program, mut exec), code, init) = compile_timed(&spec, &data)?;
+    let compile_ms = (parsed + code).as_secs_f64() * 1e3;
+    let init_ms = init.as_secs_f64() * 1e3;
 
     // The data, drawn once and split into whole batches before any timing.
     let batches: Vec<(Vec<f32>, Vec<f32>)> = (0..steps).map(|_| data.next_batch()).collect();
@@ -284,6 +303,7 @@ pub fn bench(
         samples_per_epoch,
         epochs: opts.epochs,
         compile_ms,
+        init_ms,
         samples_per_second: samples_per_epoch as f64 / median_epoch,
         gflops: flop_per_step * steps as f64 / median_epoch / 1e9,
         flop_per_step,
