@@ -173,7 +173,20 @@ fn map_plain(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn map_avx2(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
-    for (y, &x) in y.iter_mut().zip(x) {
+    // Four vectors per iteration: each function is a chain of some twenty dependent operations,
+    // and with one vector per iteration the out-of-order window holds too few chains to fill
+    // the pipelines (measured: exp at 1.9 ns per element, for about 45 instructions per 8).
+    const BLOCK: usize = 32;
+    let mut xs = x.chunks_exact(BLOCK);
+    let mut ys = y.chunks_exact_mut(BLOCK);
+    for (xb, yb) in (&mut xs).zip(&mut ys) {
+        let xb: &[f32; BLOCK] = xb.try_into().expect("invariant: chunks of BLOCK");
+        let yb: &mut [f32; BLOCK] = yb.try_into().expect("invariant: chunks of BLOCK");
+        for (y, &x) in yb.iter_mut().zip(xb) {
+            *y = g(x);
+        }
+    }
+    for (y, &x) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
         *y = g(x);
     }
 }
