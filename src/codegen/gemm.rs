@@ -402,27 +402,65 @@ unsafe fn pack_a_block<const MR: usize>(
     }
 }
 
-/// One column of C: m dot products of length k, each summed in eight interleaved partial sums
-/// (which the compiler keeps in one vector register when A's rows are contiguous).
+/// One column of C (a layer with one output): m dot products of length k. Contiguous rows of A
+/// and a contiguous column of B are summed in eight interleaved partial sums over slices, which
+/// compile to vector code; a transposed A (a weight gradient Xᵀ·g) is summed the other way
+/// round, adding g's p-th element times X's p-th row to the whole column, so that it too reads
+/// memory in order. Either way each element's order of summation is fixed by the shape.
 ///
 /// # Safety
 /// `sgemm`'s contract with n = 1.
 unsafe fn matrix_vector(m: usize, k: usize, o: Operands) {
-    for i in 0..m {
-        // SAFETY: row i < m of A.
-        let row = unsafe { o.a.offset(i as isize * o.rsa) };
-        let mut part = [0f32; 8];
-        for p0 in (0..k).step_by(8) {
-            for (l, s) in part.iter_mut().enumerate().take(k - p0) {
-                let p = (p0 + l) as isize;
-                // SAFETY: p < k indexes inside row i of A and inside the column of B.
-                *s += unsafe { *row.offset(p * o.csa) * *o.b.offset(p * o.rsb) };
+    if o.csa == 1 && o.rsb == 1 {
+        // SAFETY: k floats of B's column, contiguous.
+        let column = unsafe { std::slice::from_raw_parts(o.b, k) };
+        for i in 0..m {
+            // SAFETY: row i < m of A holds k contiguous floats.
+            let row = unsafe { std::slice::from_raw_parts(o.a.offset(i as isize * o.rsa), k) };
+            let mut part = [0f32; 8];
+            let (rows, columns) = (row.chunks_exact(8), column.chunks_exact(8));
+            let tail = rows.remainder().iter().zip(columns.remainder());
+            for (r, c) in rows.zip(columns) {
+                for l in 0..8 {
+                    part[l] += r[l] * c[l];
+                }
+            }
+            for (l, (r, c)) in tail.enumerate() {
+                part[l] += r * c;
+            }
+            let sum = ((part[0] + part[4]) + (part[1] + part[5]))
+                + ((part[2] + part[6]) + (part[3] + part[7]));
+            // SAFETY: element i of C's only column.
+            unsafe { *o.c.offset(i as isize * o.ldc) = sum };
+        }
+    } else if o.rsa == 1 && o.ldc == 1 {
+        // SAFETY: C's column is m contiguous floats (row stride 1, as `sgemm` passes n = 1).
+        let out = unsafe { std::slice::from_raw_parts_mut(o.c, m) };
+        out.fill(0.0);
+        for p in 0..k as isize {
+            // SAFETY: column p < k of A holds m contiguous floats; B's p-th element.
+            let (column, scale) = unsafe {
+                (
+                    std::slice::from_raw_parts(o.a.offset(p * o.csa), m),
+                    *o.b.offset(p * o.rsb),
+                )
+            };
+            for (c, a) in out.iter_mut().zip(column) {
+                *c += scale * a;
             }
         }
-        let sum = ((part[0] + part[4]) + (part[1] + part[5]))
-            + ((part[2] + part[6]) + (part[3] + part[7]));
-        // SAFETY: element i of C's only column.
-        unsafe { *o.c.offset(i as isize * o.ldc) = sum };
+    } else {
+        for i in 0..m {
+            // SAFETY: row i < m of A.
+            let row = unsafe { o.a.offset(i as isize * o.rsa) };
+            let mut sum = 0.0f32;
+            for p in 0..k as isize {
+                // SAFETY: p < k indexes inside row i of A and inside the column of B.
+                sum += unsafe { *row.offset(p * o.csa) * *o.b.offset(p * o.rsb) };
+            }
+            // SAFETY: element i of C's only column.
+            unsafe { *o.c.offset(i as isize * o.ldc) = sum };
+        }
     }
 }
 
@@ -649,6 +687,7 @@ mod tests {
             (6, 16, 32),
             (7, 300, 33),
             (32, 64, 1),
+            (9, 13, 1),
             (13, 0, 9),
             (97, 513, 45),
             (200, 70, 2100),
@@ -689,6 +728,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A matrix–vector product whose A is neither row- nor column-contiguous (every other
+    /// column of a wider matrix) takes the general loop.
+    #[test]
+    fn strided_matrix_vector_products_are_right() {
+        let (m, k) = (5, 7);
+        let a = values(m * 2 * k, 5);
+        let b = values(k, 6);
+        let mut c = vec![f32::NAN; m];
+        let o = Operands {
+            a: a.as_ptr(),
+            rsa: 2 * k as isize,
+            csa: 2,
+            b: b.as_ptr(),
+            rsb: 1,
+            csb: 1,
+            c: c.as_mut_ptr(),
+            ldc: 1,
+        };
+        // SAFETY: A is m×k at strides (2k, 2) inside m·2k floats, B k floats, C m floats.
+        unsafe { matrix_vector(m, k, o) };
+        let want = reference(m, k, 1, &a, (2 * k, 2), &b, (1, 1));
+        for (got, want) in c.iter().zip(&want) {
+            assert!((f64::from(*got) - want).abs() < 1e-5, "{got} vs {want}");
         }
     }
 
