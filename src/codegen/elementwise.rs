@@ -38,6 +38,9 @@ pub(super) enum Input {
     Stream(Value),
     /// One `f32` for every element (a broadcast scalar, the batch size).
     Splat(Value),
+    /// A byte address and a row length in bytes (a multiple of 16): element `i` is read at
+    /// offset `4 i mod row_bytes`, the same row for every row of the loop's output.
+    Row(Value, i64),
 }
 
 /// A fused loop: inputs, operations in order, and which results are stored where.
@@ -191,27 +194,45 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
         .iter()
         .map(|i| match i {
             Input::Splat(s) => Some(b.ins().splat(F32X4, *s)),
-            Input::Stream(_) => None,
+            Input::Stream(_) | Input::Row(..) => None,
         })
         .collect();
+    // Rows of one run all have the output's last axis: one row offset serves every row input.
+    let row_bytes = k.inputs.iter().find_map(|i| match i {
+        Input::Row(_, bytes) => Some(*bytes),
+        _ => None,
+    });
+    assert!(
+        k.inputs
+            .iter()
+            .all(|i| !matches!(i, Input::Row(_, r) if Some(*r) != row_bytes || r % 16 != 0)),
+        "invariant: a run's row inputs share one row length, a multiple of a vector (fuse::spread)"
+    );
 
+    // Each loop carries the byte offset into the output and, with row inputs, the byte offset
+    // into the current row, which wraps to 0 at the row's end (a compare and a select, where
+    // `off mod row_bytes` would be a division per vector).
     let vhead = b.create_block();
     let voff = b.append_block_param(vhead, I64);
+    let vroff = b.append_block_param(vhead, I64);
     let vbody = b.create_block();
     let shead = b.create_block();
     let soff = b.append_block_param(shead, I64);
+    let sroff = b.append_block_param(shead, I64);
     let sbody = b.create_block();
     let exit = b.create_block();
-    b.ins().jump(vhead, &[zero.into()]);
+    b.ins().jump(vhead, &[zero.into(), zero.into()]);
 
-    for (head, off, body, limit, ty, next) in [
-        (vhead, voff, vbody, vbytes, F32X4, Some(shead)),
-        (shead, soff, sbody, nbytes, F32, None),
+    for (head, off, roff, body, limit, ty, next) in [
+        (vhead, voff, vroff, vbody, vbytes, F32X4, Some(shead)),
+        (shead, soff, sroff, sbody, nbytes, F32, None),
     ] {
         b.switch_to_block(head);
         let more = b.ins().icmp(IntCC::UnsignedLessThan, off, limit);
         match next {
-            Some(tail) => b.ins().brif(more, body, NO_ARGS, tail, &[off.into()]),
+            Some(tail) => b
+                .ins()
+                .brif(more, body, NO_ARGS, tail, &[off.into(), roff.into()]),
             None => b.ins().brif(more, body, NO_ARGS, exit, NO_ARGS),
         };
         b.switch_to_block(body);
@@ -222,6 +243,10 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
             .map(|(i, v)| match (i, ty == F32X4) {
                 (Input::Stream(p), _) => {
                     let a = b.ins().iadd(*p, off);
+                    b.ins().load(ty, mem(), a, 0)
+                }
+                (Input::Row(p, _), _) => {
+                    let a = b.ins().iadd(*p, roff);
                     b.ins().load(ty, mem(), a, 0)
                 }
                 (Input::Splat(_), true) => v.expect("invariant: splat inputs have a vector"),
@@ -245,7 +270,15 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
             b.ins().store(mem(), results[j], a, 0);
         }
         let off2 = b.ins().iadd_imm_s(off, ty.bytes() as i64);
-        b.ins().jump(head, &[off2.into()]);
+        let roff2 = match row_bytes {
+            Some(row) => {
+                let stepped = b.ins().iadd_imm_s(roff, ty.bytes() as i64);
+                let end = b.ins().icmp_imm_s(IntCC::Equal, stepped, row);
+                b.ins().select(end, zero, stepped)
+            }
+            None => roff,
+        };
+        b.ins().jump(head, &[off2.into(), roff2.into()]);
     }
     b.switch_to_block(exit);
 }

@@ -15,7 +15,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 
 use super::elementwise::{emit_copy, emit_fused, mem, Fused, Input, Kernel, Src, NO_ARGS};
-use super::fuse::Step;
+use super::fuse::{self, Spread, Step};
 use super::helpers::Helper;
 use super::plan::{Loc, Plan};
 use super::{strided, CodegenError};
@@ -203,18 +203,20 @@ impl<'a, 'b> Lowering<'a, 'b> {
     }
 
     /// One fused loop; operands defined earlier in the run come from registers, the others are
-    /// streams (same shape) or splats (a broadcast single number, the batch size).
+    /// streams (same shape), splats (a broadcast single number, the batch size) or rows (a
+    /// broadcast row, read again for every row of the output).
     fn fused(&mut self, eqs: &[usize]) {
         let f = self.f;
         let code = eqs[0] as i32 + 1;
         let shape = f.shape(f.body[eqs[0]].out);
         let mut k = Fused::default();
         let mut defined: HashMap<ValueId, usize> = HashMap::new();
-        let mut external: HashMap<(ValueId, bool), usize> = HashMap::new();
+        // An operand read as a stream, or through a broadcast (`fuse::spread`), is one input.
+        let mut external: HashMap<(ValueId, Option<Spread>), usize> = HashMap::new();
         for &i in eqs {
             let eq = &f.body[i];
-            let (kernel, operands, splat) = match &eq.op {
-                Op::Const(c) => (Kernel::Const(*c), vec![], false),
+            let (kernel, operands, spread) = match &eq.op {
+                Op::Const(c) => (Kernel::Const(*c), vec![], None),
                 Op::BatchSize => {
                     let v = self.b.ins().fcvt_from_sint(F32, self.batch);
                     k.inputs.push(Input::Splat(v));
@@ -223,12 +225,18 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     k.ops.push((Kernel::Copy, vec![src]));
                     continue;
                 }
-                Op::Unary(u, x) => (Kernel::Unary(*u), vec![*x], false),
-                Op::Binary(op, x, y) => (Kernel::Binary(*op), vec![*x, *y], false),
+                Op::Unary(u, x) => (Kernel::Unary(*u), vec![*x], None),
+                Op::Binary(op, x, y) => (Kernel::Binary(*op), vec![*x, *y], None),
                 Op::Select { condition, yes, no } => {
-                    (Kernel::Select, vec![*condition, *yes, *no], false)
+                    (Kernel::Select, vec![*condition, *yes, *no], None)
                 }
-                Op::Broadcast(x) => (Kernel::Copy, vec![*x], true),
+                Op::Broadcast(x) => (
+                    Kernel::Copy,
+                    vec![*x],
+                    Some(fuse::spread(f, *x, eq.out).expect(
+                        "invariant: only broadcasts a loop can read are fused (fuse::fusible)",
+                    )),
+                ),
                 Op::MatMul { .. }
                 | Op::SumTo(_)
                 | Op::LogSoftmax(_)
@@ -247,15 +255,15 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     continue;
                 }
                 let n = k.inputs.len();
-                let slot = *external.entry((x, splat)).or_insert(n);
+                let slot = *external.entry((x, spread)).or_insert(n);
                 if slot == n {
                     let l = self.plan.loc[x.index()];
                     self.check(code, l, f.shape(x));
                     let p = self.ptr(l);
-                    k.inputs.push(if splat {
-                        Input::Splat(self.b.ins().load(F32, mem(), p, 0))
-                    } else {
-                        Input::Stream(p)
+                    k.inputs.push(match spread {
+                        Some(Spread::Splat) => Input::Splat(self.b.ins().load(F32, mem(), p, 0)),
+                        Some(Spread::Row(width)) => Input::Row(p, 4 * width as i64),
+                        None => Input::Stream(p),
                     });
                 }
                 srcs.push(Src::Input(slot));

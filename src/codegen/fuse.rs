@@ -50,16 +50,48 @@ pub(super) fn inline_unary(u: &UnaryOp) -> bool {
     }
 }
 
+/// How a broadcast's source is read inside a fused loop over its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Spread {
+    /// A single number, splatted once before the loop starts.
+    Splat,
+    /// One row of this many floats (a multiple of the vector width), read again for every row
+    /// of the output: a layer's bias added to each example of the batch.
+    Row(usize),
+}
+
+/// Whether the broadcast of `x` to `out` can be read inside a loop over `out`, and how.
+pub(super) fn spread(
+    f: &Function,
+    x: crate::ir::ValueId,
+    out: crate::ir::ValueId,
+) -> Option<Spread> {
+    let (s, o) = (f.shape(x), f.shape(out));
+    if s.has_batch() {
+        return None;
+    }
+    let n = s.fixed_numel()?;
+    let width = match o.0.last() {
+        Some(crate::ir::Dim::Fixed(w)) => *w,
+        _ => return (n == 1).then_some(Spread::Splat),
+    };
+    match n {
+        1 => Some(Spread::Splat),
+        // Every axis of the source but the last has extent 1 (its size is the last axis's), so
+        // output element i reads source element i mod width. A vector of four never straddles
+        // two rows when the width is a multiple of four.
+        _ if n == width && s.0.last() == o.0.last() && width % 4 == 0 => Some(Spread::Row(width)),
+        _ => None,
+    }
+}
+
 /// Can `eq` be computed element by element inside a loop over its output? A broadcast qualifies
-/// when its source is a single number, which the loop splats once before it starts.
+/// when the loop can read its source directly (`spread`).
 pub(super) fn fusible(f: &Function, eq: &Equation) -> bool {
     match &eq.op {
         Op::Const(_) | Op::BatchSize | Op::Binary(..) | Op::Select { .. } => true,
         Op::Unary(u, _) => inline_unary(u),
-        Op::Broadcast(x) => {
-            let s = f.shape(*x);
-            !s.has_batch() && s.fixed_numel() == Some(1)
-        }
+        Op::Broadcast(x) => spread(f, *x, eq.out).is_some(),
         Op::MatMul { .. }
         | Op::SumTo(_)
         | Op::LogSoftmax(_)

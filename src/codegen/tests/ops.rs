@@ -251,7 +251,32 @@ fn broadcast_patterns() -> Vec<(Shape, Shape)> {
         (fx(&[4]), bt(&[2, 4])),
         (fx(&[2, 1]), bt(&[2, 4])),
         (bt(&[1, 4]), bt(&[3, 4])),
+        // Rows read inside a fused loop (`fuse::spread`): widths of two and three vectors.
+        (fx(&[8]), bt(&[8])),
+        (fx(&[1, 12]), bt(&[2, 12])),
+        (fx(&[8]), fx(&[5, 8])),
     ]
+}
+
+/// A layer's bias added to each row and the activation, the pattern row broadcasts are fused
+/// for: one loop reading the bias again for every row, at widths of one, two and three vectors
+/// and one that is not a whole number of vectors (left to the broadcast helper).
+#[test]
+fn bias_rows_fused_into_the_activation_match_the_interpreter() {
+    for (i, width) in [4usize, 8, 12, 6].into_iter().enumerate() {
+        let mut f = Function::new("bias_relu");
+        let x = f.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
+        let bias = f.add_arg("b", Shape::fixed(&[width]), ArgRole::Param, None);
+        let rows = f.push(Op::Broadcast(bias), Some(Shape::batched(&[width])), None, None);
+        let z = f.push(Op::Binary(BinaryOp::Add, x, rows), None, None, None);
+        let y = f.push(Op::Unary(UnaryOp::Relu, z), None, None, None);
+        f.add_output("y", y);
+        let fused = crate::codegen::fuse::steps(&f)
+            .iter()
+            .any(|s| s.equations().len() == 3);
+        assert_eq!(fused, width % 4 == 0, "width {width}");
+        check_outputs(&f, 600 + i as u64, (-2.0, 2.0));
+    }
 }
 
 #[test]
