@@ -350,6 +350,13 @@ unsafe fn pack_b<const NR: usize>(
                 row[cols..].fill(0.0);
             }
         } else {
+            #[cfg(target_arch = "x86_64")]
+            if rsb == 1 && cols == NR && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: NR columns from j0 of kc floats each, contiguous, inside B; AVX2 was
+                // just detected.
+                unsafe { x86::pack_transposed(out, kc, b.offset(j0 as isize * csb), csb) };
+                continue;
+            }
             // A transposed operand: walk each column of B, which is contiguous in memory.
             for j in 0..NR {
                 for p in 0..kc {
@@ -577,6 +584,84 @@ mod x86 {
         _mm512_add_ps,
         partial_row_avx512
     );
+
+    /// A panel of a transposed B: `out[p·NR + j] = b[j·csb + p]` for p < kc and j < NR, where
+    /// each column j is kc contiguous floats. Blocks of 8×8 are loaded as eight vectors, one per
+    /// column, transposed in registers and stored as eight rows of the panel: the scalar loop
+    /// this replaces was an eighth of the medium model's step.
+    ///
+    /// # Safety
+    /// `b + j·csb + p` is readable for every j < NR, p < kc; `out` holds kc·NR floats; AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn pack_transposed(out: &mut [f32], kc: usize, b: *const f32, csb: isize) {
+        let nr = out.len() / kc.max(1);
+        assert!(
+            nr % 8 == 0 && out.len() == kc * nr,
+            "invariant: a panel is kc rows of a whole number of vectors"
+        );
+        let whole = kc - kc % 8;
+        for p in (0..whole).step_by(8) {
+            for jb in (0..nr).step_by(8) {
+                // SAFETY: columns jb..jb + 8 < NR, rows p..p + 8 <= kc, inside B.
+                let column = |r: usize| unsafe {
+                    _mm256_loadu_ps(b.offset((jb + r) as isize * csb + p as isize))
+                };
+                let rows = transpose8([
+                    column(0),
+                    column(1),
+                    column(2),
+                    column(3),
+                    column(4),
+                    column(5),
+                    column(6),
+                    column(7),
+                ]);
+                for (q, row) in rows.into_iter().enumerate() {
+                    let at = (p + q) * nr + jb;
+                    // SAFETY: floats at..at + 8 lie inside row p + q of the panel.
+                    unsafe { _mm256_storeu_ps(out[at..at + 8].as_mut_ptr(), row) };
+                }
+            }
+        }
+        for p in whole..kc {
+            for j in 0..nr {
+                // SAFETY: column j < NR, row p < kc, inside B.
+                out[p * nr + j] = unsafe { *b.offset(j as isize * csb + p as isize) };
+            }
+        }
+    }
+
+    /// The transpose of an 8×8 block held as eight row vectors: element r of result q is element
+    /// q of row r.
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ]
+    }
 
     /// The first `cols` (< 16) of a row of a tile, stored to (or added to) C.
     ///

@@ -267,7 +267,12 @@ fn bias_rows_fused_into_the_activation_match_the_interpreter() {
         let mut f = Function::new("bias_relu");
         let x = f.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
         let bias = f.add_arg("b", Shape::fixed(&[width]), ArgRole::Param, None);
-        let rows = f.push(Op::Broadcast(bias), Some(Shape::batched(&[width])), None, None);
+        let rows = f.push(
+            Op::Broadcast(bias),
+            Some(Shape::batched(&[width])),
+            None,
+            None,
+        );
         let z = f.push(Op::Binary(BinaryOp::Add, x, rows), None, None, None);
         let y = f.push(Op::Unary(UnaryOp::Relu, z), None, None, None);
         f.add_output("y", y);
