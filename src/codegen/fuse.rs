@@ -80,7 +80,9 @@ pub(super) fn spread(
         // Every axis of the source but the last has extent 1 (its size is the last axis's), so
         // output element i reads source element i mod width. A vector of four never straddles
         // two rows when the width is a multiple of four.
-        _ if n == width && s.0.last() == o.0.last() && width % 4 == 0 => Some(Spread::Row(width)),
+        _ if n == width && s.0.last() == o.0.last() && width.is_multiple_of(4) => {
+            Some(Spread::Row(width))
+        }
         _ => None,
     }
 }

@@ -596,7 +596,7 @@ mod x86 {
     pub(super) unsafe fn pack_transposed(out: &mut [f32], kc: usize, b: *const f32, csb: isize) {
         let nr = out.len() / kc.max(1);
         assert!(
-            nr % 8 == 0 && out.len() == kc * nr,
+            nr.is_multiple_of(8) && out.len() == kc * nr,
             "invariant: a panel is kc rows of a whole number of vectors"
         );
         let whole = kc - kc % 8;
