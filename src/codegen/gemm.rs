@@ -34,9 +34,10 @@ const SPLIT_MACS: usize = 1 << 21;
 /// Multiply-adds from which a product whose A is transposed (a weight gradient, Xᵀ·G) goes to
 /// `matrixmultiply`, and (`OWN_MACS`) from which any other does. Measured on an AVX-512 machine,
 /// one thread, best of 15 interleaved rounds per shape of the reference models: the own kernel
-/// ran 1.1–1.9× as fast as `matrixmultiply` on every product but the transposed-A ones from
-/// 784×64×128 up (0.6–0.9×) and the 256×2048×2048 ones (0.75–1×), where `matrixmultiply`'s
-/// 16×16 kernel and vectorized packing of both operands do better.
+/// ran 1.1–1.8× as fast as `matrixmultiply` on the plain and transposed-B products up to
+/// 128×512×512, about 0.9× on the small transposed-A ones (kept here: it allocates nothing),
+/// 0.6–0.9× on the transposed-A ones from 784×64×128 up and 0.75–1× at 256×2048×2048, where
+/// `matrixmultiply`'s 16×16 kernel and vectorized packing of both operands do better.
 const OWN_TRANSPOSED_A_MACS: usize = 1 << 21;
 
 /// Multiply-adds from which a product uses the AVX-512 kernel where there is one. On Intel cores
