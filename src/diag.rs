@@ -176,6 +176,68 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The diagnostic as one JSON object, for editors, CI annotations and other tools
+    /// (`nnc check --message-format json`): `severity`, `code`, `message`, `file`, the primary
+    /// label's byte `range` and its `start` and `end` as 1-based line and column (columns count
+    /// characters), every `label` in the same form, `help`, and `related` diagnostics (each
+    /// with its own file) in this same shape. Fields without a value are `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let place = |source: Option<&Source>, span: Span| {
+            let at = |offset: usize| {
+                source.map(|s| {
+                    let (line, column) = s.line_col(offset);
+                    serde_json::json!({ "line": line, "column": column })
+                })
+            };
+            serde_json::json!({
+                "range": { "start": span.start, "end": span.end },
+                "start": at(span.start),
+                "end": at(span.end),
+            })
+        };
+        let source = self.source.as_ref();
+        let labels: Vec<serde_json::Value> = self
+            .labels
+            .iter()
+            .map(|l| {
+                let mut v = place(source, l.span);
+                v["text"] = l.text.clone().into();
+                v["primary"] = l.primary.into();
+                v
+            })
+            .collect();
+        let primary = self
+            .labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first());
+        let (range, start, end) = match primary {
+            Some(l) => {
+                let v = place(source, l.span);
+                (v["range"].clone(), v["start"].clone(), v["end"].clone())
+            }
+            None => (
+                serde_json::Value::Null,
+                serde_json::Value::Null,
+                serde_json::Value::Null,
+            ),
+        };
+        serde_json::json!({
+            "severity": if self.warning { "warning" } else { "error" },
+            "code": self.code,
+            "message": self.message,
+            "file": source.map(|s| s.name.clone()),
+            "range": range,
+            "start": start,
+            "end": end,
+            "labels": labels,
+            "help": self.help,
+            "related": self.related.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -93,12 +93,23 @@ struct TrainArgs {
     seed: Option<u64>,
 }
 
+/// How `nnc check` reports diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse, resolve and shape-check a model file; silent and exit 0 when it is valid
     Check {
         /// The model file
         file: PathBuf,
+        /// How to report problems: `human` (the terminal rendering, on stderr) or `json` (one JSON
+        /// object per diagnostic and line, on stdout, for editors and CI annotations)
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -277,8 +288,19 @@ macro_rules! say_raw {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = matches!(
+        cli.command,
+        Command::Check {
+            message_format: MessageFormat::Json,
+            ..
+        }
+    );
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(d) if json => {
+            println!("{}", d.to_json());
+            ExitCode::from(1)
+        }
         Err(d) => {
             eprintln!("{:?}", miette::Report::new(d));
             ExitCode::from(1)
@@ -353,7 +375,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             }
             Ok(())
         }
-        Command::Check { file, data } => session::build_file(&file, &overrides(&data)).map(|_| ()),
+        Command::Check { file, data, .. } => {
+            session::build_file(&file, &overrides(&data)).map(|_| ())
+        }
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data))?;
             say_raw!("{}", nnc::summary::summary(&program));

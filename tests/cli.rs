@@ -678,3 +678,44 @@ fn batch_size_all_from_the_command_line_is_full_batch() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("or `all`"), "{}", stderr(&bad));
 }
+
+/// `nnc check --message-format json` prints one JSON object per diagnostic on stdout, with the
+/// code, the byte range and the line and column (in characters: the non-ASCII `é` before the
+/// error on the same line counts once), and nothing for a valid file.
+#[test]
+fn check_reports_diagnostics_as_json() {
+    let dir = scratch("json");
+    let path = dir.join("bad.nn");
+    let text = "model {\n  input(4)\n  dense(3, activation: softmax)\n}\n\
+                data { path: \"données.csv\" target: \"y\" } loss: cross_entropyy\n";
+    std::fs::write(&path, text).unwrap();
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 1, "one diagnostic, one line: {lines:?}");
+    let d: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "nnc::lower::unknown_loss");
+    let start = text.find("cross_entropyy").unwrap();
+    assert_eq!(d["range"]["start"], start);
+    assert_eq!(d["range"]["end"], start + "cross_entropyy".len());
+    let line_start = text[..start].rfind('\n').unwrap() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    assert_eq!(
+        column + 1,
+        start - line_start + 1,
+        "one two-byte character before"
+    );
+    assert_eq!(d["start"]["line"], 5);
+    assert_eq!(d["start"]["column"], column);
+    assert_eq!(d["labels"][0]["text"], "not a known loss");
+    assert!(d["help"].as_str().unwrap().contains("cross_entropy"));
+    assert!(d["file"].as_str().unwrap().ends_with("bad.nn"));
+
+    let good = nnc(&["check", "examples/iris.nn", "--message-format", "json"]);
+    assert_eq!(good.status.code(), Some(0));
+    assert!(stdout(&good).is_empty() && stderr(&good).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
