@@ -21,6 +21,7 @@ pub mod diag;
 pub mod interp;
 pub mod ir;
 pub mod lower;
+pub mod lsp;
 pub mod optim;
 pub mod philox;
 pub mod plots;

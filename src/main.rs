@@ -113,6 +113,8 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Run the language server on stdin and stdout, for editors: diagnostics as you type
+    Lsp,
     /// Print a table of the model's layers, output shapes and parameter counts
     Summary {
         /// The model file
@@ -375,6 +377,10 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             }
             Ok(())
         }
+        Command::Lsp => nnc::lsp::serve().map_err(|e| {
+            Diagnostic::new("nnc::lsp::connection", e)
+                .with_help("`nnc lsp` is started by an editor, which speaks the protocol on stdin")
+        }),
         Command::Check { file, data, .. } => {
             session::build_file(&file, &overrides(&data)).map(|_| ())
         }

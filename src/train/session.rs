@@ -33,6 +33,16 @@ pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagn
         .with_help("check the path; model files end in `.nn`")
     })?;
     // Editors on some systems start files with a byte-order mark; it is not part of the text.
+    load_model_text(path, text, overrides)
+}
+
+/// `load_model` for a text already read (an editor's unsaved buffer); `path` names it in
+/// diagnostics and places the data files it names.
+pub fn load_model_text(
+    path: &Path,
+    text: String,
+    overrides: &Overrides,
+) -> Result<ModelSpec, Diagnostic> {
     let text = match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
         None => text,
@@ -55,6 +65,25 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
         None
     };
     program::build(&spec, shape.as_ref())
+}
+
+/// What `nnc lsp` checks in an editor's buffer: everything `build_file` does, with the data
+/// file's columns only when the file the model names exists (while it is being written, a
+/// missing file is not an error of the model).
+pub fn check_text(path: &Path, text: String) -> Result<(), Diagnostic> {
+    let overrides = Overrides::default();
+    let spec = load_model_text(path, text, &overrides)?;
+    let data_exists = spec
+        .data
+        .path
+        .as_ref()
+        .is_some_and(|(p, _)| path.parent().unwrap_or(Path::new("")).join(p).is_file());
+    let shape = if data_exists {
+        Some(prepare_data(&spec, path, &overrides)?.shape)
+    } else {
+        None
+    };
+    program::build(&spec, shape.as_ref()).map(|_| ())
 }
 
 pub struct RunOptions {

@@ -1,0 +1,144 @@
+//! `nnc lsp` as an editor meets it: the binary started as a process, spoken to in JSON-RPC over
+//! stdin and stdout with the protocol's `Content-Length` framing. It initializes, publishes the
+//! diagnostics of a broken document with the right code and a range in UTF-16 units (after
+//! non-ASCII text on the same line), publishes an empty list once the document is fixed, answers
+//! a request it does not implement with "method not found", and shuts down and exits cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{json, Value};
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nnc lsp starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Client {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn request(&mut self, id: i64, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// The next message from the server.
+    fn receive(&mut self) -> Value {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the server hung up"
+            );
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = Some(n.parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length header")];
+        self.stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The next message that is not a notification of another method.
+    fn receive_method(&mut self, method: &str) -> Value {
+        loop {
+            let m = self.receive();
+            if m["method"] == method {
+                return m;
+            }
+        }
+    }
+}
+
+const URI: &str = "file:///nonexistent-folder/model.nn";
+
+#[test]
+fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
+    let mut client = Client::start();
+    client.request(1, "initialize", json!({"capabilities": {}}));
+    let init = client.receive();
+    assert_eq!(init["id"], 1);
+    assert_eq!(init["result"]["capabilities"]["textDocumentSync"], 1);
+    client.notify("initialized", json!({}));
+
+    // "é" is two bytes in UTF-8 and one UTF-16 unit, "😀" four bytes and two units.
+    let broken = "model {\n  input(4)\n  dense(3, activation: softmax)\n}\n\
+                  data { path: \"é😀.csv\" target: \"y\" } loss: cross_entropyy\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "nn", "version": 1, "text": broken}}),
+    );
+    let published = client.receive_method("textDocument/publishDiagnostics");
+    assert_eq!(published["params"]["uri"], URI);
+    let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    let d = &diagnostics[0];
+    assert_eq!(d["code"], "nnc::lower::unknown_loss");
+    assert_eq!(d["severity"], 1);
+    assert!(d["message"]
+        .as_str()
+        .unwrap()
+        .contains("help: did you mean `cross_entropy`"));
+    let line = broken.lines().nth(4).unwrap();
+    let bytes = line.find("cross_entropyy").unwrap();
+    let units: usize = line[..bytes].chars().map(char::len_utf16).sum();
+    assert_eq!(
+        units + 1,
+        bytes - 2,
+        "é saves one unit over its bytes and 😀 two"
+    );
+    assert_eq!(d["range"]["start"], json!({"line": 4, "character": units}));
+    assert_eq!(
+        d["range"]["end"],
+        json!({"line": 4, "character": units + "cross_entropyy".len()})
+    );
+
+    let fixed = broken.replace("cross_entropyy", "cross_entropy");
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    let published = client.receive_method("textDocument/publishDiagnostics");
+    assert_eq!(published["params"]["diagnostics"], json!([]));
+
+    client.request(2, "textDocument/notAMethod", json!({}));
+    let answer = client.receive();
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["error"]["code"], -32601);
+
+    client.request(3, "shutdown", Value::Null);
+    assert_eq!(client.receive()["id"], 3);
+    client.notify("exit", Value::Null);
+    let status = client.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
