@@ -142,3 +142,90 @@ fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
     let status = client.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+impl Client {
+    fn send_raw(&mut self, body: &[u8]) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
+        self.stdin.write_all(body).unwrap();
+        self.stdin.flush().unwrap();
+    }
+}
+
+/// Frames that are not messages (bad JSON, bytes that are not UTF-8) are reported in the client's
+/// log and skipped; a flood of changes is checked without stalling, and the last diagnostics
+/// published are those of the last text.
+#[test]
+fn bad_frames_and_fast_changes_neither_crash_nor_stall_the_server() {
+    let mut client = Client::start();
+    // A watchdog: a stalled server fails the test instead of hanging it.
+    let pid = client.child.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    client.request(1, "initialize", json!({"capabilities": {}}));
+    assert_eq!(client.receive()["id"], 1);
+    client.notify("initialized", json!({}));
+
+    client.send_raw(b"{ this is not json");
+    let log = client.receive_method("window/logMessage");
+    assert!(log["params"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("malformed"));
+    client.send_raw(b"{\"jsonrpc\": \"2.0\", \"method\": \"\xff\xfe\"}");
+    client.receive_method("window/logMessage");
+
+    let good = "model {\n  input(4)\n  dense(3, activation: softmax)\n}\nloss: cross_entropy\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "nn", "version": 1, "text": good}}),
+    );
+    let published = client.receive_method("textDocument/publishDiagnostics");
+    assert_eq!(published["params"]["diagnostics"], json!([]));
+
+    let changes = 300;
+    for version in 0..changes {
+        let text = if version + 1 == changes {
+            good.replace("softmax", "softmx")
+        } else {
+            good.replace("dense(3", &format!("dense({}", 3 + version % 5))
+        };
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": version + 2},
+                   "contentChanges": [{"text": text}]}),
+        );
+    }
+    client.request(2, "textDocument/notAMethod", json!({}));
+    let mut last = Value::Null;
+    let mut publications = 0;
+    loop {
+        let m = client.receive();
+        if m["id"] == 2 {
+            break;
+        }
+        if m["method"] == "textDocument/publishDiagnostics" {
+            publications += 1;
+            last = m;
+        }
+    }
+    // The request was read after every change, so the batch it closed held the last text; its
+    // diagnostics may come just after the answer.
+    if last["params"]["diagnostics"] == json!([]) || last.is_null() {
+        last = client.receive_method("textDocument/publishDiagnostics");
+    }
+    assert!(publications <= changes, "{publications} publications");
+    let diagnostics = last["params"]["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1);
+    assert_eq!(diagnostics[0]["code"], "nnc::lower::unknown_activation");
+
+    client.request(3, "shutdown", Value::Null);
+    loop {
+        if client.receive()["id"] == 3 {
+            break;
+        }
+    }
+    client.notify("exit", Value::Null);
+    assert!(client.child.wait().unwrap().success());
+}

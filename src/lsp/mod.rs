@@ -5,21 +5,25 @@
 //! diagnostics with their codes, help and related locations; closing a document clears them.
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
-//! "method not found" error; nothing a client sends ends the server but `exit`.
+//! "method not found" error; a frame that is not a message is reported to the client's log and
+//! skipped (`transport`); nothing a client sends ends the server but `exit`. Changes that arrive
+//! faster than they are checked are coalesced: the server reads every message already waiting
+//! before it checks, and then checks each changed document once, at its latest text.
 
 mod convert;
+mod transport;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, LogMessage,
+    Notification as _, PublishDiagnostics,
 };
 use lsp_types::{
-    PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
-    Uri,
+    LogMessageParams, MessageType, PublishDiagnosticsParams, ServerCapabilities,
+    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
 };
 
 use crate::train::session;
@@ -28,7 +32,7 @@ pub use convert::{path_to_uri, position, uri_to_path};
 
 /// Serve one client on stdin and stdout until it asks the server to exit.
 pub fn serve() -> Result<(), String> {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, threads) = transport::stdio();
     let capabilities = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         ..Default::default()
@@ -38,11 +42,10 @@ pub fn serve() -> Result<(), String> {
     connection
         .initialize(capabilities)
         .map_err(|e| format!("initialization failed: {e}"))?;
-    Server::default().run(&connection)?;
+    let served = Server::default().run(&connection);
     drop(connection);
-    io_threads
-        .join()
-        .map_err(|e| format!("the connection closed with an error: {e}"))
+    threads.join()?;
+    served
 }
 
 /// The open documents, by URI.
@@ -53,23 +56,36 @@ struct Server {
 
 impl Server {
     fn run(&mut self, connection: &Connection) -> Result<(), String> {
-        for message in &connection.receiver {
-            match message {
-                Message::Request(request) => {
-                    if connection
-                        .handle_shutdown(&request)
-                        .map_err(|e| format!("shutdown failed: {e}"))?
-                    {
-                        return Ok(());
+        while let Ok(first) = connection.receiver.recv() {
+            // Documents changed by the messages of this batch, in the order they changed.
+            let mut changed: Vec<Uri> = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next {
+                match message {
+                    Message::Request(request) => {
+                        if connection
+                            .handle_shutdown(&request)
+                            .map_err(|e| format!("shutdown failed: {e}"))?
+                        {
+                            return Ok(());
+                        }
+                        send(connection, Message::Response(self.respond(request)))?;
                     }
-                    send(connection, Message::Response(self.respond(request)))?;
-                }
-                Message::Notification(notification) => {
-                    for published in self.notice(notification) {
-                        send(connection, Message::Notification(published))?;
+                    Message::Notification(n) if n.method == "exit" => {
+                        return Err("the client sent `exit` without `shutdown`".to_string());
                     }
+                    Message::Notification(n) => {
+                        for reply in self.notice(n, &mut changed) {
+                            send(connection, Message::Notification(reply))?;
+                        }
+                    }
+                    Message::Response(_) => {}
                 }
-                Message::Response(_) => {}
+                next = connection.receiver.try_recv().ok();
+            }
+            for uri in changed {
+                let diagnostics = self.check(&uri);
+                send(connection, Message::Notification(publish(uri, diagnostics)))?;
             }
         }
         Ok(())
@@ -84,35 +100,25 @@ impl Server {
         )
     }
 
-    /// The diagnostics to publish after a notification: those of the document it opened or
-    /// changed, an empty list for one it closed, nothing for others (or for parameters that do
-    /// not parse, which the protocol gives no way to answer).
-    fn notice(&mut self, n: Notification) -> Vec<Notification> {
-        let uri = match n.method.as_str() {
+    /// Take a notification into account: an opened or changed document joins `changed` (to be
+    /// checked once the waiting messages are read); a closed one has its diagnostics cleared at
+    /// once; a malformed frame is reported to the client's log. Returns what to send now.
+    /// Parameters that do not parse are ignored: the protocol gives no way to answer them.
+    fn notice(&mut self, n: Notification, changed: &mut Vec<Uri>) -> Vec<Notification> {
+        let updated = match n.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let Ok(p) =
-                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
-                else {
-                    return Vec::new();
-                };
-                let uri = p.text_document.uri;
-                self.documents
-                    .insert(uri.as_str().to_string(), p.text_document.text);
-                uri
+                serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                    .ok()
+                    .map(|p| (p.text_document.uri, p.text_document.text))
             }
             DidChangeTextDocument::METHOD => {
-                let Ok(p) =
-                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
-                else {
-                    return Vec::new();
-                };
-                // Full synchronization: the last change holds the whole text.
-                let Some(change) = p.content_changes.into_iter().last() else {
-                    return Vec::new();
-                };
-                let uri = p.text_document.uri;
-                self.documents.insert(uri.as_str().to_string(), change.text);
-                uri
+                serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
+                    .ok()
+                    // Full synchronization: the last change holds the whole text.
+                    .and_then(|p| {
+                        let text = p.content_changes.into_iter().last()?.text;
+                        Some((p.text_document.uri, text))
+                    })
             }
             DidCloseTextDocument::METHOD => {
                 let Ok(p) =
@@ -122,12 +128,28 @@ impl Server {
                 };
                 let uri = p.text_document.uri;
                 self.documents.remove(uri.as_str());
+                changed.retain(|u| u != &uri);
                 return vec![publish(uri, Vec::new())];
             }
-            _ => return Vec::new(),
+            transport::MALFORMED => {
+                let message = n.params.as_str().unwrap_or("unreadable").to_string();
+                return vec![Notification::new(
+                    LogMessage::METHOD.to_string(),
+                    LogMessageParams {
+                        typ: MessageType::ERROR,
+                        message: format!("nnc lsp skipped a malformed message: {message}"),
+                    },
+                )];
+            }
+            _ => None,
         };
-        let diagnostics = self.check(&uri);
-        vec![publish(uri, diagnostics)]
+        if let Some((uri, text)) = updated {
+            self.documents.insert(uri.as_str().to_string(), text);
+            if !changed.contains(&uri) {
+                changed.push(uri);
+            }
+        }
+        Vec::new()
     }
 
     /// The diagnostics of an open document.
