@@ -18,6 +18,9 @@ pub const RESERVED: &[&str] = &["input", "dense", "output", "batchnorm"];
 /// The defs nnc ships, written in its own math language (`prelude.nn`).
 const PRELUDE: &str = include_str!("prelude.nn");
 
+/// The names of the prelude's defs, for editors (`vocabulary`); a test keeps it equal to them.
+pub(super) const PRELUDE_DEFS: &[&str] = &["layernorm"];
+
 /// The prelude's defs. Their spans are in the prelude's text, so lowering points diagnostics
 /// and origins inside them at their use instead (`lower::math`).
 fn prelude() -> Vec<Def> {
@@ -110,6 +113,15 @@ pub(super) fn find(defs: &[Def], name: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prelude_defs_lists_every_def_of_the_prelude() {
+        let names: Vec<String> = super::prelude()
+            .iter()
+            .map(|d| d.name.name.clone())
+            .collect();
+        assert_eq!(names, super::PRELUDE_DEFS);
+    }
+
     #[test]
     fn the_prelude_parses_and_its_names_are_taken() {
         assert!(super::prelude().iter().any(|d| d.name.name == "layernorm"));

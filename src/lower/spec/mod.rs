@@ -173,6 +173,37 @@ const TOP_LEVEL: &[&str] = &[
 ];
 const LAYERS: &[&str] = &["input", "dense", "output", "batchnorm"];
 
+/// Every word the language gives a meaning of its own, by kind, for editors (highlighting,
+/// completion) and the tests that keep them in step with the language. Layers include the
+/// prelude's (`layernorm`); activations include their aliases.
+pub fn vocabulary() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut activations: Vec<&'static str> =
+        ActivationKind::iter().map(ActivationKind::name).collect();
+    activations.extend(ActivationKind::iter().flat_map(|k| k.aliases().iter().copied()));
+    let mut layers = LAYERS.to_vec();
+    layers.extend(defs::PRELUDE_DEFS);
+    vec![
+        ("keywords", vec!["def", "true", "false"]),
+        ("items", TOP_LEVEL.to_vec()),
+        ("layers", layers),
+        ("activations", activations),
+        ("losses", LossKind::iter().map(LossKind::name).collect()),
+        (
+            "optimizers",
+            OptimizerKind::iter().map(OptimizerKind::name).collect(),
+        ),
+        (
+            "schedules",
+            ScheduleKind::iter().map(ScheduleKind::name).collect(),
+        ),
+        (
+            "initializers",
+            regularize::INITIALIZERS.iter().map(|(n, _)| *n).collect(),
+        ),
+        ("regularizers", regularize::REGULARIZERS.to_vec()),
+    ]
+}
+
 /// `batchnorm(momentum: ...)`: how much of the running statistics each step keeps (Keras' default).
 pub const BATCHNORM_MOMENTUM: Number = Number {
     name: "momentum",

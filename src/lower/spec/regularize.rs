@@ -41,7 +41,7 @@ pub enum Initializer {
 
 /// Every initializer name, aliases included, with what it means; the one table names are looked
 /// up in and suggested from.
-const INITIALIZERS: &[(&str, Initializer)] = &[
+pub(super) const INITIALIZERS: &[(&str, Initializer)] = &[
     ("glorot_uniform", Initializer::GlorotUniform),
     ("xavier_uniform", Initializer::GlorotUniform),
     ("glorot_normal", Initializer::GlorotNormal),
@@ -118,7 +118,7 @@ pub const NOISE: Number = Number {
 };
 
 /// The regularizers `regularization:` names, and `none`.
-const REGULARIZERS: &[&str] = &["l1", "l2", "l1_l2", "none"];
+pub(super) const REGULARIZERS: &[&str] = &["l1", "l2", "l1_l2", "none"];
 
 /// The top-level `regularization: l2(0.0001)`, `l1(...)`, `l1_l2(l1: ..., l2: ...)` or `none`.
 pub(super) fn resolve_regularization(source: &Source, v: &Value) -> Result<Penalty, Diagnostic> {
