@@ -2,7 +2,8 @@
 //! stdin and stdout with the protocol's `Content-Length` framing. It initializes, publishes the
 //! diagnostics of a broken document with the right code and a range in UTF-16 units (after
 //! non-ASCII text on the same line), publishes an empty list once the document is fixed, answers
-//! a request it does not implement with "method not found", and shuts down and exits cleanly.
+//! a request it does not implement with "method not found", gives the document's outline, and
+//! shuts down and exits cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -135,6 +136,33 @@ fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
     let answer = client.receive();
     assert_eq!(answer["id"], 2);
     assert_eq!(answer["error"]["code"], -32601);
+
+    // The outline: the model block with its layers, then the settings.
+    client.request(
+        4,
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": URI}}),
+    );
+    let answer = client.receive();
+    assert_eq!(answer["id"], 4);
+    let symbols = answer["result"].as_array().unwrap();
+    let names: Vec<&str> = symbols
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["model", "data", "loss"]);
+    assert_eq!(symbols[0]["children"][1]["name"], "dense");
+    // Go to definition of a name the file does not define: nothing.
+    client.request(
+        5,
+        "textDocument/definition",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 2, "character": 4}}),
+    );
+    let answer = client.receive();
+    assert_eq!(
+        (answer["id"].clone(), answer["result"].clone()),
+        (json!(5), Value::Null)
+    );
 
     client.request(3, "shutdown", Value::Null);
     assert_eq!(client.receive()["id"], 3);

@@ -3,6 +3,8 @@
 //! `.nn` document, and on open and on every change checks it as `nnc check` would (syntax,
 //! names, options, shapes, and the data file's columns when that file exists) and publishes the
 //! diagnostics with their codes, help and related locations; closing a document clears them.
+//! It answers outline (document symbol) and go-to-definition requests from the syntax tree
+//! (`symbols`).
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
 //! "method not found" error; a frame that is not a message is reported to the client's log and
@@ -11,6 +13,7 @@
 //! before it checks, and then checks each changed document once, at its latest text.
 
 mod convert;
+mod symbols;
 mod transport;
 
 use std::collections::HashMap;
@@ -21,8 +24,10 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, LogMessage,
     Notification as _, PublishDiagnostics,
 };
+use lsp_types::request::{DocumentSymbolRequest, GotoDefinition, Request as _};
 use lsp_types::{
-    LogMessageParams, MessageType, PublishDiagnosticsParams, ServerCapabilities,
+    DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
+    LogMessageParams, MessageType, OneOf, PublishDiagnosticsParams, ServerCapabilities,
     TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
 };
 
@@ -35,6 +40,8 @@ pub fn serve() -> Result<(), String> {
     let (connection, threads) = transport::stdio();
     let capabilities = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        definition_provider: Some(OneOf::Left(true)),
         ..Default::default()
     };
     let capabilities = serde_json::to_value(capabilities)
@@ -91,13 +98,46 @@ impl Server {
         Ok(())
     }
 
-    /// Every request but shutdown is one the server does not implement yet.
+    /// The answer to a request (shutdown is handled by the loop). Parameters that do not parse
+    /// get "invalid params"; a method the server does not serve, "method not found".
     fn respond(&mut self, request: Request) -> Response {
-        Response::new_err(
-            request.id,
-            ErrorCode::MethodNotFound as i32,
-            format!("nnc lsp does not implement `{}`", request.method),
-        )
+        let Request { id, method, params } = request;
+        let invalid = |id, e: serde_json::Error| {
+            Response::new_err(id, ErrorCode::InvalidParams as i32, e.to_string())
+        };
+        match method.as_str() {
+            DocumentSymbolRequest::METHOD => {
+                match serde_json::from_value::<DocumentSymbolParams>(params) {
+                    Ok(p) => {
+                        let symbols = self
+                            .documents
+                            .get(p.text_document.uri.as_str())
+                            .and_then(|text| symbols::document_symbols(text));
+                        Response::new_ok(id, symbols.map(DocumentSymbolResponse::Nested))
+                    }
+                    Err(e) => invalid(id, e),
+                }
+            }
+            GotoDefinition::METHOD => {
+                match serde_json::from_value::<GotoDefinitionParams>(params) {
+                    Ok(p) => {
+                        let at = p.text_document_position_params;
+                        let uri = at.text_document.uri;
+                        let location = self
+                            .documents
+                            .get(uri.as_str())
+                            .and_then(|text| symbols::definition(text, &uri, at.position));
+                        Response::new_ok(id, location.map(GotoDefinitionResponse::Scalar))
+                    }
+                    Err(e) => invalid(id, e),
+                }
+            }
+            _ => Response::new_err(
+                id,
+                ErrorCode::MethodNotFound as i32,
+                format!("nnc lsp does not implement `{method}`"),
+            ),
+        }
     }
 
     /// Take a notification into account: an opened or changed document joins `changed` (to be
