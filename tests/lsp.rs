@@ -2,8 +2,8 @@
 //! stdin and stdout with the protocol's `Content-Length` framing. It initializes, publishes the
 //! diagnostics of a broken document with the right code and a range in UTF-16 units (after
 //! non-ASCII text on the same line), publishes an empty list once the document is fixed, answers
-//! a request it does not implement with "method not found", gives the document's outline, and
-//! shuts down and exits cleanly.
+//! a request it does not implement with "method not found", gives the document's outline and
+//! completions, and shuts down and exits cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -162,6 +162,25 @@ fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
     assert_eq!(
         (answer["id"].clone(), answer["result"].clone()),
         (json!(5), Value::Null)
+    );
+    // Completion after `activation: ` offers the activations.
+    let column = "  dense(3, activation: ".len();
+    client.request(
+        6,
+        "textDocument/completion",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 2, "character": column}}),
+    );
+    let answer = client.receive();
+    assert_eq!(answer["id"], 6);
+    let labels: Vec<&str> = answer["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"relu") && labels.contains(&"gelu"),
+        "{labels:?}"
     );
 
     client.request(3, "shutdown", Value::Null);

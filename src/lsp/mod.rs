@@ -4,7 +4,7 @@
 //! names, options, shapes, and the data file's columns when that file exists) and publishes the
 //! diagnostics with their codes, help and related locations; closing a document clears them.
 //! It answers outline (document symbol) and go-to-definition requests from the syntax tree
-//! (`symbols`).
+//! (`symbols`), and completion from the language's word lists by context (`complete`).
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
 //! "method not found" error; a frame that is not a message is reported to the client's log and
@@ -12,6 +12,7 @@
 //! faster than they are checked are coalesced: the server reads every message already waiting
 //! before it checks, and then checks each changed document once, at its latest text.
 
+mod complete;
 mod convert;
 mod symbols;
 mod transport;
@@ -24,11 +25,12 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, LogMessage,
     Notification as _, PublishDiagnostics,
 };
-use lsp_types::request::{DocumentSymbolRequest, GotoDefinition, Request as _};
+use lsp_types::request::{Completion, DocumentSymbolRequest, GotoDefinition, Request as _};
 use lsp_types::{
-    DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
-    LogMessageParams, MessageType, OneOf, PublishDiagnosticsParams, ServerCapabilities,
-    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+    CompletionOptions, CompletionParams, CompletionResponse, DocumentSymbolParams,
+    DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, LogMessageParams,
+    MessageType, OneOf, PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability,
+    TextDocumentSyncKind, Uri,
 };
 
 use crate::train::session;
@@ -42,6 +44,10 @@ pub fn serve() -> Result<(), String> {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         document_symbol_provider: Some(OneOf::Left(true)),
         definition_provider: Some(OneOf::Left(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![":".to_string(), " ".to_string()]),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let capabilities = serde_json::to_value(capabilities)
@@ -132,6 +138,18 @@ impl Server {
                     Err(e) => invalid(id, e),
                 }
             }
+            Completion::METHOD => match serde_json::from_value::<CompletionParams>(params) {
+                Ok(p) => {
+                    let at = p.text_document_position;
+                    let items = self
+                        .documents
+                        .get(at.text_document.uri.as_str())
+                        .map(|text| complete::completions(text, symbols::offset(text, at.position)))
+                        .unwrap_or_default();
+                    Response::new_ok(id, CompletionResponse::Array(items))
+                }
+                Err(e) => invalid(id, e),
+            },
             _ => Response::new_err(
                 id,
                 ErrorCode::MethodNotFound as i32,
