@@ -1,21 +1,26 @@
 //! Single-precision matrix products for generated code: C (m×n, row-major, contiguous) = A (m×k) ·
 //! B (k×n), with A and B read through any strides (that is how transposed operands are passed).
 //!
-//! On x86-64 with AVX-512 or AVX2 and FMA, a product runs the BLIS loop structure over a
-//! register-blocked micro-kernel: B is packed a cache block at a time into panels `NR` columns wide
-//! that stay in L1, and the kernel keeps an `MR`×`NR` tile of C in vector registers for a whole
-//! block of k. The kernel broadcasts A's elements from A itself when its rows are contiguous and
-//! their stride is not a multiple of 1 KiB (a block of `MC` rows stays in L2): at the widths of
-//! these models, packing such an A cost as much as a tenth of a step. Otherwise A is packed into
-//! panels of `MR` rows: rows 1 KiB apart or more compete for the same few sets of L1 (measured:
-//! a 256×2048×2048 product ran at two thirds of the packed speed), and a transposed A (a weight
-//! gradient's Xᵀ) has its columns a whole row of X apart. The packing buffer is thread-local and reused, so
-//! after the first product of its size a product allocates nothing (`matrixmultiply`, used
-//! before, allocated its buffers on every call: a fifth of every step). A product large enough to pay
-//! for a second thread is split over the cores along m or n; every element of C is still summed
-//! over k in the same order, so results do not depend on the number of threads. A product with one
-//! column (a layer with one output) is a matrix–vector product with its own loop, since a panel
-//! would be nearly all padding. Other targets use `matrixmultiply`.
+//! On x86-64 with AVX2 and FMA (and AVX-512 for products large enough to pay for the slower
+//! clock it brings), a product runs the BLIS loop structure over a register-blocked micro-kernel:
+//! B is packed a cache block at a time into panels `NR` columns wide that stay in L1, and the
+//! kernel keeps an `MR`×`NR` tile of C in vector registers for a whole block of k. The kernel
+//! broadcasts A's elements from A itself when its rows are contiguous and their stride is not a
+//! multiple of 1 KiB (a block of `MC` rows stays in L2): at the widths of these models, packing
+//! such an A cost as much as a tenth of a step. Otherwise A is packed into panels of `MR` rows:
+//! rows 1 KiB apart or more compete for the same few sets of L1 (measured: a 256×2048×2048
+//! product ran at two thirds of the packed speed), and a transposed A (a weight gradient's Xᵀ)
+//! has its columns a whole row of X apart. The packing buffers are thread-local and reused, so
+//! after the first product of its size a product allocates nothing (`matrixmultiply`, used before
+//! for every product, allocated its buffers on every call: a fifth of every step). A product with
+//! one column (a layer with one output) is a matrix–vector product with its own loop, since a
+//! panel would be nearly all padding.
+//!
+//! The largest products, and those whose A is transposed from a middling size, go to
+//! `matrixmultiply`, which measured faster there (`OWN_MACS`); so does every product on other
+//! targets. A product large enough to pay for a second thread is split over the cores along m or
+//! n; every element of C is still summed over k in the same order, so results do not depend on
+//! the number of threads.
 
 use std::cell::RefCell;
 
@@ -39,13 +44,13 @@ const SPLIT_MACS: usize = 1 << 21;
 /// 0.6–0.9× on the transposed-A ones from 784×64×128 up and 0.75–1× at 256×2048×2048, where
 /// `matrixmultiply`'s 16×16 kernel and vectorized packing of both operands do better.
 const OWN_TRANSPOSED_A_MACS: usize = 1 << 21;
+const OWN_MACS: usize = 1 << 26;
 
 /// Multiply-adds from which a product uses the AVX-512 kernel where there is one. On Intel cores
 /// 512-bit multiply-adds lower the clock for a while after them and cost a transition to start:
 /// measured, the tiny model (all of whose products are far below this) trained 1.3–1.9× as fast
 /// with its products on the AVX2 kernel, three runs each, alternating.
 const WIDE_MACS: usize = 1 << 21;
-const OWN_MACS: usize = 1 << 26;
 
 const _: () = assert!(
     MC.is_multiple_of(6) && MC.is_multiple_of(8),
@@ -114,6 +119,7 @@ pub(super) unsafe fn sgemm(
         ldc: n as isize,
     };
     let macs = m.saturating_mul(k).saturating_mul(n);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let own = macs
         < if csa != 1 {
             OWN_TRANSPOSED_A_MACS
@@ -141,15 +147,13 @@ pub(super) unsafe fn sgemm(
             return;
         }
     }
-    let _ = own;
     // SAFETY: the caller's contract.
     unsafe { split::<16, 16>(m, k, n, o, &|m, k, n, o| with_matrixmultiply(m, k, n, o)) }
 }
 
-/// What one thread runs on its part of a product.
-///
-/// # Safety
-/// `sgemm`'s contract for the operands, with C's row stride `ldc`.
+/// What one thread runs on its part of a product. The closures behind it call the unsafe routines
+/// above; `split` calls them only with parts of operands that satisfy `sgemm`'s contract (with
+/// C's row stride `ldc`), which is what makes them sound to call.
 type Serial<'a> = &'a (dyn Fn(usize, usize, usize, Operands) + Sync);
 
 /// `matrixmultiply` on one thread (it detects AVX2 and AVX-512 itself); beta = 0 means C need not
