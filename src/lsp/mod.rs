@@ -1,5 +1,6 @@
-//! `nnc lsp`: a language server over stdio, on `lsp-server` (the transport and JSON-RPC framing
-//! rust-analyzer uses) and `lsp-types` (the protocol's types). It keeps the text of every open
+//! `nnc lsp`: a language server over stdio, on `lsp-server` (the messages, framing and handshake
+//! rust-analyzer uses, over a transport of our own: `transport`) and `lsp-types` (the protocol's
+//! types). It keeps the text of every open
 //! `.nn` document, and on open and on every change checks it as `nnc check` would (syntax,
 //! names, options, shapes, and the data file's columns when that file exists) and publishes the
 //! diagnostics with their codes, help and related locations; closing a document clears them.
@@ -8,7 +9,7 @@
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
 //! "method not found" error; a frame that is not a message is reported to the client's log and
-//! skipped (`transport`); nothing a client sends ends the server but `exit`. Changes that arrive
+//! skipped (`transport`); only `exit`, or the end of stdin, ends the server. Changes that arrive
 //! faster than they are checked are coalesced: the server reads every message already waiting
 //! before it checks, and then checks each changed document once, at its latest text.
 
