@@ -75,11 +75,28 @@ fn shape_text(s: &crate::ir::Shape) -> String {
     format!("({})", dims.join(", "))
 }
 
-/// The summary table of a built program.
-pub fn summary(program: &Program) -> String {
+/// One layer (or named value) of the model: what the summary prints of it, and where the file
+/// writes it (for an editor's hover).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerRow {
+    /// `dense_2 (relu)`, `h = dense_2 (relu)`, `layernorm_3`, `math`.
+    pub label: String,
+    /// `(B, 64)`.
+    pub shape: String,
+    pub params: usize,
+    pub span: crate::diag::Span,
+}
+
+/// The rows of the model's layers, in order (the input first, without a span of its own).
+pub fn layer_rows(program: &Program) -> Vec<LayerRow> {
     let spec = &program.spec;
     let input_width = program.input_width;
-    let mut rows = vec![("input".to_string(), format!("(B, {input_width})"), 0usize)];
+    let mut rows = vec![LayerRow {
+        label: "input".to_string(),
+        shape: format!("(B, {input_width})"),
+        params: 0,
+        span: crate::diag::Span::default(),
+    }];
     for (k, node) in spec.nodes.iter().enumerate() {
         let own = |p: &&crate::lower::ParamSpec| match (&p.owner, &node.kind) {
             (Owner::Layer(i), NodeKind::Dense(j)) => i == j,
@@ -121,8 +138,23 @@ pub fn summary(program: &Program) -> String {
                     .map(|v| shape_text(&v.shape))
             })
             .unwrap_or_default();
-        rows.push((label, shape, params));
+        rows.push(LayerRow {
+            label,
+            shape,
+            params,
+            span: node.span,
+        });
     }
+    rows
+}
+
+/// The summary table of a built program.
+pub fn summary(program: &Program) -> String {
+    let spec = &program.spec;
+    let rows: Vec<(String, String, usize)> = layer_rows(program)
+        .into_iter()
+        .map(|r| (r.label, r.shape, r.params))
+        .collect();
     let total = program.parameter_count();
     let w0 = rows
         .iter()

@@ -2,8 +2,8 @@
 //! stdin and stdout with the protocol's `Content-Length` framing. It initializes, publishes the
 //! diagnostics of a broken document with the right code and a range in UTF-16 units (after
 //! non-ASCII text on the same line), publishes an empty list once the document is fixed, answers
-//! a request it does not implement with "method not found", gives the document's outline and
-//! completions, and shuts down and exits cleanly.
+//! a request it does not implement with "method not found", gives the document's outline,
+//! completions and a layer's hover, and shuts down and exits cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -181,6 +181,19 @@ fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
     assert!(
         labels.contains(&"relu") && labels.contains(&"gelu"),
         "{labels:?}"
+    );
+    // Hover over the layer: its output shape and parameter count (4·3 + 3).
+    client.request(
+        7,
+        "textDocument/hover",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 2, "character": 4}}),
+    );
+    let answer = client.receive();
+    assert_eq!(answer["id"], 7);
+    let shown = answer["result"]["contents"]["value"].as_str().unwrap();
+    assert!(
+        shown.contains("`(B, 3)`") && shown.contains("15 parameters"),
+        "{shown}"
     );
 
     client.request(3, "shutdown", Value::Null);

@@ -5,7 +5,8 @@
 //! names, options, shapes, and the data file's columns when that file exists) and publishes the
 //! diagnostics with their codes, help and related locations; closing a document clears them.
 //! It answers outline (document symbol) and go-to-definition requests from the syntax tree
-//! (`symbols`), and completion from the language's word lists by context (`complete`).
+//! (`symbols`), hover over a layer (its output shape and parameter count, from the built program),
+//! and completion from the language's word lists by context (`complete`).
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
 //! "method not found" error; a frame that is not a message is reported to the client's log and
@@ -26,11 +27,14 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, LogMessage,
     Notification as _, PublishDiagnostics,
 };
-use lsp_types::request::{Completion, DocumentSymbolRequest, GotoDefinition, Request as _};
+use lsp_types::request::{
+    Completion, DocumentSymbolRequest, GotoDefinition, HoverRequest, Request as _,
+};
 use lsp_types::{
     CompletionOptions, CompletionParams, CompletionResponse, DocumentSymbolParams,
-    DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, LogMessageParams,
-    MessageType, OneOf, PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability,
+    DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents,
+    HoverParams, HoverProviderCapability, LogMessageParams, MarkupContent, MarkupKind, MessageType,
+    OneOf, PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability,
     TextDocumentSyncKind, Uri,
 };
 
@@ -45,6 +49,7 @@ pub fn serve() -> Result<(), String> {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         document_symbol_provider: Some(OneOf::Left(true)),
         definition_provider: Some(OneOf::Left(true)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec![":".to_string(), " ".to_string()]),
             ..Default::default()
@@ -139,6 +144,29 @@ impl Server {
                     Err(e) => invalid(id, e),
                 }
             }
+            HoverRequest::METHOD => match serde_json::from_value::<HoverParams>(params) {
+                Ok(p) => {
+                    let at = p.text_document_position_params;
+                    let uri = at.text_document.uri;
+                    let shown = self.documents.get(uri.as_str()).and_then(|text| {
+                        let path =
+                            uri_to_path(&uri).unwrap_or_else(|| PathBuf::from("untitled.nn"));
+                        let program = session::build_text(&path, text.clone()).ok()?;
+                        symbols::hover(&program, text, at.position)
+                    });
+                    Response::new_ok(
+                        id,
+                        shown.map(|value| Hover {
+                            contents: HoverContents::Markup(MarkupContent {
+                                kind: MarkupKind::Markdown,
+                                value,
+                            }),
+                            range: None,
+                        }),
+                    )
+                }
+                Err(e) => invalid(id, e),
+            },
             Completion::METHOD => match serde_json::from_value::<CompletionParams>(params) {
                 Ok(p) => {
                     let at = p.text_document_position;

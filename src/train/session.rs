@@ -71,6 +71,11 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
 /// file's columns only when the file the model names exists (while it is being written, a
 /// missing file is not an error of the model).
 pub fn check_text(path: &Path, text: String) -> Result<(), Diagnostic> {
+    build_text(path, text).map(|_| ())
+}
+
+/// The program `check_text` builds, for what an editor shows of it (a layer's shape on hover).
+pub fn build_text(path: &Path, text: String) -> Result<Program, Diagnostic> {
     let overrides = Overrides::default();
     let spec = load_model_text(path, text, &overrides)?;
     let data_exists = spec
@@ -83,7 +88,7 @@ pub fn check_text(path: &Path, text: String) -> Result<(), Diagnostic> {
     } else {
         None
     };
-    program::build(&spec, shape.as_ref()).map(|_| ())
+    program::build(&spec, shape.as_ref())
 }
 
 pub struct RunOptions {
