@@ -160,9 +160,9 @@ mod tests {
 
     #[test]
     fn file_uris_and_paths_round_trip() {
-        let path = Path::new("/tmp/my models/données.nn");
+        let path = Path::new("/data/my models/données.nn");
         let uri = path_to_uri(path).unwrap();
-        assert_eq!(uri.as_str(), "file:///tmp/my%20models/donn%C3%A9es.nn");
+        assert_eq!(uri.as_str(), "file:///data/my%20models/donn%C3%A9es.nn");
         assert_eq!(uri_to_path(&uri).unwrap(), path);
         assert_eq!(uri_to_path(&Uri::from_str("untitled:1").unwrap()), None);
     }
