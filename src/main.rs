@@ -290,19 +290,28 @@ macro_rules! say_raw {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(
-        cli.command,
-        Command::Check {
-            message_format: MessageFormat::Json,
-            ..
+    // `check` reports every independent error of the file, not only the first.
+    if let Command::Check {
+        file,
+        message_format,
+        data,
+    } = &cli.command
+    {
+        let errors = session::check_file(file, &overrides(data));
+        for d in &errors {
+            match message_format {
+                MessageFormat::Json => println!("{}", d.to_json()),
+                MessageFormat::Human => eprintln!("{:?}", miette::Report::new(d.clone())),
+            }
         }
-    );
+        return if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(d) if json => {
-            println!("{}", d.to_json());
-            ExitCode::from(1)
-        }
         Err(d) => {
             eprintln!("{:?}", miette::Report::new(d));
             ExitCode::from(1)
@@ -381,9 +390,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             Diagnostic::new("nnc::lsp::connection", e)
                 .with_help("`nnc lsp` is started by an editor, which speaks the protocol on stdin")
         }),
-        Command::Check { file, data, .. } => {
-            session::build_file(&file, &overrides(&data)).map(|_| ())
-        }
+        Command::Check { .. } => unreachable!("invariant: main handles `check` before dispatch"),
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data))?;
             say_raw!("{}", nnc::summary::summary(&program));

@@ -58,6 +58,13 @@ pub fn parse_model(source: &Source) -> Result<ModelSpec, Diagnostic> {
     lower::resolve(source, &file)
 }
 
+/// `parse_model` with every independent error the resolution finds (`lower::resolve_all`); a
+/// syntax error stops before resolution, alone.
+pub fn parse_model_all(source: &Source) -> Result<ModelSpec, Vec<Diagnostic>> {
+    let file = syntax::parse(source).map_err(|d| vec![d])?;
+    lower::resolve_all(source, &file)
+}
+
 fn verified(f: Function) -> VerifiedFunction {
     let name = f.name.clone();
     VerifiedFunction::new(f).unwrap_or_else(|e| {

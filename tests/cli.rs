@@ -719,3 +719,34 @@ fn check_reports_diagnostics_as_json() {
     assert!(stdout(&good).is_empty() && stderr(&good).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nnc check` reports every independent error of a file, in the order of the file's parts: a
+/// misplaced item, the model's unknown activation, the unknown loss and the unknown optimizer.
+#[test]
+fn check_reports_every_independent_error() {
+    let dir = scratch("all-errors");
+    let path = dir.join("bad.nn");
+    let text =
+        "model {\n  input(4)\n  dense(8, activation: rleu)\n  output(3, activation: softmax)\n}\n\
+                loss: cross_entropyy\noptimizer: adamm(learning_rate: 0.01)\nbogus: 3\n";
+    std::fs::write(&path, text).unwrap();
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let codes: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].to_string())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "\"nnc::lower::unknown_item\"",
+            "\"nnc::lower::unknown_activation\"",
+            "\"nnc::lower::unknown_loss\"",
+            "\"nnc::lower::unknown_optimizer\"",
+        ]
+    );
+    // The terminal shows all four too.
+    let human = nnc(&["check", path.to_str().unwrap()]);
+    assert_eq!(stderr(&human).matches("nnc::lower::unknown_").count(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,4 +13,4 @@ pub mod spec;
 
 pub use graph::{lower, DataShape, Init, Lowered, Owner, ParamSpec};
 pub use regularize::{init_of as regularize_init, COUNTER};
-pub use spec::{resolve, Activation, Clipping, Loss, ModelSpec, Optimizer, Schedule};
+pub use spec::{resolve, resolve_all, Activation, Clipping, Loss, ModelSpec, Optimizer, Schedule};

@@ -247,10 +247,10 @@ impl Server {
         // A document that is not a file on disk (an unsaved buffer) is checked as if it were
         // in the current folder, so its data path means what it would mean there.
         let path = uri_to_path(uri).unwrap_or_else(|| PathBuf::from("untitled.nn"));
-        match session::check_text(&path, text.clone()) {
-            Ok(()) => Vec::new(),
-            Err(d) => vec![convert::diagnostic(&d, uri, text)],
-        }
+        session::check_text(&path, text.clone())
+            .iter()
+            .map(|d| convert::diagnostic(d, uri, text))
+            .collect()
     }
 }
 

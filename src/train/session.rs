@@ -43,16 +43,60 @@ pub fn load_model_text(
     text: String,
     overrides: &Overrides,
 ) -> Result<ModelSpec, Diagnostic> {
+    load_model_text_all(path, text, overrides).map_err(|mut errors| errors.remove(0))
+}
+
+/// `load_model_text` with every independent error of the file (`lower::resolve_all`), first the
+/// one `load_model_text` reports.
+fn load_model_text_all(
+    path: &Path,
+    text: String,
+    overrides: &Overrides,
+) -> Result<ModelSpec, Vec<Diagnostic>> {
     let text = match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
         None => text,
     };
     let source = Source::new(path.display().to_string(), text);
     // `--set` edits the text, so everything below reads the file as overridden.
-    let edited = crate::set::apply(&source, &overrides.set)?;
-    let mut spec = program::parse_model(&edited.source).map_err(|d| edited.remap(d))?;
-    apply_overrides(&mut spec, overrides)?;
+    let edited = crate::set::apply(&source, &overrides.set).map_err(|d| vec![d])?;
+    let mut spec = program::parse_model_all(&edited.source).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|d| edited.remap(d))
+            .collect::<Vec<_>>()
+    })?;
+    apply_overrides(&mut spec, overrides).map_err(|d| vec![d])?;
     Ok(spec)
+}
+
+/// What `nnc check` reports: every independent error of the file's own text, or, when it has
+/// none, the first error of checking it against its data and building its program. Empty when
+/// the file is valid.
+pub fn check_file(path: &Path, overrides: &Overrides) -> Vec<Diagnostic> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            return vec![Diagnostic::new(
+                "nnc::io::model_file",
+                format!("cannot read the model file `{}`: {e}", path.display()),
+            )
+            .with_help("check the path; model files end in `.nn`")]
+        }
+    };
+    let spec = match load_model_text_all(path, text, overrides) {
+        Ok(spec) => spec,
+        Err(errors) => return errors,
+    };
+    let built = (|| {
+        let shape = if has_data(&spec, overrides) {
+            Some(prepare_data(&spec, path, overrides)?.shape)
+        } else {
+            None
+        };
+        program::build(&spec, shape.as_ref())
+    })();
+    built.err().into_iter().collect()
 }
 
 /// Resolve a model file and build its program, checked against its data when the flags or the
@@ -67,11 +111,14 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
     program::build(&spec, shape.as_ref())
 }
 
-/// What `nnc lsp` checks in an editor's buffer: everything `build_file` does, with the data
-/// file's columns only when the file the model names exists (while it is being written, a
-/// missing file is not an error of the model).
-pub fn check_text(path: &Path, text: String) -> Result<(), Diagnostic> {
-    build_text(path, text).map(|_| ())
+/// What `nnc lsp` checks in an editor's buffer: everything `check_file` does (every independent
+/// error of the text), with the data file's columns only when the file the model names exists
+/// (while it is being written, a missing file is not an error of the model).
+pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
+    match load_model_text_all(path, text.clone(), &Overrides::default()) {
+        Err(errors) => errors,
+        Ok(_) => build_text(path, text).err().into_iter().collect(),
+    }
 }
 
 /// The program `check_text` builds, for what an editor shows of it (a layer's shape on hover).

@@ -236,14 +236,24 @@ pub(super) fn err(
 
 /// Resolve a parsed file into a `ModelSpec`.
 pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
+    resolve_all(source, file).map_err(|mut errors| errors.remove(0))
+}
+
+/// `resolve`, reporting every independent error of the file rather than the first: each top-level
+/// item that is misplaced, unknown or repeated, and the errors of the model, the loss, the
+/// optimizer, the data block, the train block and the regularization, which are resolved apart.
+/// What depends on a part that failed is not checked (the train block's monitor needs the loss).
+/// The errors come in the order `resolve` would meet them, so its error is the first.
+pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagnostic>> {
     let mut model: Option<&Block> = None;
     let mut data: Option<&Block> = None;
     let mut train: Option<&Block> = None;
     let mut loss: Option<&Value> = None;
     let mut optimizer: Option<&Value> = None;
     let mut regularization: Option<&Value> = None;
+    let mut errors: Vec<Diagnostic> = Vec::new();
 
-    let (defs, prelude_start) = defs::resolve_defs(source, file)?;
+    let (defs, prelude_start) = defs::resolve_defs(source, file).map_err(|e| vec![e])?;
     for item in &file.items {
         let (name, span) = match item {
             Item::Block(b) => (&b.name, b.span),
@@ -258,38 +268,41 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
             ("optimizer", Item::Setting(s)) => optimizer.replace(&s.value).is_some(),
             ("regularization", Item::Setting(s)) => regularization.replace(&s.value).is_some(),
             ("model" | "data" | "train", Item::Setting(_)) => {
-                return Err(err(
+                errors.push(err(
                     source,
                     "nnc::lower::expected_block",
                     format!("`{}` is a block", name.name),
                     span,
                     "written as a setting",
                     format!("write `{} {{ ... }}`", name.name),
-                ))
+                ));
+                continue;
             }
             ("loss" | "optimizer" | "regularization", Item::Block(_)) => {
-                return Err(err(
+                errors.push(err(
                     source,
                     "nnc::lower::expected_setting",
                     format!("`{}` is a setting", name.name),
                     span,
                     "written as a block",
                     format!("write `{}: <name>`", name.name),
-                ))
+                ));
+                continue;
             }
             _ => {
-                return Err(err(
+                errors.push(err(
                     source,
                     "nnc::lower::unknown_item",
                     format!("unknown top-level item `{}`", name.name),
                     name.span,
                     "not known at the top level",
                     unknown_help(&name.name, "items", TOP_LEVEL),
-                ))
+                ));
+                continue;
             }
         };
         if slot_taken {
-            return Err(err(
+            errors.push(err(
                 source,
                 "nnc::lower::duplicate_item",
                 format!("`{}` is given twice", name.name),
@@ -301,45 +314,91 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
     }
 
     let Some(model) = model else {
-        return Err(Diagnostic::new(
-            "nnc::lower::missing_model",
-            "the file has no `model { ... }` block",
-        )
-        .with_source(source)
-        .with_label(
-            crate::diag::Span::new(0, 0),
-            "expected somewhere in this file",
-        )
-        .with_help("add a model, e.g. `model { input(4) output(3, activation: softmax) }`"));
+        errors.push(
+            Diagnostic::new(
+                "nnc::lower::missing_model",
+                "the file has no `model { ... }` block",
+            )
+            .with_source(source)
+            .with_label(
+                crate::diag::Span::new(0, 0),
+                "expected somewhere in this file",
+            )
+            .with_help("add a model, e.g. `model { input(4) output(3, activation: softmax) }`"),
+        );
+        return Err(errors);
     };
-    let (input, layers, nodes) = resolve_model(source, model, &defs)?;
-    let Some(loss_value) = loss else {
-        return Err(err(
-            source,
-            "nnc::lower::missing_loss",
-            "the file names no loss",
-            model.name.span,
-            "this model needs a loss to train",
-            "add `loss: cross_entropy` (classification) or `loss: mse` (regression)",
-        ));
+    // Every part below is resolved even when an earlier one failed; `keep` keeps its error.
+    fn keep<T>(errors: &mut Vec<Diagnostic>, r: Result<T, Diagnostic>) -> Option<T> {
+        r.map_err(|e| errors.push(e)).ok()
+    }
+    let resolved_model = keep(&mut errors, resolve_model(source, model, &defs));
+    let resolved_loss = match loss {
+        Some(loss_value) => keep(
+            &mut errors,
+            defs::def_use(source, loss_value, &defs).and_then(|loss_def| {
+                let kind = match loss_def {
+                    Some(_) => Loss::Mse,
+                    None => loss::resolve_loss(source, loss_value)?,
+                };
+                Ok((loss_value, loss_def, kind))
+            }),
+        ),
+        None => keep(
+            &mut errors,
+            Err(err(
+                source,
+                "nnc::lower::missing_loss",
+                "the file names no loss",
+                model.name.span,
+                "this model needs a loss to train",
+                "add `loss: cross_entropy` (classification) or `loss: mse` (regression)",
+            )),
+        ),
     };
-    let loss_def = defs::def_use(source, loss_value, &defs)?;
-    let loss_kind = match loss_def {
-        Some(_) => Loss::Mse,
-        None => loss::resolve_loss(source, loss_value)?,
-    };
-    let train_loss = loss_kind.kind();
-    let ((optimizer_kind, schedule, clipping), optimizer_span) = match optimizer {
-        Some(v) => (resolve_optimizer(source, v)?, v.span),
-        None => (
+    let resolved_optimizer = match optimizer {
+        Some(v) => keep(&mut errors, resolve_optimizer(source, v)).map(|o| (o, v.span)),
+        None => Some((
             (
                 Optimizer::default_of(OptimizerKind::Adam),
                 Schedule::Constant,
                 Clipping::default(),
             ),
             model.name.span,
-        ),
+        )),
     };
+    let resolved_data = keep(&mut errors, data::resolve_data(source, data));
+    let resolved_train = resolved_loss.as_ref().and_then(|(loss_value, _, kind)| {
+        keep(
+            &mut errors,
+            resolve_train(source, train, (kind.kind(), loss_value.span)),
+        )
+    });
+    let resolved_regularization = match regularization {
+        Some(v) => keep(&mut errors, regularize::resolve_regularization(source, v)),
+        None => Some(Penalty::default()),
+    };
+    let (
+        Some((input, layers, nodes)),
+        Some((loss_value, loss_def, loss_kind)),
+        Some(((optimizer_kind, schedule, clipping), optimizer_span)),
+        Some(data),
+        Some(train),
+        Some(regularization),
+    ) = (
+        resolved_model,
+        resolved_loss,
+        resolved_optimizer,
+        resolved_data,
+        resolved_train,
+        resolved_regularization,
+    )
+    else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(ModelSpec {
         source: source.clone(),
         input,
@@ -354,13 +413,10 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
         optimizer_span,
         schedule,
         clipping,
-        data: data::resolve_data(source, data)?,
-        train: resolve_train(source, train, (train_loss, loss_value.span))?,
+        data,
+        train,
         model_span: model.name.span,
-        regularization: match regularization {
-            Some(v) => regularize::resolve_regularization(source, v)?,
-            None => Penalty::default(),
-        },
+        regularization,
     })
 }
 
