@@ -5,10 +5,12 @@
 //! every shape rule; `autodiff` differentiates IR into IR; `optim` appends the optimizer update so a
 //! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
 //! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
+//! Beside the pipeline, `lsp` serves editors (`nnc lsp`) from the same checks.
 //!
 //! `unsafe` is denied everywhere but in the code generator's modules that call generated code or
-//! read raw buffers (`codegen` and its `helpers`, `strided` and `vmath`), and every `unsafe` block
-//! there states why it is sound in a `// SAFETY:` comment (enforced by clippy).
+//! read raw buffers (`codegen` and its `helpers`, `strided`, `vmath`, `gemm`, `random` and
+//! `kernels`), and every `unsafe` block there states why it is sound in a `// SAFETY:` comment
+//! (enforced by clippy).
 
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]

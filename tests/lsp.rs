@@ -289,3 +289,20 @@ fn bad_frames_and_fast_changes_neither_crash_nor_stall_the_server() {
     client.notify("exit", Value::Null);
     assert!(client.child.wait().unwrap().success());
 }
+
+/// Started without a client (stdin closed before initialization), the server says so as a
+/// diagnostic with a help line and exits with 1, not a panic.
+#[test]
+fn without_a_client_the_server_reports_and_exits() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .arg("lsp")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nnc::lsp::connection"), "{stderr}");
+    assert!(stderr.contains("started by an editor"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

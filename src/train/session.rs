@@ -25,15 +25,40 @@ pub use super::overrides::{apply_overrides, Overrides};
 
 /// Read and resolve a `.nn` file, with overrides applied to its training settings.
 pub fn load_model(path: &Path, overrides: &Overrides) -> Result<ModelSpec, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    load_model_text(path, read_model_file(path)?, overrides)
+}
+
+fn read_model_file(path: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::new(
             "nnc::io::model_file",
             format!("cannot read the model file `{}`: {e}", path.display()),
         )
         .with_help("check the path; model files end in `.nn`")
-    })?;
-    // Editors on some systems start files with a byte-order mark; it is not part of the text.
-    load_model_text(path, text, overrides)
+    })
+}
+
+/// The program of a resolved model, checked against the data it names when `with_data`.
+fn build_spec(
+    spec: &ModelSpec,
+    path: &Path,
+    overrides: &Overrides,
+    with_data: bool,
+) -> Result<Program, Diagnostic> {
+    let shape = if with_data {
+        Some(prepare_data(spec, path, overrides)?.shape)
+    } else {
+        None
+    };
+    program::build(spec, shape.as_ref())
+}
+
+/// Whether the data file the model names exists beside the model file.
+fn data_file_exists(spec: &ModelSpec, path: &Path) -> bool {
+    spec.data
+        .path
+        .as_ref()
+        .is_some_and(|(p, _)| path.parent().unwrap_or(Path::new("")).join(p).is_file())
 }
 
 /// `load_model` for a text already read (an editor's unsaved buffer); `path` names it in
@@ -53,6 +78,7 @@ fn load_model_text_all(
     text: String,
     overrides: &Overrides,
 ) -> Result<ModelSpec, Vec<Diagnostic>> {
+    // Editors on some systems start files with a byte-order mark; it is not part of the text.
     let text = match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
         None => text,
@@ -74,50 +100,37 @@ fn load_model_text_all(
 /// none, the first error of checking it against its data and building its program. Empty when
 /// the file is valid.
 pub fn check_file(path: &Path, overrides: &Overrides) -> Vec<Diagnostic> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_model_file(path) {
         Ok(text) => text,
-        Err(e) => {
-            return vec![Diagnostic::new(
-                "nnc::io::model_file",
-                format!("cannot read the model file `{}`: {e}", path.display()),
-            )
-            .with_help("check the path; model files end in `.nn`")]
-        }
+        Err(d) => return vec![d],
     };
-    let spec = match load_model_text_all(path, text, overrides) {
-        Ok(spec) => spec,
-        Err(errors) => return errors,
-    };
-    let built = (|| {
-        let shape = if has_data(&spec, overrides) {
-            Some(prepare_data(&spec, path, overrides)?.shape)
-        } else {
-            None
-        };
-        program::build(&spec, shape.as_ref())
-    })();
-    built.err().into_iter().collect()
+    match load_model_text_all(path, text, overrides) {
+        Ok(spec) => build_spec(&spec, path, overrides, has_data(&spec, overrides))
+            .err()
+            .into_iter()
+            .collect(),
+        Err(errors) => errors,
+    }
 }
 
 /// Resolve a model file and build its program, checked against its data when the flags or the
 /// file name a data file (what `check`, `summary` and `ir` do).
 pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnostic> {
     let spec = load_model(path, overrides)?;
-    let shape = if has_data(&spec, overrides) {
-        Some(prepare_data(&spec, path, overrides)?.shape)
-    } else {
-        None
-    };
-    program::build(&spec, shape.as_ref())
+    build_spec(&spec, path, overrides, has_data(&spec, overrides))
 }
 
 /// What `nnc lsp` checks in an editor's buffer: everything `check_file` does (every independent
 /// error of the text), with the data file's columns only when the file the model names exists
 /// (while it is being written, a missing file is not an error of the model).
 pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
-    match load_model_text_all(path, text.clone(), &Overrides::default()) {
+    let overrides = Overrides::default();
+    match load_model_text_all(path, text, &overrides) {
+        Ok(spec) => build_spec(&spec, path, &overrides, data_file_exists(&spec, path))
+            .err()
+            .into_iter()
+            .collect(),
         Err(errors) => errors,
-        Ok(_) => build_text(path, text).err().into_iter().collect(),
     }
 }
 
@@ -125,17 +138,7 @@ pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
 pub fn build_text(path: &Path, text: String) -> Result<Program, Diagnostic> {
     let overrides = Overrides::default();
     let spec = load_model_text(path, text, &overrides)?;
-    let data_exists = spec
-        .data
-        .path
-        .as_ref()
-        .is_some_and(|(p, _)| path.parent().unwrap_or(Path::new("")).join(p).is_file());
-    let shape = if data_exists {
-        Some(prepare_data(&spec, path, &overrides)?.shape)
-    } else {
-        None
-    };
-    program::build(&spec, shape.as_ref())
+    build_spec(&spec, path, &overrides, data_file_exists(&spec, path))
 }
 
 pub struct RunOptions {
