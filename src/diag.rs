@@ -238,6 +238,14 @@ impl Diagnostic {
     }
 }
 
+/// One diagnostic as a list of one, so `?` carries a single error out of a stage that collects
+/// every independent error (`lower::resolve_all`).
+impl From<Diagnostic> for Vec<Diagnostic> {
+    fn from(d: Diagnostic) -> Self {
+        vec![d]
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

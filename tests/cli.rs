@@ -750,3 +750,76 @@ fn check_reports_every_independent_error() {
     assert_eq!(stderr(&human).matches("nnc::lower::unknown_").count(), 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Inside each part too, every error is reported: unknown names in two defs (one no layer uses),
+/// two bad options of one layer, an unknown layer between two bad ones, an unknown name in the
+/// model's math (but not `a`, bound by a layer that failed), two bad optimizer options, two bad
+/// training settings and two bad data settings, each at the text it is about and in the order of
+/// the file.
+#[test]
+fn check_reports_every_error_inside_each_part() {
+    let dir = scratch("all-errors-inside");
+    let path = dir.join("bad.nn");
+    let text = "\
+def gate(x) = sigmoid(x) * y0
+def unused(x) { h = x * 2
+  h + z0 }
+model {
+  input(4)
+  a = dense(16, activaton: relu, dropuot: 0.5)
+  denes(8)
+  b = dense(8, activation: rleu, init: he_nromal)
+  c = relu(a + q0)
+  output(3, activation: softmax)
+}
+loss: cross_entropy
+optimizer: adam(beta1: 3, clip_norm: -1)
+train {
+  epochs: 0
+  batch_size: 0
+}
+data {
+  test_fraction: 2
+  validation_fraction: -1
+}
+";
+    std::fs::write(&path, text).unwrap();
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let found: Vec<(String, String)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+            let (start, end) = (
+                d["range"]["start"].as_u64().unwrap() as usize,
+                d["range"]["end"].as_u64().unwrap() as usize,
+            );
+            (
+                d["code"].as_str().unwrap().to_string(),
+                text[start..end].to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("nnc::math::unknown_name", "y0"),
+        ("nnc::math::unknown_name", "z0"),
+        ("nnc::lower::unknown_option", "activaton"),
+        ("nnc::lower::unknown_option", "dropuot"),
+        ("nnc::lower::unknown_layer", "denes"),
+        ("nnc::lower::unknown_activation", "rleu"),
+        ("nnc::lower::unknown_initializer", "he_nromal"),
+        ("nnc::math::unknown_name", "q0"),
+        ("nnc::lower::out_of_range", "3"),
+        ("nnc::lower::out_of_range", "-1"),
+        ("nnc::lower::out_of_range", "2"),
+        ("nnc::lower::out_of_range", "-1"),
+        ("nnc::lower::out_of_range", "0"),
+        ("nnc::lower::out_of_range", "0"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, t)| (c.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -44,6 +44,27 @@ const BUILTINS: &[&str] = &[
     "concat",
 ];
 
+/// `name` is neither bound (one of `bound`), nor a def, nor a built-in function. Lowering and the
+/// check of every name before it (`lower::names`) give the same diagnostic.
+pub fn unknown_name(
+    source: &Source,
+    name: &Ident,
+    mut bound: Vec<&str>,
+    defs: &[Def],
+) -> Diagnostic {
+    bound.sort_unstable();
+    let mut known = bound;
+    known.extend(defs.iter().map(|d| d.name.name.as_str()));
+    known.extend(BUILTINS);
+    Diagnostic::new(
+        "nnc::math::unknown_name",
+        format!("unknown name `{}`", name.name),
+    )
+    .with_source(source)
+    .with_label(name.span, "not defined here")
+    .with_help(unknown_help(&name.name, "names here", &known))
+}
+
 /// Is `name` one of the built-in math functions?
 pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
@@ -591,18 +612,8 @@ fn call(
         return call_def(ctx, d, a.positional, a.named, span);
     }
     if !is_builtin(&name.name) {
-        let mut known: Vec<&str> = env.keys().map(String::as_str).collect();
-        known.sort_unstable();
-        known.extend(ctx.defs.iter().map(|d| d.name.name.as_str()));
-        known.extend(BUILTINS);
-        return Err(error(
-            ctx,
-            "nnc::math::unknown_name",
-            format!("unknown name `{}`", name.name),
-            name.span,
-            "not defined here",
-            &unknown_help(&name.name, "names here", &known),
-        ));
+        let bound: Vec<&str> = env.keys().map(String::as_str).collect();
+        return Err(unknown_name(ctx.source, name, bound, ctx.defs));
     }
     if name.name == "param" {
         return param(ctx, env, args, span);

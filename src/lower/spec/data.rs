@@ -11,6 +11,7 @@ use crate::data::{
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, Value, ValueKind};
 
+use super::collect::Errors;
 use super::options::{unknown_help, Count, Number, Options};
 use super::{err, settings_of, SEED, TEST_FRACTION, VALIDATION_FRACTION};
 
@@ -95,7 +96,10 @@ const QUANTILES: Number = Number {
     max: 0.49,
 };
 
-pub(super) fn resolve_data(source: &Source, block: Option<&Block>) -> Result<DataSpec, Diagnostic> {
+pub(super) fn resolve_data(
+    source: &Source,
+    block: Option<&Block>,
+) -> Result<DataSpec, Vec<Diagnostic>> {
     let Some(block) = block else {
         return Ok(DataSpec::default());
     };
@@ -110,33 +114,45 @@ pub(super) fn resolve_data(source: &Source, block: Option<&Block>) -> Result<Dat
         _ => true,
     });
     let settings = settings_of(source, &rest)?;
-    let o = Options::from_settings(source, &settings, DATA_OPTIONS, "data settings", block.span)?;
-    let test_file = o.text("test")?;
+    let o =
+        Options::from_settings_all(source, &settings, DATA_OPTIONS, "data settings", block.span)?;
+    // Each setting and column is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
+    let test_file = errors.take(o.text("test"), None);
     if let (Some(_), Some(v)) = (&test_file, o.value(TEST_FRACTION.name)) {
-        return Err(err(
+        let conflict = err(
             source,
             "nnc::lower::conflicting_settings",
             "`test_fraction` and a `test` file are both given",
             v.span,
             "not used with a test file",
             "the test rows come from the `test` file; remove `test_fraction`",
-        ));
+        );
+        errors.take(Err(conflict), ());
     }
-    let validation_file = o.text("validation")?;
+    let validation_file = errors.take(o.text("validation"), None);
     if let (Some(_), Some(v)) = (&validation_file, o.value(VALIDATION_FRACTION.name)) {
-        return Err(err(
+        let conflict = err(
             source,
             "nnc::lower::conflicting_settings",
             "`validation_fraction` and a `validation` file are both given",
             v.span,
             "not used with a validation file",
             "the validation rows come from the `validation` file; remove `validation_fraction`",
-        ));
+        );
+        errors.take(Err(conflict), ());
     }
-    let defaults = column_settings(source, &o, ColumnSettings::default())?;
+    let defaults = errors.take(
+        column_settings(source, &o, ColumnSettings::default()),
+        ColumnSettings::default(),
+    );
     let mut per_column: Vec<(Named, ColumnSettings)> = Vec::new();
     for b in &columns {
-        let (name, settings) = resolve_column(source, b, &defaults)?;
+        let Some((name, settings)) =
+            errors.take(resolve_column(source, b, &defaults).map(Some), None)
+        else {
+            continue;
+        };
         if let Some((first, _)) = per_column.iter().find(|(n, _)| n.name == name.name) {
             let d = err(
                 source,
@@ -146,47 +162,60 @@ pub(super) fn resolve_data(source: &Source, block: Option<&Block>) -> Result<Dat
                 "second block",
                 "merge the settings into one `column` block",
             );
-            return Err(match first.span {
+            let d = match first.span {
                 Some(s) => d.with_label(s, "first one"),
                 None => d,
-            });
+            };
+            errors.take(Err(d), ());
+            continue;
         }
         per_column.push((name, settings));
     }
-    Ok(DataSpec {
-        path: o.text("path")?,
-        target: o.text("target")?,
-        test_fraction: if test_file.is_some() {
-            0.0
-        } else {
-            o.number(&TEST_FRACTION)?
-        },
-        validation_fraction: if validation_file.is_some() {
-            0.0
-        } else {
-            o.number(&VALIDATION_FRACTION)?
-        },
+    let path = errors.take(o.text("path"), None);
+    let target = errors.take(o.text("target"), None);
+    let test_fraction = match test_file {
+        Some(_) => 0.0,
+        None => errors.take(o.number(&TEST_FRACTION), 0.0),
+    };
+    let validation_fraction = match validation_file {
+        Some(_) => 0.0,
+        None => errors.take(o.number(&VALIDATION_FRACTION), 0.0),
+    };
+    let split_seed = match o.value(SPLIT_SEED.name) {
+        Some(_) => errors.take(o.count(&SPLIT_SEED).map(Some), None),
+        None => None,
+    };
+    let delimiter = errors.take(
+        o.value("delimiter")
+            .map(|v| delimiter(source, v))
+            .transpose(),
+        None,
+    );
+    let decimal_comma = match o.value("decimal") {
+        Some(v) => errors.take(decimal(source, v), false),
+        None => false,
+    };
+    let missing_markers = errors.take(
+        o.value("missing_markers")
+            .map(|v| markers(source, v))
+            .transpose(),
+        None,
+    );
+    let categorical = errors.take(names(source, &o, "categorical"), Vec::new());
+    let ignore = errors.take(names(source, &o, "ignore"), Vec::new());
+    errors.finish(|| DataSpec {
+        path,
+        target,
+        test_fraction,
+        validation_fraction,
         test_file,
         validation_file,
-        split_seed: match o.value(SPLIT_SEED.name) {
-            Some(_) => Some(o.count(&SPLIT_SEED)?),
-            None => None,
-        },
-        delimiter: o
-            .value("delimiter")
-            .map(|v| delimiter(source, v))
-            .transpose()?,
-        decimal_comma: match o.value("decimal") {
-            Some(v) => decimal(source, v)?,
-            None => false,
-        },
-        missing_markers: o
-            .value("missing_markers")
-            .map(|v| markers(source, v))
-            .transpose()?
-            .unwrap_or_default(),
-        categorical: names(source, &o, "categorical")?,
-        ignore: names(source, &o, "ignore")?,
+        split_seed,
+        delimiter,
+        decimal_comma,
+        missing_markers: missing_markers.unwrap_or_default(),
+        categorical,
+        ignore,
         prepare: PrepareConfig {
             defaults,
             columns: per_column,

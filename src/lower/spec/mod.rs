@@ -2,9 +2,11 @@
 //! checked and every default filled in. Reading the AST happens here and nowhere else.
 
 mod clipping;
+mod collect;
 mod data;
 mod defs;
 pub mod loss;
+mod names;
 pub mod options;
 mod positional;
 mod regularize;
@@ -38,6 +40,7 @@ use train::resolve_train;
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Def, Entry, Expr, ExprArg, File, Ident, Item, Value};
 
+use collect::Errors;
 use options::{unknown_help, Number, Options};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -329,9 +332,13 @@ pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagno
         return Err(errors);
     };
     // Every part below is resolved even when an earlier one failed; `keep` keeps its error.
-    fn keep<T>(errors: &mut Vec<Diagnostic>, r: Result<T, Diagnostic>) -> Option<T> {
-        r.map_err(|e| errors.push(e)).ok()
+    fn keep<T, E: Into<Vec<Diagnostic>>>(
+        errors: &mut Vec<Diagnostic>,
+        r: Result<T, E>,
+    ) -> Option<T> {
+        r.map_err(|e| errors.extend(e.into())).ok()
     }
+    errors.extend(names::unknown_names_in_defs(source, &defs, prelude_start));
     let resolved_model = keep(&mut errors, resolve_model(source, model, &defs));
     let resolved_loss = match loss {
         Some(loss_value) => keep(
@@ -553,162 +560,233 @@ fn resolve_model(
     source: &Source,
     model: &Block,
     defs: &[Def],
-) -> Result<(InputSpec, Vec<DenseSpec>, Vec<ModelNode>), Diagnostic> {
+) -> Result<(InputSpec, Vec<DenseSpec>, Vec<ModelNode>), Vec<Diagnostic>> {
     let mut input: Option<InputSpec> = None;
     let mut layers: Vec<DenseSpec> = Vec::new();
     let mut nodes: Vec<ModelNode> = Vec::new();
     let mut names: std::collections::HashMap<String, Span> = Default::default();
+    // Entries are resolved apart: an error in one is reported and the next is still checked.
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    // Whether an entry other than `input` came before (resolved or not): `input` must be first.
+    let mut after_first = false;
+    let mut used_names = names::ModelNames::new(source, defs);
     for entry in &model.entries {
-        let (name, what) = match entry {
-            Entry::Call(c) => (None, Entered::Layer(c.clone(), None)),
-            Entry::Binding(b) => (Some(b.name.clone()), entered(source, &b.value, defs)?),
-            Entry::Setting(s) => {
-                return Err(err(
-                    source,
-                    "nnc::lower::expected_layer",
-                    "the model block holds layers, not settings",
-                    s.span,
-                    "a setting",
-                    "write layers as calls, e.g. `dense(16, activation: relu)`",
-                ))
-            }
-            Entry::Block(b) => {
-                return Err(err(
-                    source,
-                    "nnc::lower::expected_layer",
-                    "the model block holds layers, not blocks",
-                    b.span,
-                    "a block",
-                    "write layers as calls, e.g. `dense(16, activation: relu)`",
-                ))
-            }
+        let is_input = match entry {
+            Entry::Call(c) => c.name.name == "input",
+            Entry::Binding(b) => matches!(
+                &b.value.kind,
+                crate::syntax::ast::ExprKind::Call { name, .. } if name.name == "input"
+            ),
+            _ => false,
         };
-        let span = match entry {
-            Entry::Binding(b) => b.span,
-            Entry::Call(c) => c.span,
-            Entry::Setting(_) | Entry::Block(_) => unreachable!("invariant: refused above"),
-        };
-        if let Some(n) = &name {
-            if let Some(first) = names.insert(n.name.clone(), n.span) {
-                return Err(err(
-                    source,
-                    "nnc::lower::duplicate_name",
-                    format!("`{}` is bound twice", n.name),
-                    n.span,
-                    "bound again here",
-                    "give each value its own name",
-                )
-                .with_label(first, "first bound here"));
-            }
+        let resolved = resolve_entry(
+            source,
+            entry,
+            defs,
+            after_first,
+            (&mut input, &mut layers, &mut nodes, &mut names),
+        );
+        match resolved {
+            Ok(true) => used_names.check(nodes.last().expect("invariant: a node was added")),
+            Ok(false) => {}
+            Err(e) => errors.extend(e),
         }
-        if let Some(last) = layers.last().filter(|l: &&DenseSpec| l.is_output) {
+        if let Entry::Binding(b) = entry {
+            used_names.bind(&b.name.name);
+        }
+        after_first |= !is_input;
+    }
+    errors.extend(used_names.into_errors());
+    errors.sort_by_key(|e| e.labels.first().map(|l| l.span.start));
+    if !errors.is_empty() {
+        // The checks of the whole model below would only repeat what a failed entry left out.
+        return Err(errors);
+    }
+    finish_model(source, model, input, layers, nodes)
+}
+
+/// What `resolve_model` builds up entry by entry.
+type ModelParts<'m> = (
+    &'m mut Option<InputSpec>,
+    &'m mut Vec<DenseSpec>,
+    &'m mut Vec<ModelNode>,
+    &'m mut std::collections::HashMap<String, Span>,
+);
+
+/// Resolve one entry of the model block into `parts`: a layer, a named value or math. Whether it
+/// added a node (an unnamed `input` adds none).
+fn resolve_entry(
+    source: &Source,
+    entry: &Entry,
+    defs: &[Def],
+    after_first: bool,
+    parts: ModelParts<'_>,
+) -> Result<bool, Vec<Diagnostic>> {
+    let (input, layers, nodes, names) = parts;
+    let (name, what) = match entry {
+        Entry::Call(c) => (None, Entered::Layer(c.clone(), None)),
+        Entry::Binding(b) => (Some(b.name.clone()), entered(source, &b.value, defs)?),
+        Entry::Setting(s) => {
+            return Err(vec![err(
+                source,
+                "nnc::lower::expected_layer",
+                "the model block holds layers, not settings",
+                s.span,
+                "a setting",
+                "write layers as calls, e.g. `dense(16, activation: relu)`",
+            )])
+        }
+        Entry::Block(b) => {
+            return Err(vec![err(
+                source,
+                "nnc::lower::expected_layer",
+                "the model block holds layers, not blocks",
+                b.span,
+                "a block",
+                "write layers as calls, e.g. `dense(16, activation: relu)`",
+            )])
+        }
+    };
+    let span = match entry {
+        Entry::Binding(b) => b.span,
+        Entry::Call(c) => c.span,
+        Entry::Setting(_) | Entry::Block(_) => unreachable!("invariant: refused above"),
+    };
+    if let Some(n) = &name {
+        if let Some(first) = names.insert(n.name.clone(), n.span) {
             return Err(err(
                 source,
-                "nnc::lower::layer_after_output",
-                "a layer follows the output layer",
-                span,
-                "after the output layer",
-                "`output(...)` is the last layer; move this layer before it, or make it `dense`",
+                "nnc::lower::duplicate_name",
+                format!("`{}` is bound twice", n.name),
+                n.span,
+                "bound again here",
+                "give each value its own name",
             )
-            .with_label(last.span, "the output layer"));
+            .with_label(first, "first bound here")
+            .into());
         }
-        let (call, applied) = match what {
-            Entered::Math(expr) => {
-                nodes.push(ModelNode {
-                    kind: NodeKind::Math(expr.clone()),
-                    name,
-                    input: None,
-                    span,
-                });
-                continue;
-            }
-            Entered::Layer(call, applied) => (call, applied),
-        };
-        let kind = match call.name.name.as_str() {
-            "input" => {
-                if input.is_some() || !nodes.is_empty() {
-                    return Err(err(
-                        source,
-                        "nnc::lower::input_position",
-                        "`input` must be the first layer, and only one",
-                        call.span,
-                        "misplaced input",
-                        "declare the input once, before every other layer",
-                    ));
-                }
-                let names = positional::INPUT_POSITIONAL;
-                let known = &[INPUT_WIDTH.name, regularize::NOISE.name];
-                let opts = Options::from_call(source, &call, names, known)?;
-                let width = match opts.value(INPUT_WIDTH.name) {
-                    Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
-                    None => None,
-                };
-                input = Some(InputSpec {
-                    width,
-                    span: call.span,
-                    noise: opts.number(&regularize::NOISE)?,
-                });
-                if name.is_none() {
-                    continue;
-                }
-                NodeKind::Input
-            }
-            "dense" | "output" => {
-                layers.push(resolve_dense(source, &call, defs)?);
-                NodeKind::Dense(layers.len() - 1)
-            }
-            "batchnorm" => {
-                let names = &[BATCHNORM_MOMENTUM.name, BATCHNORM_EPSILON.name];
-                let opts = Options::from_call(source, &call, &[], names)?;
-                NodeKind::BatchNorm {
-                    momentum: opts.number(&BATCHNORM_MOMENTUM)?,
-                    epsilon: opts.number(&BATCHNORM_EPSILON)?,
-                }
-            }
-            other => match defs::find(defs, other) {
-                Some(def) => NodeKind::Def {
-                    def,
-                    args: match &entry {
-                        Entry::Binding(b) => match &b.value.kind {
-                            crate::syntax::ast::ExprKind::Call { args, .. } => args.clone(),
-                            _ => unreachable!("invariant: `entered` found a call"),
-                        },
-                        _ => call
-                            .args
-                            .iter()
-                            .map(|a| match a {
-                                crate::syntax::ast::Arg::Positional(v) => {
-                                    ExprArg::Positional(value_expr(v))
-                                }
-                                crate::syntax::ast::Arg::Named { name, value } => ExprArg::Named {
-                                    name: name.clone(),
-                                    value: value_expr(value),
-                                },
-                            })
-                            .collect(),
-                    },
-                },
-                None => {
-                    let mut known: Vec<&str> = LAYERS.to_vec();
-                    known.extend(defs.iter().map(|d| d.name.name.as_str()));
-                    return Err(err(
-                        source,
-                        "nnc::lower::unknown_layer",
-                        format!("unknown layer `{other}`"),
-                        call.name.span,
-                        "not a known layer",
-                        unknown_help(other, "layers", &known),
-                    ));
-                }
-            },
-        };
-        nodes.push(ModelNode {
-            kind,
-            name,
-            input: applied,
-            span: call.span,
-        });
     }
+    if let Some(last) = layers.last().filter(|l: &&DenseSpec| l.is_output) {
+        return Err(err(
+            source,
+            "nnc::lower::layer_after_output",
+            "a layer follows the output layer",
+            span,
+            "after the output layer",
+            "`output(...)` is the last layer; move this layer before it, or make it `dense`",
+        )
+        .with_label(last.span, "the output layer")
+        .into());
+    }
+    let (call, applied) = match what {
+        Entered::Math(expr) => {
+            nodes.push(ModelNode {
+                kind: NodeKind::Math(expr.clone()),
+                name,
+                input: None,
+                span,
+            });
+            return Ok(true);
+        }
+        Entered::Layer(call, applied) => (call, applied),
+    };
+    let kind = match call.name.name.as_str() {
+        "input" => {
+            if input.is_some() || after_first {
+                return Err(err(
+                    source,
+                    "nnc::lower::input_position",
+                    "`input` must be the first layer, and only one",
+                    call.span,
+                    "misplaced input",
+                    "declare the input once, before every other layer",
+                )
+                .into());
+            }
+            let positional = positional::INPUT_POSITIONAL;
+            let known = &[INPUT_WIDTH.name, regularize::NOISE.name];
+            let opts = Options::from_call_all(source, &call, positional, known)?;
+            let width = match opts.value(INPUT_WIDTH.name) {
+                Some(_) => Some(opts.count(&INPUT_WIDTH)? as usize),
+                None => None,
+            };
+            *input = Some(InputSpec {
+                width,
+                span: call.span,
+                noise: opts.number(&regularize::NOISE)?,
+            });
+            if name.is_none() {
+                return Ok(false);
+            }
+            NodeKind::Input
+        }
+        "dense" | "output" => {
+            layers.push(resolve_dense(source, &call, defs)?);
+            NodeKind::Dense(layers.len() - 1)
+        }
+        "batchnorm" => {
+            let names = &[BATCHNORM_MOMENTUM.name, BATCHNORM_EPSILON.name];
+            let opts = Options::from_call_all(source, &call, &[], names)?;
+            NodeKind::BatchNorm {
+                momentum: opts.number(&BATCHNORM_MOMENTUM)?,
+                epsilon: opts.number(&BATCHNORM_EPSILON)?,
+            }
+        }
+        other => match defs::find(defs, other) {
+            Some(def) => NodeKind::Def {
+                def,
+                args: match &entry {
+                    Entry::Binding(b) => match &b.value.kind {
+                        crate::syntax::ast::ExprKind::Call { args, .. } => args.clone(),
+                        _ => unreachable!("invariant: `entered` found a call"),
+                    },
+                    _ => call
+                        .args
+                        .iter()
+                        .map(|a| match a {
+                            crate::syntax::ast::Arg::Positional(v) => {
+                                ExprArg::Positional(value_expr(v))
+                            }
+                            crate::syntax::ast::Arg::Named { name, value } => ExprArg::Named {
+                                name: name.clone(),
+                                value: value_expr(value),
+                            },
+                        })
+                        .collect(),
+                },
+            },
+            None => {
+                let mut known: Vec<&str> = LAYERS.to_vec();
+                known.extend(defs.iter().map(|d| d.name.name.as_str()));
+                return Err(err(
+                    source,
+                    "nnc::lower::unknown_layer",
+                    format!("unknown layer `{other}`"),
+                    call.name.span,
+                    "not a known layer",
+                    unknown_help(other, "layers", &known),
+                )
+                .into());
+            }
+        },
+    };
+    nodes.push(ModelNode {
+        kind,
+        name,
+        input: applied,
+        span: call.span,
+    });
+    Ok(true)
+}
+
+/// The checks of the model as a whole, once every entry resolved.
+fn finish_model(
+    source: &Source,
+    model: &Block,
+    input: Option<InputSpec>,
+    layers: Vec<DenseSpec>,
+    nodes: Vec<ModelNode>,
+) -> Result<(InputSpec, Vec<DenseSpec>, Vec<ModelNode>), Vec<Diagnostic>> {
     if layers.is_empty() {
         return Err(err(
             source,
@@ -717,7 +795,8 @@ fn resolve_model(
             model.span,
             "no layers",
             "add at least the output layer, e.g. `output(3, activation: softmax)`",
-        ));
+        )
+        .into());
     }
     let last = layers.last().expect("invariant: checked above");
     if last.options.dropout > 0.0 {
@@ -728,7 +807,8 @@ fn resolve_model(
             last.span,
             "the output layer",
             "dropout belongs on hidden layers: move it to the layer before the output",
-        ));
+        )
+        .into());
     }
     let input = input.unwrap_or(InputSpec {
         width: None,
@@ -766,32 +846,45 @@ fn value_expr(v: &Value) -> Expr {
 }
 
 /// `dense(units, activation: ...)`, or `output(...)` whose units may be left to the data.
-fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec, Diagnostic> {
+fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec, Vec<Diagnostic>> {
     let mut known = vec![UNITS.name, "activation"];
     known.extend(regularize::LAYER_OPTIONS);
-    let opts = Options::from_call(source, call, positional::DENSE_POSITIONAL, &known)?;
+    let opts = Options::from_call_all(source, call, positional::DENSE_POSITIONAL, &known)?;
     let is_output = call.name.name == "output";
     let units_declared = opts.value(UNITS.name).is_some() || !is_output;
-    let units = if units_declared {
-        opts.required_count(&UNITS, "give the layer a width, e.g. `dense(16)`")? as usize
-    } else {
-        0
+    // The width, the activation and the other options are checked apart, each error reported.
+    let mut errors = Errors::default();
+    let units = match units_declared {
+        true => errors.take(
+            opts.required_count(&UNITS, "give the layer a width, e.g. `dense(16)`"),
+            0,
+        ) as usize,
+        false => 0,
     };
-    let mut activation_def = None;
-    let (activation, activation_span) = match opts.call("activation")? {
-        Some(c) => match defs::find(defs, &c.name.name) {
-            Some(def) => {
-                activation_def = Some(DefUse {
-                    def,
-                    call: c.clone(),
-                });
-                (Activation::Linear, c.span)
-            }
-            None => (resolve_activation(source, c)?, c.span),
-        },
-        None => (Activation::Linear, call.span),
-    };
-    Ok(DenseSpec {
+    let (activation, activation_span, activation_def) =
+        match errors.take(opts.call("activation"), None) {
+            Some(c) => match defs::find(defs, &c.name.name) {
+                Some(def) => (
+                    Activation::Linear,
+                    c.span,
+                    Some(DefUse {
+                        def,
+                        call: c.clone(),
+                    }),
+                ),
+                None => (
+                    errors.take(resolve_activation(source, c), Activation::Linear),
+                    c.span,
+                    None,
+                ),
+            },
+            None => (Activation::Linear, call.span, None),
+        };
+    let options = errors.take(
+        regularize::layer_options(source, &opts, call).map(Some),
+        None,
+    );
+    errors.finish(|| DenseSpec {
         units,
         units_declared,
         activation,
@@ -799,16 +892,21 @@ fn resolve_dense(source: &Source, call: &Call, defs: &[Def]) -> Result<DenseSpec
         span: call.span,
         activation_span,
         activation_def,
-        options: regularize::layer_options(source, &opts, call)?,
+        options: options.expect("invariant: `finish` builds only when every option resolved"),
     })
 }
 
 /// The options of a named thing (an activation, an optimizer), positional in table order, each
 /// within its range or at its default.
-fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>, Diagnostic> {
+fn numbers_of(source: &Source, call: &Call, table: &[Number]) -> Result<Vec<f64>, Vec<Diagnostic>> {
     let names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
-    let opts = Options::from_call(source, call, &names, &names)?;
-    table.iter().map(|o| opts.number(o)).collect()
+    let opts = Options::from_call_all(source, call, &names, &names)?;
+    let mut errors = Errors::default();
+    let values: Vec<f64> = table
+        .iter()
+        .map(|o| errors.take(opts.number(o), o.default))
+        .collect();
+    errors.finish(|| values)
 }
 
 /// The entry of a name table (the variants of `kinds`, named by `name_of`) that `call` names, or
@@ -837,7 +935,7 @@ pub(super) fn lookup<K: Copy>(
     ))
 }
 
-fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Diagnostic> {
+fn resolve_activation(source: &Source, call: &Call) -> Result<Activation, Vec<Diagnostic>> {
     // An alias (`silu`) is looked up first; unknown names are then reported against the table.
     let alias = ActivationKind::iter().find(|k| k.aliases().contains(&call.name.name.as_str()));
     let kind = match alias {
@@ -901,7 +999,7 @@ const SCHEDULE: &str = "schedule";
 fn resolve_optimizer(
     source: &Source,
     v: &Value,
-) -> Result<(Optimizer, Schedule, Clipping), Diagnostic> {
+) -> Result<(Optimizer, Schedule, Clipping), Vec<Diagnostic>> {
     let call = as_call(source, v, "optimizer")?;
     let kind = lookup(
         source,
@@ -916,16 +1014,30 @@ fn resolve_optimizer(
     let mut names: Vec<&'static str> = table.iter().map(|o| o.name).collect();
     names.extend(kind.flags().iter().map(|f| f.name));
     names.extend([SCHEDULE, CLIP_NORM.name, CLIP_VALUE.name]);
-    let opts = Options::from_call(source, call, &[], &names)?;
-    let values = table
+    let opts = Options::from_call_all(source, call, &[], &names)?;
+    // Each option is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
+    let values: Vec<f64> = table
         .iter()
-        .map(|o| opts.number(o))
-        .collect::<Result<Vec<f64>, Diagnostic>>()?;
-    let flags = kind
+        .map(|o| errors.take(opts.number(o), o.default))
+        .collect();
+    let flags: Vec<bool> = kind
         .flags()
         .iter()
-        .map(|f| opts.flag(f))
-        .collect::<Result<Vec<bool>, Diagnostic>>()?;
+        .map(|f| errors.take(opts.flag(f), f.default))
+        .collect();
+    let schedule = match opts.value(SCHEDULE) {
+        None => Schedule::Constant,
+        Some(v) => errors.take(schedule::resolve_schedule(source, v), Schedule::Constant),
+    };
+    let given = |n: &Number| -> Result<Option<f64>, Diagnostic> {
+        opts.value(n.name).map(|_| opts.number(n)).transpose()
+    };
+    let clipping = Clipping {
+        norm: errors.take(given(&CLIP_NORM), None),
+        value: errors.take(given(&CLIP_VALUE), None),
+    };
+    errors.finish(|| ())?;
     let optimizer = kind.with_options(&values, &flags);
     if matches!(optimizer, Optimizer::Sgd { momentum, nesterov: true, .. } if momentum == 0.0) {
         let at = opts
@@ -939,19 +1051,9 @@ fn resolve_optimizer(
             at,
             "with `momentum: 0`",
             "give a momentum, e.g. `sgd(momentum: 0.9, nesterov: true)`",
-        ));
+        )
+        .into());
     }
-    let schedule = match opts.value(SCHEDULE) {
-        None => Schedule::Constant,
-        Some(v) => schedule::resolve_schedule(source, v)?,
-    };
-    let given = |n: &Number| -> Result<Option<f64>, Diagnostic> {
-        opts.value(n.name).map(|_| opts.number(n)).transpose()
-    };
-    let clipping = Clipping {
-        norm: given(&CLIP_NORM)?,
-        value: given(&CLIP_VALUE)?,
-    };
     Ok((optimizer, schedule, clipping))
 }
 

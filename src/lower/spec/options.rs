@@ -125,13 +125,25 @@ pub struct Options<'a> {
 
 impl<'a> Options<'a> {
     /// Bind a call's arguments: positional ones to `positional` names in order, named ones to any
-    /// name in `known`.
+    /// name in `known`. The first error of `from_call_all`.
     pub fn from_call(
         source: &'a Source,
         call: &'a Call,
         positional: &[&'static str],
         known: &[&'static str],
     ) -> Result<Self, Diagnostic> {
+        Self::from_call_all(source, call, positional, known).map_err(|mut e| e.remove(0))
+    }
+
+    /// `from_call`, with an error for every argument that cannot be bound (each unknown name,
+    /// repeated name or extra positional argument), in the order of the arguments.
+    pub fn from_call_all(
+        source: &'a Source,
+        call: &'a Call,
+        positional: &[&'static str],
+        known: &[&'static str],
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
         let mut values = BTreeMap::new();
         let mut next_positional = 0;
         let mut seen_named = false;
@@ -139,16 +151,19 @@ impl<'a> Options<'a> {
             match arg {
                 Arg::Positional(v) => {
                     if seen_named {
-                        return Err(Diagnostic::new(
-                            "nnc::syntax::positional_after_named",
-                            format!(
-                                "a positional argument follows a named one in `{}`",
-                                call.name.name
-                            ),
-                        )
-                        .with_source(source)
-                        .with_label(v.span, "positional argument")
-                        .with_help("write positional arguments first, or name this one"));
+                        errors.push(
+                            Diagnostic::new(
+                                "nnc::syntax::positional_after_named",
+                                format!(
+                                    "a positional argument follows a named one in `{}`",
+                                    call.name.name
+                                ),
+                            )
+                            .with_source(source)
+                            .with_label(v.span, "positional argument")
+                            .with_help("write positional arguments first, or name this one"),
+                        );
+                        continue;
                     }
                     let Some(name) = positional.get(next_positional) else {
                         let help = if positional.is_empty() {
@@ -166,28 +181,35 @@ impl<'a> Options<'a> {
                                 known.join(", ")
                             )
                         };
-                        return Err(Diagnostic::new(
-                            "nnc::lower::too_many_arguments",
-                            format!("too many positional arguments to `{}`", call.name.name),
-                        )
-                        .with_source(source)
-                        .with_label(v.span, "extra argument")
-                        .with_help(help));
+                        errors.push(
+                            Diagnostic::new(
+                                "nnc::lower::too_many_arguments",
+                                format!("too many positional arguments to `{}`", call.name.name),
+                            )
+                            .with_source(source)
+                            .with_label(v.span, "extra argument")
+                            .with_help(help),
+                        );
+                        continue;
                     };
                     next_positional += 1;
-                    insert(source, &mut values, name, v, v.span)?;
+                    if let Err(e) = insert(source, &mut values, name, v, v.span) {
+                        errors.push(e);
+                    }
                 }
                 Arg::Named { name, value } => {
                     seen_named = true;
-                    let key = resolve_name(
-                        source,
-                        name,
-                        known,
-                        &format!("options of `{}`", call.name.name),
-                    )?;
-                    insert(source, &mut values, key, value, name.span)?;
+                    let what = format!("options of `{}`", call.name.name);
+                    let bound = resolve_name(source, name, known, &what)
+                        .and_then(|key| insert(source, &mut values, key, value, name.span));
+                    if let Err(e) = bound {
+                        errors.push(e);
+                    }
                 }
             }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(Options {
             source,
@@ -196,7 +218,8 @@ impl<'a> Options<'a> {
         })
     }
 
-    /// Bind a block's settings, e.g. `train { epochs: 10 }`.
+    /// Bind a block's settings, e.g. `train { epochs: 10 }`. The first error of
+    /// `from_settings_all`.
     pub fn from_settings(
         source: &'a Source,
         settings: &[(&'a Ident, &'a Value)],
@@ -204,10 +227,28 @@ impl<'a> Options<'a> {
         what: &str,
         span: Span,
     ) -> Result<Self, Diagnostic> {
+        Self::from_settings_all(source, settings, known, what, span).map_err(|mut e| e.remove(0))
+    }
+
+    /// `from_settings`, with an error for every unknown or repeated setting.
+    pub fn from_settings_all(
+        source: &'a Source,
+        settings: &[(&'a Ident, &'a Value)],
+        known: &[&'static str],
+        what: &str,
+        span: Span,
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut values = BTreeMap::new();
-        for (name, value) in settings {
-            let key = resolve_name(source, name, known, what)?;
-            insert(source, &mut values, key, value, name.span)?;
+        let errors: Vec<Diagnostic> = settings
+            .iter()
+            .filter_map(|(name, value)| {
+                resolve_name(source, name, known, what)
+                    .and_then(|key| insert(source, &mut values, key, value, name.span))
+                    .err()
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(Options {
             source,

@@ -7,6 +7,7 @@
 use crate::diag::{Diagnostic, Source};
 use crate::syntax::ast::{Call, Value};
 
+use super::collect::Errors;
 use super::options::{unknown_help, Number, Options};
 use super::{as_call, err, train::boolean};
 
@@ -188,57 +189,69 @@ pub(super) fn layer_options(
     source: &Source,
     opts: &Options<'_>,
     call: &Call,
-) -> Result<LayerOptions, Diagnostic> {
+) -> Result<LayerOptions, Vec<Diagnostic>> {
+    // Each option is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
     let given = |n: &str| opts.value(n).is_some();
     // A layer that names either factor replaces the global penalty entirely (Keras' per-layer
     // regularizer does the same); the factor it leaves out is 0.
     let penalty = if given(L1.name) || given(L2.name) {
         Some(Penalty {
-            l1: opts.number(&L1)?,
-            l2: opts.number(&L2)?,
+            l1: errors.take(opts.number(&L1), 0.0),
+            l2: errors.take(opts.number(&L2), 0.0),
         })
     } else {
         None
     };
-    let dropout = opts.number(&DROPOUT)?;
+    let dropout = errors.take(opts.number(&DROPOUT), 0.0);
     if dropout == 1.0 {
         let v = opts
             .value(DROPOUT.name)
             .expect("invariant: 1 is not the default");
-        return Err(err(
-            source,
-            "nnc::lower::out_of_range",
-            "`dropout` is 1, which drops every value",
-            v.span,
-            "out of range",
-            "choose a rate from 0 up to (not including) 1, e.g. `dropout: 0.5`",
-        ));
+        errors.take(
+            Err(err(
+                source,
+                "nnc::lower::out_of_range",
+                "`dropout` is 1, which drops every value",
+                v.span,
+                "out of range",
+                "choose a rate from 0 up to (not including) 1, e.g. `dropout: 0.5`",
+            )),
+            (),
+        );
     }
-    let initializer = |n: &str, default: Initializer| match opts.value(n) {
-        None => Ok(default),
-        Some(v) => resolve_initializer(source, as_call(source, v, "initializer")?),
+    let mut initializer = |n: &str, default: Initializer| match opts.value(n) {
+        None => default,
+        Some(v) => errors.take(
+            as_call(source, v, "initializer").and_then(|c| resolve_initializer(source, c)),
+            default,
+        ),
     };
+    let bias_init = initializer("bias_init", Initializer::Zeros);
+    let init = initializer("init", Initializer::GlorotUniform);
     let bias = match opts.value("bias") {
         None => true,
-        Some(v) => boolean(source, v, "bias")?,
+        Some(v) => errors.take(boolean(source, v, "bias"), true),
     };
-    let bias_init = initializer("bias_init", Initializer::Zeros)?;
     if !bias {
         if let Some(v) = opts.value("bias_init") {
-            return Err(err(
-                source,
-                "nnc::lower::bias_init_without_bias",
-                format!("`{}` has `bias: false` and a `bias_init`", call.name.name),
-                v.span,
-                "no bias to initialize",
-                "remove `bias_init`, or `bias: false`",
-            ));
+            errors.take(
+                Err(err(
+                    source,
+                    "nnc::lower::bias_init_without_bias",
+                    format!("`{}` has `bias: false` and a `bias_init`", call.name.name),
+                    v.span,
+                    "no bias to initialize",
+                    "remove `bias_init`, or `bias: false`",
+                )),
+                (),
+            );
         }
     }
-    Ok(LayerOptions {
+    errors.finish(|| LayerOptions {
         penalty,
         dropout,
-        init: initializer("init", Initializer::GlorotUniform)?,
+        init,
         bias,
         bias_init,
     })

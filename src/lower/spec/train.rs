@@ -4,6 +4,7 @@
 
 use strum::{EnumIter, IntoEnumIterator};
 
+use super::collect::Errors;
 use super::options::{unknown_help, Options};
 use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, PATIENCE, SEED};
 use super::{err, LossKind, TrainSpec};
@@ -71,7 +72,7 @@ pub(super) fn resolve_train(
     source: &Source,
     block: Option<&Block>,
     (loss, loss_span): (LossKind, Span),
-) -> Result<TrainSpec, Diagnostic> {
+) -> Result<TrainSpec, Vec<Diagnostic>> {
     let Some(block) = block else {
         return Ok(TrainSpec {
             epochs: EPOCHS.default as usize,
@@ -81,65 +82,76 @@ pub(super) fn resolve_train(
             early_stopping: None,
         });
     };
+    // Every entry and setting is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
     let mut settings: Vec<(&Ident, &Value)> = Vec::new();
     let mut early_stopping: Option<&Call> = None;
     for entry in &block.entries {
-        match entry {
-            Entry::Setting(s) => {
-                setting_not_call(source, &s.key, s.span)?;
+        let checked = match entry {
+            Entry::Setting(s) => setting_not_call(source, &s.key, s.span).map(|()| {
                 settings.push((&s.key, &s.value));
-            }
-            Entry::Call(c) if c.name.name == EARLY_STOPPING => {
-                if let Some(first) = early_stopping.replace(c) {
-                    return Err(err(
-                        source,
-                        "nnc::lower::duplicate_option",
-                        "`early_stopping` is given twice",
-                        c.span,
-                        "given again here",
-                        "keep one of them",
-                    )
-                    .with_label(first.span, "first given here"));
-                }
-            }
-            Entry::Call(c) => return Err(unknown_call(source, c)),
-            Entry::Block(b) => {
-                return Err(err(
+            }),
+            Entry::Call(c) if c.name.name == EARLY_STOPPING => match early_stopping.replace(c) {
+                Some(first) => Err(err(
                     source,
-                    "nnc::lower::expected_setting",
-                    "the train block holds settings and `early_stopping(...)`, not blocks",
-                    b.span,
-                    "a block",
-                    "write e.g. `epochs: 100` or `early_stopping(patience: 10)`",
-                ))
-            }
-            Entry::Binding(b) => return Err(super::binding_outside_model(source, block, b)),
-        }
+                    "nnc::lower::duplicate_option",
+                    "`early_stopping` is given twice",
+                    c.span,
+                    "given again here",
+                    "keep one of them",
+                )
+                .with_label(first.span, "first given here")),
+                None => Ok(()),
+            },
+            Entry::Call(c) => Err(unknown_call(source, c)),
+            Entry::Block(b) => Err(err(
+                source,
+                "nnc::lower::expected_setting",
+                "the train block holds settings and `early_stopping(...)`, not blocks",
+                b.span,
+                "a block",
+                "write e.g. `epochs: 100` or `early_stopping(patience: 10)`",
+            )),
+            Entry::Binding(b) => Err(super::binding_outside_model(source, block, b)),
+        };
+        errors.take(checked, ());
     }
-    let o = Options::from_settings(
-        source,
-        &settings,
-        TRAIN_OPTIONS,
-        "training settings",
-        block.span,
-    )?;
+    let o = errors.take(
+        Options::from_settings_all(
+            source,
+            &settings,
+            TRAIN_OPTIONS,
+            "training settings",
+            block.span,
+        )
+        .map(Some),
+        None,
+    );
+    let Some(o) = o else {
+        return errors.finish(|| unreachable!("invariant: the settings' errors were kept"));
+    };
     // `batch_size: all` is full-batch descent; any other value is a count in range.
     let full_batch = o.value(BATCH_SIZE.name).is_some_and(
         |v| matches!(&v.kind, ValueKind::Call(c) if c.args.is_empty() && c.name.name == ALL),
     );
-    let batch_size = if full_batch {
-        BATCH_SIZE.default
-    } else {
-        batch_size_count(source, &o)?
+    let batch_size = match full_batch {
+        true => BATCH_SIZE.default,
+        false => errors.take(batch_size_count(source, &o), BATCH_SIZE.default),
     };
-    Ok(TrainSpec {
-        epochs: o.count(&EPOCHS)? as usize,
+    let epochs = errors.take(o.count(&EPOCHS), EPOCHS.default) as usize;
+    let seed = errors.take(o.count(&SEED), SEED.default);
+    let early_stopping = errors.take(
+        early_stopping
+            .map(|c| resolve_early_stopping(source, c, (loss, loss_span)))
+            .transpose(),
+        None,
+    );
+    errors.finish(|| TrainSpec {
+        epochs,
         batch_size: batch_size as usize,
         full_batch,
-        seed: o.count(&SEED)?,
-        early_stopping: early_stopping
-            .map(|c| resolve_early_stopping(source, c, (loss, loss_span)))
-            .transpose()?,
+        seed,
+        early_stopping,
     })
 }
 
