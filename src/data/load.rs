@@ -79,6 +79,19 @@ pub fn parse_table(
     read_table(bytes, &open, text, tsv, target, opts, origin)
 }
 
+/// The names of the file's columns, from its header alone (what an editor offers as column names).
+pub fn header_names(path: &Path, opts: &ReadOptions) -> Result<Vec<String>, Diagnostic> {
+    let text = DataText::File {
+        name: path.display().to_string(),
+        path: path.to_path_buf(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| io_error(&text, &e))?;
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    Ok(open_stream(file, &text, tsv, opts)?.1.names)
+}
+
 /// The name of the last column, the conventional target when none is named. Reads only the
 /// first block, with the same diagnostics as [`load_csv`] for a missing, unreadable or empty file.
 pub fn last_column(

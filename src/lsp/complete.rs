@@ -1,11 +1,19 @@
 //! Completion: the words that fit where the cursor is, from the language's own lists
-//! (`lower::spec::vocabulary`). After `activation:` come activations (and the file's defs), after
-//! `loss:` losses, after `optimizer:` optimizers, after `init:` or `bias_init:` initializers,
-//! after `schedule:` or `then:` schedules, after `regularization:` regularizers; at the start of
-//! a line inside `model { }`, layers and the file's defs; at the start of a top-level line, the
-//! top-level items and `def`. Elsewhere it offers nothing rather than guess.
+//! (`lower::spec::vocabulary` and `describe`) and the document's data file. After `activation:`
+//! come activations (and the file's defs), after `loss:` losses, after `optimizer:` optimizers,
+//! after `init:` or `bias_init:` initializers, after `schedule:` or `then:` schedules, after
+//! `regularization:` regularizers; inside a call's parentheses, its option names with their
+//! defaults (a def's, its parameters); at the start of a line inside `model { }`, layers and the
+//! file's defs; inside `train`, `data` or `column` blocks, their settings; at the start of a
+//! top-level line, the top-level items and `def`. The data file's column names come after
+//! `target:`, after `column`, and inside the lists of `categorical:` and `ignore:`. Elsewhere it
+//! offers nothing rather than guess.
 
-use lsp_types::{CompletionItem, CompletionItemKind};
+use std::path::Path;
+
+use lsp_types::{CompletionItem, CompletionItemKind, InsertTextFormat};
+
+use crate::lower::spec::{block_settings, call_options, OptionDoc};
 
 /// The kinds of `vocabulary()` that fit after `key:`.
 fn kind_after(key: &str) -> Option<&'static str> {
@@ -23,7 +31,7 @@ fn kind_after(key: &str) -> Option<&'static str> {
 /// The names of the blocks open at the end of `before`, outermost first: a block is named by the
 /// first word of the line that opens it (`model {`, `column age {`). Comments and strings are
 /// skipped.
-fn open_blocks(before: &str) -> Vec<String> {
+pub(super) fn open_blocks(before: &str) -> Vec<String> {
     let mut stack = Vec::new();
     for line in before.lines() {
         let mut first: Option<String> = None;
@@ -57,17 +65,92 @@ fn open_blocks(before: &str) -> Vec<String> {
     stack
 }
 
-/// The completions at byte `offset` of `text`.
-pub fn completions(text: &str, offset: usize) -> Vec<CompletionItem> {
+/// The open brackets (`(` and `[`) at the end of `before`, innermost last, with their offsets.
+/// Comments and strings are skipped.
+fn open_brackets(before: &str) -> Vec<(char, usize)> {
+    let mut stack = Vec::new();
+    let mut in_comment = false;
+    let mut in_string = false;
+    for (i, c) in before.char_indices() {
+        match c {
+            '\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '#' => in_comment = true,
+            '(' | '[' => stack.push((c, i)),
+            ')' | ']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack
+}
+
+/// The name that ends at byte `end` of `text` (`dense` in `dense(`), if any.
+fn name_before(text: &str, end: usize) -> &str {
+    let head = &text[..end];
+    let start = head
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    &head[start..]
+}
+
+fn item(label: &str, kind: CompletionItemKind, detail: &str) -> CompletionItem {
+    CompletionItem {
+        label: label.to_string(),
+        kind: Some(kind),
+        detail: Some(detail.to_string()),
+        ..Default::default()
+    }
+}
+
+/// An option or setting, inserted with its colon.
+fn option_item(name: &str, detail: &str) -> CompletionItem {
+    CompletionItem {
+        insert_text: Some(format!("{name}: ")),
+        insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+        ..item(name, CompletionItemKind::PROPERTY, detail)
+    }
+}
+
+/// An option of the language, its default and range shown beside it.
+fn documented_option(o: &OptionDoc) -> CompletionItem {
+    let detail = match (&o.range, o.default.as_str()) {
+        (Some(range), default) => format!("default {default} ({range})"),
+        (None, "") => "option".to_string(),
+        (None, default) => format!("default {default}"),
+    };
+    option_item(o.name, &detail)
+}
+
+/// The completions at byte `offset` of `text`, the document at `path` (whose data file gives the
+/// column names).
+pub fn completions(path: &Path, text: &str, offset: usize) -> Vec<CompletionItem> {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
-    // The word being typed, and what precedes it on the line.
+    // The word being typed, and what precedes it on the line (an opening quote is not part of it).
     let typed = line
         .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
         .len();
     let lead = line[..typed].trim_end();
+    let lead = lead.strip_suffix('"').unwrap_or(lead).trim_end();
     let defs = defined_functions(text);
+    let blocks = open_blocks(before);
+    let in_data = blocks.iter().any(|b| b == "data");
+    let columns = || {
+        super::columns::data_file(path, text)
+            .map(|d| d.column_names())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| item(&c, CompletionItemKind::FIELD, "column of the data file"))
+            .collect::<Vec<_>>()
+    };
     let vocabulary = crate::lower::spec::vocabulary();
     let words_of = |kind: &str| -> Vec<&'static str> {
         vocabulary
@@ -76,17 +159,12 @@ pub fn completions(text: &str, offset: usize) -> Vec<CompletionItem> {
             .map(|(_, w)| w.clone())
             .unwrap_or_default()
     };
-    let item = |label: &str, kind: CompletionItemKind, detail: &str| CompletionItem {
-        label: label.to_string(),
-        kind: Some(kind),
-        detail: Some(detail.to_string()),
-        ..Default::default()
-    };
     if let Some(key) = lead.strip_suffix(':') {
-        let key = key
-            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .next();
-        let Some(kind) = key.and_then(kind_after) else {
+        let key = name_before(key, key.len());
+        if key == "target" && in_data {
+            return columns();
+        }
+        let Some(kind) = kind_after(key) else {
             return Vec::new();
         };
         let mut items: Vec<CompletionItem> = words_of(kind)
@@ -96,15 +174,55 @@ pub fn completions(text: &str, offset: usize) -> Vec<CompletionItem> {
         if kind == "activations" {
             items.extend(
                 defs.iter()
-                    .map(|d| item(d, CompletionItemKind::FUNCTION, "def")),
+                    .map(|(d, _)| item(d, CompletionItemKind::FUNCTION, "def")),
             );
         }
         return items;
     }
+    // Inside brackets, at the start of an argument or item: a call's options, a list's columns.
+    if let Some(&(bracket, at)) = open_brackets(before).last() {
+        let starts_item = lead.ends_with([bracket, ',']) || lead.trim().is_empty();
+        if !starts_item {
+            return Vec::new();
+        }
+        if bracket == '[' {
+            let key = before[..at]
+                .trim_end()
+                .strip_suffix(':')
+                .unwrap_or_default();
+            let listed = matches!(name_before(key, key.len()), "categorical" | "ignore");
+            return if listed && in_data {
+                columns()
+            } else {
+                Vec::new()
+            };
+        }
+        let call = name_before(before, at);
+        // Options already given in this call are not offered again.
+        let given: Vec<&str> = before[at..]
+            .split([',', '('])
+            .filter_map(|arg| arg.trim().split_once(':').map(|(n, _)| n.trim()))
+            .collect();
+        if let Some((_, params)) = defs.iter().find(|(d, _)| d == call) {
+            return params
+                .iter()
+                .filter(|p| !given.contains(&p.as_str()))
+                .map(|p| option_item(p, &format!("parameter of `{call}`")))
+                .collect();
+        }
+        return call_options(call)
+            .unwrap_or_default()
+            .iter()
+            .filter(|o| !given.contains(&o.name))
+            .map(documented_option)
+            .collect();
+    }
+    if lead.trim_start() == "column" && in_data {
+        return columns();
+    }
     if !lead.is_empty() {
         return Vec::new();
     }
-    let blocks = open_blocks(before);
     match blocks.last().map(String::as_str) {
         None => {
             let mut items: Vec<CompletionItem> = words_of("items")
@@ -123,24 +241,51 @@ pub fn completions(text: &str, offset: usize) -> Vec<CompletionItem> {
             .map(|w| item(w, CompletionItemKind::CLASS, "layer"))
             .chain(
                 defs.iter()
-                    .map(|d| item(d, CompletionItemKind::FUNCTION, "def")),
+                    .map(|(d, _)| item(d, CompletionItemKind::FUNCTION, "def")),
             )
             .collect(),
-        Some(_) => Vec::new(),
+        Some(block) => {
+            let mut items: Vec<CompletionItem> = block_settings(block)
+                .unwrap_or_default()
+                .iter()
+                .map(documented_option)
+                .collect();
+            let calls: &[(&str, &str)] = match block {
+                "train" => &[("early_stopping", "stop when validation stops improving")],
+                "data" => &[("column", "settings of one column: `column NAME { ... }`")],
+                _ => &[],
+            };
+            items.extend(
+                calls
+                    .iter()
+                    .map(|(w, d)| item(w, CompletionItemKind::KEYWORD, d)),
+            );
+            items
+        }
     }
 }
 
-/// The names of the file's defs, found by their keyword (the file may not parse while typed).
-fn defined_functions(text: &str) -> Vec<String> {
+/// The file's defs with their parameters, found by their keyword (the file may not parse while
+/// it is typed): `def gate(x, beta: 1.0)` gives `gate` with `x` and `beta`.
+fn defined_functions(text: &str) -> Vec<(String, Vec<String>)> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("def "))
         .filter_map(|rest| {
-            let name: String = rest
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            let rest = rest.trim_start();
+            let name: String = rest.chars().take_while(|&c| is_name(c)).collect();
+            if name.is_empty() {
+                return None;
+            }
+            let inside = rest[name.len()..].trim_start().strip_prefix('(')?;
+            let inside = &inside[..inside.find(')').unwrap_or(inside.len())];
+            let params = inside
+                .split(',')
+                .map(|p| p.split(':').next().unwrap_or_default().trim().to_string())
+                .filter(|p| p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+                .filter(|p| p.chars().all(is_name))
                 .collect();
-            (!name.is_empty()).then_some(name)
+            Some((name, params))
         })
         .collect()
 }
@@ -152,7 +297,7 @@ mod tests {
     fn labels(text: &str) -> Vec<String> {
         let at = text.find('|').unwrap();
         let text = text.replacen('|', "", 1);
-        completions(&text, at)
+        completions(Path::new("m.nn"), &text, at)
             .into_iter()
             .map(|c| c.label)
             .collect()
@@ -173,6 +318,66 @@ mod tests {
         // A comment's brace opens nothing; other places offer nothing.
         assert!(labels("# {\n|").contains(&"model".to_string()));
         assert!(labels("train {\n  epochs: |\n}").is_empty());
-        assert!(labels("model {\n  dense(|\n}").is_empty());
+        assert!(labels("model {\n  dense(8, activation: relu) |\n}").is_empty());
+    }
+
+    #[test]
+    fn calls_offer_their_options_and_blocks_their_settings() {
+        let dense = labels("model {\n  dense(16, |\n}");
+        assert!(
+            dense.contains(&"dropout".to_string()) && dense.contains(&"activation".to_string())
+        );
+        // Options already given are not offered again, across lines too.
+        let adam = labels("optimizer: adam(learning_rate: 0.01,\n  |)");
+        assert!(adam.contains(&"beta1".to_string()) && adam.contains(&"clip_norm".to_string()));
+        assert!(!adam.contains(&"learning_rate".to_string()), "{adam:?}");
+        let def = labels("def gate(x, beta: 1.0) = x\nmodel {\n  gate(|)\n}");
+        assert_eq!(def, ["x", "beta"]);
+        assert_eq!(
+            labels("model {\n  dense(8, activation: leaky_relu(|))\n}"),
+            ["alpha"]
+        );
+        let train = labels("train {\n  |\n}");
+        assert_eq!(train, ["epochs", "batch_size", "seed", "early_stopping"]);
+        let data = labels("data {\n  |\n}");
+        assert!(data.contains(&"target".to_string()) && data.contains(&"column".to_string()));
+        assert!(labels("data {\n  column a {\n    |\n  }\n}").contains(&"scaling".to_string()));
+        // The inserted text carries the colon; the detail, the default and range.
+        let at = "model {\n  dense(16, ".len();
+        let text = "model {\n  dense(16, \n}";
+        let item = completions(Path::new("m.nn"), text, at)
+            .into_iter()
+            .find(|c| c.label == "dropout")
+            .unwrap();
+        assert_eq!(item.insert_text.as_deref(), Some("dropout: "));
+        assert_eq!(item.detail.as_deref(), Some("default 0 (0 to 1)"));
+    }
+
+    #[test]
+    fn column_names_come_from_the_data_file() {
+        let dir = std::env::temp_dir().join(format!("nnc-complete-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("d.csv"), "age,zip code,label\n1,a,x\n").unwrap();
+        let doc = dir.join("m.nn");
+        let at = |text: &str| {
+            let i = text.find('|').unwrap();
+            let labels: Vec<String> = completions(&doc, &text.replacen('|', "", 1), i)
+                .into_iter()
+                .map(|c| c.label)
+                .collect();
+            labels
+        };
+        let columns = ["age", "zip code", "label"];
+        assert_eq!(at("data {\n  path: \"d.csv\"\n  target: |\n}"), columns);
+        assert_eq!(at("data {\n  path: \"d.csv\"\n  target: \"|\n}"), columns);
+        assert_eq!(
+            at("data {\n  path: \"d.csv\"\n  ignore: [age, |]\n}"),
+            columns
+        );
+        assert_eq!(at("data {\n  path: \"d.csv\"\n  column |\n}"), columns);
+        // Without the file, or outside the data block, no columns.
+        assert!(at("data {\n  path: \"none.csv\"\n  target: |\n}").is_empty());
+        assert!(at("data {\n  path: \"d.csv\"\n}\ntrain {\n  target: |\n}").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

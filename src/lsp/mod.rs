@@ -14,8 +14,10 @@
 //! faster than they are checked are coalesced: the server reads every message already waiting
 //! before it checks, and then checks each changed document once, at its latest text.
 
+mod columns;
 mod complete;
 mod convert;
+mod hover;
 mod symbols;
 mod transport;
 
@@ -51,7 +53,7 @@ pub fn serve() -> Result<(), String> {
         definition_provider: Some(OneOf::Left(true)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(CompletionOptions {
-            trigger_characters: Some(vec![":".to_string(), " ".to_string()]),
+            trigger_characters: Some([":", " ", "(", ",", "[", "\""].map(String::from).to_vec()),
             ..Default::default()
         }),
         ..Default::default()
@@ -148,12 +150,10 @@ impl Server {
                 Ok(p) => {
                     let at = p.text_document_position_params;
                     let uri = at.text_document.uri;
-                    let shown = self.documents.get(uri.as_str()).and_then(|text| {
-                        let path =
-                            uri_to_path(&uri).unwrap_or_else(|| PathBuf::from("untitled.nn"));
-                        let program = session::build_text(&path, text.clone()).ok()?;
-                        symbols::hover(&program, text, at.position)
-                    });
+                    let shown = self
+                        .documents
+                        .get(uri.as_str())
+                        .and_then(|text| hover::hover(&document_path(&uri), text, at.position));
                     Response::new_ok(
                         id,
                         shown.map(|value| Hover {
@@ -170,10 +170,14 @@ impl Server {
             Completion::METHOD => match serde_json::from_value::<CompletionParams>(params) {
                 Ok(p) => {
                     let at = p.text_document_position;
+                    let uri = at.text_document.uri;
                     let items = self
                         .documents
-                        .get(at.text_document.uri.as_str())
-                        .map(|text| complete::completions(text, symbols::offset(text, at.position)))
+                        .get(uri.as_str())
+                        .map(|text| {
+                            let offset = symbols::offset(text, at.position);
+                            complete::completions(&document_path(&uri), text, offset)
+                        })
                         .unwrap_or_default();
                     Response::new_ok(id, CompletionResponse::Array(items))
                 }
@@ -244,14 +248,17 @@ impl Server {
         let Some(text) = self.documents.get(uri.as_str()) else {
             return Vec::new();
         };
-        // A document that is not a file on disk (an unsaved buffer) is checked as if it were
-        // in the current folder, so its data path means what it would mean there.
-        let path = uri_to_path(uri).unwrap_or_else(|| PathBuf::from("untitled.nn"));
-        session::check_text(&path, text.clone())
+        session::check_text(&document_path(uri), text.clone())
             .iter()
             .map(|d| convert::diagnostic(d, uri, text))
             .collect()
     }
+}
+
+/// Where a document is: its file, or for one that is not a file on disk (an unsaved buffer) a
+/// file in the current folder, so that its data path means what it would mean there.
+fn document_path(uri: &Uri) -> PathBuf {
+    uri_to_path(uri).unwrap_or_else(|| PathBuf::from("untitled.nn"))
 }
 
 fn publish(uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>) -> Notification {

@@ -2,9 +2,8 @@
 //! gives the blocks, settings and defs of a file with the layers and named values inside them
 //! (the editor's outline), and `definition` finds where the name under the cursor is defined —
 //! a named value of the model (`h = dense(64)`), a binding of a def's body, a def's parameter, or
-//! a user-defined function or layer (`def swish(...)`); `hover` shows a layer's output shape and
-//! parameter count. They answer nothing for a file that does not parse (or, for hover, build):
-//! the diagnostics say why.
+//! a user-defined function or layer (`def swish(...)`). They answer nothing for a file that does
+//! not parse: the diagnostics say why.
 
 use lsp_types::{DocumentSymbol, Location, Position, SymbolKind, Uri};
 
@@ -197,27 +196,6 @@ pub fn definition(text: &str, uri: &Uri, at: Position) -> Option<Location> {
     found.map(|span| Location::new(uri.clone(), range(text, span)))
 }
 
-/// What to show on hovering over a layer of a model that builds: its summary label, output shape
-/// and parameter count, as `nnc summary` prints them. `None` elsewhere, or when the model does
-/// not build (the diagnostics say why).
-pub fn hover(program: &crate::program::Program, text: &str, at: Position) -> Option<String> {
-    let cursor = offset(text, at);
-    let row = crate::summary::layer_rows(program)
-        .into_iter()
-        .filter(|r| !r.span.is_empty() && r.span.start <= cursor && cursor <= r.span.end)
-        // The innermost span: a layer applied inside a named value.
-        .min_by_key(|r| r.span.len())?;
-    let params = if row.params == 1 {
-        "parameter"
-    } else {
-        "parameters"
-    };
-    Some(format!(
-        "**{}**\n\noutput `{}`, {} {params}",
-        row.label, row.shape, row.params
-    ))
-}
-
 /// The name span of a binding called `word` in a block or the blocks inside it.
 fn binding_in(b: &Block, word: &str) -> Option<Span> {
     b.entries.iter().find_map(|e| match e {
@@ -230,7 +208,6 @@ fn binding_in(b: &Block, word: &str) -> Option<Span> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
     use std::str::FromStr;
 
     const TEXT: &str = "def swish(x, beta: 1.0) = x * sigmoid(beta * x)\n\
@@ -281,23 +258,6 @@ mod tests {
         assert_eq!(got.range.start, super::super::convert::position(TEXT, beta));
         // A word the file does not define has no definition.
         assert!(definition(TEXT, &uri, at("softmax", 0)).is_none());
-    }
-
-    #[test]
-    fn hovering_over_a_layer_shows_its_shape_and_parameters() {
-        let text = "model {\n  input(4)\n  dense(16, activation: relu)\n  output(3)\n}\n\
-                    loss: mse\n";
-        let program = crate::train::session::build_text(Path::new("m.nn"), text.into()).unwrap();
-        let at = super::super::convert::position(text, text.find("dense").unwrap() + 2);
-        let shown = hover(&program, text, at).unwrap();
-        assert!(
-            shown.contains("dense_1 (relu)") && shown.contains("`(B, 16)`"),
-            "{shown}"
-        );
-        assert!(shown.contains("80 parameters"), "{shown}");
-        let at = super::super::convert::position(text, text.find("output").unwrap());
-        assert!(hover(&program, text, at).unwrap().contains("51 parameters"));
-        assert!(hover(&program, text, Position::new(5, 2)).is_none());
     }
 
     #[test]

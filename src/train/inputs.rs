@@ -46,7 +46,7 @@ pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
 }
 
 /// How the data block says files are read.
-fn read_options(spec: &ModelSpec) -> ReadOptions {
+pub fn read_options(spec: &ModelSpec) -> ReadOptions {
     ReadOptions {
         delimiter: spec.data.delimiter,
         decimal_comma: spec.data.decimal_comma,

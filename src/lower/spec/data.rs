@@ -63,7 +63,7 @@ pub const SPLIT_SEED: Count = Count {
     ..SEED
 };
 
-const DATA_OPTIONS: &[&str] = &[
+pub(super) const DATA_OPTIONS: &[&str] = &[
     "path",
     "target",
     "test",
@@ -81,7 +81,7 @@ const DATA_OPTIONS: &[&str] = &[
     "scaling",
     "unseen",
 ];
-const COLUMN_OPTIONS: &[&str] = &["missing", "outliers", "scaling", "unseen"];
+pub(super) const COLUMN_OPTIONS: &[&str] = &["missing", "outliers", "scaling", "unseen"];
 
 const Z: Number = Number {
     name: "z",

@@ -5,6 +5,7 @@ mod clipping;
 mod collect;
 mod data;
 mod defs;
+mod describe;
 pub mod loss;
 mod names;
 pub mod options;
@@ -22,6 +23,7 @@ pub use data::{
     DataSpec, SPLIT_SEED,
 };
 pub use defs::RESERVED;
+pub use describe::{block_settings, call_options, describe, OptionDoc, WordDoc};
 pub use positional::positional_names;
 pub use regularize::{resolve_initializer, Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};
@@ -994,7 +996,7 @@ pub(super) fn as_call<'a>(
 }
 
 /// Options every optimizer takes besides its own: the learning-rate schedule and clipping.
-const SCHEDULE: &str = "schedule";
+pub(super) const SCHEDULE: &str = "schedule";
 
 fn resolve_optimizer(
     source: &Source,

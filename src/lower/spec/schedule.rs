@@ -58,7 +58,7 @@ const MIN: Number = Number {
     min: 0.0,
     max: MAX_LEARNING_RATE,
 };
-const THEN: &str = "then";
+pub(super) const THEN: &str = "then";
 
 impl ScheduleKind {
     /// The name in a `.nn` file: the one table of schedule names.

@@ -60,12 +60,13 @@ pub struct EarlyStopping {
     pub span: Span,
 }
 
-const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
-const EARLY_STOPPING: &str = "early_stopping";
+pub(super) const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
+pub(super) const EARLY_STOPPING: &str = "early_stopping";
 const TRAIN_CALLS: &[&str] = &[EARLY_STOPPING];
-const MONITOR: &str = "monitor";
-const RESTORE_BEST: &str = "restore_best";
-const EARLY_STOPPING_OPTIONS: &[&str] = &[PATIENCE.name, MIN_DELTA.name, MONITOR, RESTORE_BEST];
+pub(super) const MONITOR: &str = "monitor";
+pub(super) const RESTORE_BEST: &str = "restore_best";
+pub(super) const EARLY_STOPPING_OPTIONS: &[&str] =
+    &[PATIENCE.name, MIN_DELTA.name, MONITOR, RESTORE_BEST];
 
 /// Resolve the `train` block of a file whose loss is `loss` (written at `loss_span`).
 pub(super) fn resolve_train(
