@@ -189,13 +189,21 @@ mod tests {
             hover(&doc, text, position(text, at))
         };
         let city = on("city {").unwrap();
-        assert!(city.starts_with("**column `city`** of `d.csv` (3 rows)"), "{city}");
-        assert!(city.contains("categorical: 2 categories (`Oslo`, `Lima`)"), "{city}");
+        assert!(
+            city.starts_with("**column `city`** of `d.csv` (3 rows)"),
+            "{city}"
+        );
+        assert!(
+            city.contains("categorical: 2 categories (`Oslo`, `Lima`)"),
+            "{city}"
+        );
         let label = on("label\n").unwrap();
         assert!(label.contains("the target of the model"), "{label}");
         assert!(on("age]").unwrap().contains("ignored"));
         // The same word outside the data block is not a column.
-        assert!(on("softmax").unwrap().starts_with("**softmax** (activation)"));
+        assert!(on("softmax")
+            .unwrap()
+            .starts_with("**softmax** (activation)"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
