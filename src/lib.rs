@@ -5,7 +5,8 @@
 //! every shape rule; `autodiff` differentiates IR into IR; `optim` appends the optimizer update so a
 //! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
 //! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
-//! Beside the pipeline, `lsp` serves editors (`nnc lsp`) from the same checks.
+//! Beside the pipeline, `lsp` serves editors (`nnc lsp`) from the same checks, and `fmt` writes a
+//! file in its canonical layout (`nnc fmt`).
 //!
 //! `unsafe` is denied everywhere but in the code generator's modules that call generated code or
 //! read raw buffers (`codegen` and its `helpers`, `strided`, `vmath`, `gemm`, `random` and
@@ -20,6 +21,7 @@ pub mod autodiff;
 pub mod codegen;
 pub mod data;
 pub mod diag;
+pub mod fmt;
 pub mod interp;
 pub mod ir;
 pub mod lower;

@@ -113,6 +113,22 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Rewrite model files in the canonical layout, comments kept; with --check, only report the
+    /// files that are not in it
+    ///
+    /// The layout is described in docs/formatting.md. A file is rewritten only if it changes. A
+    /// file that cannot be read or does not parse is reported and left as it is; the other files
+    /// are still formatted, and the exit code is 1.
+    Fmt {
+        /// The model files; `-` reads standard input and writes the formatted text to standard
+        /// output
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write nothing: print each file that is not formatted with its first differing line,
+        /// and exit 1 if there is one
+        #[arg(long)]
+        check: bool,
+    },
     /// Run the language server on stdin and stdout, for editors: diagnostics as you type
     Lsp,
     /// Print a table of the model's layers, output shapes and parameter counts
@@ -310,6 +326,9 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         };
     }
+    if let Command::Fmt { files, check } = &cli.command {
+        return fmt(files, *check);
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(d) => {
@@ -390,7 +409,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             Diagnostic::new("nnc::lsp::connection", e)
                 .with_help("`nnc lsp` is started by an editor, which speaks the protocol on stdin")
         }),
-        Command::Check { .. } => unreachable!("invariant: main handles `check` before dispatch"),
+        Command::Check { .. } | Command::Fmt { .. } => {
+            unreachable!("invariant: main handles `check` and `fmt` before dispatch")
+        }
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data))?;
             say_raw!("{}", nnc::summary::summary(&program));
@@ -516,6 +537,66 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             Ok(())
         }
     }
+}
+
+/// `nnc fmt`: every file is processed even when one fails; exit 1 if one failed or, with
+/// `--check`, is not formatted.
+fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
+    use nnc::fmt::files::{self, Difference, Outcome};
+    let mut failed = false;
+    for path in files {
+        let outcome = if path.as_os_str() == "-" {
+            fmt_stdin(check)
+        } else {
+            files::format_file(path, check)
+        };
+        match outcome {
+            Ok(Outcome::Unchanged) => {}
+            Ok(Outcome::Changed(Difference { line, old, new })) => {
+                if check {
+                    failed = true;
+                    let shown = |l: Option<String>| l.unwrap_or_else(|| "(end of file)".into());
+                    let name = if path.as_os_str() == "-" {
+                        STDIN.to_string()
+                    } else {
+                        path.display().to_string()
+                    };
+                    say!(
+                        "{name} is not formatted; first difference at line {line}:\n- {}\n+ {}",
+                        shown(old),
+                        shown(new)
+                    );
+                }
+            }
+            Err(d) => {
+                failed = true;
+                eprintln!("{:?}", miette::Report::new(d));
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// How diagnostics and `--check` name standard input.
+const STDIN: &str = "<stdin>";
+
+/// `nnc fmt -`: the formatted standard input on standard output (nothing with `--check`).
+fn fmt_stdin(check: bool) -> Result<nnc::fmt::files::Outcome, Diagnostic> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+        Diagnostic::new("nnc::io::stdin", format!("cannot read standard input: {e}"))
+            .with_help("pass the text on standard input, or name the file instead of `-`")
+    })?;
+    let (formatted, outcome) = nnc::fmt::files::format_bytes(STDIN, &bytes)?;
+    if !check {
+        say_raw!("{formatted}");
+    }
+    Ok(outcome)
 }
 
 fn run(

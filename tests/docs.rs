@@ -1,33 +1,13 @@
-//! Every ```nn example in docs/language.md, docs/data.md, docs/experiments.md and the README parses
-//! and resolves; those that declare their input width are also built into verified IR and compiled
-//! to native code (the others need their data file).
+//! Every ```nn example in docs/language.md, docs/data.md, docs/experiments.md, docs/formatting.md
+//! and the README parses and resolves; those that declare their input width are also built into
+//! verified IR and compiled to native code (the others need their data file).
 
 use nnc::diag::Source;
 
-fn examples(doc: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(doc).unwrap();
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```nn") => current = Some(String::new()),
-            (Some(block), "```") => {
-                out.push(std::mem::take(block));
-                current = None;
-            }
-            (Some(block), l) => {
-                block.push_str(l);
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    assert!(current.is_none(), "{doc}: an ```nn block is not closed");
-    out
-}
+mod common;
 
 fn check(doc: &str, min: usize) {
-    let blocks = examples(doc);
+    let blocks = common::nn_blocks(doc);
     assert!(
         blocks.len() >= min,
         "{doc}: found {} examples",
@@ -64,6 +44,11 @@ fn readme_examples_are_valid() {
 #[test]
 fn data_guide_examples_are_valid() {
     check("docs/data.md", 1);
+}
+
+#[test]
+fn formatting_guide_examples_are_valid() {
+    check("docs/formatting.md", 2);
 }
 
 #[test]

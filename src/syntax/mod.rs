@@ -80,6 +80,16 @@ pub fn parse(source: &Source) -> Result<File, Diagnostic> {
     Ok(File { items })
 }
 
+/// The pest parse tree of a whole file, for the formatter, which needs every token the AST
+/// drops (grouping parentheses, `()` after a name, numbers as written). `None` when the text does
+/// not parse or nests too deep: `parse` gives the diagnostic, and callers run it first.
+pub(crate) fn parse_tree(text: &str) -> Option<Pair<'_, Rule>> {
+    if check_nesting(&Source::new("", text)).is_err() {
+        return None;
+    }
+    NnParser::parse(Rule::file, text).ok()?.next()
+}
+
 /// Parse a source holding one value (`median`, `clip(z: 3)`), as a command-line flag gives it.
 pub fn parse_value(source: &Source) -> Result<Value, Diagnostic> {
     check_nesting(source)?;
