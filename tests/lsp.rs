@@ -3,7 +3,8 @@
 //! diagnostics of a broken document with the right code and a range in UTF-16 units (after
 //! non-ASCII text on the same line), publishes an empty list once the document is fixed, answers
 //! a request it does not implement with "method not found", gives the document's outline,
-//! completions and a layer's hover, and shuts down and exits cleanly.
+//! completions, a layer's and an activation's hover, formatting (and an invalid request), and
+//! shuts down and exits cleanly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -194,6 +195,59 @@ fn diagnostics_follow_the_document_and_the_server_exits_cleanly() {
     assert!(
         shown.contains("`(B, 3)`") && shown.contains("15 parameters"),
         "{shown}"
+    );
+
+    // Hover over an activation: its formula.
+    let column = "  dense(3, activation: so".len();
+    client.request(
+        8,
+        "textDocument/hover",
+        json!({"textDocument": {"uri": URI}, "position": {"line": 2, "character": column}}),
+    );
+    let shown = client.receive()["result"]["contents"]["value"].clone();
+    let shown = shown.as_str().unwrap();
+    assert!(
+        shown.starts_with("**softmax** (activation)") && shown.contains("Σ_j"),
+        "{shown}"
+    );
+
+    // Formatting: one edit replacing the whole document by `nnc fmt`'s layout, which splits the
+    // one-line data block; once applied, no edit.
+    client.request(
+        9,
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    let answer = client.receive();
+    assert_eq!(answer["id"], 9);
+    let edits = answer["result"].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let formatted = nnc::fmt::format_text("model.nn", &fixed).unwrap();
+    assert_ne!(formatted, fixed);
+    assert_eq!(edits[0]["newText"], formatted.as_str());
+    let lines = fixed.lines().count();
+    assert_eq!(
+        edits[0]["range"],
+        json!({"start": {"line": 0, "character": 0}, "end": {"line": lines, "character": 0}})
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"text": formatted}]}),
+    );
+    let published = client.receive_method("textDocument/publishDiagnostics");
+    assert_eq!(published["params"]["diagnostics"], json!([]));
+    client.request(
+        10,
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": URI}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(client.receive()["result"], json!([]));
+    // A request whose parameters are not the method's: "invalid params", and the server goes on.
+    client.request(11, "textDocument/formatting", json!({"textDocument": 7}));
+    let answer = client.receive();
+    assert_eq!(
+        (answer["id"].clone(), answer["error"]["code"].clone()),
+        (json!(11), json!(-32602))
     );
 
     client.request(3, "shutdown", Value::Null);

@@ -5,8 +5,10 @@
 //! names, options, shapes, and the data file's columns when that file exists) and publishes the
 //! diagnostics with their codes, help and related locations; closing a document clears them.
 //! It answers outline (document symbol) and go-to-definition requests from the syntax tree
-//! (`symbols`), hover over a layer (its output shape and parameter count, from the built program),
-//! and completion from the language's word lists by context (`complete`).
+//! (`symbols`), hover (`hover`: a layer's or named value's shape and parameters, an activation's,
+//! loss's or optimizer's formula and options, a data column's inferred type), completion by
+//! context (`complete`: the language's words, options, the data file's columns), and formatting
+//! requests with `nnc fmt`'s layout.
 //! Documents are synchronized in full, and positions are in UTF-16 code units, the protocol's
 //! default (`convert`). A request the server does not implement gets the protocol's
 //! "method not found" error; a frame that is not a message is reported to the client's log and
@@ -30,14 +32,14 @@ use lsp_types::notification::{
     Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, GotoDefinition, HoverRequest, Request as _,
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
 };
 use lsp_types::{
-    CompletionOptions, CompletionParams, CompletionResponse, DocumentSymbolParams,
-    DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents,
-    HoverParams, HoverProviderCapability, LogMessageParams, MarkupContent, MarkupKind, MessageType,
-    OneOf, PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability,
-    TextDocumentSyncKind, Uri,
+    CompletionOptions, CompletionParams, CompletionResponse, DocumentFormattingParams,
+    DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
+    Hover, HoverContents, HoverParams, HoverProviderCapability, LogMessageParams, MarkupContent,
+    MarkupKind, MessageType, OneOf, PublishDiagnosticsParams, ServerCapabilities,
+    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
 };
 
 use crate::train::session;
@@ -52,6 +54,7 @@ pub fn serve() -> Result<(), String> {
         document_symbol_provider: Some(OneOf::Left(true)),
         definition_provider: Some(OneOf::Left(true)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some([":", " ", "(", ",", "[", "\""].map(String::from).to_vec()),
             ..Default::default()
@@ -183,6 +186,18 @@ impl Server {
                 }
                 Err(e) => invalid(id, e),
             },
+            Formatting::METHOD => {
+                match serde_json::from_value::<DocumentFormattingParams>(params) {
+                    Ok(p) => {
+                        let edits = self
+                            .documents
+                            .get(p.text_document.uri.as_str())
+                            .and_then(|text| formatting(text));
+                        Response::new_ok(id, edits)
+                    }
+                    Err(e) => invalid(id, e),
+                }
+            }
             _ => Response::new_err(
                 id,
                 ErrorCode::MethodNotFound as i32,
@@ -253,6 +268,21 @@ impl Server {
             .map(|d| convert::diagnostic(d, uri, text))
             .collect()
     }
+}
+
+/// The edit that puts `text` in `nnc fmt`'s layout: one replacement of the whole text, none when
+/// it is already formatted, and `None` (no answer) when it does not parse — its diagnostics
+/// already say why, and a format-on-save should not add an error of its own.
+fn formatting(text: &str) -> Option<Vec<lsp_types::TextEdit>> {
+    let formatted = crate::fmt::format_text("document.nn", text).ok()?;
+    if formatted == text {
+        return Some(Vec::new());
+    }
+    let whole = crate::diag::Span::new(0, text.len());
+    Some(vec![lsp_types::TextEdit {
+        range: convert::range(text, whole),
+        new_text: formatted,
+    }])
 }
 
 /// Where a document is: its file, or for one that is not a file on disk (an unsaved buffer) a
