@@ -381,6 +381,9 @@ pub fn fit(
             return Err(Diagnostic::new(
                 "nnc::internal",
                 "internal error: preprocessing is fitted on a table without a target",
+            )
+            .with_help(
+                "this is a bug in nnc, not in your file; please report it with the .nn file",
             ))
         }
     };

@@ -68,7 +68,8 @@ pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
     artifacts::save(dir, &model, &extra)
 }
 
-fn plot_error(e: plots::PlotError) -> Diagnostic {
+/// A plot that could not be drawn, as the diagnostic `save_run` reports.
+pub fn plot_error(e: plots::PlotError) -> Diagnostic {
     Diagnostic::new("nnc::model::plot", e.to_string())
         .with_help("this is a bug in nnc; the model itself can still be saved without plots")
 }
