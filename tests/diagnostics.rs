@@ -25,9 +25,9 @@ const CATALOG: &str = "docs/diagnostics.md";
 
 /// The stages in the order the catalog lists them (a section's code is `nnc::<stage>::<name>`,
 /// or `nnc::<stage>` alone).
-const STAGES: [&str; 12] = [
-    "syntax", "lower", "math", "shape", "data", "io", "model", "cli", "bench", "train", "lsp",
-    "internal",
+const STAGES: [&str; 13] = [
+    "syntax", "lower", "math", "shape", "data", "fmt", "io", "model", "cli", "bench", "train",
+    "lsp", "internal",
 ];
 
 /// A function that builds a diagnostic.
@@ -39,6 +39,10 @@ const CONSTRUCTED: &[(&str, Build)] = &[
     ("nnc::model::plot", || {
         let e = nnc::plots::PlotError::Draw("the backend refused the text".into());
         nnc::train::saved::plot_error(e)
+    }),
+    ("nnc::fmt::internal", || {
+        let source = Source::new("model.nn", "loss: mse\n");
+        nnc::fmt::check_meaning(&source, "loss: mae\n").unwrap_err()
     }),
     ("nnc::internal", || {
         nnc::train::session::internal("the compiled step returned an error")

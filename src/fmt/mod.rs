@@ -53,7 +53,21 @@ fn layout_of(source: &Source, tree: &ast::File) -> Result<String, Diagnostic> {
     layout::file(&mut printer, pairs).map_err(|b| internal(source, None, &b.0))?;
     let out = printer.finish();
 
-    let again = syntax::parse(&Source::new(source.name.clone(), out.as_str()))
+    same_meaning(source, tree, &out)?;
+    Ok(out)
+}
+
+/// Whether `formatted` means what `source` means: the same syntax tree, spans aside, and the same
+/// comments; else the formatter's internal error. A `source` that does not parse gives its syntax
+/// diagnostic.
+pub fn check_meaning(source: &Source, formatted: &str) -> Result<(), Diagnostic> {
+    same_meaning(source, &syntax::parse(source)?, formatted)
+}
+
+/// `check_meaning` for a source already parsed into `tree`.
+fn same_meaning(source: &Source, tree: &ast::File, out: &str) -> Result<(), Diagnostic> {
+    let text: &str = &source.text;
+    let again = syntax::parse(&Source::new(source.name.clone(), out))
         .map_err(|_| internal(source, None, "the formatted text does not parse"))?;
     let (before, after) = (without_spans(tree), without_spans(&again));
     if before != after {
@@ -72,10 +86,10 @@ fn layout_of(source: &Source, tree: &ast::File) -> Result<String, Diagnostic> {
             .map(|c| c.text(src).to_string())
             .collect()
     };
-    if texts(text) != texts(&out) {
+    if texts(text) != texts(out) {
         return Err(internal(source, None, "a comment would be lost or changed"));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn item_span(item: &ast::Item) -> Span {

@@ -57,6 +57,55 @@ fn check_nesting(source: &Source) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// The most operators (`+`, `*`, `@`, a unary minus, ...) a file's math may hold. A chain of
+/// operators is a tree as deep as it is long, and the stages after the parser walk trees
+/// recursively, so without a bound a long enough chain would overflow the stack; real models use
+/// tens.
+pub const MAX_OPERATORS: usize = 1000;
+
+/// Refuse a parse tree with more than `MAX_OPERATORS` operators, at the first one past it.
+fn check_operators(source: &Source, file: &Pair<Rule>) -> Result<(), Diagnostic> {
+    let operator = |r: Rule| {
+        matches!(
+            r,
+            Rule::op_add
+                | Rule::op_sub
+                | Rule::op_mul
+                | Rule::op_div
+                | Rule::op_pow
+                | Rule::op_matmul
+                | Rule::op_le
+                | Rule::op_ge
+                | Rule::op_lt
+                | Rule::op_gt
+                | Rule::op_eq
+                | Rule::op_ne
+                | Rule::negate
+        )
+    };
+    // `flatten` walks the tree without recursion.
+    let Some(past) = file
+        .clone()
+        .into_inner()
+        .flatten()
+        .filter(|p| operator(p.as_rule()))
+        .nth(MAX_OPERATORS)
+    else {
+        return Ok(());
+    };
+    let span = past.as_span();
+    Err(Diagnostic::new(
+        "nnc::syntax::too_long",
+        format!("the file's math has more than {MAX_OPERATORS} operators"),
+    )
+    .with_source(source)
+    .with_label(Span::new(span.start(), span.end()), "one too many")
+    .with_help(
+        "write the math with fewer operators: a sum of many values as `add(a, b, ...)`, parts of it \
+         as named values (`a = ...`), a repeated block as a def",
+    ))
+}
+
 /// Parse a whole `.nn` source into its syntax tree.
 pub fn parse(source: &Source) -> Result<File, Diagnostic> {
     check_nesting(source)?;
@@ -65,6 +114,7 @@ pub fn parse(source: &Source) -> Result<File, Diagnostic> {
     let file = pairs
         .next()
         .expect("invariant: a successful parse of `file` yields one pair");
+    check_operators(source, &file)?;
     let mut items = Vec::new();
     for pair in file.into_inner() {
         match pair.as_rule() {
@@ -440,6 +490,26 @@ mod tests {
         let d = parse(&s).unwrap_err();
         assert_eq!(d.code, "nnc::syntax");
         assert_eq!(d.location().as_deref(), Some("t.nn:2:12"));
+    }
+
+    /// A long chain of operators is refused before it becomes a tree too deep to walk; one at
+    /// the bound still parses, and resolves and builds on a test thread's small stack.
+    #[test]
+    fn long_operator_chains_are_a_diagnostic_not_a_stack_overflow() {
+        let chain = |n: usize| {
+            format!(
+                "model {{\n  x = input(2)\n  h = {}\n  output(1)\n}}\nloss: mse\n",
+                vec!["x"; n + 1].join(" + ")
+            )
+        };
+        for text in [chain(100_000), chain(MAX_OPERATORS + 1)] {
+            let d = parse(&src(&text)).unwrap_err();
+            assert_eq!(d.code, "nnc::syntax::too_long");
+        }
+        let s = src(&chain(MAX_OPERATORS));
+        let spec =
+            crate::program::parse_model(&s).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+        crate::program::build(&spec, None).unwrap_or_else(|d| panic!("{}", d.render_plain()));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub(super) fn resolve_defs(source: &Source, file: &File) -> Result<(Vec<Def>, us
                 format!("`{name}` is a built-in name"),
                 d.name.span,
                 "already means something",
-                "give the def a name of its own, e.g. `my_{name}`",
+                format!("give the def a name of its own, e.g. `my_{name}`"),
             ));
         }
         if let Some(&first) = seen.get(name) {
