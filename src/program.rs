@@ -101,6 +101,27 @@ fn count_steps(step: &mut Function, state: &mut Vec<StateSpec>) {
 }
 
 /// Build and verify every function of the model.
+/// `build`, reporting every independent error of the model's entries when the first error is one
+/// of theirs (a shape error in one branch of the model, another in a branch that does not use
+/// it); the first is `build`'s.
+pub fn build_all(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Vec<Diagnostic>> {
+    build(spec, data).map_err(|first| {
+        let all = lower::entry_errors(spec, data);
+        let same = |d: &Diagnostic| {
+            (d.code, &d.message, d.labels.first().map(|l| l.span))
+                == (
+                    first.code,
+                    &first.message,
+                    first.labels.first().map(|l| l.span),
+                )
+        };
+        match all.first() {
+            Some(d) if same(d) => all,
+            _ => vec![first],
+        }
+    })
+}
+
 pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diagnostic> {
     let lowered = lower::lower(spec, data)?;
     // The step differentiates the training loss: the evaluation loss plus dropout and noise.

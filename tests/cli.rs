@@ -823,3 +823,38 @@ data {
     assert_eq!(found, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Shape errors too: two branches of a model that each add widths that differ give two errors;
+/// the entries that use a failed one (`c = relu(r1)`, and the output after it) give none, since
+/// theirs would follow from it.
+#[test]
+fn check_reports_independent_shape_errors_and_not_those_that_follow() {
+    let dir = scratch("shape-errors");
+    let path = dir.join("bad.nn");
+    let text = "\
+model {
+  x = input(4)
+  a = dense(8)
+  r1 = a + x
+  b = dense(6)(x)
+  r2 = b + x
+  c = relu(r1)
+  output(3, activation: softmax)
+}
+loss: cross_entropy
+";
+    std::fs::write(&path, text).unwrap();
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let found: Vec<(String, usize)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+            let line = d["start"]["line"].as_u64().unwrap() as usize;
+            (d["code"].as_str().unwrap().to_string(), line)
+        })
+        .collect();
+    let mismatch = "nnc::shape::mismatch".to_string();
+    assert_eq!(found, [(mismatch.clone(), 4), (mismatch, 6)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

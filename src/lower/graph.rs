@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use crate::diag::{Diagnostic, Source, Span};
 use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, Origin, Shape, UnaryOp, ValueId};
 use crate::shape;
-use crate::syntax::ast::{Arg, ExprArg, Ident, Value, ValueKind};
+use crate::syntax::ast::{Arg, Expr, ExprArg, Ident, Value, ValueKind};
 
 use super::math::{self, MathCtx, Val};
 use super::normalize::BatchNorm;
 use super::regularize::{self, Training};
-use super::spec::{Activation, DefUse, DenseSpec, Loss, LossKind, ModelSpec, NodeKind};
+use super::spec::{Activation, DefUse, DenseSpec, Loss, LossKind, ModelNode, ModelSpec, NodeKind};
 use crate::optim::StateSpec;
 
 /// How a parameter starts before training.
@@ -392,6 +392,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
             &mut found,
             &mut Vec::new(),
             Mode::Eval,
+            None,
         )?;
     }
     let Found { params, stats } = found;
@@ -423,6 +424,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         &mut declared,
         &mut node_ids,
         Mode::Eval,
+        None,
     )?;
     let node_values = node_ids
         .iter()
@@ -454,7 +456,15 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
             Some(target_origin.clone()),
         );
         let mut declared = Found::default();
-        let (logits, out) = emit_model(&mut loss, spec, x, &mut declared, &mut Vec::new(), mode)?;
+        let (logits, out) = emit_model(
+            &mut loss,
+            spec,
+            x,
+            &mut declared,
+            &mut Vec::new(),
+            mode,
+            None,
+        )?;
         assert!(
             declared.params.is_empty() && declared.stats.is_empty(),
             "invariant: lowering the model twice finds the same parameters"
@@ -489,6 +499,33 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         input_width: width,
         node_values,
     })
+}
+
+/// Every independent error of the model's entries, lowered as `lower` first lowers them (an
+/// entry's error, and none of those that follow from it: see `emit_model`); empty when they
+/// lower, or when `lower` fails before them.
+pub fn entry_errors(spec: &ModelSpec, data: Option<&DataShape>) -> Vec<Diagnostic> {
+    let Ok(spec) = with_output_width(spec, data) else {
+        return Vec::new();
+    };
+    let Ok(width) = input_width(&spec, data) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    let mut scratch = Function::new("forward");
+    let x = scratch.add_arg("x", Shape::batched(&[width]), ArgRole::Data, None);
+    let mut found = Found::default();
+    // The first error is among `errors`; the result adds nothing.
+    let _ = emit_model(
+        &mut scratch,
+        &spec,
+        x,
+        &mut found,
+        &mut Vec::new(),
+        Mode::Eval,
+        Some(&mut errors),
+    );
+    errors
 }
 
 /// How the model is lowered: for evaluation and prediction, or for the training step (batch
@@ -529,6 +566,10 @@ fn declare_params(f: &mut Function, spec: &ModelSpec, params: &[ParamSpec]) {
 
 /// The model's equations, entry by entry; returns the last layer's pre-activation (the logits)
 /// and the model's output. Parameters not yet declared in `f` are declared and added to `params`.
+///
+/// With `collect`, an entry that fails is kept there and the entries after it are still lowered,
+/// except those that use its value (as their input, or by its name, or through another such
+/// entry): their errors would follow from the first. The first error is still returned.
 fn emit_model(
     f: &mut Function,
     spec: &ModelSpec,
@@ -536,6 +577,7 @@ fn emit_model(
     found: &mut Found,
     node_values: &mut Vec<ValueId>,
     mode: Mode,
+    mut collect: Option<&mut Vec<Diagnostic>>,
 ) -> Result<(ValueId, ValueId), Diagnostic> {
     let params = &mut found.params;
     let training = match mode {
@@ -554,70 +596,100 @@ fn emit_model(
     let mut logits = x;
     let mut counters = HashMap::new();
     let n = spec.nodes.len();
+    // What failed when collecting: the names of failed entries (and of those using them), and
+    // whether the previous entry's value is one.
+    let mut failed_names: Vec<&str> = Vec::new();
+    let mut current_failed = false;
+    let mut first_error: Option<Diagnostic> = None;
     for (k, node) in spec.nodes.iter().enumerate() {
         let last = k + 1 == n;
-        let input = match &node.input {
-            None => current,
-            Some(args) => applied_input(f, spec, &env, args, node.span, params)?,
-        };
-        let value = match &node.kind {
-            NodeKind::Input => x,
-            NodeKind::Dense(i) => {
-                let (z, h) = emit_dense(f, spec, (*i, k), input, last, params, &mut counters)
-                    .map_err(|e| match e {
+        if first_error.is_some() {
+            let (uses_previous, names) = uses(node);
+            let follows = (uses_previous && current_failed)
+                || names.iter().any(|name| failed_names.contains(name));
+            if follows {
+                current_failed = true;
+                failed_names.extend(node.name.as_ref().map(|n| n.name.as_str()));
+                continue;
+            }
+        }
+        let emitted = (|| -> Result<ValueId, Diagnostic> {
+            let input = match &node.input {
+                None => current,
+                Some(args) => applied_input(f, spec, &env, args, node.span, params)?,
+            };
+            let value = match &node.kind {
+                NodeKind::Input => x,
+                NodeKind::Dense(i) => {
+                    let (z, h) = emit_dense(f, spec, (*i, k), input, last, params, &mut counters)
+                        .map_err(|e| match e {
                         DenseError::Shape(e) => fail(f, e),
                         DenseError::Diagnostic(d) => d,
                     })?;
-                logits = z;
-                match training {
-                    Some(t) => t
-                        .dropout(
-                            f,
-                            *i,
-                            spec.layers[*i].options.dropout,
-                            h,
-                            Some(layer_origin(spec, *i, &spec.layers[*i])),
-                        )
-                        .map_err(|e| fail(f, e))?,
-                    None => h,
-                }
-            }
-            NodeKind::Def { def, args } => {
-                let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
-                let mut positional = vec![(Val::Tensor(input), node.span)];
-                let mut named = Vec::new();
-                for a in args {
-                    match a {
-                        ExprArg::Positional(e) => {
-                            positional.push((math::emit(&mut ctx, &env, e)?, e.span))
-                        }
-                        ExprArg::Named { name, value } => named.push((
-                            name.clone(),
-                            math::emit(&mut ctx, &env, value)?,
-                            value.span,
-                        )),
+                    logits = z;
+                    match training {
+                        Some(t) => t
+                            .dropout(
+                                f,
+                                *i,
+                                spec.layers[*i].options.dropout,
+                                h,
+                                Some(layer_origin(spec, *i, &spec.layers[*i])),
+                            )
+                            .map_err(|e| fail(f, e))?,
+                        None => h,
                     }
                 }
-                let v = math::call_def(&mut ctx, *def, positional, named, node.span);
-                counters = std::mem::take(&mut ctx.counters);
-                tensor_of(spec, v?, node.span)?
+                NodeKind::Def { def, args } => {
+                    let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
+                    let mut positional = vec![(Val::Tensor(input), node.span)];
+                    let mut named = Vec::new();
+                    for a in args {
+                        match a {
+                            ExprArg::Positional(e) => {
+                                positional.push((math::emit(&mut ctx, &env, e)?, e.span))
+                            }
+                            ExprArg::Named { name, value } => named.push((
+                                name.clone(),
+                                math::emit(&mut ctx, &env, value)?,
+                                value.span,
+                            )),
+                        }
+                    }
+                    let v = math::call_def(&mut ctx, *def, positional, named, node.span);
+                    counters = std::mem::take(&mut ctx.counters);
+                    tensor_of(spec, v?, node.span)?
+                }
+                NodeKind::BatchNorm { momentum, epsilon } => {
+                    let norm = BatchNorm {
+                        node: k,
+                        momentum: *momentum,
+                        epsilon: *epsilon,
+                        span: node.span,
+                    };
+                    norm.emit(f, spec, input, (params, &mut found.stats), mode)?
+                }
+                NodeKind::Math(expr) => {
+                    let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
+                    let v = math::emit(&mut ctx, &env, expr);
+                    counters = std::mem::take(&mut ctx.counters);
+                    tensor_of(spec, v?, expr.span)?
+                }
+            };
+            Ok(value)
+        })();
+        let value = match (emitted, collect.as_deref_mut()) {
+            (Ok(value), _) => value,
+            (Err(e), Some(errors)) => {
+                errors.push(e.clone());
+                first_error.get_or_insert(e);
+                current_failed = true;
+                failed_names.extend(node.name.as_ref().map(|n| n.name.as_str()));
+                continue;
             }
-            NodeKind::BatchNorm { momentum, epsilon } => {
-                let norm = BatchNorm {
-                    node: k,
-                    momentum: *momentum,
-                    epsilon: *epsilon,
-                    span: node.span,
-                };
-                norm.emit(f, spec, input, (params, &mut found.stats), mode)?
-            }
-            NodeKind::Math(expr) => {
-                let mut ctx = math_ctx(f, spec, params, &mut counters, true, k);
-                let v = math::emit(&mut ctx, &env, expr);
-                counters = std::mem::take(&mut ctx.counters);
-                tensor_of(spec, v?, expr.span)?
-            }
+            (Err(e), None) => return Err(e),
         };
+        current_failed = false;
         if let Some(name) = &node.name {
             env.insert(name.name.clone(), Val::Tensor(value));
             if !matches!(node.kind, NodeKind::Input) && !last {
@@ -631,7 +703,40 @@ fn emit_model(
         current = value;
         node_values.push(value);
     }
-    Ok((logits, current))
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((logits, current)),
+    }
+}
+
+/// What a model entry's value is computed from: whether the previous entry's value (its input
+/// when none is applied), and the names its math and arguments use.
+fn uses(node: &ModelNode) -> (bool, Vec<&str>) {
+    let mut names = Vec::new();
+    for arg in node.input.iter().flatten() {
+        super::spec::referenced_names(arg_expr(arg), &mut names);
+    }
+    let previous = node.input.is_none()
+        && match &node.kind {
+            NodeKind::Input | NodeKind::Math(_) => false,
+            NodeKind::Dense(_) | NodeKind::BatchNorm { .. } | NodeKind::Def { .. } => true,
+        };
+    match &node.kind {
+        NodeKind::Math(expr) => super::spec::referenced_names(expr, &mut names),
+        NodeKind::Def { args, .. } => {
+            for arg in args {
+                super::spec::referenced_names(arg_expr(arg), &mut names);
+            }
+        }
+        NodeKind::Input | NodeKind::Dense(_) | NodeKind::BatchNorm { .. } => {}
+    }
+    (previous, names)
+}
+
+fn arg_expr(arg: &ExprArg) -> &Expr {
+    match arg {
+        ExprArg::Positional(e) | ExprArg::Named { value: e, .. } => e,
+    }
 }
 
 fn math_ctx<'a>(

@@ -53,6 +53,21 @@ fn build_spec(
     program::build(spec, shape.as_ref())
 }
 
+/// `build_spec` with every independent error of the model's entries (`program::build_all`).
+fn build_spec_all(
+    spec: &ModelSpec,
+    path: &Path,
+    overrides: &Overrides,
+    with_data: bool,
+) -> Result<Program, Vec<Diagnostic>> {
+    let shape = if with_data {
+        Some(prepare_data(spec, path, overrides)?.shape)
+    } else {
+        None
+    };
+    program::build_all(spec, shape.as_ref())
+}
+
 /// Whether the data file the model names exists beside the model file.
 fn data_file_exists(spec: &ModelSpec, path: &Path) -> bool {
     spec.data
@@ -105,10 +120,9 @@ pub fn check_file(path: &Path, overrides: &Overrides) -> Vec<Diagnostic> {
         Err(d) => return vec![d],
     };
     match load_model_text_all(path, text, overrides) {
-        Ok(spec) => build_spec(&spec, path, overrides, has_data(&spec, overrides))
+        Ok(spec) => build_spec_all(&spec, path, overrides, has_data(&spec, overrides))
             .err()
-            .into_iter()
-            .collect(),
+            .unwrap_or_default(),
         Err(errors) => errors,
     }
 }
@@ -126,10 +140,9 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
 pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
     let overrides = Overrides::default();
     match load_model_text_all(path, text, &overrides) {
-        Ok(spec) => build_spec(&spec, path, &overrides, data_file_exists(&spec, path))
+        Ok(spec) => build_spec_all(&spec, path, &overrides, data_file_exists(&spec, path))
             .err()
-            .into_iter()
-            .collect(),
+            .unwrap_or_default(),
         Err(errors) => errors,
     }
 }

@@ -24,6 +24,7 @@ pub use data::{
 };
 pub use defs::RESERVED;
 pub use describe::{block_settings, call_options, describe, OptionDoc, WordDoc};
+pub use names::referenced_names;
 pub use positional::positional_names;
 pub use regularize::{resolve_initializer, Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};

@@ -75,6 +75,37 @@ pub(super) fn unknown_names_in_defs(
     walk.errors
 }
 
+/// Every plain name `expr` uses (`h` in `relu(h + g)`), to `out`; a def or function called with
+/// parentheses is not a name of a value.
+pub fn referenced_names<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
+    match &expr.kind {
+        ExprKind::Number(_) | ExprKind::String(_) => {}
+        ExprKind::List(items) => items.iter().for_each(|e| referenced_names(e, out)),
+        ExprKind::Negate(inner) => referenced_names(inner, out),
+        ExprKind::Binary(_, a, b) => {
+            referenced_names(a, out);
+            referenced_names(b, out);
+        }
+        ExprKind::Call {
+            name,
+            args,
+            parens,
+            applied_to,
+        } => {
+            if !parens {
+                out.push(&name.name);
+            }
+            for arg in args.iter().chain(applied_to.iter().flatten()) {
+                match arg {
+                    ExprArg::Positional(e) | ExprArg::Named { value: e, .. } => {
+                        referenced_names(e, out)
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct Walk<'a> {
     source: &'a Source,
     defs: &'a [Def],
