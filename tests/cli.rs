@@ -858,3 +858,29 @@ loss: cross_entropy
     assert_eq!(found, [(mismatch.clone(), 4), (mismatch, 6)]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file whose model has an error is still checked against its data file: an unknown layer and
+/// a target column the file lacks are reported together.
+#[test]
+fn check_reports_data_errors_beside_model_errors() {
+    let dir = scratch("data-beside-model");
+    std::fs::write(dir.join("d.csv"), "a,b,species\n1,2,x\n3,4,y\n").unwrap();
+    let path = dir.join("bad.nn");
+    let text = "model {\n  input\n  denes(8)\n  output(activation: softmax)\n}\n\
+                loss: cross_entropy\ndata {\n  path: \"d.csv\"\n  target: specie\n}\n";
+    std::fs::write(&path, text).unwrap();
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let codes: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].to_string())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "\"nnc::lower::unknown_layer\"",
+            "\"nnc::data::unknown_target\""
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

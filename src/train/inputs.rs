@@ -47,12 +47,17 @@ pub fn has_data(spec: &ModelSpec, overrides: &Overrides) -> bool {
 
 /// How the data block says files are read.
 pub fn read_options(spec: &ModelSpec) -> ReadOptions {
+    data_read_options(&spec.data)
+}
+
+/// How a data block says files are read.
+pub fn data_read_options(data: &DataSpec) -> ReadOptions {
     ReadOptions {
-        delimiter: spec.data.delimiter,
-        decimal_comma: spec.data.decimal_comma,
-        missing_markers: spec.data.missing_markers.clone(),
-        categorical: spec.data.categorical.clone(),
-        ignore: spec.data.ignore.clone(),
+        delimiter: data.delimiter,
+        decimal_comma: data.decimal_comma,
+        missing_markers: data.missing_markers.clone(),
+        categorical: data.categorical.clone(),
+        ignore: data.ignore.clone(),
         references: None,
         columns: None,
     }
@@ -85,7 +90,7 @@ pub fn fitted_read_options(p: &Preprocessing, data: &DataSpec) -> ReadOptions {
 }
 
 /// A path written in the `.nn` file, relative to the file's folder.
-fn beside(model_path: &Path, p: &str) -> PathBuf {
+pub fn beside(model_path: &Path, p: &str) -> PathBuf {
     model_path.parent().unwrap_or(Path::new("")).join(p)
 }
 

@@ -119,12 +119,70 @@ pub fn check_file(path: &Path, overrides: &Overrides) -> Vec<Diagnostic> {
         Ok(text) => text,
         Err(d) => return vec![d],
     };
-    match load_model_text_all(path, text, overrides) {
+    match load_model_text_all(path, text.clone(), overrides) {
         Ok(spec) => build_spec_all(&spec, path, overrides, has_data(&spec, overrides))
             .err()
             .unwrap_or_default(),
-        Err(errors) => errors,
+        Err(mut errors) => {
+            errors.extend(data_alone(path, text, overrides, false));
+            errors
+        }
     }
+}
+
+/// The error of the data file of a text whose model has errors, read as its data block says (the
+/// target typed as its loss says, when the loss resolves; else the target is not read): a missing
+/// file, a column the block names that the file lacks, a cell that cannot be read. `None` when
+/// the data block or the text does not resolve that far, when the data file reads, or, with
+/// `only_if_exists`, when the file it names does not exist.
+fn data_alone(
+    path: &Path,
+    text: String,
+    overrides: &Overrides,
+    only_if_exists: bool,
+) -> Option<Diagnostic> {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map_or(text.clone(), str::to_string);
+    let source = Source::new(path.display().to_string(), text);
+    let edited = crate::set::apply(&source, &overrides.set).ok()?;
+    let file = crate::syntax::parse(&edited.source).ok()?;
+    let (data, loss) = crate::lower::spec::data_and_loss(&edited.source, &file);
+    let data = data?;
+    let mut origin = crate::data::DataOrigin {
+        nn: Some(edited.source.clone()),
+        path_span: None,
+        target_span: None,
+    };
+    let data_path = match (&overrides.data, &data.path) {
+        (Some(p), _) => p.clone(),
+        (None, Some((p, span))) => {
+            origin.path_span = Some(*span);
+            super::inputs::beside(path, p)
+        }
+        (None, None) => return None,
+    };
+    if only_if_exists && !data_path.is_file() {
+        return None;
+    }
+    let target = match (&overrides.target, &data.target, loss) {
+        (Some(t), _, Some(loss)) => Some((t.clone(), loss)),
+        (None, Some((t, span)), Some(loss)) => {
+            origin.target_span = Some(*span);
+            Some((t.clone(), loss))
+        }
+        _ => None,
+    };
+    let target = target.map(|(name, loss)| {
+        let kind = match loss.is_classification() {
+            true => crate::data::TargetKind::Classes,
+            false => crate::data::TargetKind::Values,
+        };
+        crate::data::TargetSpec::required(&name, kind)
+    });
+    let opts = super::inputs::data_read_options(&data);
+    let error = crate::data::load_table(&data_path, target.as_ref(), &opts, &origin).err()?;
+    Some(edited.remap(error))
 }
 
 /// Resolve a model file and build its program, checked against its data when the flags or the
@@ -139,11 +197,14 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
 /// (while it is being written, a missing file is not an error of the model).
 pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
     let overrides = Overrides::default();
-    match load_model_text_all(path, text, &overrides) {
+    match load_model_text_all(path, text.clone(), &overrides) {
         Ok(spec) => build_spec_all(&spec, path, &overrides, data_file_exists(&spec, path))
             .err()
             .unwrap_or_default(),
-        Err(errors) => errors,
+        Err(mut errors) => {
+            errors.extend(data_alone(path, text, &overrides, true));
+            errors
+        }
     }
 }
 

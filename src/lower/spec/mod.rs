@@ -430,6 +430,31 @@ pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagno
     })
 }
 
+/// The data block and the loss's kind of a file whose other parts need not resolve, for checking
+/// its data file alone (what `nnc check` still reports when the model has errors): `None` for a
+/// part that is absent or does not resolve (a loss written as a def is a loss of values).
+pub fn data_and_loss(source: &Source, file: &File) -> (Option<DataSpec>, Option<LossKind>) {
+    let setting = |key: &str| {
+        file.items.iter().find_map(|i| match i {
+            Item::Setting(s) if s.key.name == key => Some(&s.value),
+            _ => None,
+        })
+    };
+    let data = file.items.iter().find_map(|i| match i {
+        Item::Block(b) if b.name.name == "data" => Some(b),
+        _ => None,
+    });
+    let data = data.and_then(|b| data::resolve_data(source, Some(b)).ok());
+    let loss = setting("loss").and_then(|v| {
+        let (defs, _) = defs::resolve_defs(source, file).ok()?;
+        match defs::def_use(source, v, &defs).ok()? {
+            Some(_) => Some(LossKind::Mse),
+            None => loss::resolve_loss(source, v).ok().map(|l| l.kind()),
+        }
+    });
+    (data, loss)
+}
+
 pub(super) fn settings_of<'a>(
     source: &Source,
     block: &'a Block,
