@@ -689,6 +689,8 @@ fn check_reports_diagnostics_as_json() {
     let text = "model {\n  input(4)\n  dense(3, activation: softmax)\n}\n\
                 data { path: \"données.csv\" target: \"y\" } loss: cross_entropyy\n";
     std::fs::write(&path, text).unwrap();
+    // The data file exists and reads, so the loss is the file's one error.
+    std::fs::write(dir.join("données.csv"), "a,y\n1,0\n2,1\n").unwrap();
     let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
