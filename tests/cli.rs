@@ -755,9 +755,9 @@ fn check_reports_every_independent_error() {
 
 /// Inside each part too, every error is reported: unknown names in two defs (one no layer uses),
 /// two bad options of one layer, an unknown layer between two bad ones, an unknown name in the
-/// model's math (but not `a`, bound by a layer that failed), two bad optimizer options, two bad
-/// training settings and two bad data settings, each at the text it is about and in the order of
-/// the file.
+/// model's math (but not `a`, bound by a layer that failed), two bad options each of the loss,
+/// the optimizer, the data block, the train block and the regularization, each at the text it
+/// is about and in the order the parts are resolved.
 #[test]
 fn check_reports_every_error_inside_each_part() {
     let dir = scratch("all-errors-inside");
@@ -774,7 +774,7 @@ model {
   c = relu(a + q0)
   output(3, activation: softmax)
 }
-loss: cross_entropy
+loss: cross_entropy(label_smoothing: 2, class_weights: [1, -1, 1])
 optimizer: adam(beta1: 3, clip_norm: -1)
 train {
   epochs: 0
@@ -784,6 +784,7 @@ data {
   test_fraction: 2
   validation_fraction: -1
 }
+regularization: l1_l2(l1: -3, l2: -4)
 ";
     std::fs::write(&path, text).unwrap();
     let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
@@ -811,12 +812,16 @@ data {
         ("nnc::lower::unknown_activation", "rleu"),
         ("nnc::lower::unknown_initializer", "he_nromal"),
         ("nnc::math::unknown_name", "q0"),
+        ("nnc::lower::out_of_range", "2"),
+        ("nnc::lower::out_of_range", "-1"),
         ("nnc::lower::out_of_range", "3"),
         ("nnc::lower::out_of_range", "-1"),
         ("nnc::lower::out_of_range", "2"),
         ("nnc::lower::out_of_range", "-1"),
         ("nnc::lower::out_of_range", "0"),
         ("nnc::lower::out_of_range", "0"),
+        ("nnc::lower::out_of_range", "-3"),
+        ("nnc::lower::out_of_range", "-4"),
     ];
     let expected: Vec<(String, String)> = expected
         .iter()

@@ -6,6 +6,7 @@
 
 use strum::IntoEnumIterator;
 
+use super::collect::Errors;
 use super::options::Options;
 use super::vocabulary::{
     ClassWeights, LossKind, CLASS_WEIGHT, CLASS_WEIGHTS, HUBER_DELTA, LABEL_SMOOTHING,
@@ -23,7 +24,7 @@ pub fn option_names(kind: LossKind) -> &'static [&'static str] {
     }
 }
 
-pub(super) fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnostic> {
+pub(super) fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Vec<Diagnostic>> {
     let call = as_call(source, v, "loss")?;
     let kind = lookup(
         source,
@@ -33,21 +34,24 @@ pub(super) fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Diagnosti
         "nnc::lower::unknown_loss",
         ("loss", "losses"),
     )?;
-    let opts = Options::from_call(source, call, &[], option_names(kind))?;
-    Ok(match kind {
+    let opts = Options::from_call_all(source, call, &[], option_names(kind))?;
+    // Each option is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
+    let loss = match kind {
         LossKind::Mse => Loss::Mse,
         LossKind::Mae => Loss::Mae,
         LossKind::BinaryCrossEntropy => Loss::BinaryCrossEntropy,
         LossKind::Huber => Loss::Huber {
-            delta: opts.number(&HUBER_DELTA)?,
+            delta: errors.take(opts.number(&HUBER_DELTA), HUBER_DELTA.default),
         },
         LossKind::CrossEntropy => Loss::CrossEntropy {
-            label_smoothing: opts.number(&LABEL_SMOOTHING)?,
-            class_weights: opts
-                .numbers(&CLASS_WEIGHT)?
+            label_smoothing: errors.take(opts.number(&LABEL_SMOOTHING), LABEL_SMOOTHING.default),
+            class_weights: errors
+                .take(opts.numbers(&CLASS_WEIGHT), None)
                 .map(|(weights, span)| ClassWeights { weights, span }),
         },
-    })
+    };
+    errors.finish(|| loss)
 }
 
 #[cfg(test)]

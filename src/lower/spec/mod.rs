@@ -248,7 +248,8 @@ pub fn resolve(source: &Source, file: &File) -> Result<ModelSpec, Diagnostic> {
 /// `resolve`, reporting every independent error of the file rather than the first: each top-level
 /// item that is misplaced, unknown or repeated, and the errors of the model, the loss, the
 /// optimizer, the data block, the train block and the regularization, which are resolved apart.
-/// What depends on a part that failed is not checked (the train block's monitor needs the loss).
+/// What depends on a part that failed is not checked (whether early stopping's monitor fits the
+/// loss, when the loss failed).
 /// The errors come in the order `resolve` would meet them, so its error is the first.
 pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagnostic>> {
     let mut model: Option<&Block> = None;
@@ -346,13 +347,15 @@ pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagno
     let resolved_loss = match loss {
         Some(loss_value) => keep(
             &mut errors,
-            defs::def_use(source, loss_value, &defs).and_then(|loss_def| {
-                let kind = match loss_def {
-                    Some(_) => Loss::Mse,
-                    None => loss::resolve_loss(source, loss_value)?,
-                };
-                Ok((loss_value, loss_def, kind))
-            }),
+            defs::def_use(source, loss_value, &defs)
+                .map_err(Vec::from)
+                .and_then(|loss_def| {
+                    let kind = match loss_def {
+                        Some(_) => Loss::Mse,
+                        None => loss::resolve_loss(source, loss_value)?,
+                    };
+                    Ok((loss_value, loss_def, kind))
+                }),
         ),
         None => keep(
             &mut errors,
@@ -378,12 +381,10 @@ pub fn resolve_all(source: &Source, file: &File) -> Result<ModelSpec, Vec<Diagno
         )),
     };
     let resolved_data = keep(&mut errors, data::resolve_data(source, data));
-    let resolved_train = resolved_loss.as_ref().and_then(|(loss_value, _, kind)| {
-        keep(
-            &mut errors,
-            resolve_train(source, train, (kind.kind(), loss_value.span)),
-        )
-    });
+    let loss_of_train = resolved_loss
+        .as_ref()
+        .map(|(loss_value, _, kind)| (kind.kind(), loss_value.span));
+    let resolved_train = keep(&mut errors, resolve_train(source, train, loss_of_train));
     let resolved_regularization = match regularization {
         Some(v) => keep(&mut errors, regularize::resolve_regularization(source, v)),
         None => Some(Penalty::default()),

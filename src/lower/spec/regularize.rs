@@ -122,22 +122,25 @@ pub const NOISE: Number = Number {
 pub(super) const REGULARIZERS: &[&str] = &["l1", "l2", "l1_l2", "none"];
 
 /// The top-level `regularization: l2(0.0001)`, `l1(...)`, `l1_l2(l1: ..., l2: ...)` or `none`.
-pub(super) fn resolve_regularization(source: &Source, v: &Value) -> Result<Penalty, Diagnostic> {
+pub(super) fn resolve_regularization(
+    source: &Source,
+    v: &Value,
+) -> Result<Penalty, Vec<Diagnostic>> {
     let call = as_call(source, v, "regularizer")?;
     let name = call.name.name.as_str();
-    let one = |table: Number| -> Result<f64, Diagnostic> {
-        let opts = Options::from_call(source, call, &[table.name], &[table.name])?;
+    let one = |table: Number| -> Result<f64, Vec<Diagnostic>> {
+        let opts = Options::from_call_all(source, call, &[table.name], &[table.name])?;
         if opts.value(table.name).is_none() {
-            return Err(err(
+            return Err(vec![err(
                 source,
                 "nnc::lower::missing_option",
                 format!("`{name}` needs its factor"),
                 call.span,
                 "no factor",
                 format!("write e.g. `{name}(0.0001)`"),
-            ));
+            )]);
         }
-        opts.number(&table)
+        Ok(opts.number(&table)?)
     };
     Ok(match name {
         "l1" => Penalty {
@@ -149,25 +152,27 @@ pub(super) fn resolve_regularization(source: &Source, v: &Value) -> Result<Penal
             l2: one(L2)?,
         },
         "l1_l2" => {
-            let opts = Options::from_call(source, call, &[L1.name, L2.name], &[L1.name, L2.name])?;
-            Penalty {
-                l1: opts.number(&L1)?,
-                l2: opts.number(&L2)?,
-            }
+            let both = [L1.name, L2.name];
+            let opts = Options::from_call_all(source, call, &both, &both)?;
+            // Each factor is checked apart, so that both are reported when both are bad.
+            let mut errors = Errors::default();
+            let l1 = errors.take(opts.number(&L1), 0.0);
+            let l2 = errors.take(opts.number(&L2), 0.0);
+            errors.finish(|| Penalty { l1, l2 })?
         }
         "none" => {
-            Options::from_call(source, call, &[], &[])?;
+            Options::from_call_all(source, call, &[], &[])?;
             Penalty::default()
         }
         other => {
-            return Err(err(
+            return Err(vec![err(
                 source,
                 "nnc::lower::unknown_regularizer",
                 format!("unknown regularizer `{other}`"),
                 call.name.span,
                 "not a known regularizer",
                 unknown_help(other, "regularizers", REGULARIZERS),
-            ))
+            )])
         }
     })
 }

@@ -68,11 +68,12 @@ pub(super) const RESTORE_BEST: &str = "restore_best";
 pub(super) const EARLY_STOPPING_OPTIONS: &[&str] =
     &[PATIENCE.name, MIN_DELTA.name, MONITOR, RESTORE_BEST];
 
-/// Resolve the `train` block of a file whose loss is `loss` (written at `loss_span`).
+/// Resolve the `train` block of a file whose loss is `loss` (written at `loss_span`); `None` when
+/// the loss did not resolve, and then whether early stopping's monitor fits it is not checked.
 pub(super) fn resolve_train(
     source: &Source,
     block: Option<&Block>,
-    (loss, loss_span): (LossKind, Span),
+    loss: Option<(LossKind, Span)>,
 ) -> Result<TrainSpec, Vec<Diagnostic>> {
     let Some(block) = block else {
         return Ok(TrainSpec {
@@ -143,7 +144,7 @@ pub(super) fn resolve_train(
     let seed = errors.take(o.count(&SEED), SEED.default);
     let early_stopping = errors.take(
         early_stopping
-            .map(|c| resolve_early_stopping(source, c, (loss, loss_span)))
+            .map(|c| resolve_early_stopping(source, c, loss))
             .transpose(),
         None,
     );
@@ -235,7 +236,7 @@ fn unknown_call(source: &Source, call: &Call) -> Diagnostic {
 fn resolve_early_stopping(
     source: &Source,
     call: &Call,
-    (loss, loss_span): (LossKind, Span),
+    loss: Option<(LossKind, Span)>,
 ) -> Result<EarlyStopping, Diagnostic> {
     let o = Options::from_call(source, call, &[], EARLY_STOPPING_OPTIONS)?;
     let patience = o.count(&PATIENCE)? as usize;
@@ -244,7 +245,7 @@ fn resolve_early_stopping(
         None => Monitor::ValLoss,
         Some(v) => {
             let monitor = monitor_of(source, v)?;
-            if !monitor.fits(loss) {
+            if let Some((loss, loss_span)) = loss.filter(|(loss, _)| !monitor.fits(*loss)) {
                 let fitting: Vec<String> = Monitor::iter()
                     .filter(|m| m.fits(loss))
                     .map(|m| format!("`{}`", m.name()))
