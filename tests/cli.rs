@@ -756,8 +756,8 @@ fn check_reports_every_independent_error() {
 /// Inside each part too, every error is reported: unknown names in two defs (one no layer uses),
 /// two bad options of one layer, an unknown layer between two bad ones, an unknown name in the
 /// model's math (but not `a`, bound by a layer that failed), two bad options each of the loss,
-/// the optimizer, the data block, the train block and the regularization, each at the text it
-/// is about and in the order the parts are resolved.
+/// the optimizer, its schedule, the data block, a column block, the train block, early stopping
+/// and the regularization, each at the text it is about and in the order the parts are resolved.
 #[test]
 fn check_reports_every_error_inside_each_part() {
     let dir = scratch("all-errors-inside");
@@ -775,14 +775,19 @@ model {
   output(3, activation: softmax)
 }
 loss: cross_entropy(label_smoothing: 2, class_weights: [1, -1, 1])
-optimizer: adam(beta1: 3, clip_norm: -1)
+optimizer: adam(beta1: 3, schedule: cosine(steps: 0, min: -2), clip_norm: -1)
 train {
   epochs: 0
   batch_size: 0
+  early_stopping(patience: 0.5, min_delta: -5)
 }
 data {
   test_fraction: 2
   validation_fraction: -1
+  column city {
+    scaling: sometimes
+    missing: never
+  }
 }
 regularization: l1_l2(l1: -3, l2: -4)
 ";
@@ -815,11 +820,17 @@ regularization: l1_l2(l1: -3, l2: -4)
         ("nnc::lower::out_of_range", "2"),
         ("nnc::lower::out_of_range", "-1"),
         ("nnc::lower::out_of_range", "3"),
+        ("nnc::lower::out_of_range", "0"),
+        ("nnc::lower::out_of_range", "-2"),
         ("nnc::lower::out_of_range", "-1"),
         ("nnc::lower::out_of_range", "2"),
         ("nnc::lower::out_of_range", "-1"),
+        ("nnc::lower::unknown_choice", "sometimes"),
+        ("nnc::lower::unknown_choice", "never"),
         ("nnc::lower::out_of_range", "0"),
         ("nnc::lower::out_of_range", "0"),
+        ("nnc::lower::out_of_range", "0.5"),
+        ("nnc::lower::out_of_range", "-5"),
         ("nnc::lower::out_of_range", "-3"),
         ("nnc::lower::out_of_range", "-4"),
     ];

@@ -228,29 +228,30 @@ fn resolve_column(
     source: &Source,
     b: &Block,
     defaults: &ColumnSettings,
-) -> Result<(Named, ColumnSettings), Diagnostic> {
+) -> Result<(Named, ColumnSettings), Vec<Diagnostic>> {
     if b.name.name != "column" {
-        return Err(err(
+        return Err(vec![err(
             source,
             "nnc::lower::unknown_item",
             format!("unknown block `{}` in the data block", b.name.name),
             b.name.span,
             "not known here",
             "the data block holds settings and `column NAME { ... }` blocks",
-        ));
+        )]);
     }
     let Some(label) = &b.label else {
-        return Err(err(
+        return Err(vec![err(
             source,
             "nnc::lower::missing_option",
             "a `column` block needs the column's name",
             b.name.span,
             "which column?",
             "write `column age { scaling: robust }` (or `column \"yrs married\" { ... }`)",
-        ));
+        )]);
     };
     let settings = settings_of(source, b)?;
-    let o = Options::from_settings(source, &settings, COLUMN_OPTIONS, "column settings", b.span)?;
+    let o =
+        Options::from_settings_all(source, &settings, COLUMN_OPTIONS, "column settings", b.span)?;
     let named = Named {
         name: label.name.clone(),
         span: Some(label.span),
@@ -258,29 +259,34 @@ fn resolve_column(
     Ok((named, column_settings(source, &o, defaults.clone())?))
 }
 
-/// The column settings given in `o`, the others from `base`.
+/// The column settings given in `o`, the others from `base`; every bad one reported.
 fn column_settings(
     source: &Source,
     o: &Options,
     base: ColumnSettings,
-) -> Result<ColumnSettings, Diagnostic> {
-    Ok(ColumnSettings {
-        missing: match o.value("missing") {
-            Some(v) => missing(source, v)?,
-            None => base.missing,
-        },
-        outliers: match o.value("outliers") {
-            Some(v) => outliers(source, v)?,
-            None => base.outliers,
-        },
-        scaling: match o.value("scaling") {
-            Some(v) => scaling(source, v)?,
-            None => base.scaling,
-        },
-        unseen: match o.value("unseen") {
-            Some(v) => unseen(source, v)?,
-            None => base.unseen,
-        },
+) -> Result<ColumnSettings, Vec<Diagnostic>> {
+    let mut errors = Errors::default();
+    let missing = match o.value("missing") {
+        Some(v) => errors.take(missing(source, v), base.missing),
+        None => base.missing,
+    };
+    let outliers = match o.value("outliers") {
+        Some(v) => errors.take(outliers(source, v), base.outliers),
+        None => base.outliers,
+    };
+    let scaling = match o.value("scaling") {
+        Some(v) => errors.take(scaling(source, v), base.scaling),
+        None => base.scaling,
+    };
+    let unseen = match o.value("unseen") {
+        Some(v) => errors.take(unseen(source, v), base.unseen),
+        None => base.unseen,
+    };
+    errors.finish(|| ColumnSettings {
+        missing,
+        outliers,
+        scaling,
+        unseen,
     })
 }
 

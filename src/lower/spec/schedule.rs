@@ -6,6 +6,7 @@
 
 use strum::{EnumDiscriminants, EnumIter, IntoEnumIterator};
 
+use super::collect::Errors;
 use super::err;
 use super::options::{unknown_help, Count, Number, Options};
 use super::vocabulary::MAX_LEARNING_RATE;
@@ -127,21 +128,21 @@ impl Schedule {
 }
 
 /// Read a `schedule:` value: a schedule's name, bare or called with its options.
-pub(super) fn resolve_schedule(source: &Source, v: &Value) -> Result<Schedule, Diagnostic> {
+pub(super) fn resolve_schedule(source: &Source, v: &Value) -> Result<Schedule, Vec<Diagnostic>> {
     let ValueKind::Call(call) = &v.kind else {
-        return Err(err(
+        return Err(vec![err(
             source,
             "nnc::lower::wrong_kind",
             format!("a schedule is a name, but this is {}", v.describe()),
             v.span,
             "not a schedule",
             "write e.g. `schedule: cosine(steps: 5000)` or `schedule: constant`",
-        ));
+        )]);
     };
     resolve_call(source, call)
 }
 
-fn resolve_call(source: &Source, call: &Call) -> Result<Schedule, Diagnostic> {
+fn resolve_call(source: &Source, call: &Call) -> Result<Schedule, Vec<Diagnostic>> {
     let name = call.name.name.as_str();
     let Some(kind) = ScheduleKind::iter().find(|k| k.name() == name) else {
         let known: Vec<&str> = ScheduleKind::iter().map(ScheduleKind::name).collect();
@@ -152,7 +153,8 @@ fn resolve_call(source: &Source, call: &Call) -> Result<Schedule, Diagnostic> {
             call.name.span,
             "not a known schedule",
             unknown_help(name, "schedules", &known),
-        ));
+        )
+        .into());
     };
     let mut known: Vec<&'static str> = kind.counts().iter().map(|c| c.name).collect();
     known.extend(kind.numbers().iter().map(|n| n.name));
@@ -160,31 +162,37 @@ fn resolve_call(source: &Source, call: &Call) -> Result<Schedule, Diagnostic> {
         known.push(THEN);
     }
     // Named options only, like an optimizer's: `cosine(5000, 0.1)` would leave a reader guessing.
-    let o = Options::from_call(source, call, &[], &known)?;
-    let count = |c: &Count| o.count(c);
-    let number = |n: &Number| o.number(n);
-    Ok(match kind {
+    let o = Options::from_call_all(source, call, &[], &known)?;
+    // Each option is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
+    let mut count = |c: &Count| errors.take(o.count(c), c.default);
+    let schedule = match kind {
         ScheduleKind::Constant => Schedule::Constant,
         ScheduleKind::StepDecay => Schedule::StepDecay {
-            every: count(&EVERY)?,
-            factor: number(&FACTOR)?,
+            every: count(&EVERY),
+            factor: errors.take(o.number(&FACTOR), FACTOR.default),
         },
         ScheduleKind::Exponential => Schedule::Exponential {
-            steps: count(&STEPS)?,
-            rate: number(&RATE)?,
+            steps: count(&STEPS),
+            rate: errors.take(o.number(&RATE), RATE.default),
         },
         ScheduleKind::Cosine => Schedule::Cosine {
-            steps: count(&STEPS)?,
-            min: number(&MIN)?,
+            steps: count(&STEPS),
+            min: errors.take(o.number(&MIN), MIN.default),
         },
-        ScheduleKind::Warmup => Schedule::Warmup {
-            steps: count(&STEPS)?,
-            then: Box::new(match o.value(THEN) {
+        ScheduleKind::Warmup => {
+            let steps = count(&STEPS);
+            let then = match o.value(THEN) {
                 None => Schedule::Constant,
-                Some(v) => resolve_schedule(source, v)?,
-            }),
-        },
-    })
+                Some(v) => errors.take(resolve_schedule(source, v), Schedule::Constant),
+            };
+            Schedule::Warmup {
+                steps,
+                then: Box::new(then),
+            }
+        }
+    };
+    errors.finish(|| schedule)
 }
 
 #[cfg(test)]

@@ -237,14 +237,16 @@ fn resolve_early_stopping(
     source: &Source,
     call: &Call,
     loss: Option<(LossKind, Span)>,
-) -> Result<EarlyStopping, Diagnostic> {
-    let o = Options::from_call(source, call, &[], EARLY_STOPPING_OPTIONS)?;
-    let patience = o.count(&PATIENCE)? as usize;
-    let min_delta = o.number(&MIN_DELTA)?;
+) -> Result<EarlyStopping, Vec<Diagnostic>> {
+    let o = Options::from_call_all(source, call, &[], EARLY_STOPPING_OPTIONS)?;
+    // Each option is checked apart, so that every bad one is reported.
+    let mut errors = Errors::default();
+    let patience = errors.take(o.count(&PATIENCE), PATIENCE.default) as usize;
+    let min_delta = errors.take(o.number(&MIN_DELTA), MIN_DELTA.default);
     let monitor = match o.value(MONITOR) {
         None => Monitor::ValLoss,
         Some(v) => {
-            let monitor = monitor_of(source, v)?;
+            let monitor = errors.take(monitor_of(source, v), Monitor::ValLoss);
             if let Some((loss, loss_span)) = loss.filter(|(loss, _)| !monitor.fits(*loss)) {
                 let fitting: Vec<String> = Monitor::iter()
                     .filter(|m| m.fits(loss))
@@ -254,7 +256,7 @@ fn resolve_early_stopping(
                     Monitor::ValAccuracy => "classes (`loss: cross_entropy`)",
                     Monitor::ValMae | Monitor::ValLoss => "values (`loss: mse`)",
                 };
-                return Err(err(
+                let unfit = err(
                     source,
                     "nnc::lower::monitor_loss",
                     format!(
@@ -270,16 +272,17 @@ fn resolve_early_stopping(
                         fitting.join(" or ")
                     ),
                 )
-                .with_label(loss_span, "the loss"));
+                .with_label(loss_span, "the loss");
+                errors.take(Err(unfit), ());
             }
             monitor
         }
     };
     let restore_best = match o.value(RESTORE_BEST) {
         None => true,
-        Some(v) => boolean(source, v, RESTORE_BEST)?,
+        Some(v) => errors.take(boolean(source, v, RESTORE_BEST), true),
     };
-    Ok(EarlyStopping {
+    errors.finish(|| EarlyStopping {
         patience,
         min_delta,
         monitor,
