@@ -1,16 +1,12 @@
 //! The command line as a user meets it: exit codes, silence on success, and bad input that
 //! never panics but names the file, line and column with exit code 1.
 
+mod common;
+
+use common::{nnc, scratch};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the nnc binary runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -18,15 +14,6 @@ fn stderr(o: &Output) -> String {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A scratch folder for one test, emptied first and removed by the caller's `cleanup`.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nnc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn model_for(dir: &Path, csv: &str) -> PathBuf {
@@ -722,6 +709,16 @@ fn check_reports_diagnostics_as_json() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `nnc check --message-format json` of a broken file: exit status 1 and each line's diagnostic.
+fn check_json(path: &Path) -> Vec<serde_json::Value> {
+    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `nnc check` reports every independent error of a file, in the order of the file's parts: a
 /// misplaced item, the model's unknown activation, the unknown loss and the unknown optimizer.
 #[test]
@@ -732,12 +729,8 @@ fn check_reports_every_independent_error() {
         "model {\n  input(4)\n  dense(8, activation: rleu)\n  output(3, activation: softmax)\n}\n\
                 loss: cross_entropyy\noptimizer: adamm(learning_rate: 0.01)\nbogus: 3\n";
     std::fs::write(&path, text).unwrap();
-    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let codes: Vec<String> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].to_string())
-        .collect();
+    let diagnostics = check_json(&path);
+    let codes: Vec<String> = diagnostics.iter().map(|d| d["code"].to_string()).collect();
     assert_eq!(
         codes,
         [
@@ -792,12 +785,10 @@ data {
 regularization: l1_l2(l1: -3, l2: -4)
 ";
     std::fs::write(&path, text).unwrap();
-    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let found: Vec<(String, String)> = stdout(&out)
-        .lines()
-        .map(|l| {
-            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+    let diagnostics = check_json(&path);
+    let found: Vec<(String, String)> = diagnostics
+        .iter()
+        .map(|d| {
             let (start, end) = (
                 d["range"]["start"].as_u64().unwrap() as usize,
                 d["range"]["end"].as_u64().unwrap() as usize,
@@ -862,12 +853,10 @@ model {
 loss: cross_entropy
 ";
     std::fs::write(&path, text).unwrap();
-    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let found: Vec<(String, usize)> = stdout(&out)
-        .lines()
-        .map(|l| {
-            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+    let diagnostics = check_json(&path);
+    let found: Vec<(String, usize)> = diagnostics
+        .iter()
+        .map(|d| {
             let line = d["start"]["line"].as_u64().unwrap() as usize;
             (d["code"].as_str().unwrap().to_string(), line)
         })
@@ -887,12 +876,8 @@ fn check_reports_data_errors_beside_model_errors() {
     let text = "model {\n  input\n  denes(8)\n  output(activation: softmax)\n}\n\
                 loss: cross_entropy\ndata {\n  path: \"d.csv\"\n  target: specie\n}\n";
     std::fs::write(&path, text).unwrap();
-    let out = nnc(&["check", path.to_str().unwrap(), "--message-format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let codes: Vec<String> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].to_string())
-        .collect();
+    let diagnostics = check_json(&path);
+    let codes: Vec<String> = diagnostics.iter().map(|d| d["code"].to_string()).collect();
     assert_eq!(
         codes,
         [

@@ -2,16 +2,12 @@
 //! model, mistakes shown in the flag's text with exit code 1, and a sweep's table and JSON report
 //! best first, with a failing variant in its row.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the nnc binary runs")
-}
+use common::nnc;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -6,8 +6,10 @@
 
 mod common;
 
+use common::{nnc, scratch, splice};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
@@ -336,17 +338,6 @@ fn a_syntax_error_is_the_diagnostic_check_gives() {
     assert_eq!(d.location().as_deref(), Some("broken.nn:2:12"));
 }
 
-fn splice(base: &str, start: usize, len: usize, insert: &str) -> String {
-    let chars: Vec<char> = base.chars().collect();
-    let start = start.min(chars.len());
-    let end = (start + len).min(chars.len());
-    chars[..start]
-        .iter()
-        .chain(insert.chars().collect::<Vec<_>>().iter())
-        .chain(&chars[end..])
-        .collect()
-}
-
 /// Whatever the text, formatting either fails with a syntax diagnostic (never the formatter's
 /// internal error) or gives a text that formats to itself.
 fn never_panics(text: &str) {
@@ -388,25 +379,8 @@ proptest! {
 
 // The command.
 
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the nnc binary runs")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A scratch folder for one test, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nnc-fmt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

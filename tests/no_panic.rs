@@ -2,6 +2,10 @@
 //! run a step and evaluate, or come back as a diagnostic with a help line; arbitrary text and
 //! small edits of a valid CSV file either load, split and prepare, or come back as a diagnostic.
 
+mod common;
+
+use common::splice;
+
 use proptest::prelude::*;
 
 use nnc::codegen::CodegenOptions;
@@ -121,17 +125,6 @@ fn load(text: &str) {
             }
         }
     }
-}
-
-fn splice(base: &str, start: usize, len: usize, insert: &str) -> String {
-    let chars: Vec<char> = base.chars().collect();
-    let start = start.min(chars.len());
-    let end = (start + len).min(chars.len());
-    chars[..start]
-        .iter()
-        .chain(insert.chars().collect::<Vec<_>>().iter())
-        .chain(&chars[end..])
-        .collect()
 }
 
 proptest! {

@@ -5,22 +5,18 @@
 //! training rows only; unseen categories, delimiters and forced categorical columns do what the
 //! data block says.
 
+mod common;
+
+use common::{nnc, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nnc::data::{
     fit, load_table, split, usable_rows, ColumnSettings, DataOrigin, Missing, Named, Outliers,
     PrepareConfig, ReadOptions, Scaling, SplitConfig, Table, TargetEncoding, TargetKind,
     TargetSpec, Unseen,
 };
-
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the nnc binary runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -53,15 +49,6 @@ fn fails(what: &str, o: &Output) -> String {
     assert_eq!(o.status.code(), Some(1), "{what}: exit 1, stderr: {err}");
     assert!(!err.contains("panicked"), "{what}: no panic: {err}");
     err
-}
-
-/// A scratch folder for one test, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nnc-real-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn arg(p: &Path) -> &str {

@@ -3,21 +3,17 @@
 //! `nnc eval` on those rows reproduces the run's test metrics exactly, and bad data or a damaged
 //! model directory is a clear error with exit code 1, never a panic.
 
+mod common;
+
+use common::{nnc, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nnc::artifacts;
 use nnc::codegen::CodegenOptions;
 use nnc::train::saved;
 use nnc::train::session::{self, Overrides, RunOptions, RunOutcome};
-
-fn nnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnc"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the nnc binary runs")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -42,14 +38,6 @@ fn fails(what: &str, o: &Output, code: &str) -> String {
     assert!(err.contains(code), "{what}: {code} in {err}");
     assert!(err.contains("help:"), "{what}: a help line in {err}");
     err
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nnc-saved-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn arg(p: &Path) -> &str {

@@ -33,33 +33,26 @@ fn kind_after(key: &str) -> Option<&'static str> {
 /// skipped.
 pub(super) fn open_blocks(before: &str) -> Vec<String> {
     let mut stack = Vec::new();
-    for line in before.lines() {
-        let mut first: Option<String> = None;
-        let mut word = String::new();
-        let mut in_string = false;
-        for c in line.chars().chain(std::iter::once(' ')) {
-            if in_string {
-                in_string = c != '"';
-                continue;
+    // The first word of the current line, and the word being read.
+    let mut first: Option<String> = None;
+    let mut word = String::new();
+    let end = std::iter::once((before.len(), '\n'));
+    for (_, c) in crate::syntax::code_chars(before).chain(end) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            first.get_or_insert(std::mem::take(&mut word));
+        }
+        match c {
+            '\n' => first = None,
+            '{' => stack.push(first.take().unwrap_or_default()),
+            '}' => {
+                stack.pop();
+                first = None;
             }
-            if c.is_ascii_alphanumeric() || c == '_' {
-                word.push(c);
-                continue;
-            }
-            if !word.is_empty() {
-                first.get_or_insert(std::mem::take(&mut word));
-                word.clear();
-            }
-            match c {
-                '#' => break,
-                '"' => in_string = true,
-                '{' => stack.push(first.take().unwrap_or_default()),
-                '}' => {
-                    stack.pop();
-                    first = None;
-                }
-                _ => {}
-            }
+            _ => {}
         }
     }
     stack
@@ -69,18 +62,8 @@ pub(super) fn open_blocks(before: &str) -> Vec<String> {
 /// Comments and strings are skipped.
 fn open_brackets(before: &str) -> Vec<(char, usize)> {
     let mut stack = Vec::new();
-    let mut in_comment = false;
-    let mut in_string = false;
-    for (i, c) in before.char_indices() {
+    for (i, c) in crate::syntax::code_chars(before) {
         match c {
-            '\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            '"' => in_string = !in_string,
-            _ if in_string => {}
-            '#' => in_comment = true,
             '(' | '[' => stack.push((c, i)),
             ')' | ']' => {
                 stack.pop();

@@ -11,7 +11,7 @@ use lsp_types::Position;
 
 use super::columns::data_file;
 use super::complete::open_blocks;
-use super::symbols::offset;
+use super::symbols::{name_around, offset};
 use crate::diag::Source;
 use crate::lower::spec::{describe, WordDoc};
 use crate::syntax::ast::{Entry, Item};
@@ -93,18 +93,8 @@ fn word_at(text: &str, cursor: usize) -> Option<(String, bool)> {
         let (open, close) = (quotes[opened - 1], *quotes.get(opened)?);
         return Some((line[open + 1..close].to_string(), true));
     }
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let start = line[..at]
-        .char_indices()
-        .rev()
-        .take_while(|&(_, c)| is_name(c))
-        .last()
-        .map_or(at, |(i, _)| i);
-    let end = line[at..]
-        .char_indices()
-        .find(|&(_, c)| !is_name(c))
-        .map_or(line.len(), |(i, _)| at + i);
-    let word = &line[start..end];
+    let name = name_around(line, at);
+    let (start, word) = (name.start, &line[name.start..name.end]);
     let starts_as_name = word.chars().next().is_some_and(|c| !c.is_ascii_digit());
     (starts_as_name && !line[..start].contains('#')).then(|| (word.to_string(), false))
 }

@@ -9,7 +9,7 @@ use lsp_types::{DocumentSymbol, Location, Position, SymbolKind, Uri};
 
 use super::convert::range;
 use crate::diag::{Source, Span};
-use crate::syntax::ast::{Block, Def, Entry, Item};
+use crate::syntax::ast::{Block, Def, Entry, Item, Setting};
 
 /// The outline of `text`, or `None` when it does not parse.
 pub fn document_symbols(text: &str) -> Option<Vec<DocumentSymbol>> {
@@ -19,17 +19,21 @@ pub fn document_symbols(text: &str) -> Option<Vec<DocumentSymbol>> {
             .iter()
             .map(|item| match item {
                 Item::Block(b) => block_symbol(text, b),
-                Item::Setting(s) => symbol(
-                    text,
-                    &s.key.name,
-                    SymbolKind::PROPERTY,
-                    s.span,
-                    s.key.span,
-                    None,
-                ),
+                Item::Setting(s) => setting_symbol(text, s),
                 Item::Def(d) => def_symbol(text, d),
             })
             .collect(),
+    )
+}
+
+fn setting_symbol(text: &str, s: &Setting) -> DocumentSymbol {
+    symbol(
+        text,
+        &s.key.name,
+        SymbolKind::PROPERTY,
+        s.span,
+        s.key.span,
+        None,
     )
 }
 
@@ -42,14 +46,7 @@ fn block_symbol(text: &str, b: &Block) -> DocumentSymbol {
         .entries
         .iter()
         .map(|e| match e {
-            Entry::Setting(s) => symbol(
-                text,
-                &s.key.name,
-                SymbolKind::PROPERTY,
-                s.span,
-                s.key.span,
-                None,
-            ),
+            Entry::Setting(s) => setting_symbol(text, s),
             Entry::Call(c) => symbol(
                 text,
                 &c.name.name,
@@ -145,10 +142,9 @@ pub fn offset(text: &str, at: Position) -> usize {
     line_end
 }
 
-/// Where the name at `at` is defined, if it is a name the file defines.
-pub fn definition(text: &str, uri: &Uri, at: Position) -> Option<Location> {
-    let file = crate::syntax::parse(&Source::new("document.nn", text)).ok()?;
-    let cursor = offset(text, at);
+/// The run of name characters (letters, digits, `_`) around byte `cursor` of `text`, touching it
+/// on either side; empty when there is none.
+pub fn name_around(text: &str, cursor: usize) -> Span {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let start = text[..cursor]
         .char_indices()
@@ -160,7 +156,15 @@ pub fn definition(text: &str, uri: &Uri, at: Position) -> Option<Location> {
         .char_indices()
         .find(|&(_, c)| !is_name(c))
         .map_or(text.len(), |(i, _)| cursor + i);
-    let word = &text[start..end];
+    Span::new(start, end)
+}
+
+/// Where the name at `at` is defined, if it is a name the file defines.
+pub fn definition(text: &str, uri: &Uri, at: Position) -> Option<Location> {
+    let file = crate::syntax::parse(&Source::new("document.nn", text)).ok()?;
+    let cursor = offset(text, at);
+    let name = name_around(text, cursor);
+    let word = &text[name.start..name.end];
     if word.is_empty() {
         return None;
     }

@@ -25,19 +25,36 @@ pub(super) fn span_of(pair: &Pair<Rule>) -> Span {
 /// nesting, so without a bound a file of many `(` or `[` would overflow the stack.
 pub const MAX_NESTING: usize = 200;
 
+/// The characters of `text` outside strings and comments, with their byte offsets: what a scan
+/// for brackets must see even in text that does not parse (a string or a comment ends at its
+/// line's end). Quotes and `#` are left out with what they enclose.
+pub fn code_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let (mut in_string, mut in_comment) = (false, false);
+    text.char_indices().filter(move |&(_, c)| match c {
+        '\n' => {
+            in_comment = false;
+            in_string = false;
+            true
+        }
+        _ if in_comment => false,
+        '"' => {
+            in_string = !in_string;
+            false
+        }
+        _ if in_string => false,
+        '#' => {
+            in_comment = true;
+            false
+        }
+        _ => true,
+    })
+}
+
 /// Refuse a source whose brackets (outside strings and comments) nest deeper than `MAX_NESTING`.
 fn check_nesting(source: &Source) -> Result<(), Diagnostic> {
-    let (mut depth, mut in_string, mut in_comment) = (0usize, false, false);
-    for (i, c) in source.text.char_indices() {
+    let mut depth = 0usize;
+    for (i, c) in code_chars(&source.text) {
         match c {
-            '\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            '"' => in_string = !in_string,
-            _ if in_string => {}
-            '#' => in_comment = true,
             '(' | '[' | '{' => {
                 depth += 1;
                 if depth > MAX_NESTING {

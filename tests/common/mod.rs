@@ -1,4 +1,44 @@
-//! Helpers shared by test files (each test file that uses them says `mod common;`).
+//! Helpers shared by test files (each test file that uses them says `mod common;`). Each test
+//! crate uses only some of them, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Run the `nnc` binary under test with `args`, without colours.
+pub fn nnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the nnc binary runs")
+}
+
+/// A scratch folder for one test, emptied first: named after the test crate, the process and
+/// `name`, so that tests running at once never share one.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "nnc-{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `base` with `len` characters from character `start` replaced by `insert` (both clamped to
+/// its length): a mangled copy of a valid file.
+pub fn splice(base: &str, start: usize, len: usize, insert: &str) -> String {
+    let chars: Vec<char> = base.chars().collect();
+    let start = start.min(chars.len());
+    let end = (start + len).min(chars.len());
+    chars[..start]
+        .iter()
+        .chain(insert.chars().collect::<Vec<_>>().iter())
+        .chain(&chars[end..])
+        .collect()
+}
 
 /// The text of every ```` ```nn ```` block of a Markdown file, in order.
 pub fn nn_blocks(doc: &str) -> Vec<String> {
