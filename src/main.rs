@@ -313,14 +313,15 @@ fn main() -> ExitCode {
         data,
     } = &cli.command
     {
-        let errors = session::check_file(file, &overrides(data));
-        for d in &errors {
+        let found = session::check_file(file, &overrides(data));
+        for d in &found {
             match message_format {
                 MessageFormat::Json => println!("{}", d.to_json()),
                 MessageFormat::Human => eprintln!("{:?}", miette::Report::new(d.clone())),
             }
         }
-        return if errors.is_empty() {
+        // Warnings are shown, but only errors fail the check.
+        return if found.iter().all(|d| d.warning) {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
@@ -413,7 +414,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             unreachable!("invariant: main handles `check` and `fmt` before dispatch")
         }
         Command::Summary { file, data } => {
-            let program = session::build_file(&file, &overrides(&data))?;
+            let program = session::build_file(&file, &overrides(&data), &mut print_warning)?;
             say_raw!("{}", nnc::summary::summary(&program));
             Ok(())
         }
@@ -424,7 +425,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             emit,
             data,
         } => {
-            let program = session::build_file(&file, &overrides(&data))?;
+            let program = session::build_file(&file, &overrides(&data), &mut print_warning)?;
             let f = if step {
                 &program.step
             } else if grad {
@@ -628,6 +629,7 @@ fn run(
     let outcome = session::run(
         file,
         &opts,
+        print_warning,
         |spec, program, data| {
             epochs.set(spec.train.epochs);
             stride.set(spec.train.epochs.div_ceil(20).max(1));
@@ -640,17 +642,10 @@ fn run(
             bar.set_length(spec.train.epochs as u64);
             // Time the training, not the data loading before it.
             bar.reset();
-            for w in &data.warnings {
-                eprintln!("{:?}", miette::Report::new(w.clone()));
-            }
             let prepared = &data.prepared;
             if !quiet {
-                if data.dropped_no_target + data.dropped_missing > 0 {
-                    say!(
-                        "left out {} rows without a target value and {} with a missing value (`missing: drop`)",
-                        data.dropped_no_target,
-                        data.dropped_missing
-                    );
+                for line in data.files.iter().filter_map(|f| f.left_out()) {
+                    say!("{line}");
                 }
                 say!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {}{} on the {}",
@@ -723,6 +718,11 @@ fn run(
         say!("saved the model to {}", dir.display());
     }
     Ok(())
+}
+
+/// A warning on stderr, as it is found (`--quiet` hides none: a warning may explain what follows).
+fn print_warning(w: Diagnostic) {
+    eprintln!("{:?}", miette::Report::new(w));
 }
 
 fn cross_validate(

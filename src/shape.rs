@@ -316,10 +316,14 @@ pub fn input_width_mismatch(
     input_span: Span,
     features: usize,
     data: Option<&crate::ir::Origin>,
+    detail: Option<&str>,
 ) -> Diagnostic {
+    let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
     let mut d = Diagnostic::new(
         "nnc::shape::input_width",
-        format!("the input layer declares {declared} features, but the data has {features}"),
+        format!(
+            "the input layer declares {declared} features, but the data has {features}{detail}"
+        ),
     )
     .with_source(source)
     .with_label(input_span, format!("the input declares f32[B,{declared}]"));

@@ -79,9 +79,8 @@ fn every_activation_is_accurate_and_finite_over_the_whole_range() {
         let spec = nnc::program::parse_model(&Source::new("a.nn", text)).unwrap();
         let shape = DataShape {
             features: 1,
-            features_origin: None,
             target_width: 1,
-            target_origin: None,
+            ..DataShape::default()
         };
         let p = nnc::program::build(&spec, Some(&shape)).unwrap();
         let f = &p.forward;

@@ -290,6 +290,7 @@ fn unknown_target_suggests_a_column() {
         nn: Some(nn.clone()),
         path_span: None,
         target_span: Some(Span::new(target_at, target_at + 6)),
+        ..DataOrigin::default()
     };
     let path = write("bad.csv", b"petal,species\n1,x\n");
     let err = load_csv(&path, "specie", C, &origin).unwrap_err();
@@ -322,7 +323,7 @@ fn cells_that_are_not_numbers() {
     let path = write("ok.csv", b"a,b,y\n1,2,x\n3,4,\n5,6,z\n");
     let t = load(&path, "y", C).unwrap();
     assert_eq!(t.target.as_ref().unwrap().missing, 1);
-    assert_eq!(usable_rows(&t, &Default::default()).unwrap().0, [0, 2]);
+    assert_eq!(usable_rows(&t, &Default::default()).unwrap().rows, [0, 2]);
     expect(
         "a,y\n1,2.5\n2,abc\n",
         "y",
@@ -434,7 +435,7 @@ fn missing_unreadable_and_non_utf8_files() {
     let origin = DataOrigin {
         nn: Some(nn.clone()),
         path_span: Some(Span::new(at, at + 10)),
-        target_span: None,
+        ..DataOrigin::default()
     };
     let err = load_csv(&missing, "y", C, &origin).unwrap_err();
     assert_eq!(err.location().as_deref(), Some("model.nn:2:9"));

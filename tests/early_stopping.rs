@@ -30,8 +30,13 @@ fn model_text(csv: &str, target: &str, model: &str, loss: &str, train: &str) -> 
 fn build(text: &str) -> (Program, Prepared) {
     let spec = nnc::program::parse_model(&Source::new("early.nn", text))
         .unwrap_or_else(|d| panic!("{}", d.render_plain()));
-    let data = prepare_data(&spec, &root().join("early.nn"), &Overrides::default())
-        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let data = prepare_data(
+        &spec,
+        &root().join("early.nn"),
+        &Overrides::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
     let prepared = data.prepared.clone();
     let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
     (program, prepared)
@@ -221,7 +226,13 @@ fn early_stopping_without_validation_rows_is_a_diagnostic_at_the_call() {
         interpret: false,
         codegen: Default::default(),
     };
-    let result = run(&path, &opts, |_, _, _| {}, |_| panic!("no epoch runs"));
+    let result = run(
+        &path,
+        &opts,
+        |_| {},
+        |_, _, _| {},
+        |_| panic!("no epoch runs"),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let d = match result {
         Ok(_) => panic!("trained without validation rows"),

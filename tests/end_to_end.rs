@@ -15,7 +15,7 @@ fn train(name: &str, interpret: bool, overrides: Overrides) -> Report {
         codegen: Default::default(),
     };
     let path = Path::new("examples").join(format!("{name}.nn"));
-    run(&path, &opts, |_, _, _| {}, |_| {})
+    run(&path, &opts, |_| {}, |_, _, _| {}, |_| {})
         .unwrap_or_else(|d| panic!("{}", d.render_plain()))
         .report
 }

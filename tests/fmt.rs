@@ -159,7 +159,7 @@ fn the_examples_keep_their_meaning_and_their_ir() {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
         let formatted = assert_keeps_meaning(&name, &text);
-        let before = ir(&build_file(&path, &Overrides::default()).unwrap());
+        let before = ir(&build_file(&path, &Overrides::default(), &mut |_| {}).unwrap());
         let after = build_text(&path, formatted.clone()).unwrap();
         assert_eq!(ir(&after), before, "{name}: the IR is unchanged");
         // The same file with its white space disturbed comes back to the same layout.

@@ -348,7 +348,9 @@ fn the_loss_of_every_example_model() {
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.nn"));
         let spec = nnc::train::session::load_model(&path, &Default::default()).unwrap();
-        let data = nnc::train::session::prepare_data(&spec, &path, &Default::default()).unwrap();
+        let data =
+            nnc::train::session::prepare_data(&spec, &path, &Default::default(), &mut |_| {})
+                .unwrap();
         // The training loss: with dropout and noise (masks fixed by the step counter) when the
         // model has them, the evaluation loss otherwise; both with their penalties.
         let f = nnc::program::build(&spec, Some(&data.shape))

@@ -27,7 +27,7 @@ const EXAMPLES: [&str; 8] = [
 ];
 
 fn program(path: &Path) -> Result<nnc::program::Program, nnc::diag::Diagnostic> {
-    build_file(path, &Overrides::default())
+    build_file(path, &Overrides::default(), &mut |_| {})
 }
 
 fn parse(text: &str) -> VerifiedFunction {

@@ -72,7 +72,7 @@ fn forward_pass_agrees_on_random_inputs() {
     for name in EXAMPLES {
         let path = example(name);
         let spec = load_model(&path, &Default::default()).unwrap();
-        let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+        let data = prepare_data(&spec, &path, &Default::default(), &mut |_| {}).unwrap();
         let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
         let f = &program.forward;
         for opts in modes() {
@@ -195,7 +195,7 @@ fn twenty_training_steps_of_every_example_give_the_same_results() {
         } else {
             (spec, 1e-5)
         };
-        let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+        let data = prepare_data(&spec, &path, &Default::default(), &mut |_| {}).unwrap();
         let prepared = data.prepared.clone();
         let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
         for opts in modes() {
@@ -220,7 +220,7 @@ fn iris_model(activation: &str, optimizer: &str, batch_size: u64) -> (Program, P
     let spec = nnc::program::parse_model(&source)
         .unwrap_or_else(|d| panic!("{optimizer}: {}", d.render_plain()));
     let model_path = root().join("variant.nn");
-    let data = prepare_data(&spec, &model_path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &model_path, &Default::default(), &mut |_| {}).unwrap();
     let prepared = data.prepared.clone();
     (
         nnc::program::build(&spec, Some(&data.shape)).unwrap(),
@@ -355,7 +355,13 @@ fn model_of(
     );
     let spec = nnc::program::parse_model(&Source::new("variant.nn", text))
         .unwrap_or_else(|d| panic!("{activation} / {loss}: {}", d.render_plain()));
-    let data = prepare_data(&spec, &root().join("variant.nn"), &Default::default()).unwrap();
+    let data = prepare_data(
+        &spec,
+        &root().join("variant.nn"),
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap();
     let prepared = data.prepared.clone();
     (
         nnc::program::build(&spec, Some(&data.shape)).unwrap(),
@@ -506,7 +512,13 @@ fn full_batch_descent_agrees() {
     let source = Source::new("full.nn", text);
     let mut spec = nnc::program::parse_model(&source).unwrap();
     assert!(spec.train.full_batch);
-    let data = prepare_data(&spec, &root().join("full.nn"), &Default::default()).unwrap();
+    let data = prepare_data(
+        &spec,
+        &root().join("full.nn"),
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap();
     let rows = data.prepared.train.len();
     spec.train.use_rows(rows);
     assert_eq!(spec.train.batch_size, rows);
@@ -523,7 +535,7 @@ fn full_batch_descent_agrees() {
 fn the_math_model_trains_the_same_compiled_and_interpreted() {
     let path = root().join("tests/models/math.nn");
     let spec = load_model(&path, &Default::default()).unwrap();
-    let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &path, &Default::default(), &mut |_| {}).unwrap();
     let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
     for opts in modes() {
         let what = format!("math (checked {})", opts.checked);

@@ -23,9 +23,8 @@ fn program(model: &str, loss: &str, target_width: usize) -> Program {
     let spec = nnc::program::parse_model(&Source::new("loss.nn", text)).unwrap();
     let data = DataShape {
         features: 4,
-        features_origin: None,
         target_width,
-        target_origin: None,
+        ..DataShape::default()
     };
     nnc::program::build(&spec, Some(&data)).unwrap()
 }

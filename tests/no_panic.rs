@@ -94,7 +94,7 @@ fn load(text: &str) {
                 };
                 let target = &table.target.as_ref().unwrap().data;
                 let rows = match data::usable_rows(&table, &config(Missing::Drop)) {
-                    Ok((rows, _)) => rows,
+                    Ok(usable) => usable.rows,
                     Err(d) => {
                         well_formed(&d);
                         continue;

@@ -34,8 +34,13 @@ fn iris_with(optimizer: &str) -> (Program, Prepared) {
     let source = Source::new("optimizer.nn", text);
     let spec =
         nnc::program::parse_model(&source).unwrap_or_else(|d| panic!("{}", d.render_plain()));
-    let data = prepare_data(&spec, &root.join("optimizer.nn"), &Default::default())
-        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let data = prepare_data(
+        &spec,
+        &root.join("optimizer.nn"),
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render_plain()));
     let prepared = data.prepared.clone();
     (
         nnc::program::build(&spec, Some(&data.shape)).unwrap(),

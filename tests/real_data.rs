@@ -411,7 +411,7 @@ fn read(path: &Path) -> Table {
 /// The rows `nnc run` trains on and holds out for a file with 150 usable rows and the default
 /// fractions and seed.
 fn cli_split(table: &Table) -> nnc::data::Split {
-    let (rows, _) = usable_rows(table, &prepare_config()).unwrap();
+    let rows = usable_rows(table, &prepare_config()).unwrap().rows;
     let cfg = SplitConfig {
         test_fraction: 0.2,
         validation_fraction: 0.1,

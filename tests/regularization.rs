@@ -171,6 +171,7 @@ fn train(seed: u64, interpret: bool) -> Report {
     run(
         Path::new("examples/diabetes_regularized.nn"),
         &opts,
+        |_| {},
         |_, _, _| {},
         |_| {},
     )

@@ -58,7 +58,7 @@ fn matrix_products(f: &VerifiedFunction) -> usize {
 fn compiled_steps_and_evaluations_allocate_nothing_after_the_first_step() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits.nn");
     let spec = load_model(&path, &Default::default()).unwrap();
-    let data = prepare_data(&spec, &path, &Default::default()).unwrap();
+    let data = prepare_data(&spec, &path, &Default::default(), &mut |_| {}).unwrap();
     let prepared = &data.prepared;
     let program = nnc::program::build(&spec, Some(&data.shape)).unwrap();
     let mut exec = JitExecutor::new(&program, 1, &CodegenOptions::default()).unwrap();

@@ -55,6 +55,7 @@ pub fn run(
             let text: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
             say!("variant {n}/{count}: {}", text.join("  "));
         },
+        |w| eprintln!("{:?}", miette::Report::new(w.clone())),
         |v, count, error| {
             let n = v.number;
             match error {

@@ -269,17 +269,25 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
     if table.columns.is_empty() {
         return Err(no_features(&table, target_col));
     }
+    // A file read for a fitted model (held-out rows, or rows to predict or evaluate) takes the
+    // training file's categories and classes: what it holds of its own is not the model's.
+    let fitting = opts.references.is_none();
     let categorical: Vec<usize> = (table.columns.iter())
-        .filter(|c| c.kind == ColumnKind::Categorical)
+        .filter(|c| fitting && c.kind == ColumnKind::Categorical)
         .map(|c| c.index)
         .collect();
     for col in categorical {
-        check_cardinality(&mut table, col)?;
+        let named = opts
+            .categorical
+            .iter()
+            .find(|n| n.name == table.header[col]);
+        check_cardinality(&mut table, col, named, origin)?;
     }
     if let (Some(col), Some(spec)) = (target_col, target) {
-        // A file read for a fitted model (to evaluate or test it) may hold rows of one class.
-        let fitting = opts.references.is_none();
-        table.target = Some(read_target(&table, col, spec.kind, fitting, origin)?);
+        let insisted = forced.contains(&col);
+        table.target = Some(read_target(
+            &table, col, spec.kind, fitting, insisted, origin,
+        )?);
     }
     Ok(table)
 }
@@ -294,30 +302,34 @@ fn columns_named(
     names
         .iter()
         .map(|n| {
-            table.column_index(&n.name).ok_or_else(|| {
-                let mut help = match did_you_mean(&n.name, table.header.iter().map(String::as_str))
-                {
-                    Some(close) => format!("did you mean `{close}`? "),
-                    None => String::new(),
-                };
-                help.push_str(&format!("the columns are: {}", list_columns(&table.header)));
-                let message = format!(
-                    "`{setting}` names column `{}`, which data file `{}` does not have",
-                    n.name,
-                    table.name()
-                );
-                let d = Diagnostic::new("nnc::data::unknown_column", message).with_help(help);
-                match origin.nn_span(n.span) {
-                    Some((nn, span)) => d.with_source(nn).with_label(span, "no such column"),
-                    None => {
-                        let source = table.source();
-                        let span = table.header_span(&source);
-                        d.with_source(&source).with_label(span, "the columns")
-                    }
-                }
-            })
+            table
+                .column_index(&n.name)
+                .ok_or_else(|| unknown_column(table, n, &format!("`{setting}`"), origin))
         })
         .collect()
+}
+
+/// `what` (`` `ignore` ``, a `column` block) names a column the file does not have.
+pub fn unknown_column(table: &Table, n: &Named, what: &str, origin: &DataOrigin) -> Diagnostic {
+    let mut help = match did_you_mean(&n.name, table.header.iter().map(String::as_str)) {
+        Some(close) => format!("did you mean `{close}`? "),
+        None => String::new(),
+    };
+    help.push_str(&format!("the columns are: {}", list_columns(&table.header)));
+    let message = format!(
+        "{what} names column `{}`, which data file `{}` does not have",
+        n.name,
+        table.name()
+    );
+    let d = Diagnostic::new("nnc::data::unknown_column", message).with_help(help);
+    match origin.nn_span(n.span) {
+        Some((nn, span)) => d.with_source(nn).with_label(span, "no such column"),
+        None => {
+            let source = table.source();
+            let span = table.header_span(&source);
+            d.with_source(&source).with_label(span, "the columns")
+        }
+    }
 }
 
 fn mixed_column(table: &Table, col: usize) -> Diagnostic {
@@ -383,19 +395,32 @@ fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
     )))
 }
 
-/// A text column with about one value per row is an id or free text, not a category.
-fn check_cardinality(table: &mut Table, col: usize) -> Result<(), Diagnostic> {
+/// A text column with about one value per row is an id or free text, not a category; a column
+/// of fractional numbers made categorical by `categorical:` (`named`, where it is named) is more
+/// likely a mistake than codes.
+fn check_cardinality(
+    table: &mut Table,
+    col: usize,
+    named: Option<&Named>,
+    origin: &DataOrigin,
+) -> Result<(), Diagnostic> {
     let (names, _) = table.text_column(col);
     let distinct = names.len();
+    let fractional = looks_fractional(names.iter().map(String::as_str));
     let column = table.header[col].clone();
-    let help = format!(
-        "if `{column}` is an id, a name or free text, leave it out with `ignore: [{column}]`"
-    );
+    let help = match named {
+        Some(_) => format!(
+            "`categorical: [{column}]` in the data block makes every value a category of its own: remove `{column}` from that list to use its values as numbers, or leave the column out with `ignore: [{column}]` if it is an id"
+        ),
+        None => format!(
+            "if `{column}` is an id, a name or free text, leave it out with `ignore: [{column}]`"
+        ),
+    };
     let source = || table.source();
     if distinct > MAX_CATEGORIES {
         let source = source();
         let span = table.header_cell(&source, col);
-        return Err(Diagnostic::new(
+        let d = Diagnostic::new(
             "nnc::data::too_many_categories",
             format!(
                 "column `{column}` of data file `{}` has {distinct} distinct values; one-hot encoding it would add {distinct} inputs (the limit is {MAX_CATEGORIES})",
@@ -404,7 +429,29 @@ fn check_cardinality(table: &mut Table, col: usize) -> Result<(), Diagnostic> {
         )
         .with_source(&source)
         .with_label(span, format!("{distinct} distinct values"))
-        .with_help(help));
+        .with_help(help);
+        return Err(with_categorical_origin(d, named, origin));
+    }
+    if let (Some(fractional), Some(_)) = (fractional, named) {
+        let source = source();
+        let span = table.header_cell(&source, col);
+        let warning = Diagnostic::new(
+            "nnc::data::categorical_numbers",
+            format!(
+                "column `{column}` of data file `{}` holds numbers ({fractional} of its {distinct} distinct values are not whole), but `categorical:` makes each value a category of its own",
+                table.name()
+            ),
+        )
+        .with_source(&source)
+        .with_label(span, "numbers, read as categories")
+        .with_help(format!(
+            "remove `{column}` from `categorical: [...]` to use its values as numbers; `categorical:` is for numbers that are codes, such as zip codes or classes"
+        ))
+        .as_warning();
+        table
+            .warnings
+            .push(with_categorical_origin(warning, named, origin));
+        return Ok(());
     }
     if distinct > 20 && distinct * 2 > table.rows {
         let source = source();
@@ -421,9 +468,43 @@ fn check_cardinality(table: &mut Table, col: usize) -> Result<(), Diagnostic> {
         .with_label(span, "nearly one value per row")
         .with_help(help)
         .as_warning();
-        table.warnings.push(warning);
+        table
+            .warnings
+            .push(with_categorical_origin(warning, named, origin));
     }
     Ok(())
+}
+
+/// How many of `names` are numbers with a fraction, when every one is a number.
+fn looks_fractional<'a>(names: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let mut fractional = 0;
+    for n in names {
+        let v = n.trim().parse::<f64>().ok()?;
+        if v.fract() != 0.0 {
+            fractional += 1;
+        }
+    }
+    (fractional > 0).then_some(fractional)
+}
+
+/// A diagnostic about a column the user listed in `categorical:`, pointing at that entry too.
+fn with_categorical_origin(
+    diag: Diagnostic,
+    named: Option<&Named>,
+    origin: &DataOrigin,
+) -> Diagnostic {
+    match named.and_then(|n| origin.nn_span(n.span)) {
+        Some((nn, span)) => {
+            let code = diag.code;
+            let warning = diag.warning;
+            let mut related = Diagnostic::new(code, "the column is made categorical here")
+                .with_source(nn)
+                .with_label(span, "categorical");
+            related.warning = warning;
+            diag.with_related(related)
+        }
+        None => diag,
+    }
 }
 
 fn read_target(
@@ -431,6 +512,7 @@ fn read_target(
     col: usize,
     kind: TargetKind,
     fitting: bool,
+    insisted: bool,
     origin: &DataOrigin,
 ) -> Result<TargetColumn, Diagnostic> {
     let counts = &table.cells.counts[col];
@@ -447,7 +529,7 @@ fn read_target(
                     .collect(),
             )
         }
-        TargetKind::Classes => classes(table, col, fitting, origin)?,
+        TargetKind::Classes => classes(table, col, fitting, insisted, origin)?,
     };
     Ok(TargetColumn {
         name,
@@ -457,11 +539,13 @@ fn read_target(
     })
 }
 
-/// The class names and labels; `fitting` (a file to train on) needs at least two classes.
+/// The class names and labels; `fitting` (a file to train on) needs at least two classes, and
+/// classes that look like measurements unless the user `insisted` (`categorical: [target]`).
 fn classes(
     table: &Table,
     col: usize,
     fitting: bool,
+    insisted: bool,
     origin: &DataOrigin,
 ) -> Result<Target, Diagnostic> {
     let (seen, codes) = table.text_column(col);
@@ -493,6 +577,9 @@ fn classes(
         .with_help("check that this is the right target column and file; a model cannot learn to tell apart classes it never sees");
         return Err(with_target_origin(diag, origin));
     }
+    if fitting && !insisted {
+        check_continuous_target(table, col, &names, origin)?;
+    }
     let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let remap: Vec<usize> = seen.iter().map(|s| index[s.as_str()]).collect();
     let labels = codes
@@ -509,6 +596,49 @@ fn classes(
         names: names.into_iter().map(String::from).collect(),
         labels,
     })
+}
+
+/// Class labels that are many numbers, some of them fractional or nearly one per row, are a
+/// measurement given to a classification loss: training would make each value its own class.
+fn check_continuous_target(
+    table: &Table,
+    col: usize,
+    names: &[&str],
+    origin: &DataOrigin,
+) -> Result<(), Diagnostic> {
+    const MANY: usize = 20;
+    let distinct = names.len();
+    let Some(fractional) = looks_fractional(names.iter().copied()).or_else(|| {
+        // Whole numbers too, when there are about as many as rows with a target.
+        let numbers = names.iter().all(|n| n.trim().parse::<f64>().is_ok());
+        let rows = table.rows - table.cells.counts[col].missing;
+        (numbers && distinct * 2 > rows).then_some(0)
+    }) else {
+        return Ok(());
+    };
+    if distinct <= MANY {
+        return Ok(());
+    }
+    let column = &table.header[col];
+    let what = match fractional {
+        0 => format!("{distinct} distinct whole numbers"),
+        f => format!("{distinct} distinct numbers, {f} of them not whole"),
+    };
+    let source = table.source();
+    let span = table.header_cell(&source, col);
+    let diag = Diagnostic::new(
+        "nnc::data::continuous_target",
+        format!(
+            "target `{column}` of data file `{}` holds {what}: a classification loss would make each value a class of its own",
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, format!("{distinct} distinct values"))
+    .with_help(format!(
+        "to predict a number, use a regression loss: `loss: mse` (or `mae`, `huber`); if these numbers really are class labels, say so with `categorical: [{column}]` in the data block"
+    ));
+    Err(with_target_origin(diag, origin))
 }
 
 fn non_numeric_target(table: &Table, row: usize, col: usize, origin: &DataOrigin) -> Diagnostic {
@@ -678,11 +808,20 @@ fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnost
         std::io::ErrorKind::NotFound => ("nnc::data::file_not_found", "no such file".to_string()),
         _ => ("nnc::data::unreadable", err.to_string()),
     };
-    let mut diag = Diagnostic::new(code, format!("cannot read data file `{name}`: {what}"))
-        .with_help(
-        "check the file name and folder: a data path in a .nn file is relative to the folder of \
-         that .nn file, and `--data FILE` on the command line overrides it",
-    );
+    let message = match origin.path_flag {
+        Some(flag) => format!("cannot read data file `{name}` given by `{flag}`: {what}"),
+        None => format!("cannot read data file `{name}`: {what}"),
+    };
+    let help = match origin.path_flag {
+        Some(flag) => format!(
+            "check the file name and folder: a path given by `{flag}` is relative to the current \
+             folder, not to the .nn file's"
+        ),
+        None => "check the file name and folder: a data path in a .nn file is relative to the \
+                 folder of that .nn file, and `--data FILE` on the command line overrides it"
+            .to_string(),
+    };
+    let mut diag = Diagnostic::new(code, message).with_help(help);
     if let Some((nn, span)) = origin.nn_span(origin.path_span) {
         diag = diag
             .with_source(nn)

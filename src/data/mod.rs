@@ -18,11 +18,12 @@ mod table;
 
 pub use batch::Batcher;
 pub use load::{
-    header_names, last_column, load_csv, load_table, parse_csv, parse_table, MAX_CATEGORIES,
+    header_names, last_column, load_csv, load_table, parse_csv, parse_table, unknown_column,
+    MAX_CATEGORIES,
 };
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,
-    Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen,
+    Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen, Usable,
 };
 pub use split::{folds, split, Split, SplitConfig};
 pub use table::{
@@ -39,6 +40,8 @@ pub struct DataOrigin {
     pub nn: Option<Source>,
     pub path_span: Option<Span>,
     pub target_span: Option<Span>,
+    /// The flag that gave the path (`--data`, `--test-data`, ...), when one did.
+    pub path_flag: Option<&'static str>,
 }
 
 impl DataOrigin {

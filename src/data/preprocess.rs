@@ -273,14 +273,21 @@ impl Preprocessing {
     }
 }
 
+/// The rows of a table that can take part, and those left out for a missing feature.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usable {
+    /// Rows with a target (when the table has one) and no missing value under `missing: drop`.
+    pub rows: Vec<usize>,
+    /// Rows with a target left out for a missing value under `missing: drop`.
+    pub dropped_missing: usize,
+    /// The columns under `missing: drop` that left at least one such row out, in file order.
+    pub drop_columns: Vec<String>,
+}
+
 /// The rows of `table` that can take part in training: those with a target, and without a
 /// missing value in a column whose strategy is `drop`. A missing value in a column whose
-/// strategy is `error` is a diagnostic on the first such cell in the file. Returns the rows and
-/// how many were dropped for missing features.
-pub fn usable_rows(
-    table: &Table,
-    config: &PrepareConfig,
-) -> Result<(Vec<usize>, usize), Diagnostic> {
+/// strategy is `error` is a diagnostic on the first such cell in the file.
+pub fn usable_rows(table: &Table, config: &PrepareConfig) -> Result<Usable, Diagnostic> {
     check_missing(table, config)?;
     let drop: Vec<(usize, ColumnKind)> = table
         .columns
@@ -288,21 +295,35 @@ pub fn usable_rows(
         .filter(|c| config.settings(&c.name).missing == Missing::Drop)
         .map(|c| (c.index, c.kind))
         .collect();
-    let mut rows = Vec::with_capacity(table.rows);
-    let mut dropped = 0;
+    let mut usable = Usable {
+        rows: Vec::with_capacity(table.rows),
+        ..Usable::default()
+    };
+    let mut dropping = vec![false; drop.len()];
     for r in 0..table.rows {
         if let Some(t) = &table.target {
             if !t.data.is_present(r) {
                 continue;
             }
         }
-        if drop.iter().any(|&(c, kind)| is_missing(table, r, c, kind)) {
-            dropped += 1;
-            continue;
+        let mut dropped = false;
+        for (i, &(c, kind)) in drop.iter().enumerate() {
+            if is_missing(table, r, c, kind) {
+                dropping[i] = true;
+                dropped = true;
+            }
         }
-        rows.push(r);
+        if dropped {
+            usable.dropped_missing += 1;
+        } else {
+            usable.rows.push(r);
+        }
     }
-    Ok((rows, dropped))
+    usable.drop_columns = (drop.iter().zip(&dropping))
+        .filter(|(_, &d)| d)
+        .map(|(&(c, _), _)| table.header[c].clone())
+        .collect();
+    Ok(usable)
 }
 
 fn is_missing(table: &Table, row: usize, col: usize, kind: ColumnKind) -> bool {
@@ -667,7 +688,12 @@ mod tests {
             "the first missing cell"
         );
         let drop = config(Missing::Drop, Outliers::None, Scaling::None);
-        assert_eq!(usable_rows(&t, &drop).unwrap(), (vec![0, 2, 3, 5, 6], 2));
+        let usable = usable_rows(&t, &drop).unwrap();
+        assert_eq!(
+            (usable.rows, usable.dropped_missing),
+            (vec![0, 2, 3, 5, 6], 2)
+        );
+        assert_eq!(usable.drop_columns, ["a", "c"], "row 4 misses `a`, row 1 `c`");
     }
 
     #[test]

@@ -79,10 +79,13 @@ impl ParamSpec {
 }
 
 /// What the data says about the model's two ends, with where each fact came from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DataShape {
     pub features: usize,
     pub features_origin: Option<Origin>,
+    /// What the features are made of, in words (`3 numeric columns + 108 categories of
+    /// `sample_id``), for a diagnostic about the input width.
+    pub features_detail: Option<String>,
     pub target_width: usize,
     pub target_origin: Option<Origin>,
 }
@@ -134,6 +137,7 @@ pub fn input_width(spec: &ModelSpec, data: Option<&DataShape>) -> Result<usize, 
             spec.input.span,
             data.features,
             data.features_origin.as_ref(),
+            data.features_detail.as_deref(),
         )),
         (Some(d), _) => Ok(d),
         (None, Some(data)) => Ok(data.features),
@@ -1193,9 +1197,8 @@ mod tests {
         let spec = crate::program::parse_model(&Source::new("m.nn", text)).unwrap();
         let data = DataShape {
             features: 4,
-            features_origin: None,
             target_width,
-            target_origin: None,
+            ..DataShape::default()
         };
         lower(&spec, Some(&data))
     }

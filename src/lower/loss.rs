@@ -242,9 +242,8 @@ mod tests {
         let spec = crate::program::parse_model(&Source::new("m.nn", text)).unwrap();
         let data = DataShape {
             features: 4,
-            features_origin: None,
             target_width,
-            target_origin: None,
+            ..DataShape::default()
         };
         lower(&spec, Some(&data))
     }

@@ -135,9 +135,8 @@ impl Synthetic {
     fn shape(&self) -> DataShape {
         DataShape {
             features: self.features,
-            features_origin: None,
             target_width: self.target_width,
-            target_origin: None,
+            ..DataShape::default()
         }
     }
 

@@ -105,7 +105,7 @@ pub fn cross_validate(
     let spec = load_model(model_path, &opts.overrides)?;
     let tt = load_training_table(&spec, model_path, &opts.overrides)?;
     let config = &spec.data.prepare;
-    let (rows, _) = data::usable_rows(&tt.table, config)?;
+    let rows = data::usable_rows(&tt.table, config)?.rows;
     if k < 2 || k > rows.len() {
         return Err(Diagnostic::new(
             "nnc::cli::out_of_range",

@@ -7,27 +7,27 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::data::ColumnKind;
 use crate::data::{
     self, DataOrigin, Feature, Named, Prepared, Preprocessing, ReadOptions, SplitConfig, Table,
-    Target, TargetEncoding, TargetKind, TargetSpec,
+    Target, TargetEncoding, TargetKind, TargetSpec, Usable,
 };
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Span};
 use crate::ir::Origin;
 use crate::lower::spec::DataSpec;
 use crate::lower::{Activation, DataShape, ModelSpec};
 
 use super::overrides::Overrides;
+use super::report::FileRows;
 
 /// The data of a model, read, split and preprocessed, with what the model's ends must be.
 pub struct ModelData {
     pub prepared: Prepared,
     pub shape: DataShape,
     pub path: PathBuf,
-    /// Things worth knowing that did not stop the run (a text column with a value per row).
-    pub warnings: Vec<Diagnostic>,
-    /// Rows left out: without a target value, and with a missing value under `missing: drop`.
-    pub dropped_no_target: usize,
-    pub dropped_missing: usize,
+    /// Each file read (the data file, then a `test` and a `validation` file when given): its rows
+    /// and those left out (without a target value, or with a missing value under `missing: drop`).
+    pub files: Vec<FileRows>,
     /// Seconds spent reading and typing the data files.
     pub load_seconds: f64,
 }
@@ -121,6 +121,7 @@ impl TrainingTable {
     /// What the model's ends must be, given preprocessing fitted on this table.
     pub fn shape(&self, preprocessing: &Preprocessing) -> DataShape {
         DataShape {
+            features_detail: features_detail(preprocessing),
             features: preprocessing.input_width(),
             features_origin: self.origin.path_span.map(|span| Origin {
                 span,
@@ -142,6 +143,123 @@ impl TrainingTable {
     }
 }
 
+/// The `column` blocks against the file: a column the file lacks is an error; a setting that does
+/// nothing to its column (`unseen` of a numeric column, `outliers` or `scaling` of a categorical
+/// one, any of the target or of an ignored column) is a warning in `table.warnings`.
+fn check_column_blocks(
+    data: &DataSpec,
+    table: &mut Table,
+    origin: &DataOrigin,
+) -> Result<(), Diagnostic> {
+    for block in &data.column_blocks {
+        let name = &block.column.name;
+        let Some(index) = table.column_index(name) else {
+            return Err(data::unknown_column(
+                table,
+                &block.column,
+                "a `column` block",
+                origin,
+            ));
+        };
+        let kind = table
+            .columns
+            .iter()
+            .find(|c| c.index == index)
+            .map(|c| c.kind);
+        let idle: Vec<(&str, Span)> = match kind {
+            // The target, or a column left out.
+            None => block.settings.clone(),
+            Some(ColumnKind::Numeric) => (block.settings.iter())
+                .filter(|(key, _)| *key == "unseen")
+                .copied()
+                .collect(),
+            Some(ColumnKind::Categorical) => (block.settings.iter())
+                .filter(|(key, _)| matches!(*key, "outliers" | "scaling"))
+                .copied()
+                .collect(),
+        };
+        let Some(nn) = origin.nn.as_ref().filter(|_| !idle.is_empty()) else {
+            continue;
+        };
+        let (what, why) = match kind {
+            None if table.target.as_ref().is_some_and(|t| t.index == index) => {
+                ("the target", "it is not an input".to_string())
+            }
+            None => ("left out", "the model does not take it".to_string()),
+            Some(ColumnKind::Numeric) => (
+                "numeric",
+                "`unseen` is about categories seen in training".to_string(),
+            ),
+            Some(ColumnKind::Categorical) => (
+                "categorical",
+                "its categories are one-hot encoded, never clipped or scaled".to_string(),
+            ),
+        };
+        let keys: Vec<String> = idle.iter().map(|(k, _)| format!("`{k}`")).collect();
+        let mut warning = Diagnostic::new(
+            "nnc::data::setting_without_effect",
+            format!(
+                "column `{name}` is {what}: {} in its `column` block {} no effect ({why})",
+                keys.join(" and "),
+                if idle.len() == 1 { "has" } else { "have" }
+            ),
+        )
+        .with_source(nn);
+        for (_, span) in &idle {
+            warning = warning.with_label(*span, "no effect on this column");
+        }
+        let keys = keys.join(" and ");
+        let help = match kind {
+            Some(ColumnKind::Numeric) => format!(
+                "remove {keys} from the block; if `{name}` holds codes rather than amounts, make it categorical with `categorical: [{name}]`"
+            ),
+            _ => format!("remove {keys} from the block"),
+        };
+        table.warnings.push(warning.with_help(help).as_warning());
+    }
+    Ok(())
+}
+
+/// What a model's inputs are made of when categories are among them: `4 numeric columns + 108
+/// categories of `sample_id``, the categorical columns with the most categories first (three at
+/// most by name).
+fn features_detail(p: &Preprocessing) -> Option<String> {
+    const NAMED: usize = 3;
+    let numeric = (p.features.iter())
+        .filter(|f| matches!(f, Feature::Numeric { .. }))
+        .count();
+    let mut categorical: Vec<(&str, usize)> = (p.features.iter())
+        .filter(|f| matches!(f, Feature::Categorical { .. }))
+        .map(|f| (f.name(), f.width()))
+        .collect();
+    if categorical.is_empty() {
+        return None;
+    }
+    categorical.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if numeric > 0 {
+        parts.push(plural(numeric, "numeric column", "numeric columns"));
+    }
+    for (name, width) in categorical.iter().take(NAMED) {
+        parts.push(format!(
+            "{} of `{name}`",
+            plural(*width, "category", "categories")
+        ));
+    }
+    if categorical.len() > NAMED {
+        let rest = &categorical[NAMED..];
+        let inputs: usize = rest.iter().map(|c| c.1).sum();
+        parts.push(format!(
+            "{} of {} other columns",
+            plural(inputs, "category", "categories"),
+            rest.len()
+        ));
+    }
+    Some(parts.join(" + "))
+}
+
 /// Read the data file named by the flags or the file (paths in the file are relative to its
 /// folder) and type its columns.
 pub fn load_training_table(
@@ -151,11 +269,13 @@ pub fn load_training_table(
 ) -> Result<TrainingTable, Diagnostic> {
     let mut origin = DataOrigin {
         nn: Some(spec.source.clone()),
-        path_span: None,
-        target_span: None,
+        ..DataOrigin::default()
     };
     let path = match (&overrides.data, &spec.data.path) {
-        (Some(p), _) => p.clone(),
+        (Some(p), _) => {
+            origin.path_flag = Some("--data");
+            p.clone()
+        }
         (None, Some((p, span))) => {
             origin.path_span = Some(*span);
             beside(model_path, p)
@@ -183,8 +303,9 @@ pub fn load_training_table(
         None => data::last_column(&path, &opts, &origin)?,
     };
     let target = TargetSpec::required(&target, target_kind(spec));
-    let table = data::load_table(&path, Some(&target), &opts, &origin)?;
+    let mut table = data::load_table(&path, Some(&target), &opts, &origin)?;
     let load_seconds = started.elapsed().as_secs_f64();
+    check_column_blocks(&spec.data, &mut table, &origin)?;
     let target_column = table
         .target
         .as_ref()
@@ -230,21 +351,24 @@ pub fn load_training_table(
 }
 
 /// Load, split and preprocess the data named by the flags or the file. Statistics are fitted on
-/// the training rows only.
+/// the training rows only. Warnings about the data go to `warn` as they are found, so that they
+/// are shown even when an error follows.
 pub fn prepare_data(
     spec: &ModelSpec,
     model_path: &Path,
     overrides: &Overrides,
+    warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<ModelData, Diagnostic> {
     let tt = load_training_table(spec, model_path, overrides)?;
+    tt.table.warnings.iter().cloned().for_each(&mut *warn);
     let mut load_seconds = tt.load_seconds;
     let table = &tt.table;
     let config = &spec.data.prepare;
-    let (rows, dropped_missing) = data::usable_rows(table, config)?;
-    let dropped_no_target = table.target.as_ref().map_or(0, |t| t.missing);
+    let usable = data::usable_rows(table, config)?;
+    let mut files = vec![file_rows("data", &tt.path, table, &usable)];
     let split = data::split(
         tt.target_data(),
-        &rows,
+        &usable.rows,
         &SplitConfig {
             test_fraction: spec.data.test_fraction,
             validation_fraction: spec.data.validation_fraction,
@@ -262,7 +386,6 @@ pub fn prepare_data(
     let train = apply(&split.train)?;
     let mut validation = apply(&split.validation)?;
     let mut test = apply(&split.test)?;
-    let mut warnings = table.warnings.clone();
     let shape = tt.shape(&preprocessing);
     let TrainingTable {
         table,
@@ -275,25 +398,51 @@ pub fn prepare_data(
     drop(table);
     // Held-out rows from their own files, read as the training file's columns were.
     let held_out = [
-        (&spec.data.test_file, &mut test),
-        (&spec.data.validation_file, &mut validation),
+        (
+            "test",
+            &spec.data.test_file,
+            &overrides.test_data,
+            &mut test,
+        ),
+        (
+            "validation",
+            &spec.data.validation_file,
+            &overrides.validation_data,
+            &mut validation,
+        ),
     ];
-    for (file, part) in held_out {
+    for (role, file, flag_path, part) in held_out {
         let Some((name, span)) = file else { continue };
-        let origin = DataOrigin {
+        let mut file_origin = DataOrigin {
             nn: Some(spec.source.clone()),
-            path_span: Some(*span),
             target_span: origin.target_span,
+            ..DataOrigin::default()
+        };
+        // A flag's path is relative to the current folder, a file's to the model file's.
+        let path = match flag_path {
+            Some(p) => {
+                file_origin.path_flag = Some(if role == "test" {
+                    "--test-data"
+                } else {
+                    "--validation-data"
+                });
+                p.clone()
+            }
+            None => {
+                file_origin.path_span = Some(*span);
+                beside(model_path, name)
+            }
         };
         let started = Instant::now();
         // Every categorical feature (named in `categorical:` or found to hold text) is read as
         // one, even where this file's cells are all numbers or all missing.
         let opts = fitted_read_options(&preprocessing, &spec.data);
-        let other = data::load_table(&beside(model_path, name), Some(&target), &opts, &origin)?;
+        let other = data::load_table(&path, Some(&target), &opts, &file_origin)?;
         load_seconds += started.elapsed().as_secs_f64();
-        let (rows, _) = data::usable_rows(&other, config)?;
-        *part = preprocessing.apply(&other, &rows)?;
-        warnings.extend(other.warnings);
+        other.warnings.iter().cloned().for_each(&mut *warn);
+        let usable = data::usable_rows(&other, config)?;
+        files.push(file_rows(role, &path, &other, &usable));
+        *part = preprocessing.apply(&other, &usable.rows)?;
     }
     Ok(ModelData {
         prepared: Prepared {
@@ -304,9 +453,19 @@ pub fn prepare_data(
         },
         shape,
         path,
-        warnings,
-        dropped_no_target,
-        dropped_missing,
+        files,
         load_seconds,
     })
+}
+
+/// What `role`'s file at `path` held and what of it was left out.
+fn file_rows(role: &'static str, path: &Path, table: &Table, usable: &Usable) -> FileRows {
+    FileRows {
+        role,
+        path: path.display().to_string(),
+        rows: table.rows,
+        dropped_no_target: table.target.as_ref().map_or(0, |t| t.missing),
+        dropped_missing: usable.dropped_missing,
+        drop_columns: usable.drop_columns.clone(),
+    }
 }

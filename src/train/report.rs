@@ -24,10 +24,68 @@ pub struct RowCounts {
     pub train: usize,
     pub validation: usize,
     pub test: usize,
-    /// Rows without a target value, left out.
+    /// Rows without a target value, left out, over every file.
     pub dropped_no_target: usize,
-    /// Rows with a missing feature under `missing: drop`, left out.
+    /// Rows with a missing feature under `missing: drop`, left out, over every file.
     pub dropped_missing: usize,
+    /// Each file read: the data file, then a `test` and a `validation` file when given.
+    pub files: Vec<FileRows>,
+}
+
+/// One data file's rows: how many it holds, and how many were left out and why.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FileRows {
+    /// What the file's rows are for: `data` (split into the parts the fractions ask for),
+    /// `test` or `validation`.
+    pub role: &'static str,
+    pub path: String,
+    /// Its data rows, left-out ones included.
+    pub rows: usize,
+    /// Rows without a target value.
+    pub dropped_no_target: usize,
+    /// Rows with a target and a missing feature under `missing: drop`.
+    pub dropped_missing: usize,
+    /// The columns under `missing: drop` that left rows out, in file order.
+    pub drop_columns: Vec<String>,
+}
+
+impl FileRows {
+    /// The rows that took part.
+    pub fn used(&self) -> usize {
+        self.rows - self.dropped_no_target - self.dropped_missing
+    }
+
+    /// What was left out and why, as a line for people; `None` when nothing was.
+    pub fn left_out(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.dropped_no_target > 0 {
+            why.push(format!("{} without a target value", self.dropped_no_target));
+        }
+        if self.dropped_missing > 0 {
+            let columns: Vec<String> = self.drop_columns.iter().map(|c| format!("`{c}`")).collect();
+            why.push(format!(
+                "{} with a missing value in {} (`missing: drop`)",
+                self.dropped_missing,
+                columns.join(", ")
+            ));
+        }
+        if why.is_empty() {
+            return None;
+        }
+        let left = self.dropped_no_target + self.dropped_missing;
+        let used = self.used();
+        let rest = match self.role {
+            "test" => format!("the test metrics cover the other {used}"),
+            "validation" => format!("validation uses the other {used}"),
+            _ => format!("the other {used} are used"),
+        };
+        Some(format!(
+            "{}: left out {left} of {} rows, {}; {rest}",
+            self.path,
+            self.rows,
+            why.join(" and ")
+        ))
+    }
 }
 
 /// The peak resident set size of this process in MiB, from `/proc/self/status` (`VmHWM`).

@@ -121,9 +121,8 @@ pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
     };
     let shape = DataShape {
         features: preprocessing.input_width(),
-        features_origin: None,
         target_width,
-        target_origin: None,
+        ..DataShape::default()
     };
     let program = program::build(&spec, Some(&shape))?;
     let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())

@@ -38,15 +38,17 @@ fn read_model_file(path: &Path) -> Result<String, Diagnostic> {
     })
 }
 
-/// The program of a resolved model, checked against the data it names when `with_data`.
+/// The program of a resolved model, checked against the data it names when `with_data`; the
+/// data's warnings go to `warn`.
 fn build_spec(
     spec: &ModelSpec,
     path: &Path,
     overrides: &Overrides,
     with_data: bool,
+    warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<Program, Diagnostic> {
     let shape = if with_data {
-        Some(prepare_data(spec, path, overrides)?.shape)
+        Some(prepare_data(spec, path, overrides, warn)?.shape)
     } else {
         None
     };
@@ -59,13 +61,29 @@ fn build_spec_all(
     path: &Path,
     overrides: &Overrides,
     with_data: bool,
+    warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<Program, Vec<Diagnostic>> {
     let shape = if with_data {
-        Some(prepare_data(spec, path, overrides)?.shape)
+        Some(prepare_data(spec, path, overrides, warn)?.shape)
     } else {
         None
     };
     program::build_all(spec, shape.as_ref())
+}
+
+/// The warnings about a resolved model's data, then its errors (`build_spec_all`).
+fn check_spec(
+    spec: &ModelSpec,
+    path: &Path,
+    overrides: &Overrides,
+    with_data: bool,
+) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let errors = build_spec_all(spec, path, overrides, with_data, &mut |w| found.push(w))
+        .err()
+        .unwrap_or_default();
+    found.extend(errors);
+    found
 }
 
 /// Whether the data file the model names exists beside the model file.
@@ -112,17 +130,15 @@ fn load_model_text_all(
 }
 
 /// What `nnc check` reports: every independent error of the file's own text, or, when it has
-/// none, the first error of checking it against its data and building its program. Empty when
-/// the file is valid.
+/// none, the warnings about its data and the errors of checking it against its data and
+/// building its program. Empty when the file is valid and its data raise no warning.
 pub fn check_file(path: &Path, overrides: &Overrides) -> Vec<Diagnostic> {
     let text = match read_model_file(path) {
         Ok(text) => text,
         Err(d) => return vec![d],
     };
     match load_model_text_all(path, text.clone(), overrides) {
-        Ok(spec) => build_spec_all(&spec, path, overrides, has_data(&spec, overrides))
-            .err()
-            .unwrap_or_default(),
+        Ok(spec) => check_spec(&spec, path, overrides, has_data(&spec, overrides)),
         Err(mut errors) => {
             errors.extend(data_alone(path, text, overrides, false));
             errors
@@ -151,11 +167,13 @@ fn data_alone(
     let data = data?;
     let mut origin = crate::data::DataOrigin {
         nn: Some(edited.source.clone()),
-        path_span: None,
-        target_span: None,
+        ..crate::data::DataOrigin::default()
     };
     let data_path = match (&overrides.data, &data.path) {
-        (Some(p), _) => p.clone(),
+        (Some(p), _) => {
+            origin.path_flag = Some("--data");
+            p.clone()
+        }
         (None, Some((p, span))) => {
             origin.path_span = Some(*span);
             super::inputs::beside(path, p)
@@ -186,10 +204,14 @@ fn data_alone(
 }
 
 /// Resolve a model file and build its program, checked against its data when the flags or the
-/// file name a data file (what `check`, `summary` and `ir` do).
-pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnostic> {
+/// file name a data file (what `summary` and `ir` do); the data's warnings go to `warn`.
+pub fn build_file(
+    path: &Path,
+    overrides: &Overrides,
+    warn: &mut dyn FnMut(Diagnostic),
+) -> Result<Program, Diagnostic> {
     let spec = load_model(path, overrides)?;
-    build_spec(&spec, path, overrides, has_data(&spec, overrides))
+    build_spec(&spec, path, overrides, has_data(&spec, overrides), warn)
 }
 
 /// What `nnc lsp` checks in an editor's buffer: everything `check_file` does (every independent
@@ -198,9 +220,7 @@ pub fn build_file(path: &Path, overrides: &Overrides) -> Result<Program, Diagnos
 pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
     let overrides = Overrides::default();
     match load_model_text_all(path, text.clone(), &overrides) {
-        Ok(spec) => build_spec_all(&spec, path, &overrides, data_file_exists(&spec, path))
-            .err()
-            .unwrap_or_default(),
+        Ok(spec) => check_spec(&spec, path, &overrides, data_file_exists(&spec, path)),
         Err(mut errors) => {
             errors.extend(data_alone(path, text, &overrides, true));
             errors
@@ -208,11 +228,18 @@ pub fn check_text(path: &Path, text: String) -> Vec<Diagnostic> {
     }
 }
 
-/// The program `check_text` builds, for what an editor shows of it (a layer's shape on hover).
+/// The program `check_text` builds, for what an editor shows of it (a layer's shape on hover;
+/// the data's warnings are `check_text`'s to show).
 pub fn build_text(path: &Path, text: String) -> Result<Program, Diagnostic> {
     let overrides = Overrides::default();
     let spec = load_model_text(path, text, &overrides)?;
-    build_spec(&spec, path, &overrides, data_file_exists(&spec, path))
+    build_spec(
+        &spec,
+        path,
+        &overrides,
+        data_file_exists(&spec, path),
+        &mut |_| {},
+    )
 }
 
 pub struct RunOptions {
@@ -301,15 +328,18 @@ pub fn exec_error(spec: &ModelSpec, e: ExecError) -> Diagnostic {
     }
 }
 
-/// Train and evaluate one experiment, reporting each epoch to `on_epoch`.
+/// Train and evaluate one experiment: warnings about the data go to `on_warning` as they are
+/// found (before any error that follows), `on_start` learns what is about to be trained and
+/// `on_epoch` hears of each epoch.
 pub fn run(
     model_path: &Path,
     opts: &RunOptions,
+    mut on_warning: impl FnMut(Diagnostic),
     mut on_start: impl FnMut(&ModelSpec, &Program, &ModelData),
     on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<RunOutcome, Diagnostic> {
     let mut spec = load_model(model_path, &opts.overrides)?;
-    let data = prepare_data(&spec, model_path, &opts.overrides)?;
+    let data = prepare_data(&spec, model_path, &opts.overrides, &mut on_warning)?;
     spec.train.use_rows(data.prepared.train.len());
     let program = program::build(&spec, Some(&data.shape))?;
     on_start(&spec, &program, &data);
@@ -351,8 +381,9 @@ pub fn run(
             train: prepared.train.len(),
             validation: prepared.validation.len(),
             test: prepared.test.len(),
-            dropped_no_target: data.dropped_no_target,
-            dropped_missing: data.dropped_missing,
+            dropped_no_target: data.files.iter().map(|f| f.dropped_no_target).sum(),
+            dropped_missing: data.files.iter().map(|f| f.dropped_missing).sum(),
+            files: data.files.clone(),
         },
         best_epoch: history.best_epoch,
         stopped_early: history.stopped_early,

@@ -193,15 +193,19 @@ pub fn rank(variants: &mut [Variant]) {
 }
 
 /// Run every variant of the grid in turn. `on_start(number, count, settings)` is called before a
-/// variant, `on_done(variant, count)` after it (with its error if it failed). Only a mistake in a
-/// `--sweep` flag itself is an error here; a variant's failure is in its row.
+/// variant, `on_done(variant, count)` after it (with its error if it failed), `on_warning` with
+/// each warning about the data the first time a variant raises it (variants read the same data,
+/// so most raise the same ones). Only a mistake in a `--sweep` flag itself is an error here; a
+/// variant's failure is in its row.
 pub fn sweep(
     file: &Path,
     opts: &RunOptions,
     axes: &[Axis],
     mut on_start: impl FnMut(usize, usize, &[(String, String)]),
+    mut on_warning: impl FnMut(&Diagnostic),
     mut on_done: impl FnMut(&Variant, usize, Option<&Diagnostic>),
 ) -> SweepReport {
+    let mut warned: Vec<String> = Vec::new();
     let grid = variants(axes);
     let count = grid.len();
     let mut rows = Vec::with_capacity(count);
@@ -218,7 +222,14 @@ pub fn sweep(
             codegen: opts.codegen.clone(),
         };
         let started = Instant::now();
-        let outcome = session::run(file, &variant_opts, |_, _, _| {}, |_| {});
+        let warn = |w: Diagnostic| {
+            let text = w.render_plain();
+            if !warned.contains(&text) {
+                on_warning(&w);
+                warned.push(text);
+            }
+        };
+        let outcome = session::run(file, &variant_opts, warn, |_, _, _| {}, |_| {});
         let seconds = started.elapsed().as_secs_f64();
         let settings = (settings.into_iter())
             .map(|(key, value)| Setting { key, value })

@@ -34,7 +34,18 @@ pub struct DataSpec {
     pub categorical: Vec<Named>,
     pub ignore: Vec<Named>,
     pub prepare: PrepareConfig,
+    /// The `column NAME { ... }` blocks as written, for what only the data can tell (a column
+    /// the file lacks, a setting that does nothing to a column of its kind).
+    pub column_blocks: Vec<ColumnBlock>,
     pub span: Span,
+}
+
+/// A `column NAME { ... }` block: the column it names and where each of its settings is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnBlock {
+    pub column: Named,
+    /// Each setting's name (one of `missing`, `outliers`, `scaling`, `unseen`) and its span.
+    pub settings: Vec<(&'static str, Span)>,
 }
 
 impl Default for DataSpec {
@@ -53,6 +64,7 @@ impl Default for DataSpec {
             categorical: Vec::new(),
             ignore: Vec::new(),
             prepare: PrepareConfig::default(),
+            column_blocks: Vec::new(),
             span: Span::new(0, 0),
         }
     }
@@ -147,8 +159,9 @@ pub(super) fn resolve_data(
         ColumnSettings::default(),
     );
     let mut per_column: Vec<(Named, ColumnSettings)> = Vec::new();
+    let mut column_blocks = Vec::new();
     for b in &columns {
-        let Some((name, settings)) =
+        let Some((name, settings, written)) =
             errors.take(resolve_column(source, b, &defaults).map(Some), None)
         else {
             continue;
@@ -169,6 +182,10 @@ pub(super) fn resolve_data(
             errors.take(Err(d), ());
             continue;
         }
+        column_blocks.push(ColumnBlock {
+            column: name.clone(),
+            settings: written,
+        });
         per_column.push((name, settings));
     }
     let path = errors.take(o.text("path"), None);
@@ -220,15 +237,22 @@ pub(super) fn resolve_data(
             defaults,
             columns: per_column,
         },
+        column_blocks,
         span: block.name.span,
     })
 }
 
+/// A `column` block: the column, its settings (the others from `defaults`) and where each
+/// setting it writes is.
+#[allow(
+    clippy::type_complexity,
+    reason = "a private resolver's three results, named where they are taken apart"
+)]
 fn resolve_column(
     source: &Source,
     b: &Block,
     defaults: &ColumnSettings,
-) -> Result<(Named, ColumnSettings), Vec<Diagnostic>> {
+) -> Result<(Named, ColumnSettings, Vec<(&'static str, Span)>), Vec<Diagnostic>> {
     if b.name.name != "column" {
         return Err(vec![err(
             source,
@@ -256,7 +280,18 @@ fn resolve_column(
         name: label.name.clone(),
         span: Some(label.span),
     };
-    Ok((named, column_settings(source, &o, defaults.clone())?))
+    // Every key is one of COLUMN_OPTIONS: `from_settings_all` refused the others.
+    let written = (settings.iter())
+        .filter_map(|(key, _)| {
+            let known = COLUMN_OPTIONS.iter().find(|k| **k == key.name)?;
+            Some((*known, key.span))
+        })
+        .collect();
+    Ok((
+        named,
+        column_settings(source, &o, defaults.clone())?,
+        written,
+    ))
 }
 
 /// The column settings given in `o`, the others from `base`; every bad one reported.
