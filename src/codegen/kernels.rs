@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn every_element_wise_wrapper_refuses_slices_of_different_lengths() {
-        let wrappers: [(&str, fn(&[f32], &mut [f32])); 5] = [
+        type Wrapper = fn(&[f32], &mut [f32]);
+        let wrappers: [(&str, Wrapper); 5] = [
             ("exp", exp),
             ("ln", ln),
             ("tanh", tanh),

@@ -280,7 +280,7 @@ fn call_refuses_batches_whose_sizes_overflow() {
     let f = verified(&f);
     for opts in modes() {
         let mut c = compile(&f, 4, &opts).unwrap();
-        let x = vec![0.0f32; 4];
+        let x = [0.0f32; 4];
         for batch in [(1 << 62) + 1, usize::MAX] {
             let err = c
                 .call(&mut [] as &mut [Vec<f32>], &[&x[..]], batch)
