@@ -87,11 +87,14 @@ unsafe impl Send for Operands {}
 // SAFETY: as above.
 unsafe impl Sync for Operands {}
 
-/// C = A·B, overwriting C.
+/// C = A·B, overwriting C. With m or n = 0 it touches nothing; with k = 0 it reads nothing of A
+/// or B and clears C.
 ///
 /// # Safety
-/// For every i < m, p < k and j < n, `a + i·rsa + p·csa` and `b + p·rsb + j·csb` must be readable
-/// floats and `c + i·n + j` a writable one, and C must not overlap A or B.
+/// m, k and n are at most `isize::MAX` (offsets are computed as `isize`). For every i < m and
+/// j < n, `c + i·n + j` must be a writable float, whatever k is (k = 0 writes C too); for every
+/// i < m, p < k and j < n, `a + i·rsa + p·csa` and `b + p·rsb + j·csb` must be readable floats.
+/// C must not overlap A or B.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn sgemm(
     m: usize,

@@ -13,8 +13,10 @@
 //! pointer arithmetic whose safety rests on the verifier (every value's size fits), the arena plan
 //! (sized with checked arithmetic for `max_batch`) and the length checks in
 //! `CompiledFunction::call`. No safe function here can make generated code touch memory outside
-//! a buffer, whatever its arguments. A failure is a `CodegenError`: an internal compiler error,
-//! a size that does not fit in memory, or a call with buffers that do not fit the function.
+//! a buffer, whatever its arguments, and the safe kernels over slices (`kernels`) check every
+//! size with checked arithmetic before forming a pointer. A failure is a `CodegenError`: an
+//! internal compiler error, a size that does not fit in memory, or a call with buffers that do
+//! not fit the function.
 
 mod call;
 mod elementwise;

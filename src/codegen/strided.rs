@@ -12,7 +12,9 @@
 pub(super) const MAX_RANK: usize = 8;
 
 /// `[rank, extents.., strides..]` for walking `big` while indexing `small`, which must be
-/// broadcastable to `big` (checked by `shape` before code generation).
+/// broadcastable to `big` (checked by `shape` before code generation). Every number is converted
+/// and multiplied with checked arithmetic, so an extent or stride that does not fit an `i64` is
+/// an error rather than a descriptor `walk` would misread (a negative extent is the batch).
 pub(super) fn descriptor(
     big: &crate::ir::Shape,
     small: &crate::ir::Shape,
@@ -24,12 +26,19 @@ pub(super) fn descriptor(
             "broadcast between {small} and {big} exceeds rank {MAX_RANK}"
         ));
     }
+    let too_large = || format!("broadcast between {small} and {big}: a size exceeds i64");
+    let fixed = |d: &Dim| match d {
+        Dim::Batch => panic!("invariant: only the leading dimension is the batch"),
+        Dim::Fixed(n) => i64::try_from(*n).ok(),
+    };
     let offset = rank - small.rank();
     let mut desc = vec![rank as i64];
-    desc.extend(big.0.iter().map(|d| match d {
-        Dim::Batch => -1,
-        Dim::Fixed(n) => *n as i64,
-    }));
+    for d in &big.0 {
+        desc.push(match d {
+            Dim::Batch => -1,
+            d => fixed(d).ok_or_else(too_large)?,
+        });
+    }
     for (d, bd) in big.0.iter().enumerate() {
         let stride = if d < offset || (small.0[d - offset] == Dim::Fixed(1) && *bd != Dim::Fixed(1))
         {
@@ -38,11 +47,8 @@ pub(super) fn descriptor(
             // Only the leading dimension can be the batch, so the inner extents are all fixed.
             small.0[d - offset + 1..]
                 .iter()
-                .map(|d| match d {
-                    Dim::Batch => panic!("invariant: only the leading dimension is the batch"),
-                    Dim::Fixed(n) => *n as i64,
-                })
-                .product()
+                .try_fold(1i64, |acc, d| acc.checked_mul(fixed(d)?))
+                .ok_or_else(too_large)?
         };
         desc.push(stride);
     }
@@ -223,6 +229,22 @@ mod tests {
             (2, &[10, 3][..], &[0, 1][..])
         );
         assert_eq!((w.big_len, w.small_len), (30, 3));
+    }
+
+    /// A descriptor holds `i64`s that `walk` trusts: an extent beyond `i64::MAX` (which would
+    /// read as the batch, -1) or a stride whose product overflows (2^64 wrapped to 0) is an
+    /// error, never a wrong walk.
+    #[test]
+    fn extents_and_strides_beyond_i64_are_errors() {
+        let huge = Shape::fixed(&[1 << 63]);
+        assert!(
+            descriptor(&huge, &Shape::fixed(&[1])).is_err(),
+            "extent 2^63"
+        );
+        let wide = Shape::fixed(&[2, 1 << 32, 1 << 32]);
+        assert!(descriptor(&wide, &wide).is_err(), "stride 2^64");
+        let fits = Shape::fixed(&[2, 1 << 31, 1 << 31]);
+        assert!(descriptor(&fits, &fits).is_ok(), "stride 2^62");
     }
 
     #[test]

@@ -247,6 +247,54 @@ fn sizes_that_overflow_are_errors_before_any_code_runs() {
     assert!(c.output("y").iter().all(|&v| v == 1.0));
 }
 
+/// Two intermediates of 2^60 floats each fit `MAX_ELEMENTS` (2^61 − 1) on their own, but both
+/// live at once: the arena's end is summed with checked arithmetic and bounded, so it is
+/// `TooLarge` before anything is allocated.
+#[test]
+fn an_arena_whose_regions_fit_but_whose_sum_does_not_is_too_large() {
+    let mut f = Function::new("two_live");
+    let x = f.add_arg("x", Shape::batched(&[1 << 30]), ArgRole::Data, None);
+    let y = f.push(Op::Unary(UnaryOp::Exp, x), None, None, None);
+    let z = f.push(Op::Unary(UnaryOp::Exp, y), None, None, None);
+    f.add_output("y", y);
+    f.add_output("z", z);
+    let second = f.name_of(z).to_string();
+    let f = verified(&f);
+    let err = compile(&f, 1 << 30, &CodegenOptions::default())
+        .err()
+        .expect("an arena of 2^61 floats exceeds MAX_ELEMENTS");
+    assert!(
+        matches!(&err, CodegenError::TooLarge { value, .. } if *value == second),
+        "{err}"
+    );
+}
+
+/// A batch whose buffer sizes overflow (row · batch wraps to the length of the buffer given)
+/// is refused before any buffer is trusted.
+#[test]
+fn call_refuses_batches_whose_sizes_overflow() {
+    let mut f = Function::new("rows_of_four");
+    let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
+    let y = f.push(Op::Unary(UnaryOp::Exp, x), None, None, None);
+    f.add_output("y", y);
+    let f = verified(&f);
+    for opts in modes() {
+        let mut c = compile(&f, 4, &opts).unwrap();
+        let x = [0.0f32; 4];
+        for batch in [(1 << 62) + 1, usize::MAX] {
+            let err = c
+                .call(&mut [] as &mut [Vec<f32>], &[&x[..]], batch)
+                .expect_err("a batch above max_batch");
+            assert!(
+                matches!(&err, CodegenError::Arguments(m) if m.contains("outside 1..=4")),
+                "{err}"
+            );
+        }
+        c.call(&mut [] as &mut [Vec<f32>], &[&x[..]], 1).unwrap();
+        assert_eq!(c.output("y"), [1.0; 4]);
+    }
+}
+
 #[test]
 fn checked_mode_stops_a_batch_the_arena_was_not_planned_for() {
     let f = verified(&classifier());
