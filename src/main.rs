@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use nnc::codegen::{self, CodegenOptions};
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
 use nnc::lower::spec::{Monitor, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
 use nnc::train::overrides::BatchSize;
-use nnc::train::session::{self, Overrides, RunOptions};
+use nnc::train::session::{self, NativeListing, Overrides, RunOptions};
 use nnc::train::{cv, saved, EpochRecord};
 
 #[derive(Parser)]
@@ -436,18 +435,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             match emit {
                 None => say_raw!("{}", print_function(f)),
                 Some(format) => {
-                    let opts = CodegenOptions {
-                        emit_clif: matches!(format, Emit::Clif),
-                        emit_asm: matches!(format, Emit::Asm),
-                        ..Default::default()
+                    let listing = match format {
+                        Emit::Clif => NativeListing::Clif,
+                        Emit::Asm => NativeListing::Asm,
                     };
-                    let compiled = codegen::compile(f, program.spec.train.batch_size, &opts)
-                        .map_err(|e| session::codegen_error(&program.spec, e))?;
-                    let text = match format {
-                        Emit::Clif => compiled.clif_text(),
-                        Emit::Asm => compiled.asm_text(),
-                    };
-                    say_raw!("{}", text.unwrap_or_default());
+                    say_raw!("{}", session::native_listing(&program, f, listing)?);
                 }
             }
             Ok(())
@@ -608,11 +600,7 @@ fn run(
     quiet: bool,
     out: Option<&Path>,
 ) -> Result<(), Diagnostic> {
-    let opts = RunOptions {
-        overrides,
-        interpret: interp,
-        codegen: CodegenOptions::default(),
-    };
+    let opts = RunOptions::new(overrides, interp);
     // A bar over the epochs on stderr, drawn only when stderr is a terminal; the epoch lines still
     // go to stdout, printed "above" the bar.
     let bar = indicatif::ProgressBar::new(0);
@@ -732,11 +720,7 @@ fn cross_validate(
     folds: usize,
     report_path: Option<&Path>,
 ) -> Result<(), Diagnostic> {
-    let opts = RunOptions {
-        overrides,
-        interpret: interp,
-        codegen: CodegenOptions::default(),
-    };
+    let opts = RunOptions::new(overrides, interp);
     let bar = indicatif::ProgressBar::new(folds as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} fold {pos}/{len} {elapsed} (eta {eta})")

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use nnc::codegen::CodegenOptions;
 use nnc::diag::Diagnostic;
 use nnc::train::session::{Overrides, RunOptions};
 use nnc::train::sweep::{self, Scores, Variant};
@@ -41,11 +40,7 @@ pub fn run(
         .iter()
         .map(|f| sweep::parse_axis(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let opts = RunOptions {
-        overrides,
-        interpret: interp,
-        codegen: CodegenOptions::default(),
-    };
+    let opts = RunOptions::new(overrides, interp);
     let mut first_error = None;
     let report = sweep::sweep(
         file,

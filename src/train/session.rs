@@ -248,6 +248,46 @@ pub struct RunOptions {
     pub codegen: CodegenOptions,
 }
 
+impl RunOptions {
+    /// A run with `overrides`, on the interpreter when `interpret`, else compiled as usual.
+    pub fn new(overrides: Overrides, interpret: bool) -> Self {
+        RunOptions {
+            overrides,
+            interpret,
+            codegen: CodegenOptions::default(),
+        }
+    }
+}
+
+/// What `nnc ir --emit` shows of a compiled function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeListing {
+    /// The Cranelift IR of its entry point.
+    Clif,
+    /// The machine instructions Cranelift emitted for it.
+    Asm,
+}
+
+/// `function` of `program` compiled (for the program's batch size) and listed as `listing` asks.
+pub fn native_listing(
+    program: &Program,
+    function: &crate::ir::VerifiedFunction,
+    listing: NativeListing,
+) -> Result<String, Diagnostic> {
+    let opts = CodegenOptions {
+        emit_clif: listing == NativeListing::Clif,
+        emit_asm: listing == NativeListing::Asm,
+        ..CodegenOptions::default()
+    };
+    let compiled = crate::codegen::compile(function, program.spec.train.batch_size, &opts)
+        .map_err(|e| codegen_error(&program.spec, e))?;
+    let text = match listing {
+        NativeListing::Clif => compiled.clif_text(),
+        NativeListing::Asm => compiled.asm_text(),
+    };
+    Ok(text.unwrap_or_default().to_string())
+}
+
 pub struct RunOutcome {
     pub report: Report,
     pub data_path: PathBuf,
