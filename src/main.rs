@@ -505,8 +505,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             output,
         } => {
             let mut loaded = saved::open(&model)?;
-            let (examples, outputs) = loaded.predict(&data)?;
-            let text = loaded.predictions_csv(&examples, &outputs);
+            let predicted = loaded.predict(&data)?;
+            print_warnings(&predicted.warnings);
+            let text = loaded.predictions_csv(&predicted);
             match output {
                 None => say_raw!("{text}"),
                 Some(path) => {
@@ -517,7 +518,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         )
                         .with_help("check that the folder exists and is writable")
                     })?;
-                    say!("wrote {} predictions to {}", examples.len(), path.display());
+                    say!(
+                        "wrote {} predictions to {}",
+                        predicted.examples.len(),
+                        path.display()
+                    );
                 }
             }
             Ok(())
@@ -528,14 +533,23 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             report,
         } => {
             let mut loaded = saved::open(&model)?;
-            let (rows, metrics) = loaded.evaluate(&data)?;
+            let evaluated = loaded.evaluate(&data)?;
+            print_warnings(&evaluated.warnings);
             let what = data.display().to_string();
-            print_test_metrics(&what, &metrics, rows, loaded.preprocessing.class_names());
+            let (rows, metrics) = (evaluated.rows, &evaluated.metrics);
+            print_test_metrics(&what, metrics, rows, loaded.preprocessing.class_names());
             if let Some(path) = report {
-                nnc::train::report::write_json(&path, &metrics)?;
+                nnc::train::report::write_json(&path, metrics)?;
             }
             Ok(())
         }
+    }
+}
+
+/// Warnings about a data file, on standard error: the command goes on.
+fn print_warnings(warnings: &[Diagnostic]) {
+    for w in warnings {
+        eprintln!("{:?}", miette::Report::new(w.clone()));
     }
 }
 

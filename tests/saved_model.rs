@@ -173,8 +173,16 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
         saved::save_run(&here, &outcome).unwrap_or_else(|d| panic!("{}", d.render_plain()));
         assert_weights_are(&here, &outcome, example);
         let mut loaded = saved::open(&here).unwrap_or_else(|d| panic!("{}", d.render_plain()));
-        let (examples, outputs) = loaded.predict(&data).unwrap();
-        assert_eq!(examples.rows, (0..n).collect::<Vec<_>>(), "{example}");
+        let predicted = loaded.predict(&data).unwrap();
+        let (outputs, logits) = (
+            &predicted.predictions.outputs,
+            &predicted.predictions.logits,
+        );
+        assert_eq!(
+            predicted.examples.rows,
+            (0..n).collect::<Vec<_>>(),
+            "{example}"
+        );
         let width = outputs.len() / n;
         let classes = match target {
             "species" => 3,
@@ -182,6 +190,8 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
             _ => 1,
         };
         assert_eq!(width, classes);
+        // A sigmoid output comes with its logit, and nothing else does.
+        assert_eq!(logits.len(), if width == 1 { n } else { 0 }, "{example}");
 
         // The test rows: the loaded model's outputs are the trained model's, bit for bit.
         let test = &outcome.test_rows;
@@ -199,9 +209,9 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
         // Without the target column, the same outputs.
         let unlabelled = dir.join("unlabelled.csv");
         std::fs::write(&unlabelled, without_column(&text, target)).unwrap();
-        let (_, again) = loaded.predict(&unlabelled).unwrap();
+        let again = loaded.predict(&unlabelled).unwrap().predictions;
         assert!(
-            bits(&again) == bits(&outputs),
+            bits(&again.outputs) == bits(outputs) && bits(&again.logits) == bits(logits),
             "{example}: without the target"
         );
 
@@ -262,18 +272,27 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
         let mut header = vec!["row".to_string(), format!("predicted_{target}")];
         header.extend(names.iter().map(|c| format!("probability_{c}")));
         assert_eq!(lines.next(), Some(header.join(",").as_str()));
-        let predicted = classes_of(&outputs, width);
+        let classes = classes_of(outputs, width);
+        // Rows whose positive class rounds to 1 yet whose negative class is written above 0.
+        let mut saturated = 0;
         for (r, line) in lines.enumerate() {
             let cells: Vec<&str> = line.split(',').collect();
             assert_eq!(cells[0], (r + 1).to_string());
-            assert_eq!(cells[1], names[predicted[r]], "{example} row {r}");
+            assert_eq!(cells[1], names[classes[r]], "{example} row {r}");
             let p: Vec<f32> = cells[2..].iter().map(|c| c.parse().unwrap()).collect();
             let expected: Vec<f32> = if width == 1 {
-                vec![1.0 - outputs[r], outputs[r]]
+                // The negative class is sigmoid(−z), by the sigmoid that gave the positive one.
+                let z = logits[r];
+                assert_eq!(saved::negative_class(-z).to_bits(), outputs[r].to_bits());
+                vec![saved::negative_class(z), outputs[r]]
             } else {
                 outputs[r * width..(r + 1) * width].to_vec()
             };
             assert!(bits(&p) == bits(&expected), "{example} row {r}: {line}");
+            saturated += usize::from(width == 1 && p[1] == 1.0 && p[0] > 0.0);
+        }
+        if width == 1 {
+            assert!(saturated > 0, "{example}: some logits are above 16.6");
         }
         assert_eq!(predictions.lines().count(), n + 1);
         let printed = ok(
