@@ -9,12 +9,13 @@
 use std::collections::HashSet;
 
 use crate::data::{Feature, FittedTarget, Missing, Preprocessing, TargetEncoding};
+use crate::lower::spec::Activation;
 use crate::lower::ModelSpec;
 use crate::program::Program;
 
 /// The fitted preprocessing on its own and against the kind of target the model's loss reads.
 pub(super) fn fitted(p: &Preprocessing, spec: &ModelSpec) -> Result<(), String> {
-    target(&p.target, spec.loss.kind().is_classification())?;
+    target(&p.target, spec)?;
     if p.features.is_empty() {
         return Err("`features` is empty, but a model takes at least one column".into());
     }
@@ -57,7 +58,10 @@ pub(super) fn outputs(p: &Preprocessing, program: &Program) -> Result<(), String
     }
 }
 
-fn target(t: &FittedTarget, classification: bool) -> Result<(), String> {
+/// The target's statistics or classes, and its kind and encoding as the model's loss and output
+/// layer make them in training (`train::inputs`).
+fn target(t: &FittedTarget, spec: &ModelSpec) -> Result<(), String> {
+    let classification = spec.loss.kind().is_classification();
     match t {
         FittedTarget::Classes {
             names, encoding, ..
@@ -82,6 +86,18 @@ fn target(t: &FittedTarget, classification: bool) -> Result<(), String> {
             }
             if let Some(name) = first_duplicate(names) {
                 return Err(format!("`target.names` lists the class `{name}` twice"));
+            }
+            let sigmoid = spec.layers.last().map(|l| l.activation) == Some(Activation::Sigmoid);
+            let expected = match sigmoid && names.len() == 2 {
+                true => TargetEncoding::Binary,
+                false => TargetEncoding::OneHot,
+            };
+            if *encoding != expected {
+                return Err(format!(
+                    "`target.encoding` is `{}`, but this model's output layer takes `{}`",
+                    encoding_name(*encoding),
+                    encoding_name(expected)
+                ));
             }
             Ok(())
         }
