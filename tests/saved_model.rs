@@ -226,6 +226,21 @@ fn a_saved_model_predicts_bit_for_bit_what_the_trained_model_did() {
         for (i, &p) in classes_of(&outcome.test_outputs, width).iter().enumerate() {
             confusion[label(test[i])][p] += 1;
         }
+        // A sigmoid output's ROC AUC ranks the rows by their logits: their probabilities round
+        // to 1 from a logit of about 16.6 on, which would tie rows of both classes.
+        if width == 1 {
+            let truth: Vec<usize> = test.iter().map(|&r| label(r)).collect();
+            let scores: Vec<f32> = test.iter().map(|&r| logits[r]).collect();
+            let c = outcome
+                .report
+                .test
+                .as_ref()
+                .unwrap()
+                .classification
+                .as_ref()
+                .unwrap();
+            assert_eq!(c.roc_auc, nnc::train::metrics::roc_auc(&truth, &scores));
+        }
 
         // From the command line, in another process: the same weights and test metrics.
         let cli = dir.join("cli");
@@ -874,6 +889,51 @@ fn an_edited_preprocessing_is_refused_naming_the_field() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sigmoid output's ROC AUC ranks rows by their logits: a model whose logits are all above
+/// 17 gives every row the probability 1, which would tie them all (an AUC of exactly 0.5).
+#[test]
+fn a_sigmoid_outputs_roc_auc_ranks_rows_by_their_logits() {
+    let [classes, _, _] = mixed_models();
+    let dir = scratch("confident");
+    let data = dir.join("data.csv");
+    std::fs::write(&data, MIXED_CSV).unwrap();
+    let mut model = artifacts::load(classes).unwrap();
+    let last = model.tensors.len() - 1;
+    for v in &mut model.tensors[last - 1].data {
+        *v *= 10.0;
+    }
+    model.tensors[last].data = vec![60.0];
+    let confident = dir.join("confident");
+    artifacts::save(&confident, &model, &[]).unwrap();
+    let mut loaded = saved::open(&confident).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    let predicted = loaded.predict(&data).unwrap();
+    let (outputs, logits) = (
+        &predicted.predictions.outputs,
+        &predicted.predictions.logits,
+    );
+    assert!(outputs.iter().all(|&p| p == 1.0), "{outputs:?}");
+    // Label the rows so that the larger logits are the positive class: a perfect ranking.
+    let mut sorted = logits.clone();
+    sorted.sort_by(f32::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    assert!(sorted[0] < median, "the logits differ: {sorted:?}");
+    let truth: Vec<usize> = logits.iter().map(|&z| usize::from(z >= median)).collect();
+    let relabelled: String = std::iter::once("a,b,color,label".to_string())
+        .chain(MIXED_CSV.lines().skip(1).zip(&truth).map(|(l, &t)| {
+            let cells: Vec<&str> = l.rsplitn(2, ',').collect();
+            format!("{},{}", cells[1], ["x", "y"][t])
+        }))
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&data, relabelled).unwrap();
+    let evaluated = loaded.evaluate(&data).unwrap();
+    let c = evaluated.metrics.classification.unwrap();
+    let by_logit = nnc::train::metrics::roc_auc(&truth, logits);
+    assert_eq!(c.roc_auc, by_logit);
+    assert_eq!(by_logit, Some(1.0), "the logits rank the rows");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
