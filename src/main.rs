@@ -654,9 +654,7 @@ fn run(
             bar.set_length(spec.train.epochs as u64);
             // Time the training, not the data loading before it.
             bar.reset();
-            for w in &data.warnings {
-                eprintln!("{:?}", miette::Report::new(w.clone()));
-            }
+            print_warnings(&data.warnings);
             let prepared = &data.prepared;
             if !quiet {
                 if data.dropped_no_target + data.dropped_missing > 0 {

@@ -958,8 +958,15 @@ fn categories_unseen_in_training_are_counted_or_refused() {
             err.contains("nnc::data::unseen_categories"),
             "{command}: {err}"
         );
+        // The message as one line, without the terminal's wrapping.
+        let flat: Vec<&str> = err.split_whitespace().filter(|w| *w != "│").collect();
+        let flat = flat.join(" ");
         assert!(
-            err.contains("2 of 4 rows have a value of column `color`"),
+            flat.contains("2 of 4 rows of data file"),
+            "{command}: {err}"
+        );
+        assert!(
+            flat.contains("have a category of column `color` that the training rows never had"),
             "{command}: {err}"
         );
         assert!(

@@ -350,13 +350,14 @@ fn unseen_warning(
     rows: usize,
 ) -> Diagnostic {
     let column = &table.header[col];
-    let many = if count == 1 { "row has" } else { "rows have" };
+    let line = table.line(&table.source(), first);
+    let many = if count == 1 { "row" } else { "rows" };
     table
         .cell_error(
             "nnc::data::unseen_categories",
             format!(
-                "{count} of {rows} {many} a value of column `{column}` that never occurs in the training rows (the first on {}): its inputs are all zeros there, as if the row had none of the column's categories",
-                table.where_row(first)
+                "{count} of {rows} {many} of data file `{}` have a category of column `{column}` that the training rows never had (the first on line {line}): the column's inputs are all zeros for them",
+                table.name()
             ),
             first,
             col,
