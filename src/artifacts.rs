@@ -1203,12 +1203,12 @@ mod tests {
         let mut files: Vec<&str> = USED_FILES.iter().map(|(f, _)| *f).collect();
         files.push(MANIFEST_FILE);
         for file in files {
-            let path = dir.join(&file);
+            let path = dir.join(file);
             let original = fs::read(&path).unwrap();
             fs::write(&path, &original[..original.len() - 1]).unwrap();
             let err = load(&dir).unwrap_err();
             assert_eq!(err.code, CORRUPT, "{file}: {}", err.message);
-            assert!(err.message.contains(&file), "{}", err.message);
+            assert!(err.message.contains(file), "{}", err.message);
             assert!(err.help.is_some());
             fs::write(&path, &original).unwrap();
             assert!(load(&dir).is_ok());
