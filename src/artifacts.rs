@@ -4,7 +4,9 @@
 //! preprocessing (`preprocessing.json`, opaque here), any extra human-facing files (metrics, plots)
 //! and last the manifest `nnc-model.json`, which records the format version, the nnc version, the
 //! `.nn` file's original name, the tensors' order (safetensors sorts names) and every file's size
-//! and FNV-1a checksum; `load` checks all of that and turns every problem into a diagnostic.
+//! and FNV-1a checksum; `load` checks the manifest and the files it uses (weights, text and
+//! preprocessing), and turns every problem into a diagnostic. The other files are for people:
+//! `load` never opens them, so a large `history.csv` costs nothing to a prediction.
 //!
 //! Saving is atomic so that an interrupted save (a crash, a full disk, Ctrl-C) never leaves a
 //! directory that loads but is incomplete: everything is written and fsynced in a fresh hidden
@@ -41,6 +43,23 @@ const RESERVED_FILES: [&str; 4] = [MANIFEST_FILE, WEIGHTS_FILE, SOURCE_FILE, PRE
 
 /// Manifests are small; a larger file under that name is not one of ours.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// The most bytes of weights `load` reads: the largest model nnc builds has 2^30 parameters
+/// (4 GiB as F32), and twice that leaves room for its statistics and the header. A manifest that
+/// lists a larger weights file is refused before anything is read.
+pub const MAX_WEIGHTS_BYTES: u64 = 8 << 30;
+
+/// The most bytes `load` reads of the model's text or of its fitted preprocessing (a file of a
+/// million columns fits).
+pub const MAX_TEXT_BYTES: u64 = 1 << 30;
+
+/// The files `load` reads, each with the most bytes it reads of it; the manifest lists others
+/// (metrics, history, plots), which it does not open.
+const USED_FILES: [(&str, u64); 3] = [
+    (WEIGHTS_FILE, MAX_WEIGHTS_BYTES),
+    (SOURCE_FILE, MAX_TEXT_BYTES),
+    (PREPROCESSING_FILE, MAX_TEXT_BYTES),
+];
 
 pub const NOT_FOUND: &str = "nnc::model::not_found";
 pub const NOT_A_MODEL: &str = "nnc::model::not_a_model";
@@ -90,19 +109,46 @@ struct FileEntry {
     fnv1a64: String,
 }
 
-/// 64-bit FNV-1a. Not a cryptographic hash: it detects accidental damage, and any single changed
-/// byte changes it (each step is a bijection of the state).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+/// 64-bit FNV-1a, fed in pieces. Not a cryptographic hash: it detects accidental damage, and
+/// any single changed byte changes it (each step is a bijection of the state).
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    fn new() -> Self {
+        Fnv1a64(0xcbf2_9ce4_8422_2325)
     }
-    hash
+
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// As the manifest writes it: 16 lowercase hex digits.
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
 }
 
 fn checksum(bytes: &[u8]) -> String {
-    format!("{:016x}", fnv1a64(bytes))
+    let mut hash = Fnv1a64::new();
+    hash.update(bytes);
+    hash.hex()
+}
+
+/// A reader that hashes the bytes that pass through it, so that a file is checked as it is read.
+struct Hashing<R> {
+    inner: R,
+    hash: Fnv1a64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A name that stays inside the directory: no separators, not `.` or `..`, not empty.
@@ -204,6 +250,18 @@ fn encode(
         ),
         (PREPROCESSING_FILE.to_string(), preprocessing),
     ];
+    // What `load` would refuse to read is not written.
+    for (name, max) in USED_FILES {
+        let Some((_, bytes)) = files.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
+        if bytes.len() as u64 > max {
+            return Err(invalid(format!(
+                "`{name}` would have {} bytes, and a model's has at most {max}",
+                bytes.len()
+            )));
+        }
+    }
     files.extend(extra.iter().map(|(n, b)| (n.to_string(), b.clone())));
 
     let manifest = Manifest {
@@ -468,28 +526,21 @@ pub fn load(dir: &Path) -> Result<SavedModel, Diagnostic> {
             ));
         }
     }
-    let mut weights = None;
-    let mut source = None;
-    let mut preprocessing = None;
-    for entry in &manifest.files {
-        let bytes = read_checked(dir, entry)?;
-        match entry.name.as_str() {
-            WEIGHTS_FILE => weights = Some(bytes),
-            SOURCE_FILE => source = Some(bytes),
-            PREPROCESSING_FILE => preprocessing = Some(bytes),
-            _ => {}
-        }
-    }
-    let unlisted = |file: &str| {
-        corrupt(
-            dir,
-            MANIFEST_FILE,
-            format!("does not list `{file}`, which every model directory has"),
-        )
-    };
-    let weights = weights.ok_or_else(|| unlisted(WEIGHTS_FILE))?;
-    let source = source.ok_or_else(|| unlisted(SOURCE_FILE))?;
-    let preprocessing = preprocessing.ok_or_else(|| unlisted(PREPROCESSING_FILE))?;
+    let [weights, source, preprocessing] = USED_FILES.map(|(file, max)| {
+        let entry = manifest
+            .files
+            .iter()
+            .find(|e| e.name == file)
+            .ok_or_else(|| {
+                corrupt(
+                    dir,
+                    MANIFEST_FILE,
+                    format!("does not list `{file}`, which every model directory has"),
+                )
+            })?;
+        read_checked(dir, entry, max)
+    });
+    let (weights, source, preprocessing) = (weights?, source?, preprocessing?);
 
     let tensors = decode_weights(dir, &manifest.tensors, &weights)?;
     let model_source = String::from_utf8(source)
@@ -566,10 +617,21 @@ fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest, Diagnostic> {
     })
 }
 
-/// A listed file's bytes, checked against the manifest's size and checksum. The size is checked
-/// before reading so that a huge replacement file is not read, and nothing is allocated from the
-/// manifest's numbers.
-fn read_checked(dir: &Path, entry: &FileEntry) -> Result<Vec<u8>, Diagnostic> {
+/// A listed file's bytes, checked against the manifest's size and checksum, the checksum computed
+/// as the bytes are read. The sizes are checked before reading, so that a huge replacement file
+/// (or a manifest's claim of one above `max`) is not read, and nothing is allocated from the
+/// manifest's numbers alone.
+fn read_checked(dir: &Path, entry: &FileEntry, max: u64) -> Result<Vec<u8>, Diagnostic> {
+    if entry.size > max {
+        return Err(corrupt(
+            dir,
+            MANIFEST_FILE,
+            format!(
+                "lists `{}` with {} bytes; a model's `{}` has at most {max}",
+                entry.name, entry.size, entry.name
+            ),
+        ));
+    }
     let path = dir.join(&entry.name);
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
@@ -595,13 +657,26 @@ fn read_checked(dir: &Path, entry: &FileEntry) -> Result<Vec<u8>, Diagnostic> {
         return Err(size_mismatch(meta.len()));
     }
     let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|f| f.take(entry.size.saturating_add(1)).read_to_end(&mut bytes))
+    let mut reader = File::open(&path)
+        .map(|f| Hashing {
+            inner: f.take(entry.size.saturating_add(1)),
+            hash: Fnv1a64::new(),
+        })
+        .map_err(|e| unreadable(dir, &entry.name, e))?;
+    bytes.try_reserve_exact(meta.len() as usize).map_err(|e| {
+        unreadable(
+            dir,
+            &entry.name,
+            io::Error::new(io::ErrorKind::OutOfMemory, e),
+        )
+    })?;
+    reader
+        .read_to_end(&mut bytes)
         .map_err(|e| unreadable(dir, &entry.name, e))?;
     if bytes.len() as u64 != entry.size {
         return Err(size_mismatch(bytes.len() as u64));
     }
-    let actual = checksum(&bytes);
+    let actual = reader.hash.hex();
     if actual != entry.fnv1a64 {
         return Err(corrupt(
             dir,
@@ -870,9 +945,15 @@ mod tests {
 
     #[test]
     fn fnv1a64_matches_the_reference_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        assert_eq!(checksum(b""), "cbf29ce484222325");
+        assert_eq!(checksum(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(checksum(b"foobar"), "85944171f73967e8");
+        // Fed in pieces, as a file is read, the same.
+        let mut hash = Fnv1a64::new();
+        hash.update(b"foo");
+        hash.update(b"");
+        hash.update(b"bar");
+        assert_eq!(hash.hex(), "85944171f73967e8");
     }
 
     #[test]
@@ -1116,23 +1197,18 @@ mod tests {
     }
 
     #[test]
-    fn every_file_truncated_by_one_byte_is_corrupt() {
+    fn every_used_file_truncated_by_one_byte_is_corrupt() {
         let scratch = Scratch::new("truncate-one");
         let dir = saved(&scratch);
-        let mut files: Vec<String> = manifest_of(&dir)
-            .files
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
-        files.push(MANIFEST_FILE.into());
-        assert_eq!(files.len(), 7);
+        let mut files: Vec<&str> = USED_FILES.iter().map(|(f, _)| *f).collect();
+        files.push(MANIFEST_FILE);
         for file in files {
-            let path = dir.join(&file);
+            let path = dir.join(file);
             let original = fs::read(&path).unwrap();
             fs::write(&path, &original[..original.len() - 1]).unwrap();
             let err = load(&dir).unwrap_err();
             assert_eq!(err.code, CORRUPT, "{file}: {}", err.message);
-            assert!(err.message.contains(&file), "{}", err.message);
+            assert!(err.message.contains(file), "{}", err.message);
             assert!(err.help.is_some());
             fs::write(&path, &original).unwrap();
             assert!(load(&dir).is_ok());
@@ -1154,12 +1230,54 @@ mod tests {
         assert!(err.message.contains(WEIGHTS_FILE), "{}", err.message);
     }
 
+    /// Loading reads the weights, the text and the preprocessing, and opens no other file: one
+    /// changed, cut short, removed, replaced by a folder or grown to gigabytes (a sparse file,
+    /// which reading would take seconds to hash) changes nothing.
     #[test]
-    fn a_changed_extra_file_is_corrupt() {
+    fn files_that_loading_does_not_use_are_not_read() {
         let scratch = Scratch::new("extra-changed");
         let dir = saved(&scratch);
+        let expected = load(&dir).unwrap();
         fs::write(dir.join("metrics.json"), b"{\"accuracy\": 0.99}\n").unwrap();
-        assert_eq!(code_of(load(&dir)), CORRUPT);
+        let history = dir.join("history.csv");
+        File::options()
+            .write(true)
+            .open(&history)
+            .unwrap()
+            .set_len(3 << 30)
+            .unwrap();
+        fs::remove_file(dir.join("loss.svg")).unwrap();
+        fs::create_dir(dir.join("loss.svg")).unwrap();
+        assert_eq!(load(&dir).unwrap(), expected);
+        fs::remove_file(&history).unwrap();
+        assert_eq!(load(&dir).unwrap(), expected);
+    }
+
+    /// A manifest that lists a used file larger than loading reads is refused before reading.
+    #[test]
+    fn a_used_file_above_its_bound_is_refused_unread() {
+        let scratch = Scratch::new("bound");
+        let dir = saved(&scratch);
+        for (file, max) in USED_FILES {
+            let original = fs::read(dir.join(MANIFEST_FILE)).unwrap();
+            let mut manifest = manifest_of(&dir);
+            let entry = manifest.files.iter_mut().find(|e| e.name == file).unwrap();
+            entry.size = max + 1;
+            fs::write(
+                dir.join(MANIFEST_FILE),
+                serde_json::to_vec(&manifest).unwrap(),
+            )
+            .unwrap();
+            let err = load(&dir).unwrap_err();
+            assert_eq!(err.code, CORRUPT, "{file}");
+            assert!(
+                err.message.contains(&format!("at most {max}")),
+                "{file}: {}",
+                err.message
+            );
+            fs::write(dir.join(MANIFEST_FILE), original).unwrap();
+        }
+        assert!(load(&dir).is_ok());
     }
 
     #[test]
@@ -1205,7 +1323,7 @@ mod tests {
             |m| {
                 m.files.remove(1);
             },
-            |m| m.files[5].name = "absent.svg".into(),
+            |m| m.files[2].name = "absent.json".into(),
             |m| m.files[0].size = u64::MAX,
         ];
         for edit in edits {

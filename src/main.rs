@@ -498,8 +498,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             output,
         } => {
             let mut loaded = saved::open(&model)?;
-            let (examples, outputs) = loaded.predict(&data)?;
-            let text = loaded.predictions_csv(&examples, &outputs);
+            let predicted = loaded.predict(&data)?;
+            print_warnings(&predicted.warnings);
+            let text = loaded.predictions_csv(&predicted);
             match output {
                 None => say_raw!("{text}"),
                 Some(path) => {
@@ -510,7 +511,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                         )
                         .with_help("check that the folder exists and is writable")
                     })?;
-                    say!("wrote {} predictions to {}", examples.len(), path.display());
+                    say!(
+                        "wrote {} predictions to {}",
+                        predicted.examples.len(),
+                        path.display()
+                    );
                 }
             }
             Ok(())
@@ -521,15 +526,22 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             report,
         } => {
             let mut loaded = saved::open(&model)?;
-            let (rows, metrics) = loaded.evaluate(&data)?;
+            let evaluated = loaded.evaluate(&data)?;
+            print_warnings(&evaluated.warnings);
             let what = data.display().to_string();
-            print_test_metrics(&what, &metrics, rows, loaded.preprocessing.class_names());
+            let (rows, metrics) = (evaluated.rows, &evaluated.metrics);
+            print_test_metrics(&what, metrics, rows, loaded.preprocessing.class_names());
             if let Some(path) = report {
-                nnc::train::report::write_json(&path, &metrics)?;
+                nnc::train::report::write_json(&path, metrics)?;
             }
             Ok(())
         }
     }
+}
+
+/// Warnings about a data file, on standard error: the command goes on.
+fn print_warnings(warnings: &[Diagnostic]) {
+    warnings.iter().cloned().for_each(print_warning);
 }
 
 /// `nnc fmt`: every file is processed even when one fails; exit 1 if one failed or, with

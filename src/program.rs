@@ -14,7 +14,8 @@ pub struct Program {
     pub spec: ModelSpec,
     pub forward: VerifiedFunction,
     /// Arguments: the parameters in `params` order, then the data `x` and `y`. Outputs: `loss`
-    /// and `output` (the predictions).
+    /// and `output` (the predictions), and for a model ending in one sigmoid unit its logit
+    /// (`lower::LOGIT_OUTPUT`).
     pub loss: VerifiedFunction,
     /// The loss the step differentiates: `loss` with dropout and input noise, drawn from the
     /// step counter `lower::COUNTER` (a state argument); the same as `loss` without either.

@@ -183,6 +183,7 @@ fn the_validation_mae_is_in_the_targets_units() {
     assert_eq!(last.val_accuracy, None);
     let (_, predictions) = evaluate(&mut exec, &prepared.validation).unwrap();
     let by_hand = predictions
+        .outputs
         .iter()
         .zip(&prepared.validation.values)
         .map(|(&p, t)| (prepared.preprocessing.unscale_target(p) - t).abs())

@@ -60,10 +60,10 @@ fn compile(text: &str) {
     let (x, y) = (vec![0.0; width("x")], vec![0.0; width("y")]);
     exec.step(&x, &y, 1)
         .unwrap_or_else(|e| panic!("a built program runs: {e}"));
-    let mut predictions = Vec::new();
+    let mut predictions = nnc::train::Predictions::default();
     exec.evaluate(&x, &y, 1, &mut predictions)
         .unwrap_or_else(|e| panic!("a built program evaluates: {e}"));
-    assert_eq!(predictions.len(), width("y"));
+    assert_eq!(predictions.outputs.len(), width("y"));
 }
 
 /// Load the text as a CSV file with several targets and target kinds; split and prepare what

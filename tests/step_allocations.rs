@@ -70,7 +70,10 @@ fn compiled_steps_and_evaluations_allocate_nothing_after_the_first_step() {
     // The first gather sizes the batch buffers; after it, they are reused.
     batcher.gather(train, ranges[0].clone(), &mut x, &mut y);
     let rows = exec.max_eval_batch().min(train.len());
-    let mut predictions = Vec::with_capacity(rows * train.y.cols);
+    let mut predictions = nnc::train::Predictions {
+        outputs: Vec::with_capacity(rows * train.y.cols),
+        logits: Vec::with_capacity(rows),
+    };
     let warm_up = ranges[0].clone();
     exec.step(&x, &y, warm_up.len()).unwrap();
 

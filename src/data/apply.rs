@@ -102,6 +102,40 @@ impl Preprocessing {
         })
     }
 
+    /// One warning per categorical column for which some of `rows` hold a category the training
+    /// rows never had, with how many and the first such cell: `apply` encodes such a row as all
+    /// zeros (`unseen: zeros`) without a word. Empty under `unseen: error`, where `apply` refuses
+    /// the first such cell instead.
+    pub fn unseen_warnings(
+        &self,
+        table: &Table,
+        rows: &[usize],
+    ) -> Result<Vec<Diagnostic>, Diagnostic> {
+        let mut warnings = Vec::new();
+        for b in self.bind(table)? {
+            let Bound::Categorical {
+                col,
+                codes,
+                index,
+                unseen: Unseen::Zeros,
+                ..
+            } = b
+            else {
+                continue;
+            };
+            let is_unseen = |r: &usize| {
+                let code = codes[*r];
+                code != MISSING_CODE && index[code as usize].is_none()
+            };
+            let mut unseen = rows.iter().copied().filter(is_unseen);
+            if let Some(first) = unseen.next() {
+                let count = 1 + unseen.count();
+                warnings.push(unseen_warning(table, first, col, count, rows.len()));
+            }
+        }
+        Ok(warnings)
+    }
+
     fn bind<'t>(&self, table: &'t Table) -> Result<Vec<Bound<'t>>, Diagnostic> {
         self.features
             .iter()
@@ -306,6 +340,33 @@ fn unseen_error(table: &Table, row: usize, col: usize) -> Diagnostic {
         .with_help(format!(
             "with `unseen: zeros` (the default) an unseen category becomes all zeros; `unseen: error` is set for `{column}`"
         ))
+}
+
+fn unseen_warning(
+    table: &Table,
+    first: usize,
+    col: usize,
+    count: usize,
+    rows: usize,
+) -> Diagnostic {
+    let column = &table.header[col];
+    let line = table.line(&table.source(), first);
+    let many = if count == 1 { "row" } else { "rows" };
+    table
+        .cell_error(
+            "nnc::data::unseen_categories",
+            format!(
+                "{count} of {rows} {many} of data file `{}` have a category of column `{column}` that the training rows never had (the first on line {line}): the column's inputs are all zeros for them",
+                table.name()
+            ),
+            first,
+            col,
+            "unseen category",
+        )
+        .with_help(format!(
+            "the model was trained with `unseen: zeros` (the default) for `{column}`; to refuse such rows instead, say `unseen: error` for it and train again"
+        ))
+        .as_warning()
 }
 
 fn unknown_class(table: &Table, row: usize, col: usize, names: &[String]) -> Diagnostic {

@@ -436,8 +436,9 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         .collect();
     forward.add_output("output", out);
 
-    // The evaluation loss, and the training one with dropout and noise when the model has any.
-    let build_loss = |training: bool| -> Result<Function, Diagnostic> {
+    // The evaluation loss, and the training one with dropout and noise when the model has any;
+    // each with the logits.
+    let build_loss = |training: bool| -> Result<(Function, ValueId), Diagnostic> {
         let mut loss = Function::new("loss");
         declare_params(&mut loss, spec, &params);
         declare_stats(&mut loss, &stats);
@@ -480,18 +481,22 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         let l = regularize::emit_penalty(&mut loss, spec, l).map_err(|e| fail(&loss, e))?;
         loss.add_output("loss", l);
         loss.add_output("output", out);
-        Ok(loss)
+        Ok((loss, logits))
     };
-    let loss = build_loss(false)?;
+    let (mut loss, logits) = build_loss(false)?;
     let batch_statistics = spec
         .nodes
         .iter()
         .any(|n| matches!(n.kind, NodeKind::BatchNorm { .. }));
     let train_loss = if regularize::draws_random(spec) || batch_statistics {
-        build_loss(true)?
+        build_loss(true)?.0
     } else {
         loss.clone()
     };
+    // Only evaluation outputs the logit (the training step has no use for it).
+    if single_sigmoid_output(spec) {
+        loss.add_output(LOGIT_OUTPUT, logits);
+    }
 
     Ok(Lowered {
         spec: spec.clone(),
@@ -503,6 +508,23 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         input_width: width,
         node_values,
     })
+}
+
+/// The output of the evaluation `loss` that holds the logit z of a single sigmoid unit, so that
+/// the probability of the negative class can be computed as sigmoid(−z): 1 − sigmoid(z) in f32
+/// loses its digits as the probability nears 1 and is 0 from z ≈ 16.6 on.
+pub const LOGIT_OUTPUT: &str = "logit";
+
+/// Whether the model ends with a layer of one sigmoid unit (two classes read from one column),
+/// whose logits `emit_model` returns apart from its output.
+fn single_sigmoid_output(spec: &ModelSpec) -> bool {
+    match spec.nodes.last().map(|n| &n.kind) {
+        Some(NodeKind::Dense(i)) => {
+            let layer = &spec.layers[*i];
+            layer.activation == Activation::Sigmoid && layer.units == 1
+        }
+        _ => false,
+    }
 }
 
 /// Every independent error of the model's entries, lowered as `lower` first lowers them (an

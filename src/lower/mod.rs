@@ -11,6 +11,6 @@ mod normalize;
 mod regularize;
 pub mod spec;
 
-pub use graph::{entry_errors, lower, DataShape, Init, Lowered, Owner, ParamSpec};
+pub use graph::{entry_errors, lower, DataShape, Init, Lowered, Owner, ParamSpec, LOGIT_OUTPUT};
 pub use regularize::{init_of as regularize_init, COUNTER};
 pub use spec::{resolve, resolve_all, Activation, Clipping, Loss, ModelSpec, Optimizer, Schedule};

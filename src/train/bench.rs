@@ -283,7 +283,7 @@ pub fn bench(
     let flop_per_step = 6.0 * batch as f64 * matrices;
 
     // Evaluation: the loss function over the same batches, the median of as many passes.
-    let mut predictions = Vec::new();
+    let mut predictions = super::Predictions::default();
     let mut eval_seconds = Vec::with_capacity(opts.epochs);
     for _ in 0..=opts.epochs {
         let t = Instant::now();

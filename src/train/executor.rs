@@ -15,6 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 use crate::codegen::{self, CodegenError, CodegenOptions, CompiledFunction, OutputId};
 use crate::interp::{self, InterpError, Tensor};
 use crate::ir::{ArgRole, Function, Origin, ValueId, VerifiedFunction};
+use crate::lower::LOGIT_OUTPUT;
 use crate::program::Program;
 
 /// A failure while preparing or running a program.
@@ -34,17 +35,35 @@ pub enum ExecError {
     },
 }
 
+/// What evaluating batches gives besides their loss, appended batch after batch, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Predictions {
+    /// The model's outputs: rows × the output's width.
+    pub outputs: Vec<f32>,
+    /// The logit of each row when the model ends with one sigmoid unit (the evaluation function's
+    /// `lower::LOGIT_OUTPUT`), from which the negative class's probability is computed exactly;
+    /// empty for any other model.
+    pub logits: Vec<f32>,
+}
+
+impl Predictions {
+    pub fn clear(&mut self) {
+        self.outputs.clear();
+        self.logits.clear();
+    }
+}
+
 pub trait Executor {
     /// One training step on a batch of `batch` rows; returns the batch's mean loss.
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError>;
-    /// The mean loss and the predictions (`batch × outputs`, appended to `predictions`) of a
-    /// batch of at most `max_eval_batch()` rows, without changing anything.
+    /// The mean loss and the predictions (appended to `predictions`) of a batch of at most
+    /// `max_eval_batch()` rows, without changing anything.
     fn evaluate(
         &mut self,
         x: &[f32],
         y: &[f32],
         batch: usize,
-        predictions: &mut Vec<f32>,
+        predictions: &mut Predictions,
     ) -> Result<f32, ExecError>;
     fn max_eval_batch(&self) -> usize;
     /// Current values of the persistent buffers, by name: the parameters, then the optimizer
@@ -139,6 +158,7 @@ pub struct JitExecutor {
     step_loss: OutputId,
     eval_loss: OutputId,
     eval_output: OutputId,
+    eval_logit: Option<OutputId>,
     compile_time: Duration,
 }
 
@@ -158,6 +178,7 @@ impl JitExecutor {
             step_loss: output_id(&step, "loss"),
             eval_loss: output_id(&eval, "loss"),
             eval_output: output_id(&eval, "output"),
+            eval_logit: eval.output_id(LOGIT_OUTPUT),
             compile_time: step.compile_time() + eval.compile_time(),
             step,
             eval,
@@ -192,11 +213,17 @@ impl Executor for JitExecutor {
         x: &[f32],
         y: &[f32],
         batch: usize,
-        predictions: &mut Vec<f32>,
+        predictions: &mut Predictions,
     ) -> Result<f32, ExecError> {
         self.eval
             .call(&mut self.buffers[..self.params], &[x, y], batch)?;
-        predictions.extend_from_slice(self.eval.output_at(self.eval_output));
+        let outputs = self.eval.output_at(self.eval_output);
+        predictions.outputs.extend_from_slice(outputs);
+        if let Some(logit) = self.eval_logit {
+            predictions
+                .logits
+                .extend_from_slice(self.eval.output_at(logit));
+        }
         Ok(self.eval.output_at(self.eval_loss)[0])
     }
 
@@ -331,6 +358,7 @@ pub struct InterpExecutor {
     step_loss: ValueId,
     eval_loss: ValueId,
     eval_output: ValueId,
+    eval_logit: Option<ValueId>,
     max_eval_batch: usize,
     /// The learning-rate schedule, when the optimizer has one.
     rate: Option<super::schedule::ScheduledRate>,
@@ -366,6 +394,7 @@ impl InterpExecutor {
             step_loss: output_value(&program.step, "loss"),
             eval_loss: output_value(&program.loss, "loss"),
             eval_output: output_value(&program.loss, "output"),
+            eval_logit: program.loss.output_named(LOGIT_OUTPUT),
             step: program.step.clone(),
             eval: program.loss.clone(),
             names,
@@ -422,12 +451,16 @@ impl Executor for InterpExecutor {
         x: &[f32],
         y: &[f32],
         batch: usize,
-        predictions: &mut Vec<f32>,
+        predictions: &mut Predictions,
     ) -> Result<f32, ExecError> {
         let args = self.args(&self.eval, &self.eval_slots, x, y, batch);
         let ev = interp::evaluate(&self.eval, &args, batch)?;
         let output = &ev.values[self.eval_output.index()];
-        predictions.extend(output.iter().map(|&v| v as f32));
+        predictions.outputs.extend(output.iter().map(|&v| v as f32));
+        if let Some(logit) = self.eval_logit {
+            let logits = &ev.values[logit.index()];
+            predictions.logits.extend(logits.iter().map(|&v| v as f32));
+        }
         Ok(ev.values[self.eval_loss.index()].sum() as f32)
     }
 

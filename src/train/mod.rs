@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::data::{Batcher, Examples};
 use crate::lower::spec::{Monitor, TrainSpec};
-pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor};
+pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor, Predictions};
 use stopping::{Stopper, Verdict};
 
 /// Why training stopped early.
@@ -192,6 +192,7 @@ fn validate(
     task: Task,
 ) -> Result<(f64, f64), ExecError> {
     let (loss, predictions) = evaluate(exec, validation)?;
+    let predictions = predictions.outputs;
     let metric = match task {
         Task::Classification => {
             let predicted = metrics::predicted_classes(&predictions, validation.y.cols);
@@ -214,9 +215,9 @@ fn validate(
 }
 
 /// Mean loss and all predictions (row-major) of a set of examples, in chunks the executor takes.
-pub fn evaluate(exec: &mut dyn Executor, ex: &Examples) -> Result<(f64, Vec<f32>), ExecError> {
+pub fn evaluate(exec: &mut dyn Executor, ex: &Examples) -> Result<(f64, Predictions), ExecError> {
     let chunk = exec.max_eval_batch();
-    let mut predictions = Vec::new();
+    let mut predictions = Predictions::default();
     let mut total = 0.0f64;
     let mut start = 0;
     while start < ex.len() {

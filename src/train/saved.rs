@@ -5,20 +5,24 @@
 //! model on it. Nothing here trains; a prediction from a loaded model is bit for bit the
 //! prediction of the model that was saved.
 
+mod check;
+
+use std::fmt::{Display, LowerExp};
 use std::path::Path;
 
 use crate::artifacts::{self, SavedModel, Tensor};
-use crate::codegen::CodegenOptions;
+use crate::codegen::{kernels, CodegenOptions};
 use crate::data::{self, DataOrigin, Examples, FittedTarget, Matrix, Preprocessing, TargetKind};
 use crate::data::{TargetEncoding, TargetSpec};
 use crate::diag::{Diagnostic, Source};
+use crate::ir::ArgRole;
 use crate::lower::{DataShape, ModelSpec};
 use crate::plots::{self, EpochLosses};
 use crate::program::{self, Program};
 
 use super::report::{Report, TestMetrics};
 use super::session::{evaluate_examples, exec_error, fitted_read_options, RunOutcome};
-use super::{Executor, JitExecutor};
+use super::{Executor, JitExecutor, Predictions};
 
 /// Write the model of a finished run, with its report, history and plots, to `dir`.
 pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
@@ -95,6 +99,23 @@ pub struct LoadedModel {
     exec: Box<dyn Executor>,
 }
 
+/// The rows of a file as the model saw them, and what it predicted for them.
+pub struct Predicted {
+    pub examples: Examples,
+    pub predictions: Predictions,
+    /// What is worth knowing about the file but did not stop the prediction: per categorical
+    /// column, the rows whose category training never saw (`nnc::data::unseen_categories`).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The loss and metrics of a saved model on a labelled file.
+pub struct Evaluated {
+    pub rows: usize,
+    pub metrics: TestMetrics,
+    /// As for [`Predicted::warnings`].
+    pub warnings: Vec<Diagnostic>,
+}
+
 fn corrupt(dir: &Path, what: String) -> Diagnostic {
     Diagnostic::new(
         artifacts::CORRUPT,
@@ -103,14 +124,17 @@ fn corrupt(dir: &Path, what: String) -> Diagnostic {
     .with_help("save the model again with `nnc run MODEL.nn --out DIR`")
 }
 
-/// Load and compile the model saved in `dir`.
+/// Load and compile the model saved in `dir`. Its fitted preprocessing is checked whole
+/// (`check`), so that nothing predicting or evaluating indexes or divides by can be out of range.
 pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
     let saved = artifacts::load(dir)?;
     let name = dir.join(artifacts::SOURCE_FILE).display().to_string();
     let source = Source::new(name, saved.model_source.clone());
     let spec = program::parse_model(&source)?;
-    let preprocessing: Preprocessing = serde_json::from_value(saved.preprocessing.clone())
-        .map_err(|e| corrupt(dir, format!("{}: {e}", artifacts::PREPROCESSING_FILE)))?;
+    let fitted = |e: String| corrupt(dir, format!("`{}`: {e}", artifacts::PREPROCESSING_FILE));
+    let preprocessing: Preprocessing =
+        serde_json::from_value(saved.preprocessing.clone()).map_err(|e| fitted(e.to_string()))?;
+    check::fitted(&preprocessing, &spec).map_err(fitted)?;
     let target_width = match &preprocessing.target {
         FittedTarget::Classes {
             encoding: TargetEncoding::Binary,
@@ -125,6 +149,7 @@ pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
         ..DataShape::default()
     };
     let program = program::build(&spec, Some(&shape))?;
+    check::outputs(&preprocessing, &program).map_err(fitted)?;
     let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
         .map_err(|e| exec_error(&spec, e))?;
     let buffers: Vec<(&str, &[usize])> = program.saved_buffers().collect();
@@ -166,7 +191,8 @@ impl LoadedModel {
     }
 
     /// Read `path` as the training file was read; with `labelled`, its target is required.
-    fn read(&self, path: &Path, labelled: bool) -> Result<Examples, Diagnostic> {
+    /// Returns the rows and a warning per column that had categories unseen in training.
+    fn read(&self, path: &Path, labelled: bool) -> Result<(Examples, Vec<Diagnostic>), Diagnostic> {
         let p = &self.preprocessing;
         let opts = fitted_read_options(p, &self.spec.data);
         let target = TargetSpec::required(p.target_name(), self.target_kind());
@@ -180,37 +206,57 @@ impl LoadedModel {
             Some(t) => (0..table.rows).filter(|&r| t.data.is_present(r)).collect(),
             None => (0..table.rows).collect(),
         };
-        p.apply(&table, &rows)
+        let examples = p.apply(&table, &rows)?;
+        let warnings = p.unseen_warnings(&table, &rows)?;
+        Ok((examples, warnings))
+    }
+
+    /// The width of the evaluation function's data argument `name` (`x` or `y`).
+    fn data_width(&self, name: &str) -> usize {
+        let f = &self.program.loss;
+        f.args_with_role(ArgRole::Data)
+            .find(|&v| f.name_of(v) == name)
+            .and_then(|v| f.shape(v).last_fixed())
+            .expect("invariant: the evaluation function takes `x` and `y` of fixed widths")
     }
 
     /// The model's outputs for every row of `path`, in file order: class probabilities (one
-    /// column for a sigmoid output) or standardized values.
-    pub fn predict(&mut self, path: &Path) -> Result<(Examples, Vec<f32>), Diagnostic> {
-        let mut ex = self.read(path, false)?;
-        let width = self.program.spec.layers.last().map_or(1, |l| l.units);
+    /// column for a sigmoid output, with its logit) or standardized values.
+    pub fn predict(&mut self, path: &Path) -> Result<Predicted, Diagnostic> {
+        let (mut examples, warnings) = self.read(path, false)?;
+        let width = self.data_width("y");
         // The loss needs targets; any will do for predictions, which do not depend on them.
-        ex.y = Matrix {
-            rows: ex.len(),
+        examples.y = Matrix {
+            rows: examples.len(),
             cols: width,
-            data: vec![0.0; ex.len() * width],
+            data: vec![0.0; examples.len() * width],
         };
-        let (_, outputs) =
-            super::evaluate(self.exec.as_mut(), &ex).map_err(|e| exec_error(&self.spec, e))?;
-        Ok((ex, outputs))
+        let (_, predictions) = super::evaluate(self.exec.as_mut(), &examples)
+            .map_err(|e| exec_error(&self.spec, e))?;
+        Ok(Predicted {
+            examples,
+            predictions,
+            warnings,
+        })
     }
 
     /// The loss and metrics on the labelled rows of `path`.
-    pub fn evaluate(&mut self, path: &Path) -> Result<(usize, TestMetrics), Diagnostic> {
-        let ex = self.read(path, true)?;
-        let m = evaluate_examples(self.exec.as_mut(), &ex, &self.preprocessing)
+    pub fn evaluate(&mut self, path: &Path) -> Result<Evaluated, Diagnostic> {
+        let (examples, warnings) = self.read(path, true)?;
+        let metrics = evaluate_examples(self.exec.as_mut(), &examples, &self.preprocessing)
             .map_err(|e| exec_error(&self.spec, e))?;
-        Ok((ex.len(), m))
+        Ok(Evaluated {
+            rows: examples.len(),
+            metrics,
+            warnings,
+        })
     }
 
     /// Predictions as CSV text, one line per input row in input order: the row's number (1 for
     /// the first data row), the predicted class or value, and for classes each class's
-    /// probability.
-    pub fn predictions_csv(&self, examples: &Examples, outputs: &[f32]) -> String {
+    /// probability. Each number is written in its shortest form that reads back to the same
+    /// value.
+    pub fn predictions_csv(&self, predicted: &Predicted) -> String {
         let p = &self.preprocessing;
         let target = p.target_name();
         let mut w = csv::Writer::from_writer(Vec::new());
@@ -219,25 +265,24 @@ impl LoadedModel {
         header.extend(names.iter().map(|n| format!("probability_{n}")));
         w.write_record(&header)
             .expect("invariant: writing CSV to memory cannot fail");
-        let width = if examples.is_empty() {
-            0
-        } else {
-            outputs.len() / examples.len()
-        };
-        for (i, row) in outputs.chunks(width.max(1)).enumerate() {
-            let row_number = examples.rows.get(i).map_or(0, |r| r + 1);
+        let outputs = &predicted.predictions.outputs;
+        let logits = &predicted.predictions.logits;
+        let width = self.data_width("y");
+        for (i, row) in outputs.chunks(width).enumerate() {
+            let row_number = predicted.examples.rows.get(i).map_or(0, |r| r + 1);
             let mut record = vec![row_number.to_string()];
             match &p.target {
-                FittedTarget::Values { .. } => record.push(p.unscale_target(row[0]).to_string()),
+                FittedTarget::Values { .. } => record.push(shortest(p.unscale_target(row[0]))),
                 FittedTarget::Classes { .. } => {
-                    let probabilities: Vec<f32> = if width == 1 {
-                        vec![1.0 - row[0], row[0]]
-                    } else {
-                        row.to_vec()
+                    let probabilities = match (width, logits.get(i)) {
+                        (1, Some(&z)) => vec![negative_class(z), row[0]],
+                        // A one-column output that is not a sigmoid layer's has no logit.
+                        (1, None) => vec![1.0 - row[0], row[0]],
+                        _ => row.to_vec(),
                     };
                     let class = super::metrics::predicted_classes(row, width)[0];
                     record.push(names[class].clone());
-                    record.extend(probabilities.iter().map(|v| v.to_string()));
+                    record.extend(probabilities.into_iter().map(shortest));
                 }
             }
             w.write_record(&record)
@@ -247,5 +292,79 @@ impl LoadedModel {
             .into_inner()
             .expect("invariant: writing CSV to memory cannot fail");
         String::from_utf8(bytes).expect("invariant: the CSV writer writes UTF-8")
+    }
+}
+
+/// The probability of the negative class of a sigmoid output with logit `z`: sigmoid(−z), by
+/// the compiled code's own sigmoid, so that both columns come from one function. 1 − sigmoid(z)
+/// in f32 would lose the digits of a small probability and be 0 from z ≈ 16.6 on.
+pub fn negative_class(z: f32) -> f32 {
+    let mut p = [0.0f32];
+    kernels::sigmoid(&[-z], &mut p);
+    p[0]
+}
+
+/// The shortest text that reads back to the same number: Rust's shortest round-trip digits,
+/// positional (`0.25`) or scientific (`1.435354e-16`), whichever is shorter.
+pub fn shortest<T: Display + LowerExp>(v: T) -> String {
+    let positional = v.to_string();
+    let scientific = format!("{v:e}");
+    if scientific.len() < positional.len() {
+        scientific
+    } else {
+        positional
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every written number reads back to the same bits, and is no longer than either notation.
+    #[test]
+    fn numbers_are_written_shortest_and_read_back_exactly() {
+        assert_eq!(shortest(1.435_354e-16_f32), "1.435354e-16");
+        assert_eq!(shortest(0.25f32), "0.25");
+        assert_eq!(shortest(1e10f32), "1e10");
+        assert_eq!(shortest(123.5f32), "123.5");
+        assert_eq!(shortest(-0.0f32), "-0");
+        assert_eq!(shortest(3.6e-10f64), "3.6e-10");
+        let specials = [
+            0.0,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::MAX,
+            f32::EPSILON,
+        ];
+        let spread = (0..u32::MAX).step_by(65_537).map(f32::from_bits);
+        for v in specials.into_iter().chain(spread).filter(|v| v.is_finite()) {
+            let text = shortest(v);
+            let back: f32 = text.parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v:?} written as {text}");
+            assert!(text.len() <= v.to_string().len().min(format!("{v:e}").len()));
+            let wide = f64::from(v) * 1.5;
+            let back: f64 = shortest(wide).parse().unwrap();
+            assert_eq!(back.to_bits(), wide.to_bits());
+        }
+    }
+
+    /// The negative class of a sigmoid is sigmoid(−z): exact where 1 − sigmoid(z) is off by
+    /// 0.5% (z = 11.4) or 0 (z = 21.75), and the positive class by the same function.
+    #[test]
+    fn the_negative_class_comes_from_the_logit() {
+        let exact = |z: f64| 1.0 / (1.0 + z.exp());
+        for z in [11.4f32, 21.75, 0.0, -3.0, 40.0] {
+            let p = f64::from(negative_class(z));
+            let relative = (p - exact(f64::from(z))).abs() / exact(f64::from(z));
+            assert!(
+                relative < 1e-6,
+                "z = {z}: {p} against {}",
+                exact(f64::from(z))
+            );
+        }
+        let mut positive = [0.0f32];
+        kernels::sigmoid(&[21.75], &mut positive);
+        assert_eq!(positive[0], 1.0);
+        assert_eq!(negative_class(-21.75).to_bits(), positive[0].to_bits());
     }
 }

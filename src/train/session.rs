@@ -16,7 +16,9 @@ use crate::program::{self, Program};
 
 use super::metrics;
 use super::report::{Report, RowCounts, TestMetrics};
-use super::{EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor, Task};
+use super::{
+    EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor, Predictions, Task,
+};
 
 pub use super::inputs::{
     fitted_read_options, has_data, load_training_table, prepare_data, ModelData, TrainingTable,
@@ -403,10 +405,10 @@ pub fn run(
     let (test, test_outputs) = if prepared.test.is_empty() {
         (None, Vec::new())
     } else {
-        let (metrics, outputs) =
+        let (metrics, predictions) =
             evaluate_outputs(exec.as_mut(), &prepared.test, &prepared.preprocessing)
                 .map_err(|e| exec_error(&spec, e))?;
-        (Some(metrics), outputs)
+        (Some(metrics), predictions.outputs)
     };
     let report = Report {
         task: task_name(&prepared.preprocessing),
@@ -505,23 +507,31 @@ pub fn evaluate_examples(
     evaluate_outputs(exec, examples, preprocessing).map(|(metrics, _)| metrics)
 }
 
-/// [`evaluate_examples`], with the outputs the metrics were computed from (row-major).
+/// [`evaluate_examples`], with the predictions the metrics were computed from.
 pub fn evaluate_outputs(
     exec: &mut dyn Executor,
     examples: &Examples,
     preprocessing: &Preprocessing,
-) -> Result<(TestMetrics, Vec<f32>), ExecError> {
-    let (loss, predictions) = super::evaluate(exec, examples)?;
+) -> Result<(TestMetrics, Predictions), ExecError> {
+    let (loss, all) = super::evaluate(exec, examples)?;
+    let predictions = &all.outputs;
     let metrics = match &preprocessing.target {
         FittedTarget::Classes { names, .. } => {
             let width = examples.y.cols;
-            let predicted = metrics::predicted_classes(&predictions, width);
+            let predicted = metrics::predicted_classes(predictions, width);
             let mut c = metrics::classification(&examples.labels, &predicted, names.len());
             if names.len() == 2 {
-                // The score of the positive (second) class: the sigmoid's output, or softmax's
-                // second column.
-                let scores: Vec<f32> = predictions.chunks(width).map(|r| r[width - 1]).collect();
-                c.roc_auc = metrics::roc_auc(&examples.labels, &scores);
+                // The score of the positive (second) class: a sigmoid's logit (its probability
+                // rounds to exactly 1 for every logit above about 16.6, which would tie such
+                // rows; the order is the same), or softmax's second column.
+                let second: Vec<f32>;
+                let scores = if all.logits.is_empty() {
+                    second = predictions.chunks(width).map(|r| r[width - 1]).collect();
+                    &second
+                } else {
+                    &all.logits
+                };
+                c.roc_auc = metrics::roc_auc(&examples.labels, scores);
             }
             TestMetrics {
                 loss,
@@ -541,7 +551,7 @@ pub fn evaluate_outputs(
             }
         }
     };
-    Ok((metrics, predictions))
+    Ok((metrics, all))
 }
 
 #[cfg(test)]
