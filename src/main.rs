@@ -528,6 +528,9 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             let mut loaded = saved::open(&model)?;
             let evaluated = loaded.evaluate(&data)?;
             print_warnings(&evaluated.warnings);
+            if let Some(line) = evaluated.file.left_out() {
+                say!("{line}");
+            }
             let what = data.display().to_string();
             let (rows, metrics) = (evaluated.rows, &evaluated.metrics);
             print_test_metrics(&what, metrics, rows, loaded.preprocessing.class_names());

@@ -351,3 +351,31 @@ fn a_missing_file_given_by_a_flag_is_blamed_on_the_flag() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eval_counts_the_rows_it_leaves_out() {
+    let dir = scratch("eval-left-out");
+    wages(&dir, "wages.csv", 100, 0, "s");
+    wages(&dir, "labelled.csv", 40, 8, "t");
+    let m = regression(&dir, &["ignore: [sample_id]"]);
+    let saved = dir.join("saved");
+    ok(
+        "run --out",
+        &nnc(&["run", &m, "-q", "--out", saved.to_str().unwrap()]),
+    );
+    let labelled = dir.join("labelled.csv");
+    let out = nnc(&[
+        "eval",
+        saved.to_str().unwrap(),
+        "--data",
+        labelled.to_str().unwrap(),
+    ]);
+    ok("eval", &out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("labelled.csv: left out 5 of 40 rows, 5 without a target value; the metrics cover the other 35"),
+        "{text}"
+    );
+    assert!(text.contains("(35 rows)"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

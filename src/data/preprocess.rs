@@ -693,7 +693,11 @@ mod tests {
             (usable.rows, usable.dropped_missing),
             (vec![0, 2, 3, 5, 6], 2)
         );
-        assert_eq!(usable.drop_columns, ["a", "c"], "row 4 misses `a`, row 1 `c`");
+        assert_eq!(
+            usable.drop_columns,
+            ["a", "c"],
+            "row 4 misses `a`, row 1 `c`"
+        );
     }
 
     #[test]

@@ -459,7 +459,7 @@ pub fn prepare_data(
 }
 
 /// What `role`'s file at `path` held and what of it was left out.
-fn file_rows(role: &'static str, path: &Path, table: &Table, usable: &Usable) -> FileRows {
+pub fn file_rows(role: &'static str, path: &Path, table: &Table, usable: &Usable) -> FileRows {
     FileRows {
         role,
         path: path.display().to_string(),

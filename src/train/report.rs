@@ -36,7 +36,7 @@ pub struct RowCounts {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FileRows {
     /// What the file's rows are for: `data` (split into the parts the fractions ask for),
-    /// `test` or `validation`.
+    /// `test` or `validation`; `eval` for a file given to `nnc eval`.
     pub role: &'static str,
     pub path: String,
     /// Its data rows, left-out ones included.
@@ -76,6 +76,7 @@ impl FileRows {
         let used = self.used();
         let rest = match self.role {
             "test" => format!("the test metrics cover the other {used}"),
+            "eval" => format!("the metrics cover the other {used}"),
             "validation" => format!("validation uses the other {used}"),
             _ => format!("the other {used} are used"),
         };

@@ -20,7 +20,8 @@ use crate::lower::{DataShape, ModelSpec};
 use crate::plots::{self, EpochLosses};
 use crate::program::{self, Program};
 
-use super::report::{Report, TestMetrics};
+use super::inputs::file_rows;
+use super::report::{FileRows, Report, TestMetrics};
 use super::session::{evaluate_examples, exec_error, fitted_read_options, RunOutcome};
 use super::{Executor, JitExecutor, Predictions};
 
@@ -114,6 +115,16 @@ pub struct Evaluated {
     pub metrics: TestMetrics,
     /// As for [`Predicted::warnings`].
     pub warnings: Vec<Diagnostic>,
+    /// The file's rows and those left out (without a target, or under `missing: drop`).
+    pub file: FileRows,
+}
+
+/// A file read for a loaded model: its examples, the warnings about them, and for a labelled
+/// file what was left out.
+struct Read {
+    examples: Examples,
+    warnings: Vec<Diagnostic>,
+    file: Option<FileRows>,
 }
 
 fn corrupt(dir: &Path, what: String) -> Diagnostic {
@@ -192,7 +203,7 @@ impl LoadedModel {
 
     /// Read `path` as the training file was read; with `labelled`, its target is required.
     /// Returns the rows and a warning per column that had categories unseen in training.
-    fn read(&self, path: &Path, labelled: bool) -> Result<(Examples, Vec<Diagnostic>), Diagnostic> {
+    fn read(&self, path: &Path, labelled: bool) -> Result<Read, Diagnostic> {
         let p = &self.preprocessing;
         let opts = fitted_read_options(p, &self.spec.data);
         let target = TargetSpec::required(p.target_name(), self.target_kind());
@@ -202,13 +213,23 @@ impl LoadedModel {
             &opts,
             &DataOrigin::default(),
         )?;
-        let rows: Vec<usize> = match &table.target {
-            Some(t) => (0..table.rows).filter(|&r| t.data.is_present(r)).collect(),
-            None => (0..table.rows).collect(),
+        // Labelled rows are used as a test file's are in training: a row without a target, or
+        // with a missing value under `missing: drop`, is left out (and counted). Every row is
+        // predicted.
+        let (rows, file) = if labelled {
+            let usable = data::usable_rows(&table, &self.spec.data.prepare)?;
+            let file = file_rows("eval", path, &table, &usable);
+            (usable.rows, Some(file))
+        } else {
+            ((0..table.rows).collect(), None)
         };
         let examples = p.apply(&table, &rows)?;
         let warnings = p.unseen_warnings(&table, &rows)?;
-        Ok((examples, warnings))
+        Ok(Read {
+            examples,
+            warnings,
+            file,
+        })
     }
 
     /// The width of the evaluation function's data argument `name` (`x` or `y`).
@@ -223,7 +244,11 @@ impl LoadedModel {
     /// The model's outputs for every row of `path`, in file order: class probabilities (one
     /// column for a sigmoid output, with its logit) or standardized values.
     pub fn predict(&mut self, path: &Path) -> Result<Predicted, Diagnostic> {
-        let (mut examples, warnings) = self.read(path, false)?;
+        let Read {
+            mut examples,
+            warnings,
+            ..
+        } = self.read(path, false)?;
         let width = self.data_width("y");
         // The loss needs targets; any will do for predictions, which do not depend on them.
         examples.y = Matrix {
@@ -242,13 +267,16 @@ impl LoadedModel {
 
     /// The loss and metrics on the labelled rows of `path`.
     pub fn evaluate(&mut self, path: &Path) -> Result<Evaluated, Diagnostic> {
-        let (examples, warnings) = self.read(path, true)?;
-        let metrics = evaluate_examples(self.exec.as_mut(), &examples, &self.preprocessing)
+        let read = self.read(path, true)?;
+        let metrics = evaluate_examples(self.exec.as_mut(), &read.examples, &self.preprocessing)
             .map_err(|e| exec_error(&self.spec, e))?;
         Ok(Evaluated {
-            rows: examples.len(),
+            rows: read.examples.len(),
             metrics,
-            warnings,
+            warnings: read.warnings,
+            file: read
+                .file
+                .expect("invariant: a labelled read counts its file's rows"),
         })
     }
 
