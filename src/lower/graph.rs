@@ -13,70 +13,10 @@ use crate::syntax::ast::{Arg, Expr, ExprArg, Ident, Value, ValueKind};
 
 use super::math::{self, MathCtx, Val};
 use super::normalize::BatchNorm;
-use super::regularize::{self, Training};
+use super::params::{Owner, ParamSpec};
+use super::regularize::{self, Mode, Training};
 use super::spec::{Activation, DefUse, DenseSpec, Loss, LossKind, ModelNode, ModelSpec, NodeKind};
 use crate::optim::StateSpec;
-
-/// How a parameter starts before training.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Init {
-    /// Uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010).
-    GlorotUniform {
-        fan_in: usize,
-        fan_out: usize,
-    },
-    Zeros,
-    /// Uniform in ±limit (He, LeCun), drawn as `GlorotUniform` is.
-    SymmetricUniform {
-        limit: f64,
-    },
-    /// Uniform in [low, high).
-    Uniform {
-        low: f64,
-        high: f64,
-    },
-    /// Normal (not truncated), by Box–Muller over the initialization stream.
-    Normal {
-        mean: f64,
-        std: f64,
-    },
-    /// Every value the same (`ones`).
-    Constant(f64),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamSpec {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub init: Init,
-    pub owner: Owner,
-}
-
-/// What a parameter belongs to.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Owner {
-    /// `ModelSpec::layers[i]`.
-    Layer(usize),
-    /// A `param(...)` in a def: where it was declared, and the model entry (`ModelSpec::nodes`)
-    /// whose lowering made it.
-    Math { origin: Origin, node: usize },
-}
-
-impl ParamSpec {
-    /// The index of the dense layer the parameter belongs to, if it belongs to one.
-    pub fn layer(&self) -> Option<usize> {
-        match self.owner {
-            Owner::Layer(i) => Some(i),
-            Owner::Math { .. } => None,
-        }
-    }
-
-    /// The number of floats the parameter holds, saturating at `usize::MAX` instead of wrapping
-    /// (lowering rejects any model whose parameters come near that, see `check_size`).
-    pub fn numel(&self) -> usize {
-        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
-    }
-}
 
 /// What the data says about the model's two ends, with where each fact came from.
 #[derive(Clone, Debug, Default)]
@@ -552,14 +492,6 @@ pub fn entry_errors(spec: &ModelSpec, data: Option<&DataShape>) -> Vec<Diagnosti
         Some(&mut errors),
     );
     errors
-}
-
-/// How the model is lowered: for evaluation and prediction, or for the training step (batch
-/// statistics, and dropout and noise when the model draws random numbers).
-#[derive(Clone, Copy)]
-pub(super) enum Mode {
-    Eval,
-    Train(Option<Training>),
 }
 
 /// The parameters and statistics buffers lowering found (or declared, when not yet declared).

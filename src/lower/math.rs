@@ -15,7 +15,7 @@ use crate::diag::{Diagnostic, Source, Span};
 use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, Origin, Shape, UnaryOp, ValueId};
 use crate::syntax::ast::{BinaryOperator, Def, Expr, ExprArg, ExprKind, Ident};
 
-use super::graph::{Init, Owner, ParamSpec};
+use super::params::{Init, Owner, ParamSpec};
 use super::spec::options::unknown_help;
 use super::spec::resolve_initializer;
 

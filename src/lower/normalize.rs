@@ -10,7 +10,8 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{ArgRole, BinaryOp, Dim, Function, Op, Origin, Shape, UnaryOp, Update, ValueId};
 use crate::optim::StateSpec;
 
-use super::graph::{Init, Mode, Owner, ParamSpec};
+use super::params::{Init, Owner, ParamSpec};
+use super::regularize::Mode;
 use super::spec::ModelSpec;
 
 /// One `batchnorm(...)` entry of the model: its index among the entries, options and span.

@@ -9,7 +9,7 @@ use crate::ir::{ArgRole, BinaryOp, Function, Op, Origin, RandomSite, Shape, Unar
 use crate::random;
 use crate::shape::ShapeError;
 
-use super::graph::Init;
+use super::params::Init;
 use super::spec::{Initializer, ModelSpec};
 
 /// The name of the step counter argument the random ops draw from.
@@ -18,6 +18,14 @@ pub const COUNTER: &str = "rng_step";
 /// Whether the training loss differs from the evaluation loss: some dropout or input noise.
 pub fn draws_random(spec: &ModelSpec) -> bool {
     spec.input.noise > 0.0 || spec.layers.iter().any(|l| l.options.dropout > 0.0)
+}
+
+/// How the model is lowered: for evaluation and prediction, or for the training step (batch
+/// statistics, and dropout and noise when the model draws random numbers).
+#[derive(Clone, Copy)]
+pub(super) enum Mode {
+    Eval,
+    Train(Option<Training>),
 }
 
 /// What the training loss needs to draw random tensors.
