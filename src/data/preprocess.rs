@@ -826,4 +826,67 @@ mod tests {
         assert!((m - mean).abs() <= 1e-12 * mean.abs());
         assert!((s - std).abs() <= 1e-12 * std);
     }
+
+    /// The one fitted numeric feature of `csv` (`k`, then the target `y`) under `scaling`.
+    fn fitted_k(csv: &str, scaling: Scaling) -> (Feature, Vec<f32>) {
+        let t = table(csv);
+        let rows: Vec<usize> = (0..t.rows).collect();
+        let c = config(Missing::Error, Outliers::None, scaling);
+        let p = fit(&t, &rows, &c, TargetEncoding::OneHot, &[]).unwrap();
+        let x = p.apply(&t, &rows).unwrap().x.data;
+        (p.features[0].clone(), x)
+    }
+
+    #[test]
+    fn a_spread_of_zero_scales_by_one() {
+        // A constant column under minmax (range 0), and one whose quartiles agree under robust
+        // (interquartile range 0): dividing by the spread would make every value NaN.
+        let constant = "k,y\n5,p\n5,q\n5,p\n5,q\n";
+        let (f, x) = fitted_k(constant, Scaling::Minmax);
+        assert!(matches!(f, Feature::Numeric { scale, .. } if scale == 1.0), "{f:?}");
+        assert_eq!(x, [0.0; 4]);
+        let quartiles = "k,y\n1,p\n2,q\n2,p\n2,q\n2,p\n2,q\n3,p\n";
+        let (f, x) = fitted_k(quartiles, Scaling::Robust);
+        assert!(matches!(f, Feature::Numeric { scale, .. } if scale == 1.0), "{f:?}");
+        assert_eq!(x, [-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_constant_or_nearly_constant_column_has_a_deviation_of_one() {
+        // Exactly constant, away from 0: the threshold must stay positive for any mean.
+        assert_eq!(mean_std([5.0; 4].into_iter()), (5.0, 1.0));
+        assert_eq!(mean_std([-7.0; 3].into_iter()), (-7.0, 1.0));
+        // Equal but for the last bits (one ulp of 1e6 is 1.2e-10): a deviation of rounding noise,
+        // far below 1e-12 of the magnitude.
+        let ulp = 1e6f64.next_up() - 1e6;
+        let (m, s) = mean_std([1e6, 1e6 + ulp, 1e6, 1e6 + ulp].into_iter());
+        assert!((m - 1e6).abs() <= ulp, "{m}");
+        assert_eq!(s, 1.0, "deviation {ulp} at 1e6 is noise");
+        // Around 0, the threshold is 1e-12 absolute.
+        assert_eq!(mean_std([1e-13, -1e-13].into_iter()).1, 1.0);
+        // Just above it, a real deviation is kept.
+        assert_eq!(mean_std([1e-11, -1e-11].into_iter()), (0.0, 1e-11));
+    }
+
+    #[test]
+    fn the_deviation_of_a_large_offset_and_a_small_spread_is_exact() {
+        // Σ(x − m)² / n, not Σx² / n − m²: the second cancels every digit of a variance of 2/3
+        // around 1e9 (its terms are 1e18).
+        let (m, s) = mean_std([1e9, 1e9 + 1.0, 1e9 + 2.0].into_iter());
+        assert_eq!(m, 1e9 + 1.0);
+        let want = (2.0f64 / 3.0).sqrt();
+        assert!((s - want).abs() <= 1e-7 * want, "{s} for {want}");
+    }
+
+    #[test]
+    fn statistics_in_messages_have_four_significant_digits() {
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(12.345678), "12.3457");
+        assert_eq!(short(-0.5), "-0.5");
+        assert_eq!(short(2.5e6), "2.500e6");
+        assert_eq!(short(999_999.0), "999999");
+        assert_eq!(short(4.2e-4), "4.200e-4");
+        assert_eq!(short(1e-3), "0.001");
+        assert_eq!(short(-3e-7), "-3.000e-7");
+    }
 }
