@@ -5,10 +5,10 @@
 //! file; this module turns its findings into diagnostics, re-reading the file only to render one.
 //! It must not fit statistics or know about splits: that is `preprocess`'s job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::read::{self, Cells, CsvStream, Header, Plan, Problem, MISSING_CODE};
+use super::read::{self, Cells, CsvStream, Header, Limit, Plan, Problem, MISSING_CODE};
 use super::table::{cell_span, DataText, Named, ReadOptions, TargetSpec};
 use super::table::{Column, ColumnKind, Table, Target, TargetColumn, NO_LABEL};
 use super::{spans, DataOrigin, TargetKind};
@@ -135,7 +135,9 @@ fn open_stream<R: std::io::Read>(
     };
     let mut header = header;
     for n in &mut header.names {
-        *n = n.trim().to_string();
+        if n.trim().len() != n.len() {
+            *n = n.trim().to_string();
+        }
     }
     Ok((stream, header))
 }
@@ -636,6 +638,7 @@ fn problem(
                 delimiter_name(delimiter)
             ))
         }
+        Problem::TooLong { start, row, limit } => too_long(text, *start, *row, *limit),
         Problem::NotFinite { start, column, .. } => {
             let source = text.source();
             let span = cell_span(&source, *start, *column, delimiter);
@@ -652,6 +655,60 @@ fn problem(
             .with_label(span, "infinite")
             .with_help("infinite values are not supported: replace them with a number, or leave the cell empty to treat it as missing")
         }
+    }
+}
+
+/// How many bytes of a record too long to show whole a diagnostic shows.
+const SHOWN: usize = 80;
+
+/// A record past the reader's limits: named by its line when the file can be read again to
+/// count lines (and then its start shown), else as the header or by its data row.
+fn too_long(text: &DataText, start: usize, row: Option<usize>, limit: Limit) -> Diagnostic {
+    let name = text.name();
+    let (what, label, help) = match limit {
+        Limit::Bytes(n) => (
+            format!("is longer than {}", bytes(n)),
+            format!("{} without a line break", bytes(n)),
+            format!("a record (the header or one row) may be at most {}: check that the file is CSV text with a line break after each row, and that no quote `\"` is left open (it runs on to the end of the file)", bytes(n)),
+        ),
+        Limit::Fields(n) => (
+            format!("has more than {n} fields"),
+            format!("more than {n} fields"),
+            format!("a record (the header or one row) may have at most {n} fields: check that the file is a CSV table, with one field per column"),
+        ),
+    };
+    let shown = text.prefix(start + SHOWN);
+    let message = match (row, &shown) {
+        (None, _) => format!("the header of data file `{name}` {what}"),
+        (Some(_), Some(source)) => format!(
+            "the row starting on line {} of data file `{name}` {what}",
+            source.line_col(start).0
+        ),
+        (Some(row), None) => format!("data row {} of data file `{name}` {what}", row + 1),
+    };
+    let diag = Diagnostic::new("nnc::data::record_too_long", message).with_help(help);
+    let Some(source) = shown.filter(|s| start < s.text.len()) else {
+        return diag;
+    };
+    // The record's first line as far as it was read, marked as going on.
+    let line_end = source.text[start..]
+        .find(['\n', '\r'])
+        .map_or(source.text.len(), |i| start + i);
+    let source = if line_end == source.text.len() {
+        Source::new(source.name.clone(), format!("{} …", source.text))
+    } else {
+        source
+    };
+    diag.with_source(&source)
+        .with_label(Span::new(start, line_end), label)
+}
+
+/// A size in bytes as a person reads it: MiB when it is a whole number of them.
+fn bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -693,6 +750,8 @@ fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnost
 
 fn check_header(table: &Table) -> Result<(), Diagnostic> {
     let name = table.name();
+    // The first column of each name: a wide header is checked in one pass, not one per column.
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(table.header.len());
     for (col, column) in table.header.iter().enumerate() {
         if column.is_empty() {
             let source = table.source();
@@ -706,7 +765,7 @@ fn check_header(table: &Table) -> Result<(), Diagnostic> {
                 "give every column a name in the header row (a trailing delimiter adds an empty column)",
             ));
         }
-        if let Some(first) = table.header[..col].iter().position(|c| c == column) {
+        if let Some(&first) = seen.get(column.as_str()) {
             let source = table.source();
             return Err(Diagnostic::new(
                 "nnc::data::duplicate_column",
@@ -720,6 +779,7 @@ fn check_header(table: &Table) -> Result<(), Diagnostic> {
             .with_label(table.header_cell(&source, first), "first one")
             .with_help("rename one of them: columns are selected by name"));
         }
+        seen.insert(column, col);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod load;
 mod number;
 mod preprocess;
 mod read;
+mod records;
 mod spans;
 mod split;
 mod table;

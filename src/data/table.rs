@@ -84,16 +84,48 @@ impl DataText {
     }
 
     /// The whole text, to render a diagnostic. A file that can no longer be read renders as
-    /// empty text: the message still names the line.
+    /// empty text, and so does one that cannot be read twice (a pipe or a device).
     pub fn source(&self) -> Source {
-        match self {
-            DataText::Memory(s) => s.clone(),
-            DataText::File { name, path } => {
-                let bytes = std::fs::read(path).unwrap_or_default();
-                Source::new(name.clone(), String::from_utf8_lossy(&bytes).into_owned())
-            }
-        }
+        self.read(None)
+            .unwrap_or_else(|| Source::new(self.name(), ""))
     }
+
+    /// The first `len` bytes of the text, for a diagnostic about a record too long to show
+    /// whole; `None` for a file that cannot be read again.
+    pub fn prefix(&self, len: usize) -> Option<Source> {
+        self.read(Some(len))
+    }
+
+    /// The text, or its first `limit` bytes, as diagnostics show it: bytes that are not UTF-8
+    /// as `�`, and a bare `\r` as the line break it is (byte for byte, so offsets still hold).
+    fn read(&self, limit: Option<usize>) -> Option<Source> {
+        let text: String = match self {
+            DataText::Memory(s) => {
+                let end = limit.map_or(s.text.len(), |l| floor_char_boundary(&s.text, l));
+                s.text[..end].to_string()
+            }
+            DataText::File { path, .. } => {
+                let file = std::fs::File::open(path).ok()?;
+                if !file.metadata().is_ok_and(|m| m.is_file()) {
+                    return None;
+                }
+                let mut bytes = Vec::new();
+                let limit = limit.map_or(u64::MAX, |l| l as u64);
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
+                    .ok()?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        Some(Source::new(self.name(), spans::bare_cr_as_lf(text)))
+    }
+}
+
+/// The largest character boundary of `text` at or below `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// The target column, read as the loss needs it. Rows whose target is missing hold
