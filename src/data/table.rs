@@ -105,10 +105,11 @@ impl DataText {
                 s.text[..end].to_string()
             }
             DataText::File { path, .. } => {
-                let file = std::fs::File::open(path).ok()?;
-                if !file.metadata().is_ok_and(|m| m.is_file()) {
+                // Looked at before opening: opening a FIFO waits for a writer, which is gone.
+                if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
                     return None;
                 }
+                let file = std::fs::File::open(path).ok()?;
                 let mut bytes = Vec::new();
                 let limit = limit.map_or(u64::MAX, |l| l as u64);
                 std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
