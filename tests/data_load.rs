@@ -837,3 +837,65 @@ fn a_record_that_never_ends_is_a_diagnostic_from_a_device_or_a_pipe() {
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_piped_file_with_a_text_column_is_read_once() {
+    // A column of text is interned as it streams by (a pipe cannot be read a second time for
+    // it), and errors name the data row (a pipe cannot be read again to count lines).
+    let dir = iris_folder("text");
+    let model = "data {\n  path: \"cities.csv\"\n  target: \"y\"\n}\nmodel {\n  input\n  output(1)\n}\nloss: mse\ntrain {\n  epochs: 2\n}\n";
+    std::fs::write(dir.join("model.nn"), model).unwrap();
+    let mut csv = String::from("x,city,y\n");
+    for r in 0..60 {
+        csv.push_str(&format!(
+            "{r},{},{}.5\n",
+            ["paris", "rome", "oslo"][r % 3],
+            r % 7
+        ));
+    }
+    std::fs::write(dir.join("cities.csv"), &csv).unwrap();
+    let run = ["run", "model.nn", "-q"];
+    let from_file = metrics(&nnc_fed(&dir, &run, |_| {}));
+    let feed =
+        |text: String| move |w: &mut dyn std::io::Write| w.write_all(text.as_bytes()).unwrap();
+    let piped = nnc_fed(
+        &dir,
+        &[&run[..], &["--data", "/dev/stdin"]].concat(),
+        feed(csv.clone()),
+    );
+    assert_eq!(metrics(&piped), from_file);
+    let writer = fifo_writer(dir.join("fifo.csv"), csv.clone().into_bytes());
+    let fifo = nnc_fed(&dir, &[&run[..], &["--data", "fifo.csv"]].concat(), |_| {});
+    writer.join().unwrap();
+    assert_eq!(metrics(&fifo), from_file);
+
+    let check = ["check", "model.nn", "--data", "/dev/stdin"];
+    let stderr = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let bad_target = csv.replace("\n5,oslo,5.5\n", "\n5,oslo,x\n");
+    let err = stderr(nnc_fed(&dir, &check, feed(bad_target)));
+    assert!(
+        err.contains("nnc::data::non_numeric_target")
+            && err.contains("data row 6 of data file `/dev/stdin`")
+            && err.contains("this row has `x`"),
+        "{err}"
+    );
+    let err = stderr(nnc_fed(
+        &dir,
+        &check,
+        feed(csv.replace("\n5,oslo,5.5\n", "\n5,oslo\n")),
+    ));
+    assert!(
+        err.contains("data row 6 of data file `/dev/stdin` has 2 fields"),
+        "{err}"
+    );
+    let ids: String = (0..1500).map(|r| format!("{r},id{r},1.5\n")).collect();
+    let err = stderr(nnc_fed(&dir, &check, feed(format!("x,city,y\n{ids}"))));
+    assert!(
+        err.contains("nnc::data::too_many_categories") && err.contains("more than 1000 distinct"),
+        "{err}"
+    );
+}

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::read::{self, Cells, CsvStream, Header, Limit, Plan, Problem, MISSING_CODE};
-use super::table::{cell_span, DataText, Named, ReadOptions, TargetSpec};
+use super::read::{self, Cells, CsvStream, Header, Intern, Limit, Plan, Problem, MISSING_CODE};
+use super::table::{cell_span, row_place, DataText, Named, ReadOptions, TargetSpec};
 use super::table::{Column, ColumnKind, Table, Target, TargetColumn, NO_LABEL};
 use super::{spans, DataOrigin, TargetKind};
 use crate::diag::{did_you_mean, Diagnostic, Source, Span};
@@ -176,6 +176,9 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
     }
     let forced = columns_named(&table, &opts.categorical, "categorical", origin)?;
     let classes = target.is_some_and(|t| t.kind == TargetKind::Classes);
+    // A file read once (a pipe) interns every column in case it is text, up to the categories
+    // a column may have; a file read again interns text found late in a second pass.
+    let once = !table.text.rereadable();
     let mut plan = Plan {
         delimiter,
         missing: read::DEFAULT_MISSING
@@ -184,7 +187,15 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
             .chain(opts.missing_markers.iter().cloned())
             .collect(),
         text: (0..width)
-            .map(|c| forced.contains(&c) || (classes && Some(c) == target_col))
+            .map(|c| {
+                if forced.contains(&c) || (classes && Some(c) == target_col) {
+                    Intern::All
+                } else if once && !ignored.contains(&c) {
+                    Intern::UpTo(MAX_CATEGORIES)
+                } else {
+                    Intern::No
+                }
+            })
             .collect(),
         numbers: true,
         decimal_comma: opts.decimal_comma,
@@ -230,6 +241,8 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         let kind = if forced.contains(&col) {
             ColumnKind::Categorical
         } else if counts.text == 0 {
+            // Interned only in case it was text.
+            table.cells.text[col] = None;
             ColumnKind::Numeric
         } else if counts.numbers * 2 >= counts.numbers + counts.text {
             return Err(mixed_column(&table, col));
@@ -249,20 +262,18 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         });
     }
     if !late.is_empty() {
-        plan.text = (0..width).map(|c| late.contains(&c)).collect();
+        plan.text = (0..width)
+            .map(|c| match late.contains(&c) {
+                true => Intern::All,
+                false => Intern::No,
+            })
+            .collect();
         plan.numbers = false;
         let input = open().map_err(|e| io_error(&table.text, &e))?;
         let (stream, _) = open_stream(input, &table.text, tsv, opts)?;
         let again = stream.read_rows(&plan, width);
         if again.rows != table.rows || again.problem.is_some() {
-            return Err(Diagnostic::new(
-                "nnc::data::changed",
-                format!(
-                    "data file `{}` changed while it was being read",
-                    table.name()
-                ),
-            )
-            .with_help("run again once nothing else is writing the file"));
+            return Err(changed(table.name()));
         }
         for col in late {
             table.cells.text[col] = again.text[col].clone();
@@ -284,6 +295,22 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         table.target = Some(read_target(&table, col, spec.kind, fitting, origin)?);
     }
     Ok(table)
+}
+
+/// The file read again (for a column found to hold text late) gave other rows than the first
+/// time: another program wrote it meanwhile.
+pub fn changed(name: &str) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::data::changed",
+        format!("data file `{name}` changed while it was being read"),
+    )
+    .with_help("run again once nothing else is writing the file")
+}
+
+/// The text of `span` in `source`; empty where the source no longer holds it (a file that
+/// changed, or one that cannot be read again).
+fn text_at(source: &Source, span: Span) -> &str {
+    source.text.get(span.start..span.end).unwrap_or_default()
 }
 
 /// The CSV columns of a list of names from the `.nn` file; an unknown name is an error there.
@@ -329,12 +356,12 @@ fn mixed_column(table: &Table, col: usize) -> Diagnostic {
         .expect("invariant: a mixed column has a first text cell");
     let source = table.source();
     let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim().trim_matches('"');
+    let cell = counts.first_text_value.as_deref().unwrap_or_default();
     let column = &table.header[col];
     Diagnostic::new(
         "nnc::data::not_a_number",
         format!(
-            "line {} of data file `{}`: `{cell}` in column `{column}` is not a number",
+            "{} of data file `{}`: `{cell}` in column `{column}` is not a number",
             table.line(&source, row),
             table.name()
         ),
@@ -356,12 +383,10 @@ fn mixed_column(table: &Table, col: usize) -> Diagnostic {
 /// A text column whose first text reads as a number with a decimal comma (`5,1`) is a file
 /// written with decimal commas, not a column of categories.
 fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
-    let Some(row) = table.cells.counts[col].first_text else {
+    let counts = &table.cells.counts[col];
+    let (Some(row), Some(cell)) = (counts.first_text, counts.first_text_value.as_deref()) else {
         return Ok(());
     };
-    let source = table.source();
-    let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim().trim_matches('"');
     let looks_decimal = cell.matches(',').count() == 1
         && cell.replacen(',', ".", 1).parse::<f64>().is_ok()
         && cell
@@ -370,6 +395,8 @@ fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
     if !looks_decimal {
         return Ok(());
     }
+    let source = table.source();
+    let span = table.cell(&source, row, col);
     let column = &table.header[col];
     Err(Diagnostic::new(
         "nnc::data::decimal_comma",
@@ -394,18 +421,24 @@ fn check_cardinality(table: &mut Table, col: usize) -> Result<(), Diagnostic> {
         "if `{column}` is an id, a name or free text, leave it out with `ignore: [{column}]`"
     );
     let source = || table.source();
-    if distinct > MAX_CATEGORIES {
+    // A column interned in case it was text stops counting past the limit.
+    let overflowed = table.cells.text[col].as_ref().is_some_and(|t| t.overflowed);
+    if overflowed || distinct > MAX_CATEGORIES {
+        let count = match overflowed {
+            true => format!("more than {MAX_CATEGORIES}"),
+            false => distinct.to_string(),
+        };
         let source = source();
         let span = table.header_cell(&source, col);
         return Err(Diagnostic::new(
             "nnc::data::too_many_categories",
             format!(
-                "column `{column}` of data file `{}` has {distinct} distinct values; one-hot encoding it would add {distinct} inputs (the limit is {MAX_CATEGORIES})",
+                "column `{column}` of data file `{}` has {count} distinct values; one-hot encoding it would add {count} inputs (the limit is {MAX_CATEGORIES})",
                 table.name()
             ),
         )
         .with_source(&source)
-        .with_label(span, format!("{distinct} distinct values"))
+        .with_label(span, format!("{count} distinct values"))
         .with_help(help));
     }
     if distinct > 20 && distinct * 2 > table.rows {
@@ -516,12 +549,15 @@ fn classes(
 fn non_numeric_target(table: &Table, row: usize, col: usize, origin: &DataOrigin) -> Diagnostic {
     let source = table.source();
     let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim();
+    let cell = table.cells.counts[col]
+        .first_text_value
+        .as_deref()
+        .unwrap_or_default();
     let column = &table.header[col];
     let diag = Diagnostic::new(
         "nnc::data::non_numeric_target",
         format!(
-            "line {} of data file `{}`: target `{column}` must be numeric for a regression loss, but this row has `{cell}`",
+            "{} of data file `{}`: target `{column}` must be numeric for a regression loss, but this row has `{cell}`",
             table.line(&source, row),
             table.name()
         ),
@@ -603,7 +639,7 @@ fn problem(
             format!("cannot read data file `{name}`: {e}"),
         )
         .with_help("check that the file is readable"),
-        Problem::Ragged { start, found, .. } => {
+        Problem::Ragged { start, found, row } => {
             let source = text.source();
             let expected = width.unwrap_or(header.len());
             let found = *found;
@@ -623,11 +659,11 @@ fn problem(
             } else {
                 (record, format!("{found} field{} here", plural(found)))
             };
-            let line = source.line_col(*start).0;
+            let line = row_place(text, &source, *start, *row);
             Diagnostic::new(
                 "nnc::data::ragged_row",
                 format!(
-                    "line {line} of data file `{name}` has {found} field{}, expected {expected} like the header",
+                    "{line} of data file `{name}` has {found} field{}, expected {expected} like the header",
                     plural(found)
                 ),
             )
@@ -639,15 +675,15 @@ fn problem(
             ))
         }
         Problem::TooLong { start, row, limit } => too_long(text, *start, *row, *limit),
-        Problem::NotFinite { start, column, .. } => {
+        Problem::NotFinite { start, column, row } => {
             let source = text.source();
             let span = cell_span(&source, *start, *column, delimiter);
-            let cell = source.text[span.start..span.end].trim();
-            let line = source.line_col(*start).0;
+            let cell = text_at(&source, span).trim();
+            let line = row_place(text, &source, *start, *row);
             Diagnostic::new(
                 "nnc::data::not_finite",
                 format!(
-                    "line {line} of data file `{name}`: `{cell}` in column `{}` is not a finite number",
+                    "{line} of data file `{name}`: `{cell}` in column `{}` is not a finite number",
                     header.get(*column).map_or("?", String::as_str)
                 ),
             )

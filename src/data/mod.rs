@@ -19,7 +19,8 @@ mod table;
 
 pub use batch::Batcher;
 pub use load::{
-    header_names, last_column, load_csv, load_table, parse_csv, parse_table, MAX_CATEGORIES,
+    changed, header_names, last_column, load_csv, load_table, parse_csv, parse_table,
+    MAX_CATEGORIES,
 };
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,

@@ -53,8 +53,8 @@ pub(crate) struct Plan {
     pub delimiter: u8,
     /// Lower-cased markers of a missing value.
     pub missing: Vec<String>,
-    /// Columns whose text is interned (class targets, categorical features).
-    pub text: Vec<bool>,
+    /// Per column, whether its texts are interned (class targets, categorical features).
+    pub text: Vec<Intern>,
     /// Whether numbers are stored at all (a second pass that only collects text skips them).
     pub numbers: bool,
     /// Per column, the value subtracted before the f32 cast; `None` takes the first data row's.
@@ -82,6 +82,17 @@ impl Plan {
     }
 }
 
+/// Whether a column's texts are interned while reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Intern {
+    No,
+    All,
+    /// In case the column turns out to be text, when the file cannot be read a second time to
+    /// intern it then (a pipe): up to this many distinct texts, past which the column could
+    /// only be refused as having too many categories (see [`TextColumn::overflowed`]).
+    UpTo(usize),
+}
+
 /// The markers every file understands, besides an empty cell.
 pub(crate) const DEFAULT_MISSING: &[&str] = &["NA", "N/A", "NaN", "null", "?"];
 
@@ -92,6 +103,8 @@ pub(crate) struct Counts {
     pub text: usize,
     pub missing: usize,
     pub first_text: Option<usize>,
+    /// The first text, as written (trimmed), for diagnostics that cannot read the file again.
+    pub first_text_value: Option<String>,
     pub first_missing: Option<usize>,
 }
 
@@ -102,6 +115,7 @@ impl Counts {
         self.missing += other.missing;
         if self.first_text.is_none() {
             self.first_text = other.first_text.map(|r| r + row_offset);
+            self.first_text_value.clone_from(&other.first_text_value);
         }
         if self.first_missing.is_none() {
             self.first_missing = other.first_missing.map(|r| r + row_offset);
@@ -115,12 +129,49 @@ pub(crate) struct TextColumn {
     pub names: Vec<String>,
     pub codes: Vec<u32>,
     index: HashMap<String, u32>,
+    /// At most this many names are kept ([`Intern::UpTo`]).
+    cap: Option<usize>,
+    /// The column had more distinct texts than its cap: names and codes were dropped.
+    pub overflowed: bool,
 }
 
 impl TextColumn {
+    fn new(intern: Intern) -> Option<Self> {
+        match intern {
+            Intern::No => None,
+            Intern::All => Some(TextColumn::default()),
+            Intern::UpTo(cap) => Some(TextColumn {
+                cap: Some(cap),
+                ..TextColumn::default()
+            }),
+        }
+    }
+
+    fn push_missing(&mut self) {
+        if !self.overflowed {
+            self.codes.push(MISSING_CODE);
+        }
+    }
+
+    /// Past the cap: keep nothing more, and free what was kept.
+    fn overflow(&mut self) {
+        *self = TextColumn {
+            cap: self.cap,
+            overflowed: true,
+            ..TextColumn::default()
+        };
+    }
+
     fn push(&mut self, cell: &str) {
+        if self.overflowed {
+            return;
+        }
         let code = match self.index.get(cell) {
             Some(&c) => c,
+            None if self.cap.is_some_and(|cap| self.names.len() >= cap) => {
+                self.overflow();
+                return;
+            }
             None => {
                 let c = self.names.len() as u32;
                 self.index.insert(cell.to_string(), c);
@@ -132,6 +183,10 @@ impl TextColumn {
     }
 
     fn absorb(&mut self, other: TextColumn) {
+        if self.overflowed || other.overflowed {
+            self.overflow();
+            return;
+        }
         let remap: Vec<u32> = other
             .names
             .into_iter()
@@ -152,6 +207,9 @@ impl TextColumn {
                 remap[c as usize]
             }
         }));
+        if self.cap.is_some_and(|cap| self.names.len() > cap) {
+            self.overflow();
+        }
     }
 }
 
@@ -329,7 +387,7 @@ impl<'p> Sink<'p> {
             counts.missing += 1;
             counts.first_missing.get_or_insert(row);
             if let Some(t) = &mut c.text[col] {
-                t.codes.push(MISSING_CODE);
+                t.push_missing();
             }
         } else {
             match number.map_or_else(|| self.plan.number(cell), Ok) {
@@ -353,7 +411,10 @@ impl<'p> Sink<'p> {
                 }
                 Err(_) => {
                     counts.text += 1;
-                    counts.first_text.get_or_insert(row);
+                    if counts.first_text.is_none() {
+                        counts.first_text = Some(row);
+                        counts.first_text_value = Some(cell.to_string());
+                    }
                 }
             }
             if let Some(t) = &mut c.text[col] {
@@ -436,11 +497,7 @@ impl Cells {
     fn new(plan: &Plan, width: usize) -> Self {
         Cells {
             width,
-            text: plan
-                .text
-                .iter()
-                .map(|&t| t.then(TextColumn::default))
-                .collect(),
+            text: plan.text.iter().map(|&t| TextColumn::new(t)).collect(),
             counts: vec![Counts::default(); width],
             ..Cells::default()
         }
@@ -839,7 +896,12 @@ mod tests {
         Plan {
             delimiter: b',',
             missing: DEFAULT_MISSING.iter().map(|m| m.to_string()).collect(),
-            text: (0..width).map(|c| text.contains(&c)).collect(),
+            text: (0..width)
+                .map(|c| match text.contains(&c) {
+                    true => Intern::All,
+                    false => Intern::No,
+                })
+                .collect(),
             numbers: true,
             references: None,
             decimal_comma: false,
@@ -1054,6 +1116,42 @@ mod tests {
             s.read_rows(&plan(2, &[]), 2).problem,
             too_long(4, Some(0), bytes)
         );
+    }
+
+    #[test]
+    fn capped_interning_keeps_up_to_its_cap_then_nothing() {
+        // Rows enough for parallel pieces, whose distinct texts add up past the cap only merged.
+        let mut text = String::from("a,b\n");
+        for r in 0..200_000 {
+            text.push_str(&format!(
+                "{},{}\n",
+                r % 3,
+                if r < 100_000 { "u" } else { "v" }
+            ));
+        }
+        let read_capped = |cap| {
+            let mut p = plan(2, &[]);
+            p.text = vec![Intern::UpTo(cap); 2];
+            let mut s = CsvStream::new(text.as_bytes()).unwrap();
+            s.header().unwrap();
+            s.read_rows(&p, 2)
+        };
+        let c = read_capped(3);
+        let a = c.text[0].as_ref().unwrap();
+        assert_eq!(
+            (a.names.len(), a.codes.len(), a.overflowed),
+            (3, 200_000, false)
+        );
+        let b = c.text[1].as_ref().unwrap();
+        assert_eq!(
+            (b.names.clone(), b.overflowed),
+            (vec!["u".to_string(), "v".to_string()], false)
+        );
+        let c = read_capped(1);
+        for t in &c.text {
+            let t = t.as_ref().unwrap();
+            assert!(t.overflowed && t.names.is_empty() && t.codes.is_empty());
+        }
     }
 
     #[test]

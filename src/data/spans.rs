@@ -59,6 +59,8 @@ pub(crate) fn bare_cr_as_lf(text: String) -> String {
 
 /// The span of one record from its first to its last byte, terminator excluded.
 pub(crate) fn record_span(text: &str, start: usize, delimiter: u8) -> Span {
+    // A text that no longer holds the record (a file that changed) gives an empty span at its end.
+    let start = start.min(text.len());
     let fields = field_spans(text, start, delimiter);
     let end = fields.last().map_or(start, |f| f.end);
     Span::new(start, end)

@@ -90,6 +90,15 @@ impl DataText {
             .unwrap_or_else(|| Source::new(self.name(), ""))
     }
 
+    /// Whether the text can be read again: it is in memory or a regular file, not a pipe, a
+    /// FIFO or a device (looked at without opening it: opening a FIFO waits for a writer).
+    pub fn rereadable(&self) -> bool {
+        match self {
+            DataText::Memory(_) => true,
+            DataText::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        }
+    }
+
     /// The first `len` bytes of the text, for a diagnostic about a record too long to show
     /// whole; `None` for a file that cannot be read again.
     pub fn prefix(&self, len: usize) -> Option<Source> {
@@ -105,8 +114,7 @@ impl DataText {
                 s.text[..end].to_string()
             }
             DataText::File { path, .. } => {
-                // Looked at before opening: opening a FIFO waits for a writer, which is gone.
-                if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+                if !self.rereadable() {
                     return None;
                 }
                 let file = std::fs::File::open(path).ok()?;
@@ -218,9 +226,10 @@ impl Table {
         }
     }
 
-    /// The 1-based line of data row `row` in `source`.
-    pub fn line(&self, source: &Source, row: usize) -> usize {
-        source.line_col(self.cells.starts[row]).0
+    /// "line 12" for data row `row`, counted in `source`; "data row 11" when the file cannot be
+    /// read again to count its lines (a pipe).
+    pub fn line(&self, source: &Source, row: usize) -> String {
+        row_place(&self.text, source, self.cells.starts[row], row)
     }
 
     /// The span of CSV column `col`'s cell in data row `row`.
@@ -280,11 +289,16 @@ impl Table {
     /// "line 12 of data file `x.csv`", for messages.
     pub(crate) fn where_row(&self, row: usize) -> String {
         let source = self.source();
-        format!(
-            "line {} of data file `{}`",
-            self.line(&source, row),
-            self.name()
-        )
+        format!("{} of data file `{}`", self.line(&source, row), self.name())
+    }
+}
+
+/// "line 12" for the data row `row` starting at byte `start`, counted in `source`; "data row 11"
+/// when `text` cannot be read again, so `source` is empty.
+pub(crate) fn row_place(text: &DataText, source: &Source, start: usize, row: usize) -> String {
+    match text.rereadable() {
+        true => format!("line {}", source.line_col(start).0),
+        false => format!("data row {}", row + 1),
     }
 }
 
