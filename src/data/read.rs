@@ -1123,11 +1123,9 @@ mod tests {
         // Rows enough for parallel pieces, whose distinct texts add up past the cap only merged.
         let mut text = String::from("a,b\n");
         for r in 0..200_000 {
-            text.push_str(&format!(
-                "{},{}\n",
-                r % 3,
-                if r < 100_000 { "u" } else { "v" }
-            ));
+            // Lines of one length: the two pieces are rows 0..=100_000 and the rest.
+            let b = if r <= 100_000 { "u" } else { "v" };
+            text.push_str(&format!("{}.123456,{b}\n", r % 3));
         }
         let read_capped = |cap| {
             let mut p = plan(2, &[]);
