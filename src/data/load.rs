@@ -741,7 +741,7 @@ fn too_long(text: &DataText, start: usize, row: Option<usize>, limit: Limit) -> 
 
 /// A size in bytes as a person reads it: MiB when it is a whole number of them.
 fn bytes(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} bytes")
