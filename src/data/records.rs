@@ -114,7 +114,7 @@ impl Records {
                 csv_core::ReadRecordResult::OutputFull => {
                     // Room for every byte left in this block: one growth per block at most, to
                     // about the record's length.
-                    let need = self.out_len + (input.len() - at) + 1;
+                    let need = (self.out_len + (input.len() - at)).max(self.output.len()) + 1;
                     self.output.reserve_exact(need - self.output.len());
                     self.output.resize(need, 0);
                 }
