@@ -1,13 +1,17 @@
 //! The data stage against files: the four shipped data sets load with the right shapes and
 //! classes and go through split, prepare and batching; every user-caused CSV problem is a
-//! diagnostic with its code and the exact line and column.
+//! diagnostic with its code and the exact line and column; line breaks of every kind, records
+//! too long to read, the memory a long header takes (a counting allocator), and the command line
+//! reading a pipe, a FIFO and a device.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nnc::data::{
-    last_column, load_csv, prepare, split, usable_rows, Batcher, DataOrigin, ReadOptions,
-    SplitConfig, Table, Target, TargetEncoding, TargetKind,
+    header_names, last_column, load_csv, prepare, split, usable_rows, Batcher, DataOrigin,
+    ReadOptions, SplitConfig, Table, Target, TargetEncoding, TargetKind,
 };
 use nnc::diag::{Diagnostic, Source, Span};
 
@@ -529,4 +533,370 @@ fn semicolon_files_with_decimal_commas() {
     assert_eq!(t.columns[0].kind, nnc::data::ColumnKind::Numeric);
     let second = t.shifted(1, 0) + t.reference(0);
     assert!((second - 4.9).abs() < 1e-6, "{second}");
+}
+
+#[test]
+fn bare_cr_line_breaks_read_like_lf() {
+    // Old Mac files and some spreadsheet exports end lines with a bare CR.
+    let lf = std::fs::read_to_string(shipped("iris.csv")).unwrap();
+    let want = load(&shipped("iris.csv"), "species", C).unwrap();
+    let mut k = 0;
+    let mixed: String = (lf.chars())
+        .map(|c| {
+            k += usize::from(c == '\n');
+            if c == '\n' && k % 3 == 1 {
+                '\r'
+            } else {
+                c
+            }
+        })
+        .collect();
+    for text in [lf.replace('\n', "\r"), mixed, lf.replace('\n', "\r\n")] {
+        let t = load(&write("cr.csv", text.as_bytes()), "species", C).unwrap();
+        assert_eq!(t.rows, 150);
+        assert_eq!(
+            (0..150).map(|r| row(&t, r)).collect::<Vec<_>>(),
+            (0..150).map(|r| row(&want, r)).collect::<Vec<_>>()
+        );
+        assert_eq!(target(&t), target(&want));
+    }
+
+    // Diagnostics count a bare CR as a line break, in the message, the location and the snippet.
+    expect(
+        "a,b,y\r1,2,x\r3,4,x\r5,abc,y\r",
+        "y",
+        C,
+        "nnc::data::not_a_number",
+        "bad.csv:4:3",
+    );
+    expect(
+        "a,b,y\r1,2,x\r\r1,2\r",
+        "y",
+        C,
+        "nnc::data::ragged_row",
+        "bad.csv:4:1",
+    );
+    // Mixed breaks, a CR inside quotes, a blank CR line.
+    let text = "a,b,y\r\n1,2,\"two\rlines\"\n\r3,\"4,5\",z\r";
+    expect(text, "y", C, "nnc::data::not_a_number", "bad.csv:5:3");
+    let (err, _) = fails("a,b,y\r1,2,x\r3,4,x\r5,abc,y\r", "y", C);
+    assert!(err.message.starts_with("line 4 "), "{}", err.message);
+    let out = err.render_plain();
+    assert!(
+        out.contains(" 4 │ 5,abc,y") && out.contains(" 3 │ 3,4,x"),
+        "{out}"
+    );
+    assert!(!out.contains(" 0 │"), "{out}");
+}
+
+#[test]
+fn a_file_of_newlines_is_empty_and_one_of_delimiters_too_wide() {
+    let path = write("bad.csv", &vec![b'\n'; 20 << 20]);
+    assert_eq!(
+        load(&path, "y", C).unwrap_err().code,
+        "nnc::data::empty_file"
+    );
+    let (err, _) = fails(&",".repeat(3 << 20), "y", C);
+    assert_eq!(err.code, "nnc::data::record_too_long");
+    assert!(
+        err.message.starts_with("the header of data file `")
+            && err
+                .message
+                .ends_with("bad.csv` has more than 1048576 fields"),
+        "{}",
+        err.message
+    );
+    assert!(err.location().unwrap().ends_with("bad.csv:1:1"));
+}
+
+// ---- memory of a long header ----
+
+/// Forwards to the system allocator, counting the bytes each thread holds and its peak.
+struct Counting;
+
+thread_local! {
+    static HELD: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+fn held(delta: isize) {
+    HELD.with(|h| {
+        let now = h.get().saturating_add_signed(delta);
+        h.set(now);
+        PEAK.with(|p| p.set(p.get().max(now)));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
+// thread-local `Cell`s with constant initializers, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        held(layout.size() as isize);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        held(-(layout.size() as isize));
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        held(new_size as isize - layout.size() as isize);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_long_header_is_held_about_twice_not_nine_times() {
+    // One column name of 40 MiB: five blocks of the reader.
+    let len = 40 << 20;
+    let mut text = vec![b'n'; len];
+    text.extend_from_slice(b",y\n1,2\n");
+    let path = write("long.csv", &text);
+    drop(text);
+    let before = HELD.with(Cell::get);
+    PEAK.with(|p| p.set(before));
+    let names = header_names(&path, &ReadOptions::default()).unwrap();
+    let peak = PEAK.with(Cell::get) - before;
+    assert_eq!((names[0].len(), names[1].as_str()), (len, "y"));
+    // The record's bytes while it is read, its names, and a block or two of the file.
+    assert!(
+        peak < 3 * len,
+        "reading a header of {len} bytes held {peak} bytes at once"
+    );
+}
+
+// ---- the command line on pipes, FIFOs and devices ----
+
+/// How long `nnc` may wait on a pipe before it is taken to hang: far beyond what any of these
+/// runs takes (a second or two), so only a hang (as on opening a FIFO again) reaches it.
+const HANG: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `nnc` with `args` in `dir`, its standard input fed by `stdin` on a thread of its own (which
+/// stops when `nnc` closes the pipe). A run still going after [`HANG`] is killed, and its
+/// output says so.
+fn nnc_fed(
+    dir: &Path,
+    args: &[&str],
+    stdin: impl FnOnce(&mut dyn std::io::Write) + Send + 'static,
+) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the nnc binary runs");
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin(&mut input));
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (done, pid) = (done.clone(), child.id());
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                if start.elapsed() > HANG {
+                    let _ = Command::new("kill").arg(pid.to_string()).status();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
+    let mut out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::Relaxed);
+    watchdog.join().unwrap();
+    writer.join().unwrap();
+    if out.status.code().is_none() {
+        out.stderr.extend_from_slice(b"\n(killed: nnc hung)");
+    }
+    out
+}
+
+/// Iris's model beside a copy of its data in a fresh folder, with a FIFO named `fifo.csv`.
+#[cfg(unix)]
+fn iris_folder(name: &str) -> PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nnc-data-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::copy(root.join("iris.nn"), dir.join("iris.nn")).unwrap();
+    std::fs::copy(root.join("data/iris.csv"), dir.join("data/iris.csv")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("fifo.csv"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    dir
+}
+
+/// Write `bytes` into the FIFO at `path` on a thread, once a reader opens it.
+#[cfg(unix)]
+fn fifo_writer(path: PathBuf, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        // The reader may stop early (an error in the data): a broken pipe is its right.
+        let _ = std::io::Write::write_all(&mut f, &bytes);
+    })
+}
+
+/// What a run prints, without its first line (compile and training times).
+fn metrics(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(unix)]
+#[test]
+fn training_reads_a_pipe_and_a_fifo_as_a_stream() {
+    let dir = iris_folder("train");
+    let csv = std::fs::read(dir.join("data/iris.csv")).unwrap();
+    let run = ["run", "iris.nn", "--epochs", "3", "-q"];
+    let from_file = metrics(&nnc_fed(&dir, &run, |_| {}));
+    let piped = {
+        let csv = csv.clone();
+        nnc_fed(
+            &dir,
+            &[&run[..], &["--data", "/dev/stdin"]].concat(),
+            move |w| {
+                w.write_all(&csv).unwrap();
+            },
+        )
+    };
+    assert_eq!(metrics(&piped), from_file);
+    let writer = fifo_writer(dir.join("fifo.csv"), csv.clone());
+    let fifo = nnc_fed(&dir, &[&run[..], &["--data", "fifo.csv"]].concat(), |_| {});
+    writer.join().unwrap();
+    assert_eq!(metrics(&fifo), from_file);
+
+    // An error in a FIFO's rows is reported without opening it again (which waited for a
+    // writer that had gone).
+    let mut ragged = csv;
+    ragged.extend_from_slice(b"1,2,3\n");
+    let writer = fifo_writer(dir.join("fifo.csv"), ragged);
+    let out = nnc_fed(&dir, &["check", "iris.nn", "--data", "fifo.csv"], |_| {});
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("nnc::data::ragged_row"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_record_that_never_ends_is_a_diagnostic_from_a_device_or_a_pipe() {
+    let dir = iris_folder("endless");
+    let model = std::fs::read_to_string(dir.join("iris.nn")).unwrap();
+    let zero = model.replace("data/iris.csv", "/dev/zero");
+    assert_ne!(zero, model);
+    std::fs::write(dir.join("zero.nn"), zero).unwrap();
+    let out = nnc_fed(&dir, &["check", "zero.nn"], |_| {});
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nnc::data::record_too_long")
+            && err.contains("the header of data file `/dev/zero` is longer than 256 MiB")
+            && err.contains("help:"),
+        "{err}"
+    );
+
+    // A data row without end, streamed through a pipe: named by its row, as a pipe cannot be
+    // read again to count its lines.
+    let out = nnc_fed(&dir, &["check", "iris.nn", "--data", "/dev/stdin"], |w| {
+        let head = b"sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm,species\n";
+        let mut go = w
+            .write_all(head)
+            .and_then(|()| w.write_all(b"1,2,3,4,setosa\n5,"));
+        let block = vec![b'7'; 1 << 20];
+        while go.is_ok() {
+            go = w.write_all(&block);
+        }
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nnc::data::record_too_long")
+            && err.contains("data row 2 of data file `/dev/stdin` is longer than 256 MiB"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_piped_file_with_a_text_column_is_read_once() {
+    // A column of text is interned as it streams by (a pipe cannot be read a second time for
+    // it), and errors name the data row (a pipe cannot be read again to count lines).
+    let dir = iris_folder("text");
+    let model = "data {\n  path: \"cities.csv\"\n  target: \"y\"\n}\nmodel {\n  input\n  output(1)\n}\nloss: mse\ntrain {\n  epochs: 2\n}\n";
+    std::fs::write(dir.join("model.nn"), model).unwrap();
+    let mut csv = String::from("x,city,y\n");
+    for r in 0..60 {
+        csv.push_str(&format!(
+            "{r},{},{}.5\n",
+            ["paris", "rome", "oslo"][r % 3],
+            r % 7
+        ));
+    }
+    std::fs::write(dir.join("cities.csv"), &csv).unwrap();
+    let run = ["run", "model.nn", "-q"];
+    let from_file = metrics(&nnc_fed(&dir, &run, |_| {}));
+    let feed =
+        |text: String| move |w: &mut dyn std::io::Write| w.write_all(text.as_bytes()).unwrap();
+    let piped = nnc_fed(
+        &dir,
+        &[&run[..], &["--data", "/dev/stdin"]].concat(),
+        feed(csv.clone()),
+    );
+    assert_eq!(metrics(&piped), from_file);
+    let writer = fifo_writer(dir.join("fifo.csv"), csv.clone().into_bytes());
+    let fifo = nnc_fed(&dir, &[&run[..], &["--data", "fifo.csv"]].concat(), |_| {});
+    writer.join().unwrap();
+    assert_eq!(metrics(&fifo), from_file);
+
+    let check = ["check", "model.nn", "--data", "/dev/stdin"];
+    let stderr = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let bad_target = csv.replace("\n5,oslo,5.5\n", "\n5,oslo,x\n");
+    let err = stderr(nnc_fed(&dir, &check, feed(bad_target)));
+    assert!(
+        err.contains("nnc::data::non_numeric_target")
+            && err.contains("data row 6 of data file `/dev/stdin`")
+            && err.contains("this row has `x`"),
+        "{err}"
+    );
+    let err = stderr(nnc_fed(
+        &dir,
+        &check,
+        feed(csv.replace("\n5,oslo,5.5\n", "\n5,oslo\n")),
+    ));
+    assert!(
+        err.contains("data row 6 of data file `/dev/stdin` has 2 fields"),
+        "{err}"
+    );
+    let ids: String = (0..1500).map(|r| format!("{r},id{r},1.5\n")).collect();
+    let err = stderr(nnc_fed(&dir, &check, feed(format!("x,city,y\n{ids}"))));
+    assert!(
+        err.contains("nnc::data::too_many_categories") && err.contains("more than 1000 distinct"),
+        "{err}"
+    );
 }

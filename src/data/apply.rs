@@ -356,7 +356,7 @@ fn unseen_warning(
         .cell_error(
             "nnc::data::unseen_categories",
             format!(
-                "{count} of {rows} {many} of data file `{}` have a category of column `{column}` that the training rows never had (the first on line {line}): the column's inputs are all zeros for them",
+                "{count} of {rows} {many} of data file `{}` have a category of column `{column}` that the training rows never had (the first on {line}): the column's inputs are all zeros for them",
                 table.name()
             ),
             first,

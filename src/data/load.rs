@@ -5,11 +5,11 @@
 //! file; this module turns its findings into diagnostics, re-reading the file only to render one.
 //! It must not fit statistics or know about splits: that is `preprocess`'s job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::read::{self, Cells, CsvStream, Header, Plan, Problem, MISSING_CODE};
-use super::table::{cell_span, DataText, Named, ReadOptions, TargetSpec};
+use super::read::{self, Cells, CsvStream, Header, Intern, Limit, Plan, Problem, MISSING_CODE};
+use super::table::{cell_span, row_place, DataText, Named, ReadOptions, TargetSpec};
 use super::table::{Column, ColumnKind, Table, Target, TargetColumn, NO_LABEL};
 use super::{spans, DataOrigin, TargetKind};
 use crate::diag::{did_you_mean, Diagnostic, Source, Span};
@@ -135,7 +135,9 @@ fn open_stream<R: std::io::Read>(
     };
     let mut header = header;
     for n in &mut header.names {
-        *n = n.trim().to_string();
+        if n.trim().len() != n.len() {
+            *n = n.trim().to_string();
+        }
     }
     Ok((stream, header))
 }
@@ -174,6 +176,9 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
     }
     let forced = columns_named(&table, &opts.categorical, "categorical", origin)?;
     let classes = target.is_some_and(|t| t.kind == TargetKind::Classes);
+    // A file read once (a pipe) interns every column in case it is text, up to the categories
+    // a column may have; a file read again interns text found late in a second pass.
+    let once = !table.text.rereadable();
     let mut plan = Plan {
         delimiter,
         missing: read::DEFAULT_MISSING
@@ -182,7 +187,15 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
             .chain(opts.missing_markers.iter().cloned())
             .collect(),
         text: (0..width)
-            .map(|c| forced.contains(&c) || (classes && Some(c) == target_col))
+            .map(|c| {
+                if forced.contains(&c) || (classes && Some(c) == target_col) {
+                    Intern::All
+                } else if once && !ignored.contains(&c) {
+                    Intern::UpTo(MAX_CATEGORIES)
+                } else {
+                    Intern::No
+                }
+            })
             .collect(),
         numbers: true,
         decimal_comma: opts.decimal_comma,
@@ -228,6 +241,8 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         let kind = if forced.contains(&col) {
             ColumnKind::Categorical
         } else if counts.text == 0 {
+            // Interned only in case it was text.
+            table.cells.text[col] = None;
             ColumnKind::Numeric
         } else if counts.numbers * 2 >= counts.numbers + counts.text {
             return Err(mixed_column(&table, col));
@@ -247,20 +262,18 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         });
     }
     if !late.is_empty() {
-        plan.text = (0..width).map(|c| late.contains(&c)).collect();
+        plan.text = (0..width)
+            .map(|c| match late.contains(&c) {
+                true => Intern::All,
+                false => Intern::No,
+            })
+            .collect();
         plan.numbers = false;
         let input = open().map_err(|e| io_error(&table.text, &e))?;
         let (stream, _) = open_stream(input, &table.text, tsv, opts)?;
         let again = stream.read_rows(&plan, width);
         if again.rows != table.rows || again.problem.is_some() {
-            return Err(Diagnostic::new(
-                "nnc::data::changed",
-                format!(
-                    "data file `{}` changed while it was being read",
-                    table.name()
-                ),
-            )
-            .with_help("run again once nothing else is writing the file"));
+            return Err(changed(table.name()));
         }
         for col in late {
             table.cells.text[col] = again.text[col].clone();
@@ -290,6 +303,22 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
         )?);
     }
     Ok(table)
+}
+
+/// The file read again (for a column found to hold text late) gave other rows than the first
+/// time: another program wrote it meanwhile.
+pub fn changed(name: &str) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::data::changed",
+        format!("data file `{name}` changed while it was being read"),
+    )
+    .with_help("run again once nothing else is writing the file")
+}
+
+/// The text of `span` in `source`; empty where the source no longer holds it (a file that
+/// changed, or one that cannot be read again).
+fn text_at(source: &Source, span: Span) -> &str {
+    source.text.get(span.start..span.end).unwrap_or_default()
 }
 
 /// The CSV columns of a list of names from the `.nn` file; an unknown name is an error there.
@@ -339,12 +368,12 @@ fn mixed_column(table: &Table, col: usize) -> Diagnostic {
         .expect("invariant: a mixed column has a first text cell");
     let source = table.source();
     let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim().trim_matches('"');
+    let cell = counts.first_text_value.as_deref().unwrap_or_default();
     let column = &table.header[col];
     Diagnostic::new(
         "nnc::data::not_a_number",
         format!(
-            "line {} of data file `{}`: `{cell}` in column `{column}` is not a number",
+            "{} of data file `{}`: `{cell}` in column `{column}` is not a number",
             table.line(&source, row),
             table.name()
         ),
@@ -366,12 +395,10 @@ fn mixed_column(table: &Table, col: usize) -> Diagnostic {
 /// A text column whose first text reads as a number with a decimal comma (`5,1`) is a file
 /// written with decimal commas, not a column of categories.
 fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
-    let Some(row) = table.cells.counts[col].first_text else {
+    let counts = &table.cells.counts[col];
+    let (Some(row), Some(cell)) = (counts.first_text, counts.first_text_value.as_deref()) else {
         return Ok(());
     };
-    let source = table.source();
-    let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim().trim_matches('"');
     let looks_decimal = cell.matches(',').count() == 1
         && cell.replacen(',', ".", 1).parse::<f64>().is_ok()
         && cell
@@ -380,6 +407,8 @@ fn check_decimal_comma(table: &Table, col: usize) -> Result<(), Diagnostic> {
     if !looks_decimal {
         return Ok(());
     }
+    let source = table.source();
+    let span = table.cell(&source, row, col);
     let column = &table.header[col];
     Err(Diagnostic::new(
         "nnc::data::decimal_comma",
@@ -417,18 +446,24 @@ fn check_cardinality(
         ),
     };
     let source = || table.source();
-    if distinct > MAX_CATEGORIES {
+    // A column interned in case it was text stops counting past the limit.
+    let overflowed = table.cells.text[col].as_ref().is_some_and(|t| t.overflowed);
+    if overflowed || distinct > MAX_CATEGORIES {
+        let count = match overflowed {
+            true => format!("more than {MAX_CATEGORIES}"),
+            false => distinct.to_string(),
+        };
         let source = source();
         let span = table.header_cell(&source, col);
         let d = Diagnostic::new(
             "nnc::data::too_many_categories",
             format!(
-                "column `{column}` of data file `{}` has {distinct} distinct values; one-hot encoding it would add {distinct} inputs (the limit is {MAX_CATEGORIES})",
+                "column `{column}` of data file `{}` has {count} distinct values; one-hot encoding it would add {count} inputs (the limit is {MAX_CATEGORIES})",
                 table.name()
             ),
         )
         .with_source(&source)
-        .with_label(span, format!("{distinct} distinct values"))
+        .with_label(span, format!("{count} distinct values"))
         .with_help(help);
         return Err(with_categorical_origin(d, named, origin));
     }
@@ -644,12 +679,15 @@ fn check_continuous_target(
 fn non_numeric_target(table: &Table, row: usize, col: usize, origin: &DataOrigin) -> Diagnostic {
     let source = table.source();
     let span = table.cell(&source, row, col);
-    let cell = source.text[span.start..span.end].trim();
+    let cell = table.cells.counts[col]
+        .first_text_value
+        .as_deref()
+        .unwrap_or_default();
     let column = &table.header[col];
     let diag = Diagnostic::new(
         "nnc::data::non_numeric_target",
         format!(
-            "line {} of data file `{}`: target `{column}` must be numeric for a regression loss, but this row has `{cell}`",
+            "{} of data file `{}`: target `{column}` must be numeric for a regression loss, but this row has `{cell}`",
             table.line(&source, row),
             table.name()
         ),
@@ -731,7 +769,7 @@ fn problem(
             format!("cannot read data file `{name}`: {e}"),
         )
         .with_help("check that the file is readable"),
-        Problem::Ragged { start, found, .. } => {
+        Problem::Ragged { start, found, row } => {
             let source = text.source();
             let expected = width.unwrap_or(header.len());
             let found = *found;
@@ -751,11 +789,11 @@ fn problem(
             } else {
                 (record, format!("{found} field{} here", plural(found)))
             };
-            let line = source.line_col(*start).0;
+            let line = row_place(text, &source, *start, *row);
             Diagnostic::new(
                 "nnc::data::ragged_row",
                 format!(
-                    "line {line} of data file `{name}` has {found} field{}, expected {expected} like the header",
+                    "{line} of data file `{name}` has {found} field{}, expected {expected} like the header",
                     plural(found)
                 ),
             )
@@ -766,15 +804,16 @@ fn problem(
                 delimiter_name(delimiter)
             ))
         }
-        Problem::NotFinite { start, column, .. } => {
+        Problem::TooLong { start, row, limit } => too_long(text, *start, *row, *limit),
+        Problem::NotFinite { start, column, row } => {
             let source = text.source();
             let span = cell_span(&source, *start, *column, delimiter);
-            let cell = source.text[span.start..span.end].trim();
-            let line = source.line_col(*start).0;
+            let cell = text_at(&source, span).trim();
+            let line = row_place(text, &source, *start, *row);
             Diagnostic::new(
                 "nnc::data::not_finite",
                 format!(
-                    "line {line} of data file `{name}`: `{cell}` in column `{}` is not a finite number",
+                    "{line} of data file `{name}`: `{cell}` in column `{}` is not a finite number",
                     header.get(*column).map_or("?", String::as_str)
                 ),
             )
@@ -782,6 +821,60 @@ fn problem(
             .with_label(span, "infinite")
             .with_help("infinite values are not supported: replace them with a number, or leave the cell empty to treat it as missing")
         }
+    }
+}
+
+/// How many bytes of a record too long to show whole a diagnostic shows.
+const SHOWN: usize = 80;
+
+/// A record past the reader's limits: named by its line when the file can be read again to
+/// count lines (and then its start shown), else as the header or by its data row.
+fn too_long(text: &DataText, start: usize, row: Option<usize>, limit: Limit) -> Diagnostic {
+    let name = text.name();
+    let (what, label, help) = match limit {
+        Limit::Bytes(n) => (
+            format!("is longer than {}", bytes(n)),
+            format!("{} without a line break", bytes(n)),
+            format!("a record (the header or one row) may be at most {}: check that the file is CSV text with a line break after each row, and that no quote `\"` is left open (it runs on to the end of the file)", bytes(n)),
+        ),
+        Limit::Fields(n) => (
+            format!("has more than {n} fields"),
+            format!("more than {n} fields"),
+            format!("a record (the header or one row) may have at most {n} fields: check that the file is a CSV table, with one field per column"),
+        ),
+    };
+    let shown = text.prefix(start + SHOWN);
+    let message = match (row, &shown) {
+        (None, _) => format!("the header of data file `{name}` {what}"),
+        (Some(_), Some(source)) => format!(
+            "the row starting on line {} of data file `{name}` {what}",
+            source.line_col(start).0
+        ),
+        (Some(row), None) => format!("data row {} of data file `{name}` {what}", row + 1),
+    };
+    let diag = Diagnostic::new("nnc::data::record_too_long", message).with_help(help);
+    let Some(source) = shown.filter(|s| start < s.text.len()) else {
+        return diag;
+    };
+    // The record's first line as far as it was read, marked as going on.
+    let line_end = source.text[start..]
+        .find(['\n', '\r'])
+        .map_or(source.text.len(), |i| start + i);
+    let source = if line_end == source.text.len() {
+        Source::new(source.name.clone(), format!("{} …", source.text))
+    } else {
+        source
+    };
+    diag.with_source(&source)
+        .with_label(Span::new(start, line_end), label)
+}
+
+/// A size in bytes as a person reads it: MiB when it is a whole number of them.
+fn bytes(n: usize) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -832,6 +925,8 @@ fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnost
 
 fn check_header(table: &Table) -> Result<(), Diagnostic> {
     let name = table.name();
+    // The first column of each name: a wide header is checked in one pass, not one per column.
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(table.header.len());
     for (col, column) in table.header.iter().enumerate() {
         if column.is_empty() {
             let source = table.source();
@@ -845,7 +940,7 @@ fn check_header(table: &Table) -> Result<(), Diagnostic> {
                 "give every column a name in the header row (a trailing delimiter adds an empty column)",
             ));
         }
-        if let Some(first) = table.header[..col].iter().position(|c| c == column) {
+        if let Some(&first) = seen.get(column.as_str()) {
             let source = table.source();
             return Err(Diagnostic::new(
                 "nnc::data::duplicate_column",
@@ -859,6 +954,7 @@ fn check_header(table: &Table) -> Result<(), Diagnostic> {
             .with_label(table.header_cell(&source, first), "first one")
             .with_help("rename one of them: columns are selected by name"));
         }
+        seen.insert(column, col);
     }
     Ok(())
 }

@@ -12,14 +12,15 @@ mod load;
 mod number;
 mod preprocess;
 mod read;
+mod records;
 mod spans;
 mod split;
 mod table;
 
 pub use batch::Batcher;
 pub use load::{
-    header_names, last_column, load_csv, load_table, parse_csv, parse_table, unknown_column,
-    MAX_CATEGORIES,
+    changed, header_names, last_column, load_csv, load_table, parse_csv, parse_table,
+    unknown_column, MAX_CATEGORIES,
 };
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,

@@ -843,11 +843,17 @@ mod tests {
         // (interquartile range 0): dividing by the spread would make every value NaN.
         let constant = "k,y\n5,p\n5,q\n5,p\n5,q\n";
         let (f, x) = fitted_k(constant, Scaling::Minmax);
-        assert!(matches!(f, Feature::Numeric { scale, .. } if scale == 1.0), "{f:?}");
+        assert!(
+            matches!(f, Feature::Numeric { scale, .. } if scale == 1.0),
+            "{f:?}"
+        );
         assert_eq!(x, [0.0; 4]);
         let quartiles = "k,y\n1,p\n2,q\n2,p\n2,q\n2,p\n2,q\n3,p\n";
         let (f, x) = fitted_k(quartiles, Scaling::Robust);
-        assert!(matches!(f, Feature::Numeric { scale, .. } if scale == 1.0), "{f:?}");
+        assert!(
+            matches!(f, Feature::Numeric { scale, .. } if scale == 1.0),
+            "{f:?}"
+        );
         assert_eq!(x, [-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
     }
 

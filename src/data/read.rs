@@ -2,7 +2,8 @@
 //! columns that need it, interned text), without holding the file in memory. The file is read in
 //! blocks; a block without a quote character is cut into lines and parsed on every core at once,
 //! and from the first quote on the rest of the file goes through `csv_core`'s quote-aware state
-//! machine on one core. Numbers are stored as `f32(x − reference)` with a reference per column
+//! machine on one core (`records`), as the header does. Both paths end a line at `\n`, `\r\n` or a
+//! bare `\r`, and both stop at a record past the [`Limits`]. Numbers are stored as `f32(x − reference)` with a reference per column
 //! (the first row's value, or one fitted earlier), so the f32 keeps the precision of the spread of
 //! a column rather than of its magnitude; values that do not fit are kept exactly on the side.
 //! Problems are returned as byte offsets: turning them into diagnostics is `load`'s job.
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use super::number::{decimal_prefix, parse_f64};
+use super::records::{Found, Records};
 
 /// The marker of a missing text cell in [`TextColumn::codes`].
 pub(crate) const MISSING_CODE: u32 = u32::MAX;
@@ -20,14 +22,39 @@ pub(crate) const MISSING_CODE: u32 = u32::MAX;
 const BLOCK: usize = 8 << 20;
 const PARALLEL_MIN: usize = 1 << 20;
 
+/// The longest record (the header or one row) and the most fields in one: past either, reading
+/// stops with [`Problem::TooLong`]. A record is held whole while it is read, so without a bound a
+/// file that never ends a line (`/dev/zero`, or a file whose line breaks were lost) would be read
+/// until memory runs out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Limits {
+    pub bytes: usize,
+    pub fields: usize,
+}
+
+/// 256 MiB is far past any row of a real table (a million numeric columns are about 10 MB) and
+/// small beside this machine's memory; a million fields is 64 times a spreadsheet's 16,384
+/// columns, and each column costs memory (its counts, its name) before any row is read.
+pub(crate) const LIMITS: Limits = Limits {
+    bytes: 256 << 20,
+    fields: 1 << 20,
+};
+
+/// Which of the [`Limits`] a record is past, with its value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Limit {
+    Bytes(usize),
+    Fields(usize),
+}
+
 /// What to do with each column while reading.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub delimiter: u8,
     /// Lower-cased markers of a missing value.
     pub missing: Vec<String>,
-    /// Columns whose text is interned (class targets, categorical features).
-    pub text: Vec<bool>,
+    /// Per column, whether its texts are interned (class targets, categorical features).
+    pub text: Vec<Intern>,
     /// Whether numbers are stored at all (a second pass that only collects text skips them).
     pub numbers: bool,
     /// Per column, the value subtracted before the f32 cast; `None` takes the first data row's.
@@ -55,6 +82,17 @@ impl Plan {
     }
 }
 
+/// Whether a column's texts are interned while reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Intern {
+    No,
+    All,
+    /// In case the column turns out to be text, when the file cannot be read a second time to
+    /// intern it then (a pipe): up to this many distinct texts, past which the column could
+    /// only be refused as having too many categories (see [`TextColumn::overflowed`]).
+    UpTo(usize),
+}
+
 /// The markers every file understands, besides an empty cell.
 pub(crate) const DEFAULT_MISSING: &[&str] = &["NA", "N/A", "NaN", "null", "?"];
 
@@ -65,6 +103,8 @@ pub(crate) struct Counts {
     pub text: usize,
     pub missing: usize,
     pub first_text: Option<usize>,
+    /// The first text, as written (trimmed), for diagnostics that cannot read the file again.
+    pub first_text_value: Option<String>,
     pub first_missing: Option<usize>,
 }
 
@@ -75,6 +115,7 @@ impl Counts {
         self.missing += other.missing;
         if self.first_text.is_none() {
             self.first_text = other.first_text.map(|r| r + row_offset);
+            self.first_text_value.clone_from(&other.first_text_value);
         }
         if self.first_missing.is_none() {
             self.first_missing = other.first_missing.map(|r| r + row_offset);
@@ -88,12 +129,49 @@ pub(crate) struct TextColumn {
     pub names: Vec<String>,
     pub codes: Vec<u32>,
     index: HashMap<String, u32>,
+    /// At most this many names are kept ([`Intern::UpTo`]).
+    cap: Option<usize>,
+    /// The column had more distinct texts than its cap: names and codes were dropped.
+    pub overflowed: bool,
 }
 
 impl TextColumn {
+    fn new(intern: Intern) -> Option<Self> {
+        match intern {
+            Intern::No => None,
+            Intern::All => Some(TextColumn::default()),
+            Intern::UpTo(cap) => Some(TextColumn {
+                cap: Some(cap),
+                ..TextColumn::default()
+            }),
+        }
+    }
+
+    fn push_missing(&mut self) {
+        if !self.overflowed {
+            self.codes.push(MISSING_CODE);
+        }
+    }
+
+    /// Past the cap: keep nothing more, and free what was kept.
+    fn overflow(&mut self) {
+        *self = TextColumn {
+            cap: self.cap,
+            overflowed: true,
+            ..TextColumn::default()
+        };
+    }
+
     fn push(&mut self, cell: &str) {
+        if self.overflowed {
+            return;
+        }
         let code = match self.index.get(cell) {
             Some(&c) => c,
+            None if self.cap.is_some_and(|cap| self.names.len() >= cap) => {
+                self.overflow();
+                return;
+            }
             None => {
                 let c = self.names.len() as u32;
                 self.index.insert(cell.to_string(), c);
@@ -105,6 +183,10 @@ impl TextColumn {
     }
 
     fn absorb(&mut self, other: TextColumn) {
+        if self.overflowed || other.overflowed {
+            self.overflow();
+            return;
+        }
         let remap: Vec<u32> = other
             .names
             .into_iter()
@@ -125,6 +207,9 @@ impl TextColumn {
                 remap[c as usize]
             }
         }));
+        if self.cap.is_some_and(|cap| self.names.len() > cap) {
+            self.overflow();
+        }
     }
 }
 
@@ -145,8 +230,15 @@ pub(crate) enum Problem {
     },
     /// Bytes that are not UTF-8, at this offset.
     NotUtf8 { offset: usize },
-    /// The quote-aware reader gave up (only on a record longer than memory allows).
+    /// The input could not be read.
     Io(String),
+    /// A record past the [`Limits`], starting at `start`; `row` is its data row (`None` for the
+    /// header).
+    TooLong {
+        start: usize,
+        row: Option<usize>,
+        limit: Limit,
+    },
 }
 
 /// Everything read from the data rows.
@@ -188,10 +280,11 @@ struct Sink<'p> {
     /// Per byte, whether a missing marker can start with it (in either case): a cell starting
     /// with any other byte is not missing, without comparing it to every marker.
     marker_start: [bool; 256],
+    limits: Limits,
 }
 
 impl<'p> Sink<'p> {
-    fn new(plan: &'p Plan, references: Option<Vec<f64>>, width: usize) -> Self {
+    fn new(plan: &'p Plan, references: Option<Vec<f64>>, width: usize, limits: Limits) -> Self {
         let mut marker_start = [false; 256];
         for m in &plan.missing {
             if let Some(&b) = m.as_bytes().first() {
@@ -205,6 +298,7 @@ impl<'p> Sink<'p> {
             cells: Cells::new(plan, width),
             fields: Vec::new(),
             marker_start,
+            limits,
         }
     }
 
@@ -293,7 +387,7 @@ impl<'p> Sink<'p> {
             counts.missing += 1;
             counts.first_missing.get_or_insert(row);
             if let Some(t) = &mut c.text[col] {
-                t.codes.push(MISSING_CODE);
+                t.push_missing();
             }
         } else {
             match number.map_or_else(|| self.plan.number(cell), Ok) {
@@ -317,7 +411,10 @@ impl<'p> Sink<'p> {
                 }
                 Err(_) => {
                     counts.text += 1;
-                    counts.first_text.get_or_insert(row);
+                    if counts.first_text.is_none() {
+                        counts.first_text = Some(row);
+                        counts.first_text_value = Some(cell.to_string());
+                    }
                 }
             }
             if let Some(t) = &mut c.text[col] {
@@ -332,6 +429,9 @@ impl<'p> Sink<'p> {
 
     /// Close a row of `n` fields; returns false (and records the problem) when it is ragged.
     fn end_row(&mut self, n: usize, start: usize) -> bool {
+        if n > self.limits.fields {
+            return self.too_long(start, Limit::Fields(self.limits.fields));
+        }
         let c = &mut self.cells;
         if n != c.width {
             c.problem = Some(Problem::Ragged {
@@ -346,16 +446,35 @@ impl<'p> Sink<'p> {
         true
     }
 
-    /// Quote-free text made of whole lines, starting at byte `base` of the file.
+    /// Stop at the row starting at `start`, past a limit; returns false.
+    fn too_long(&mut self, start: usize, limit: Limit) -> bool {
+        self.cells.problem = Some(Problem::TooLong {
+            start,
+            row: Some(self.cells.rows),
+            limit,
+        });
+        false
+    }
+
+    /// Quote-free text made of whole lines, starting at byte `base` of the file. A line ends at
+    /// `\n` or `\r` (so `\r\n` leaves an empty line between them, skipped like a blank one), as
+    /// `csv_core` ends a record.
     fn lines(&mut self, text: &'p str, base: usize) {
         let delimiter = self.plan.delimiter as char;
+        let bytes = text.as_bytes();
         let mut at = 0;
-        for line in text.split_inclusive('\n') {
+        while at < bytes.len() {
+            let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+            // Line breaks are ASCII, so `at` and `end` are character boundaries.
+            let line = &text[at..end];
             let start = base + at;
-            at += line.len();
-            let line = line.trim_end_matches(['\n', '\r']);
+            at = end + 1;
             if line.is_empty() {
                 continue;
+            }
+            if line.len() > self.limits.bytes {
+                self.too_long(start, Limit::Bytes(self.limits.bytes));
+                return;
             }
             let go = if delimiter.is_ascii() {
                 self.line(line, start)
@@ -378,11 +497,7 @@ impl Cells {
     fn new(plan: &Plan, width: usize) -> Self {
         Cells {
             width,
-            text: plan
-                .text
-                .iter()
-                .map(|&t| t.then(TextColumn::default))
-                .collect(),
+            text: plan.text.iter().map(|&t| TextColumn::new(t)).collect(),
             counts: vec![Counts::default(); width],
             ..Cells::default()
         }
@@ -423,6 +538,11 @@ impl Cells {
                 start,
                 column,
             },
+            Problem::TooLong { start, row, limit } => Problem::TooLong {
+                start,
+                row: row.map(|r| r + offset),
+                limit,
+            },
             other => other,
         });
     }
@@ -442,6 +562,10 @@ pub(crate) struct CsvStream<R> {
     base: usize,
     eof: bool,
     pub delimiter: u8,
+    pub limits: Limits,
+    /// Bytes given to `csv_core` for the header, for tests that bound the work.
+    #[cfg(test)]
+    header_work: usize,
 }
 
 impl<R: Read> CsvStream<R> {
@@ -456,6 +580,9 @@ impl<R: Read> CsvStream<R> {
             base,
             eof,
             delimiter: b',',
+            limits: LIMITS,
+            #[cfg(test)]
+            header_work: 0,
         };
         if s.buf.starts_with("\u{feff}".as_bytes()) {
             s.buf.drain(..3);
@@ -469,84 +596,29 @@ impl<R: Read> CsvStream<R> {
         &self.buf
     }
 
-    /// Read the header record. `None` for a file without any record.
+    /// Read the header record through `csv_core` (a header is often quoted even when the data is
+    /// not), a block at a time. `None` for a file without any record.
     pub fn header(&mut self) -> Result<Option<Header>, Problem> {
-        let mut fields = Vec::new();
-        match self.next_quoted(&mut fields)? {
-            None => Ok(None),
-            Some(start) => Ok(Some(Header {
-                names: fields,
-                start,
-            })),
-        }
-    }
-
-    /// One record through `csv_core` from the start of the buffer, consuming it. Used for the
-    /// header, which is often quoted even when the data is not.
-    fn next_quoted(&mut self, out: &mut Vec<String>) -> Result<Option<usize>, Problem> {
+        let mut records = Records::new(self.delimiter, self.limits);
         loop {
-            let mut reader = csv_core::ReaderBuilder::new()
-                .delimiter(self.delimiter)
-                .build();
-            let mut output = vec![0u8; self.buf.len() + 1];
-            let mut ends = vec![0usize; self.buf.len() + 2];
-            let skip = self
-                .buf
-                .iter()
-                .position(|b| !matches!(b, b'\r' | b'\n'))
-                .unwrap_or(self.buf.len());
-            let input = &self.buf[skip..];
-            let (result, read, _, n_ends) = reader.read_record(input, &mut output, &mut ends);
-            let complete = match result {
-                csv_core::ReadRecordResult::Record => true,
-                csv_core::ReadRecordResult::End => return Ok(None),
-                _ if self.eof => {
-                    // The last record without a terminator: finish it.
-                    let (r, _, _, n) = reader.read_record(&[], &mut output, &mut ends);
-                    if matches!(r, csv_core::ReadRecordResult::Record) {
-                        self.collect(&output, &ends[..n], out)?;
-                        let start = self.base + skip;
-                        self.consume(skip + read);
-                        return Ok(Some(start));
-                    }
-                    if input.is_empty() {
-                        return Ok(None);
-                    }
-                    false
+            let (used, found) = records.next(&self.buf, self.base, self.eof);
+            self.consume(used);
+            #[cfg(test)]
+            {
+                self.header_work = records.fed;
+            }
+            match found? {
+                Found::Record(start) => {
+                    let (bytes, ends) = records.record();
+                    let names = fields(bytes, ends).map_err(|valid| Problem::NotUtf8 {
+                        offset: start + valid,
+                    })?;
+                    return Ok(Some(Header { names, start }));
                 }
-                _ => false,
-            };
-            if complete {
-                self.collect(&output, &ends[..n_ends], out)?;
-                let start = self.base + skip;
-                self.consume(skip + read);
-                return Ok(Some(start));
+                Found::End => return Ok(None),
+                Found::More => self.refill()?,
             }
-            if self.eof {
-                return Ok(None);
-            }
-            // The record is longer than the block: read more.
-            let want = self.buf.len() + BLOCK;
-            self.eof = fill(&mut self.input, &mut self.buf, want).map_err(io)?;
         }
-    }
-
-    fn collect(&self, output: &[u8], ends: &[usize], out: &mut Vec<String>) -> Result<(), Problem> {
-        out.clear();
-        let mut from = 0;
-        for &end in ends {
-            let bytes = &output[from..end];
-            match std::str::from_utf8(bytes) {
-                Ok(s) => out.push(s.to_string()),
-                Err(_) => {
-                    return Err(Problem::NotUtf8 {
-                        offset: self.base + find_invalid_utf8(&self.buf).unwrap_or(0),
-                    })
-                }
-            }
-            from = end;
-        }
-        Ok(())
     }
 
     fn consume(&mut self, n: usize) {
@@ -557,28 +629,26 @@ impl<R: Read> CsvStream<R> {
     /// Read every remaining record into cells following `plan`.
     pub fn read_rows(mut self, plan: &Plan, width: usize) -> Cells {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limits = self.limits;
         let mut references = plan.references.clone();
         let mut total = Cells::new(plan, width);
-        let mut quoted = false;
-        let mut carry_core: Option<CoreState> = None;
+        let mut quoted: Option<Records> = None;
+        // The bytes at the start of `buf` already searched for a quote and a line break, in vain.
+        let mut searched = 0;
         loop {
             if self.buf.is_empty() && self.eof {
                 break;
             }
-            if !quoted && memchr::memchr(b'"', &self.buf).is_some() {
-                quoted = true;
+            if quoted.is_none() && memchr::memchr(b'"', &self.buf[searched..]).is_some() {
+                quoted = Some(Records::new(self.delimiter, limits));
             }
-            if quoted {
-                let state = carry_core.get_or_insert_with(|| CoreState::new(self.delimiter));
-                let mut sink = Sink::new(plan, references.clone(), width);
-                let (consumed, stop) = state.feed(&self.buf, self.base, self.eof, &mut sink);
+            if let Some(records) = &mut quoted {
+                let mut sink = Sink::new(plan, references.clone(), width, limits);
+                let (consumed, stop) = feed(records, &self.buf, self.base, self.eof, &mut sink);
                 references = references.or(sink.references);
                 total.absorb(sink.cells);
                 self.consume(consumed);
                 if stop || total.problem.is_some() {
-                    break;
-                }
-                if self.eof && self.buf.is_empty() {
                     break;
                 }
                 if let Err(e) = self.refill() {
@@ -591,9 +661,20 @@ impl<R: Read> CsvStream<R> {
             let end = if self.eof {
                 self.buf.len()
             } else {
-                match memchr::memrchr(b'\n', &self.buf) {
-                    Some(i) => i + 1,
+                match memchr::memrchr2(b'\n', b'\r', &self.buf[searched..]) {
+                    Some(i) => searched + i + 1,
+                    None if self.buf.len() > limits.bytes => {
+                        total.problem = Some(Problem::TooLong {
+                            start: self.base,
+                            row: Some(total.rows),
+                            limit: Limit::Bytes(limits.bytes),
+                        });
+                        break;
+                    }
                     None => {
+                        // One line longer than what is buffered: read on, searching only the
+                        // new bytes next time.
+                        searched = self.buf.len();
                         if let Err(e) = self.refill() {
                             total.problem = Some(e);
                             break;
@@ -602,6 +683,7 @@ impl<R: Read> CsvStream<R> {
                     }
                 }
             };
+            searched = 0;
             let text = match std::str::from_utf8(&self.buf[..end]) {
                 Ok(t) => t,
                 Err(e) => {
@@ -618,7 +700,7 @@ impl<R: Read> CsvStream<R> {
             let parts = split_lines(text, if end >= PARALLEL_MIN { threads } else { 1 });
             let base = self.base;
             let results: Vec<Cells> = if parts.len() == 1 {
-                let mut sink = Sink::new(plan, refs.clone(), width);
+                let mut sink = Sink::new(plan, refs.clone(), width, limits);
                 sink.lines(text, base);
                 vec![sink.cells]
             } else {
@@ -627,7 +709,7 @@ impl<R: Read> CsvStream<R> {
                         .iter()
                         .map(|&(from, to)| {
                             scope.spawn(move || {
-                                let mut sink = Sink::new(plan, refs.clone(), width);
+                                let mut sink = Sink::new(plan, refs.clone(), width, limits);
                                 sink.lines(&text[from..to], base + from);
                                 sink.cells
                             })
@@ -655,6 +737,7 @@ impl<R: Read> CsvStream<R> {
         total
     }
 
+    /// Append the next block to what is left of the buffer.
     fn refill(&mut self) -> Result<(), Problem> {
         if !self.eof {
             let want = self.buf.len() + BLOCK;
@@ -662,6 +745,70 @@ impl<R: Read> CsvStream<R> {
         }
         Ok(())
     }
+}
+
+/// A record's fields as text; `Err` holds the offset into `bytes` of the first byte that is not
+/// UTF-8, plus one for each delimiter before it (its offset in the file, when nothing is quoted).
+fn fields(bytes: &[u8], ends: &[usize]) -> Result<Vec<String>, usize> {
+    let mut from = 0;
+    let mut out = Vec::with_capacity(ends.len());
+    for (i, &end) in ends.iter().enumerate() {
+        match std::str::from_utf8(&bytes[from..end]) {
+            Ok(s) => out.push(s.to_string()),
+            Err(e) => return Err(from + e.valid_up_to() + i),
+        }
+        from = end;
+    }
+    Ok(out)
+}
+
+/// Parse the records of `input` (at file offset `base`) into `sink`; returns the bytes consumed
+/// and whether to stop.
+fn feed(
+    records: &mut Records,
+    input: &[u8],
+    base: usize,
+    eof: bool,
+    sink: &mut Sink<'_>,
+) -> (usize, bool) {
+    let mut at = 0;
+    loop {
+        let (used, found) = records.next(&input[at..], base + at, eof);
+        at += used;
+        match found {
+            Ok(Found::Record(start)) => {
+                let (bytes, ends) = records.record();
+                if !emit(bytes, ends, start, sink) {
+                    return (at, true);
+                }
+            }
+            Ok(Found::More) => return (at, false),
+            Ok(Found::End) => return (at, true),
+            Err(Problem::TooLong { start, limit, .. }) => {
+                sink.too_long(start, limit);
+                return (at, true);
+            }
+            Err(p) => {
+                sink.cells.problem = Some(p);
+                return (at, true);
+            }
+        }
+    }
+}
+
+/// One record from `csv_core` into `sink`; returns false when reading must stop.
+fn emit(bytes: &[u8], ends: &[usize], start: usize, sink: &mut Sink<'_>) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        sink.cells.problem = Some(Problem::NotUtf8 { offset: start });
+        return false;
+    };
+    let mut fields = Vec::with_capacity(ends.len());
+    let mut from = 0;
+    for &end in ends {
+        fields.push(&text[from..end]);
+        from = end;
+    }
+    sink.row(fields.iter().copied(), start)
 }
 
 fn io(e: std::io::Error) -> Problem {
@@ -683,11 +830,7 @@ fn references_of<'a>(fields: impl Iterator<Item = &'a str>, width: usize) -> Vec
 
 /// The first data row of quote-free text, as references.
 fn first_row_references(text: &str, plan: &Plan, width: usize) -> Vec<f64> {
-    match text
-        .lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .find(|l| !l.is_empty())
-    {
+    match text.split(['\n', '\r']).find(|l| !l.is_empty()) {
         Some(line) => references_of(line.split(plan.delimiter as char), width),
         None => vec![0.0; width],
     }
@@ -711,7 +854,7 @@ fn split_lines(text: &str, n: usize) -> Vec<(usize, usize)> {
     let mut from = 0;
     for k in 1..n {
         let target = (bytes.len() * k / n).max(from);
-        let cut = match memchr::memchr(b'\n', &bytes[target..]) {
+        let cut = match memchr::memchr2(b'\n', b'\r', &bytes[target..]) {
             Some(i) => target + i + 1,
             None => break,
         };
@@ -745,104 +888,6 @@ fn fill(input: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Resul
     Ok(false)
 }
 
-fn find_invalid_utf8(bytes: &[u8]) -> Option<usize> {
-    std::str::from_utf8(bytes).err().map(|e| e.valid_up_to())
-}
-
-/// `csv_core`'s reader with its buffers, carried across blocks once the file has quotes.
-struct CoreState {
-    reader: csv_core::Reader,
-    output: Vec<u8>,
-    ends: Vec<usize>,
-    /// Output and ends already filled for the record in progress.
-    out_len: usize,
-    ends_len: usize,
-    /// File offset where the record in progress started (`None` between records).
-    record_start: Option<usize>,
-}
-
-impl CoreState {
-    fn new(delimiter: u8) -> Self {
-        CoreState {
-            reader: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
-            output: vec![0; 1 << 16],
-            ends: vec![0; 1 << 10],
-            out_len: 0,
-            ends_len: 0,
-            record_start: None,
-        }
-    }
-
-    /// Parse as many records of `input` (at file offset `base`) as it holds; returns the bytes
-    /// consumed and whether to stop.
-    fn feed(&mut self, input: &[u8], base: usize, eof: bool, sink: &mut Sink<'_>) -> (usize, bool) {
-        let mut at = 0;
-        loop {
-            if self.record_start.is_none() {
-                while at < input.len() && matches!(input[at], b'\r' | b'\n') {
-                    at += 1;
-                }
-                if at == input.len() && !eof {
-                    return (at, false);
-                }
-                self.record_start = Some(base + at);
-            }
-            let (result, read, written, n_ends) = self.reader.read_record(
-                &input[at..],
-                &mut self.output[self.out_len..],
-                &mut self.ends[self.ends_len..],
-            );
-            at += read;
-            self.out_len += written;
-            self.ends_len += n_ends;
-            match result {
-                csv_core::ReadRecordResult::InputEmpty => {
-                    if !eof {
-                        return (at, false);
-                    }
-                }
-                csv_core::ReadRecordResult::OutputFull => {
-                    let n = self.output.len() * 2;
-                    self.output.resize(n, 0);
-                }
-                csv_core::ReadRecordResult::OutputEndsFull => {
-                    let n = self.ends.len() * 2;
-                    self.ends.resize(n, 0);
-                }
-                csv_core::ReadRecordResult::Record => {
-                    let start = self.record_start.take().unwrap_or(base);
-                    let go = self.emit(sink, start);
-                    if !go {
-                        return (at, true);
-                    }
-                }
-                csv_core::ReadRecordResult::End => return (at, true),
-            }
-        }
-    }
-
-    fn emit(&mut self, sink: &mut Sink<'_>, start: usize) -> bool {
-        let out = &self.output[..self.out_len];
-        let ends = &self.ends[..self.ends_len];
-        self.out_len = 0;
-        self.ends_len = 0;
-        let text = match std::str::from_utf8(out) {
-            Ok(t) => t,
-            Err(_) => {
-                sink.cells.problem = Some(Problem::NotUtf8 { offset: start });
-                return false;
-            }
-        };
-        let mut fields = Vec::with_capacity(ends.len());
-        let mut from = 0;
-        for &end in ends {
-            fields.push(&text[from..end]);
-            from = end;
-        }
-        sink.row(fields.iter().copied(), start)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -851,7 +896,12 @@ mod tests {
         Plan {
             delimiter: b',',
             missing: DEFAULT_MISSING.iter().map(|m| m.to_string()).collect(),
-            text: (0..width).map(|c| text.contains(&c)).collect(),
+            text: (0..width)
+                .map(|c| match text.contains(&c) {
+                    true => Intern::All,
+                    false => Intern::No,
+                })
+                .collect(),
             numbers: true,
             references: None,
             decimal_comma: false,
@@ -924,6 +974,182 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// `text` read with `limits`: the header's problem, or the rows' cells.
+    fn read_limited(text: &[u8], limits: Limits) -> Result<Cells, Problem> {
+        let mut s = CsvStream::new(text).unwrap();
+        s.limits = limits;
+        let w = s.header()?.unwrap().names.len();
+        Ok(s.read_rows(&plan(w, &[]), w))
+    }
+
+    #[test]
+    fn a_header_longer_than_a_block_is_parsed_once() {
+        // Three and a half blocks of one quoted name, then a short one and a row.
+        let long = "n".repeat(BLOCK * 7 / 2);
+        let text = format!("\"{long}\",b\n1,2\n");
+        let mut s = CsvStream::new(text.as_bytes()).unwrap();
+        let h = s.header().unwrap().unwrap();
+        assert_eq!((h.names[0].len(), h.names[1].as_str()), (long.len(), "b"));
+        assert_eq!(h.start, 0);
+        assert_eq!(
+            s.header_work,
+            long.len() + 5,
+            "each byte of the header goes through csv_core once"
+        );
+        assert_eq!(s.read_rows(&plan(2, &[]), 2).rows, 1);
+    }
+
+    #[test]
+    fn bare_cr_crlf_and_mixed_line_breaks_read_as_lf() {
+        // Enough rows for parallel pieces and several blocks, a blank line, and a last line
+        // without a break; every break is one byte in `lf`, `cr` and `mixed`, so offsets match.
+        let mut lf = String::from("x,y,c\n\n");
+        for r in 0..300_000 {
+            lf.push_str(&format!("{r}.5,{},k{}\n", r % 7, r % 3));
+        }
+        lf.push_str("1,2,k0");
+        let cr = lf.replace('\n', "\r");
+        let mut k = 0;
+        let mixed: String = lf
+            .chars()
+            .map(|c| match c {
+                '\n' => {
+                    k += 1;
+                    if k % 2 == 0 {
+                        '\r'
+                    } else {
+                        '\n'
+                    }
+                }
+                c => c,
+            })
+            .collect();
+        let crlf = lf.replace('\n', "\r\n");
+        // The quoted path: a quote in the first row sends every row through csv_core.
+        let quoted = cr.replacen("0.5,0,k0", "0.5,0,\"k0\"", 1);
+        let (names, want) = read(&lf, &[2]);
+        assert_eq!(names, ["x", "y", "c"]);
+        assert_eq!((want.rows, want.problem.clone()), (300_001, None));
+        for (name, text) in [
+            ("cr", &cr),
+            ("mixed", &mixed),
+            ("crlf", &crlf),
+            ("quoted", &quoted),
+        ] {
+            let (names, got) = read(text, &[2]);
+            assert_eq!(names, ["x", "y", "c"], "{name}");
+            assert_eq!(got.problem, None, "{name}");
+            assert_eq!(got.rows, want.rows, "{name}");
+            assert!(
+                got.values
+                    .iter()
+                    .zip(&want.values)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name}"
+            );
+            assert_eq!(got.text, want.text, "{name}");
+            if name == "crlf" {
+                // One more byte per line before each row.
+                let shifted: Vec<usize> = (want.starts.iter().enumerate())
+                    .map(|(r, &s)| s + r + 2)
+                    .collect();
+                assert_eq!(got.starts, shifted, "{name}");
+            } else if name != "quoted" {
+                assert_eq!(got.starts, want.starts, "{name}");
+            }
+        }
+        // A bare CR inside quotes is part of the cell, in either path.
+        let (_, c) = read("a,y\r1,\"u\rv\"\r2,w\r", &[1]);
+        assert_eq!(c.text[1].as_ref().unwrap().names, ["u\rv", "w"]);
+        assert_eq!((c.rows, c.starts.clone()), (2, vec![4, 12]));
+    }
+
+    #[test]
+    fn records_past_the_limits_stop_with_their_start_and_row() {
+        let limits = Limits {
+            bytes: 20,
+            fields: 3,
+        };
+        let too_long = |start, row, limit| Some(Problem::TooLong { start, row, limit });
+        let bytes = Limit::Bytes(20);
+        let fields = Limit::Fields(3);
+        let header = |text: &str| read_limited(text.as_bytes(), limits).err();
+        let rows = |text: &str| read_limited(text.as_bytes(), limits).unwrap().problem;
+        assert_eq!(
+            header("\n\"aaaaaaaaaaaaaaaaaaaa\"\n1\n"),
+            too_long(1, None, bytes)
+        );
+        assert_eq!(header("a,b,c,d\n1,2,3,4\n"), too_long(0, None, fields));
+        // Twenty bytes and three fields are allowed.
+        let ok = read_limited(b"a,b,c\n1111111111111111,2,3\r\n", limits).unwrap();
+        assert_eq!((ok.rows, ok.problem), (1, None));
+        // The quote-free path, a line within the block and one without a break at all.
+        assert_eq!(
+            rows("a,b\n1,2\n3,4444444444444444444\n"),
+            too_long(8, Some(1), bytes)
+        );
+        assert_eq!(rows("a,b\n1,2\n3,4,5,6\n"), too_long(8, Some(1), fields));
+        let mut endless = b"a,b\n1,2\n".to_vec();
+        endless.resize(2 * BLOCK, b'7');
+        let mut s = CsvStream::new(endless.chain(std::io::repeat(b'7'))).unwrap();
+        s.limits = limits;
+        s.header().unwrap();
+        assert_eq!(
+            s.read_rows(&plan(2, &[]), 2).problem,
+            too_long(8, Some(1), bytes)
+        );
+        // The quoted path.
+        assert_eq!(
+            rows("a,b\n\"1\",2\n3,\"444444444444444444\"\n"),
+            too_long(10, Some(1), bytes)
+        );
+        assert_eq!(
+            rows("a,b\n\"1\",2\n3,4,5,6\n"),
+            too_long(10, Some(1), fields)
+        );
+        let mut s = CsvStream::new(b"a,b\n\"".chain(std::io::repeat(b'7'))).unwrap();
+        s.limits = limits;
+        s.header().unwrap();
+        assert_eq!(
+            s.read_rows(&plan(2, &[]), 2).problem,
+            too_long(4, Some(0), bytes)
+        );
+    }
+
+    #[test]
+    fn capped_interning_keeps_up_to_its_cap_then_nothing() {
+        // Rows enough for parallel pieces, whose distinct texts add up past the cap only merged.
+        let mut text = String::from("a,b\n");
+        for r in 0..200_000 {
+            // Lines of one length: the two pieces are rows 0..=100_000 and the rest.
+            let b = if r <= 100_000 { "u" } else { "v" };
+            text.push_str(&format!("{}.123456,{b}\n", r % 3));
+        }
+        let read_capped = |cap| {
+            let mut p = plan(2, &[]);
+            p.text = vec![Intern::UpTo(cap); 2];
+            let mut s = CsvStream::new(text.as_bytes()).unwrap();
+            s.header().unwrap();
+            s.read_rows(&p, 2)
+        };
+        let c = read_capped(3);
+        let a = c.text[0].as_ref().unwrap();
+        assert_eq!(
+            (a.names.len(), a.codes.len(), a.overflowed),
+            (3, 200_000, false)
+        );
+        let b = c.text[1].as_ref().unwrap();
+        assert_eq!(
+            (b.names.clone(), b.overflowed),
+            (vec!["u".to_string(), "v".to_string()], false)
+        );
+        let c = read_capped(1);
+        for t in &c.text {
+            let t = t.as_ref().unwrap();
+            assert!(t.overflowed && t.names.is_empty() && t.codes.is_empty());
+        }
     }
 
     #[test]

@@ -43,8 +43,24 @@ pub(crate) fn field_spans(text: &str, start: usize, delimiter: u8) -> Vec<Span> 
     }
 }
 
+/// `text` with each bare `\r` (one not followed by `\n`) replaced by `\n`, for rendering: the
+/// reader ends a line at a bare `\r` (old Mac files, some spreadsheet exports) and the
+/// renderer counts lines at `\n`. One byte for one, so every span still holds.
+pub(crate) fn bare_cr_as_lf(text: String) -> String {
+    let mut bytes = text.into_bytes();
+    let bare: Vec<usize> = memchr::memchr_iter(b'\r', &bytes)
+        .filter(|&i| bytes.get(i + 1) != Some(&b'\n'))
+        .collect();
+    for i in bare {
+        bytes[i] = b'\n';
+    }
+    String::from_utf8(bytes).expect("invariant: replacing one ASCII byte by another keeps UTF-8")
+}
+
 /// The span of one record from its first to its last byte, terminator excluded.
 pub(crate) fn record_span(text: &str, start: usize, delimiter: u8) -> Span {
+    // A text that no longer holds the record (a file that changed) gives an empty span at its end.
+    let start = start.min(text.len());
     let fields = field_spans(text, start, delimiter);
     let end = fields.last().map_or(start, |f| f.end);
     Span::new(start, end)

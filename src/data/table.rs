@@ -84,16 +84,57 @@ impl DataText {
     }
 
     /// The whole text, to render a diagnostic. A file that can no longer be read renders as
-    /// empty text: the message still names the line.
+    /// empty text, and so does one that cannot be read twice (a pipe or a device).
     pub fn source(&self) -> Source {
+        self.read(None)
+            .unwrap_or_else(|| Source::new(self.name(), ""))
+    }
+
+    /// Whether the text can be read again: it is in memory or a regular file, not a pipe, a
+    /// FIFO or a device (looked at without opening it: opening a FIFO waits for a writer).
+    pub fn rereadable(&self) -> bool {
         match self {
-            DataText::Memory(s) => s.clone(),
-            DataText::File { name, path } => {
-                let bytes = std::fs::read(path).unwrap_or_default();
-                Source::new(name.clone(), String::from_utf8_lossy(&bytes).into_owned())
-            }
+            DataText::Memory(_) => true,
+            DataText::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
         }
     }
+
+    /// The first `len` bytes of the text, for a diagnostic about a record too long to show
+    /// whole; `None` for a file that cannot be read again.
+    pub fn prefix(&self, len: usize) -> Option<Source> {
+        self.read(Some(len))
+    }
+
+    /// The text, or its first `limit` bytes, as diagnostics show it: bytes that are not UTF-8
+    /// as `�`, and a bare `\r` as the line break it is (byte for byte, so offsets still hold).
+    fn read(&self, limit: Option<usize>) -> Option<Source> {
+        let text: String = match self {
+            DataText::Memory(s) => {
+                let end = limit.map_or(s.text.len(), |l| floor_char_boundary(&s.text, l));
+                s.text[..end].to_string()
+            }
+            DataText::File { path, .. } => {
+                if !self.rereadable() {
+                    return None;
+                }
+                let file = std::fs::File::open(path).ok()?;
+                let mut bytes = Vec::new();
+                let limit = limit.map_or(u64::MAX, |l| l as u64);
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
+                    .ok()?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        Some(Source::new(self.name(), spans::bare_cr_as_lf(text)))
+    }
+}
+
+/// The largest character boundary of `text` at or below `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// The target column, read as the loss needs it. Rows whose target is missing hold
@@ -185,9 +226,10 @@ impl Table {
         }
     }
 
-    /// The 1-based line of data row `row` in `source`.
-    pub fn line(&self, source: &Source, row: usize) -> usize {
-        source.line_col(self.cells.starts[row]).0
+    /// "line 12" for data row `row`, counted in `source`; "data row 11" when the file cannot be
+    /// read again to count its lines (a pipe).
+    pub fn line(&self, source: &Source, row: usize) -> String {
+        row_place(&self.text, source, self.cells.starts[row], row)
     }
 
     /// The span of CSV column `col`'s cell in data row `row`.
@@ -247,11 +289,16 @@ impl Table {
     /// "line 12 of data file `x.csv`", for messages.
     pub(crate) fn where_row(&self, row: usize) -> String {
         let source = self.source();
-        format!(
-            "line {} of data file `{}`",
-            self.line(&source, row),
-            self.name()
-        )
+        format!("{} of data file `{}`", self.line(&source, row), self.name())
+    }
+}
+
+/// "line 12" for the data row `row` starting at byte `start`, counted in `source`; "data row 11"
+/// when `text` cannot be read again, so `source` is empty.
+pub(crate) fn row_place(text: &DataText, source: &Source, start: usize, row: usize) -> String {
+    match text.rereadable() {
+        true => format!("line {}", source.line_col(start).0),
+        false => format!("data row {}", row + 1),
     }
 }
 
