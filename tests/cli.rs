@@ -522,6 +522,18 @@ fn a_long_run_prints_about_twenty_epoch_lines() {
         .collect();
     let every_fifth: Vec<usize> = std::iter::once(1).chain((5..=100).step_by(5)).collect();
     assert_eq!(epochs, every_fifth, "{text}");
+    // Each line ends with its time in a unit that shows it: never zero, at most three digits
+    // before the unit (an iris epoch takes well under a millisecond).
+    for line in epoch_lines(&text) {
+        let time = line.rsplit_once("  ").unwrap().1;
+        let number = ["ns", "µs", "ms", "s"]
+            .iter()
+            .find_map(|unit| time.strip_suffix(unit))
+            .unwrap_or_else(|| panic!("a unit in {line:?}"));
+        let value: f64 = number.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        let digits = number.chars().filter(char::is_ascii_digit).count();
+        assert!(value > 0.0 && digits <= 3, "{line:?}");
+    }
     let short = nnc(&["run", "examples/iris.nn", "--epochs", "20"]);
     assert_eq!(epoch_lines(&stdout(&short)).len(), 20);
     let odd = nnc(&["run", "examples/iris.nn", "--epochs", "43"]);
