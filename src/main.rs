@@ -746,6 +746,7 @@ fn cross_validate(
         file,
         &opts,
         folds,
+        |w| bar.suspend(|| eprintln!("{:?}", miette::Report::new(w.clone()))),
         |f| {
             let m = cv::scalar_metrics(&f.metrics);
             // The headline metrics per fold; the summary below has all of them.
