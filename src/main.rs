@@ -703,10 +703,10 @@ fn run(
         }
     }
     say!(
-        "compiled in {:.1} ms; trained {} epochs in {:.3} s ({:.0} samples/s)",
+        "compiled in {:.1} ms; trained {} epochs in {} ({:.0} samples/s)",
         r.compile_ms,
         r.epochs_run,
-        r.train_seconds,
+        duration_text(r.train_seconds),
         r.samples_per_second
     );
     match &r.test {
@@ -745,6 +745,7 @@ fn cross_validate(
         file,
         &opts,
         folds,
+        |w| bar.suspend(|| eprintln!("{:?}", miette::Report::new(w.clone()))),
         |f| {
             let m = cv::scalar_metrics(&f.metrics);
             // The headline metrics per fold; the summary below has all of them.
@@ -790,9 +791,35 @@ fn epoch_line(e: &EpochRecord) -> String {
         (None, None) => String::new(),
     };
     format!(
-        "epoch {:>4}  train loss {:.4}  val loss {val}{metric}  {:.3}s",
-        e.epoch, e.train_loss, e.seconds
+        "epoch {:>4}  train loss {:.4}  val loss {val}{metric}  {}",
+        e.epoch,
+        e.train_loss,
+        duration_text(e.seconds)
     )
+}
+
+/// A duration with three significant digits in the unit that shows them (`1.25s`, `21.0ms`,
+/// `350µs`): a small model's epoch takes well under a millisecond, which a fixed number of
+/// decimals of a second would print as zero.
+fn duration_text(seconds: f64) -> String {
+    const UNITS: [(f64, &str); 4] = [(1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")];
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return "0s".to_string();
+    }
+    // A value that rounds up to 1000 of a unit is shown as 1.00 of the next one up.
+    let (scale, unit) = UNITS
+        .iter()
+        .find(|(scale, _)| seconds >= scale * 0.9995)
+        .unwrap_or(&UNITS[UNITS.len() - 1]);
+    let value = seconds / scale;
+    let decimals = if value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$}{unit}")
 }
 
 fn print_test_metrics(
@@ -854,5 +881,35 @@ fn print_test_metrics(
             m.rmse,
             m.r2
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_text;
+
+    #[test]
+    fn durations_keep_three_significant_digits_in_their_unit() {
+        for (seconds, text) in [
+            (1.25, "1.25s"),
+            (12.345, "12.3s"),
+            (754.2, "754s"),
+            (4321.0, "4321s"),
+            (0.0021, "2.10ms"),
+            (0.0214, "21.4ms"),
+            (0.35, "350ms"),
+            (0.000_35, "350µs"),
+            (0.000_004_2, "4.20µs"),
+            (0.000_000_5, "500ns"),
+            (2e-11, "0.02ns"),
+            // Rounding up to 1000 of a unit moves to the next one.
+            (0.9999, "1.00s"),
+            (0.000_999_8, "1.00ms"),
+            (9.999, "10.0s"),
+            (0.0, "0s"),
+            (f64::NAN, "0s"),
+        ] {
+            assert_eq!(duration_text(seconds), text, "{seconds}");
+        }
     }
 }

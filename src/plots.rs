@@ -12,6 +12,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::data::TargetEncoding;
+use loss_axis::LossAxis;
+
+mod loss_axis;
+
 /// One epoch's losses; `validation` is None when there is no validation split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochLosses {
@@ -90,60 +95,6 @@ fn text_width(s: &str, px: f64) -> f64 {
         * px
 }
 
-/// The range of the loss axis: the finite values with 5% padding on both
-/// sides, never below zero when no value is; values that vary by less than a
-/// thousandth of their magnitude are shown flat in a window of a tenth of it
-/// (so a constant loss gets readable ticks); `0..1` when there is no finite
-/// value or every value is zero.
-fn loss_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .map(|v| v.clamp(-LOSS_LIMIT, LOSS_LIMIT))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if lo > hi {
-        return (0.0, 1.0);
-    }
-    let magnitude = lo.abs().max(hi.abs());
-    if magnitude == 0.0 {
-        return (0.0, 1.0);
-    }
-    let (lo, hi) = if hi - lo < magnitude * 1e-3 {
-        let mid = lo / 2.0 + hi / 2.0;
-        (mid - magnitude * 0.05, mid + magnitude * 0.05)
-    } else {
-        (lo, hi)
-    };
-    let pad = (hi - lo) * 0.05;
-    let bottom = if lo >= 0.0 {
-        (lo - pad).max(0.0)
-    } else {
-        lo - pad
-    };
-    (bottom, hi + pad)
-}
-
-/// A tick label on an axis spanning `span`: as many decimals as the tick
-/// spacing needs, scientific notation for very large or very fine values.
-fn format_tick(value: f64, span: f64) -> String {
-    let step = span / 8.0;
-    let value = if value.abs() < step * 1e-6 {
-        0.0
-    } else {
-        value
-    };
-    if value == 0.0 {
-        return "0".to_string();
-    }
-    let decimals = (-step.log10().floor()).max(0.0);
-    if decimals > 6.0 || value.abs() >= 1e6 {
-        format!("{value:.3e}")
-    } else {
-        format!("{:.*}", decimals as usize, value)
-    }
-}
-
 /// The place in the plot where the legend hides the fewest points: its box
 /// covers the outer quarter of the width and a fifth of the height at the
 /// top, bottom or middle of either side; ties go to the earlier place in
@@ -185,16 +136,32 @@ fn clamp_epoch(epoch: usize) -> u64 {
     (epoch as u64).min(EPOCH_LIMIT)
 }
 
-/// Train and validation loss per epoch (two labelled lines, a legend, axis titles "epoch" and "loss");
-/// `best_epoch`, when given, is marked with a vertical line labelled "best epoch N".
+/// The epoch with the lowest validation loss (the earliest of equal ones): the best epoch of a
+/// run without early stopping. None when no epoch has a finite validation loss.
+fn lowest_validation_epoch(epochs: &[EpochLosses]) -> Option<usize> {
+    epochs
+        .iter()
+        .filter_map(|e| Some((e.epoch, e.validation.filter(|v| v.is_finite())?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map(|(epoch, _)| epoch)
+}
+
+/// Train and validation loss per epoch: two labelled lines, a legend, axis titles "epoch" and
+/// "loss" (for a regression, "loss (standardized target)": its loss is computed on the target
+/// scaled to mean 0 and standard deviation 1, not in the target's units; `target` says which),
+/// and the best epoch marked with a vertical line. The best epoch is `best_epoch`, the one early
+/// stopping chose, labelled "best epoch N"; without it, the epoch with the lowest validation
+/// loss, labelled "best epoch N (lowest validation loss)"; nothing is marked when there is no
+/// validation loss.
 ///
-/// Points whose loss is NaN or infinite are left out (the line joins its
-/// finite neighbours); the validation line is drawn only when some epoch has
-/// a validation loss. The loss axis is linear.
+/// Points whose loss is NaN or infinite are left out (the line joins its finite neighbours);
+/// the validation line is drawn only when some epoch has a validation loss. The loss axis is
+/// logarithmic when the losses span more than two decades, linear otherwise ([`LossAxis`]).
 pub fn learning_curves(
     title: &str,
     epochs: &[EpochLosses],
     best_epoch: Option<usize>,
+    target: TargetEncoding,
 ) -> Result<String, PlotError> {
     const WIDTH: u32 = 860;
     const HEIGHT: u32 = 520;
@@ -213,8 +180,22 @@ pub fn learning_curves(
         .map(|(epoch, v)| (clamp_epoch(epoch), v.clamp(-LOSS_LIMIT, LOSS_LIMIT)))
         .collect();
     let has_validation = sorted.iter().any(|e| e.validation.is_some());
+    let losses: Vec<f64> = train.iter().chain(&validation).map(|&(_, v)| v).collect();
+    let axis = LossAxis::fit(&losses);
+    // From here on a point's height is in the axis' units.
+    let to_axis = |points: Vec<(u64, f64)>| -> Vec<(u64, f64)> {
+        points
+            .into_iter()
+            .map(|(x, v)| (x, axis.position(v)))
+            .collect()
+    };
+    let (train, validation) = (to_axis(train), to_axis(validation));
 
-    let best = best_epoch.map(clamp_epoch);
+    let (best, best_label) = match best_epoch {
+        Some(epoch) => (Some(epoch), ""),
+        None => (lowest_validation_epoch(epochs), " (lowest validation loss)"),
+    };
+    let best = best.map(clamp_epoch);
     let epoch_values = sorted.iter().map(|e| clamp_epoch(e.epoch)).chain(best);
     let (mut x_lo, mut x_hi) =
         epoch_values.fold((u64::MAX, 0), |(lo, hi), x| (lo.min(x), hi.max(x)));
@@ -228,8 +209,7 @@ pub fn learning_curves(
             x_lo -= 1;
         }
     }
-    let (y_lo, y_hi) = loss_range(train.iter().chain(&validation).map(|&(_, v)| v));
-    let y_span = y_hi - y_lo;
+    let (y_lo, y_hi) = axis.range;
     let legend_place = quietest_place(
         train.iter().chain(&validation),
         (x_lo as f64, x_hi as f64),
@@ -253,15 +233,14 @@ pub fn learning_curves(
             .margin_right(24)
             .x_label_area_size(48)
             .y_label_area_size(84)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+            .build_cartesian_2d(x_lo..x_hi, axis.coord())
             .map_err(draw_error)?;
-        let y_formatter = |v: &f64| format_tick(*v, y_span);
+        let y_formatter = |v: &f64| axis.tick_label(*v);
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc("loss")
+            .y_desc(axis.title(target))
             .x_labels(10)
-            .y_labels(8)
             .y_label_formatter(&y_formatter)
             .label_style(text_style(12.0, TEXT_COLOUR, HPos::Center, VPos::Center))
             .axis_desc_style(text_style(14.0, TEXT_COLOUR, HPos::Center, VPos::Center))
@@ -296,7 +275,7 @@ pub fn learning_curves(
                 .map_err(draw_error)?;
             // The label sits just above the plot, over the line, kept inside
             // the picture.
-            let label = format!("best epoch {best}");
+            let label = format!("best epoch {best}{best_label}");
             let (x, y) = chart.backend_coord(&(best, y_hi));
             let half = (text_width(&label, 13.0) / 2.0).ceil() as i32 + 4;
             let x = x.clamp(half, WIDTH as i32 - half);
@@ -517,6 +496,7 @@ pub fn confusion_matrix(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use TargetEncoding::{OneHot, Standardized};
 
     /// Checks the SVG is one `<svg>` element whose tags nest properly, whose
     /// text holds no raw `<` or bare `&` and no control characters, and
@@ -593,7 +573,7 @@ mod tests {
 
     #[test]
     fn learning_curves_have_titles_legend_and_best_epoch_label() {
-        let svg = learning_curves("iris run", &run(50, true), Some(31)).unwrap();
+        let svg = learning_curves("iris run", &run(50, true), Some(31), OneHot).unwrap();
         let texts = well_formed(&svg);
         for wanted in [
             "iris run",
@@ -612,7 +592,7 @@ mod tests {
 
     #[test]
     fn learning_curves_draw_one_line_per_series() {
-        let svg = learning_curves("run", &run(50, true), Some(31)).unwrap();
+        let svg = learning_curves("run", &run(50, true), Some(31), OneHot).unwrap();
         assert_eq!(polylines(&svg, TRAIN_COLOUR, 50), 1);
         assert_eq!(polylines(&svg, VALIDATION_COLOUR, 50), 1);
         let best = format!(
@@ -623,7 +603,7 @@ mod tests {
             .lines()
             .any(|l| l.starts_with("<polyline") && l.contains(&best)));
 
-        let svg = learning_curves("run", &run(50, false), None).unwrap();
+        let svg = learning_curves("run", &run(50, false), None, OneHot).unwrap();
         let texts = well_formed(&svg);
         assert_eq!(polylines(&svg, TRAIN_COLOUR, 50), 1);
         assert_eq!(polylines(&svg, VALIDATION_COLOUR, 2), 0);
@@ -633,13 +613,100 @@ mod tests {
     }
 
     #[test]
+    fn without_early_stopping_the_lowest_validation_loss_is_marked() {
+        // 1.2/e + 0.01e is lowest at e = 11.
+        let svg = learning_curves("run", &run(50, true), None, OneHot).unwrap();
+        let texts = well_formed(&svg);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "best epoch 11 (lowest validation loss)"),
+            "{texts:?}"
+        );
+        // Early stopping's own choice is marked as it is, even where the loss is not lowest.
+        let texts = well_formed(&learning_curves("run", &run(50, true), Some(31), OneHot).unwrap());
+        assert!(texts.iter().any(|t| t == "best epoch 31"), "{texts:?}");
+        // Without validation losses, nothing is marked.
+        let mut epochs = run(10, true);
+        epochs
+            .iter_mut()
+            .for_each(|e| e.validation = Some(f64::NAN));
+        for epochs in [run(10, false), epochs] {
+            let texts = well_formed(&learning_curves("run", &epochs, None, OneHot).unwrap());
+            assert!(
+                !texts.iter().any(|t| t.starts_with("best epoch")),
+                "{texts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_loss_falling_by_decades_gets_a_log_axis() {
+        let epochs: Vec<EpochLosses> = (1..=40)
+            .map(|e| EpochLosses {
+                epoch: e,
+                train: 10f64.powf(-(e as f64) / 8.0),
+                validation: Some(2.0 * 10f64.powf(-(e as f64) / 8.0)),
+            })
+            .collect();
+        let svg = learning_curves("run", &epochs, None, Standardized).unwrap();
+        let texts = well_formed(&svg);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "loss (standardized target, log scale)"),
+            "{texts:?}"
+        );
+        for tick in ["0.0001", "0.001", "0.01", "0.1", "1"] {
+            assert!(
+                texts.iter().any(|t| t == tick),
+                "no tick {tick} in {texts:?}"
+            );
+        }
+        assert_eq!(polylines(&svg, TRAIN_COLOUR, 40), 1);
+        assert!(
+            texts.iter().any(|t| t.starts_with("best epoch 40")),
+            "{texts:?}"
+        );
+
+        // Within two decades the axis stays linear; a regression's still says what it is on.
+        let texts =
+            well_formed(&learning_curves("run", &run(50, true), None, Standardized).unwrap());
+        assert!(
+            texts.iter().any(|t| t == "loss (standardized target)"),
+            "{texts:?}"
+        );
+        let texts = well_formed(&learning_curves("run", &run(50, true), None, OneHot).unwrap());
+        assert!(texts.iter().any(|t| t == "loss"), "{texts:?}");
+    }
+
+    #[test]
+    fn a_zero_loss_is_drawn_at_the_bottom_of_a_log_axis() {
+        let mut epochs = run(30, false);
+        epochs
+            .iter_mut()
+            .for_each(|e| e.train = 10f64.powi(-(e.epoch as i32)));
+        epochs[29].train = 0.0;
+        let svg = learning_curves("run", &epochs, None, Standardized).unwrap();
+        let texts = well_formed(&svg);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "loss (standardized target, log scale, zeros at the bottom)"),
+            "{texts:?}"
+        );
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        assert_eq!(polylines(&svg, TRAIN_COLOUR, 30), 1);
+    }
+
+    #[test]
     fn learning_curves_skip_non_finite_losses() {
         let mut epochs = run(20, true);
         epochs[3].train = f64::NAN;
         epochs[4].train = f64::INFINITY;
         epochs[5].validation = Some(f64::NEG_INFINITY);
         epochs[6].validation = None;
-        let svg = learning_curves("run", &epochs, None).unwrap();
+        let svg = learning_curves("run", &epochs, None, OneHot).unwrap();
         well_formed(&svg);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
         assert_eq!(polylines(&svg, TRAIN_COLOUR, 18), 1);
@@ -683,12 +750,14 @@ mod tests {
             ),
             (vec![one(1.0, None), one(2.0, None)], Some(0)),
         ];
-        well_formed(&learning_curves("", &[], None).unwrap());
+        well_formed(&learning_curves("", &[], None, OneHot).unwrap());
         for (epochs, best) in cases {
-            let svg = learning_curves("odd \u{0} <run> & \u{1F600}", &epochs, best)
+            let svg = learning_curves("odd \u{0} <run> & \u{1F600}", &epochs, best, OneHot)
                 .unwrap_or_else(|e| panic!("{e} for {epochs:?}"));
             let texts = well_formed(&svg);
-            assert!(texts.iter().any(|t| t == "epoch") && texts.iter().any(|t| t == "loss"));
+            assert!(
+                texts.iter().any(|t| t == "epoch") && texts.iter().any(|t| t.starts_with("loss"))
+            );
             assert!(!svg.contains("NaN") && !svg.contains("inf"), "{epochs:?}");
         }
     }
@@ -697,8 +766,8 @@ mod tests {
     fn plots_are_deterministic() {
         let epochs = run(200, true);
         assert_eq!(
-            learning_curves("run", &epochs, Some(40)).unwrap(),
-            learning_curves("run", &epochs, Some(40)).unwrap()
+            learning_curves("run", &epochs, Some(40), OneHot).unwrap(),
+            learning_curves("run", &epochs, Some(40), OneHot).unwrap()
         );
         let matrix = vec![vec![5, 1], vec![2, 7]];
         let classes = names(&["a", "b"]);

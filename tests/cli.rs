@@ -522,6 +522,18 @@ fn a_long_run_prints_about_twenty_epoch_lines() {
         .collect();
     let every_fifth: Vec<usize> = std::iter::once(1).chain((5..=100).step_by(5)).collect();
     assert_eq!(epochs, every_fifth, "{text}");
+    // Each line ends with its time in a unit that shows it: never zero, at most three digits
+    // before the unit (an iris epoch takes well under a millisecond).
+    for line in epoch_lines(&text) {
+        let time = line.rsplit_once("  ").unwrap().1;
+        let number = ["ns", "µs", "ms", "s"]
+            .iter()
+            .find_map(|unit| time.strip_suffix(unit))
+            .unwrap_or_else(|| panic!("a unit in {line:?}"));
+        let value: f64 = number.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        let digits = number.chars().filter(char::is_ascii_digit).count();
+        assert!(value > 0.0 && digits <= 3, "{line:?}");
+    }
     let short = nnc(&["run", "examples/iris.nn", "--epochs", "20"]);
     assert_eq!(epoch_lines(&stdout(&short)).len(), 20);
     let odd = nnc(&["run", "examples/iris.nn", "--epochs", "43"]);
@@ -578,6 +590,66 @@ fn cross_validation_reports_every_fold_and_the_mean() {
     // One fold is not cross-validation.
     let out = nnc(&["cv", "examples/iris.nn", "--folds", "1"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// `nnc cv` reads only the training file: it says so of a `test` or `validation` file, at its
+/// place, and shows the data file's warnings as `nnc run` does, before the folds.
+#[test]
+fn cross_validation_warns_of_the_files_it_does_not_read() {
+    let dir = scratch("cv-unused");
+    let csv = std::fs::read_to_string("examples/data/iris.csv").unwrap();
+    // A name per row: a text column with nearly one value per row.
+    let named: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("name,{l}"),
+            _ => format!("flower{i},{l}"),
+        })
+        .collect();
+    std::fs::write(dir.join("iris.csv"), named.join("\n") + "\n").unwrap();
+    let model = std::fs::read_to_string("examples/iris.nn")
+        .unwrap()
+        .replace(
+            "path: \"data/iris.csv\"",
+            "path: \"iris.csv\"\n  test: \"iris.csv\"\n  validation: \"iris.csv\"",
+        )
+        .replace("input(4)", "input");
+    assert!(model.contains("test: \"iris.csv\""), "{model}");
+    let path = dir.join("model.nn");
+    std::fs::write(&path, model).unwrap();
+    let out = nnc(&[
+        "cv",
+        path.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err.matches("nnc::train::cv_unused_file").count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("the `test` file `iris.csv`") && err.contains("the `validation` file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("model.nn:6:9"),
+        "the `test` file's place: {err}"
+    );
+    assert!(err.contains("nnc::data::high_cardinality"), "{err}");
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("fold"))
+            .count(),
+        2
+    );
 }
 
 #[test]

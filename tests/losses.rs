@@ -266,11 +266,14 @@ fn softmax_cross_entropy_with_label_smoothing_and_class_weights() {
     }
 }
 
+/// `cross_entropy` with a sigmoid output and `binary_cross_entropy` take the same options.
 #[test]
 fn sigmoid_cross_entropy_with_label_smoothing_and_class_weights() {
     let weights = [0.25, 2.0];
-    for (epsilon, w) in [(0.1, None), (0.0, Some(weights)), (0.3, Some(weights))] {
-        let mut loss = format!("cross_entropy(label_smoothing: {epsilon}");
+    let cases = [(0.1, None), (0.0, Some(weights)), (0.3, Some(weights))];
+    let names = ["cross_entropy", "binary_cross_entropy"];
+    for (name, (epsilon, w)) in names.iter().flat_map(|n| cases.map(|c| (n, c))) {
+        let mut loss = format!("{name}(label_smoothing: {epsilon}");
         if let Some(w) = w {
             loss += &format!(", class_weights: [{}, {}]", w[0], w[1]);
         }

@@ -91,7 +91,7 @@ fn check_output(spec: &ModelSpec) -> Result<(), Diagnostic> {
         .layers
         .last()
         .expect("invariant: resolve rejects models without layers");
-    if spec.loss == Loss::BinaryCrossEntropy {
+    if spec.loss.kind() == LossKind::BinaryCrossEntropy {
         return check_binary_output(spec, last);
     }
     if spec.loss.kind() != LossKind::CrossEntropy {
@@ -1123,7 +1123,7 @@ fn emit_loss(
             )?;
             push(f, Op::Binary(BinaryOp::Div, s, count), Some("loss"))
         }
-        (Loss::CrossEntropy { .. }, Activation::Sigmoid) | (Loss::BinaryCrossEntropy, _) => {
+        (Loss::CrossEntropy { .. }, Activation::Sigmoid) | (Loss::BinaryCrossEntropy { .. }, _) => {
             // -[y log σ(z) + (1-y) log(1-σ(z))] = softplus(z) - y z, exact and overflow-free.
             let sp = push(f, Op::Unary(UnaryOp::Softplus, logits), None)?;
             let yz = push(f, Op::Binary(BinaryOp::Mul, y, logits), None)?;

@@ -1,7 +1,8 @@
 //! The losses beyond mse and plain cross-entropy: mean absolute error, Huber, and cross-entropy
-//! with label smoothing or class weights; and the checks that tie a loss's options to the data
-//! (one class weight per class). `graph::emit_loss` builds mse, plain cross-entropy and
-//! binary_cross_entropy (the sigmoid cross-entropy, same IR) itself and hands the others here.
+//! (either name) with label smoothing or class weights; and the checks that tie a loss's options
+//! to the data (one class weight per class). `graph::emit_loss` builds mse, plain cross-entropy
+//! and plain binary_cross_entropy (the sigmoid cross-entropy, same IR) itself and hands the
+//! others here.
 //! Like those, every loss here is a mean over the batch and is built from logits where classes
 //! are involved, so no probability is ever logged.
 
@@ -34,18 +35,20 @@ pub(super) fn emit(
     match &spec.loss {
         Loss::Mae => Some(b.mean_abs(out, y)),
         Loss::Huber { delta } => Some(b.huber(out, y, *delta)),
-        Loss::CrossEntropy {
-            label_smoothing,
-            class_weights,
-        } if *label_smoothing != 0.0 || class_weights.is_some() => {
-            let weights = class_weights.as_ref().map(|w| w.weights.as_slice());
+        Loss::Mse => None,
+        Loss::CrossEntropy { .. } | Loss::BinaryCrossEntropy { .. } => {
+            let (label_smoothing, class_weights) = spec.loss.class_options()?;
+            if label_smoothing == 0.0 && class_weights.is_none() {
+                return None;
+            }
+            let weights = class_weights.map(|w| w.weights.as_slice());
+            // binary_cross_entropy's output is always one sigmoid unit (`graph::check_output`).
             Some(if last.activation == Activation::Sigmoid {
-                b.sigmoid_cross_entropy(logits, y, *label_smoothing, weights)
+                b.sigmoid_cross_entropy(logits, y, label_smoothing, weights)
             } else {
-                b.softmax_cross_entropy(logits, y, *label_smoothing, weights)
+                b.softmax_cross_entropy(logits, y, label_smoothing, weights)
             })
         }
-        Loss::Mse | Loss::CrossEntropy { .. } | Loss::BinaryCrossEntropy => None,
     }
 }
 
@@ -186,11 +189,7 @@ pub fn check_class_weights(
     classes: usize,
     names: Option<&[String]>,
 ) -> Result<(), Diagnostic> {
-    let Loss::CrossEntropy {
-        class_weights: Some(ClassWeights { weights, span }),
-        ..
-    } = &spec.loss
-    else {
+    let Some((_, Some(ClassWeights { weights, span }))) = spec.loss.class_options() else {
         return Ok(());
     };
     if weights.len() == classes {
@@ -282,13 +281,18 @@ mod tests {
         assert!(d
             .message
             .contains("2 weight(s), but the target has 3 classes"));
-        // A sigmoid reads two classes from one column.
-        let d = lowered("dense(1, activation: sigmoid)", &ce("[1]"), 1).unwrap_err();
-        assert!(
-            d.message.contains("the target has 2 classes"),
-            "{}",
-            d.message
-        );
+        // A sigmoid reads two classes from one column, with either name of the loss.
+        let bce = "binary_cross_entropy(class_weights: [1, 2, 3])";
+        for loss in [ce("[1]"), bce.to_string()] {
+            let d = lowered("dense(1, activation: sigmoid)", &loss, 1).unwrap_err();
+            assert!(
+                d.message.contains("the target has 2 classes"),
+                "{loss}: {}",
+                d.message
+            );
+        }
+        let bce = "binary_cross_entropy(class_weights: [1, 2])";
+        assert!(lowered("dense(1, activation: sigmoid)", bce, 1).is_ok());
         // With the data's class names, they are listed in their encoded order.
         let names = ["a".to_string(), "b".to_string(), "c".to_string()];
         let text = format!(

@@ -3,7 +3,8 @@
 //! is fitted on the other folds' training rows only, a fresh model is compiled and trained, and
 //! the held-out fold is evaluated. The result is every fold's metrics and the mean and standard
 //! deviation of each. It reuses the run's pieces (table, preprocessing, executor, `fit`) and
-//! must not print.
+//! must not print: warnings (the data file's, and a `test` or `validation` file the folds do not
+//! read) go to the caller before the first fold.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,16 +95,69 @@ pub fn summarize(folds: &[FoldResult]) -> BTreeMap<String, Summary> {
     out
 }
 
-/// Cross-validate the model of `model_path` over `k` folds, reporting each finished fold.
+/// Warnings for the held-out files the model names, which cross-validation does not read: each
+/// fold's test rows are a fold of the training file, and its validation rows come out of the
+/// other folds by `validation_fraction` (which a `validation` file sets to 0).
+pub fn unused_files(spec: &ModelSpec) -> Vec<Diagnostic> {
+    let held_out = [
+        (
+            &spec.data.test_file,
+            "test",
+            "--test-data",
+            "every fold is tested on its own rows of the training file",
+            "cross-validation tests each fold of the training file in turn; `nnc run` evaluates on the test file",
+        ),
+        (
+            &spec.data.validation_file,
+            "validation",
+            "--validation-data",
+            "the folds take their validation rows from the other folds, by `validation_fraction`, which is 0 with a validation file",
+            "for cross-validation, give `validation_fraction: 0.1` (or `--validation-fraction 0.1`) instead of a validation file",
+        ),
+    ];
+    let mut warnings = Vec::new();
+    for (file, setting, flag, why, help) in held_out {
+        let Some((name, span)) = file else { continue };
+        // A file named by a flag has the data block's place, which is not where it was named.
+        let from_flag = *span == spec.data.span;
+        let given = if from_flag {
+            format!("the file of `{flag}`")
+        } else {
+            format!("the `{setting}` file `{name}`")
+        };
+        let warning = Diagnostic::new(
+            "nnc::train::cv_unused_file",
+            format!("`nnc cv` does not read {given}: {why}"),
+        )
+        .with_help(help)
+        .as_warning();
+        warnings.push(if from_flag {
+            warning
+        } else {
+            warning
+                .with_source(&spec.source)
+                .with_label(*span, "not read by `nnc cv`")
+        });
+    }
+    warnings
+}
+
+/// Cross-validate the model of `model_path` over `k` folds, reporting each finished fold and,
+/// before the first, every warning.
 pub fn cross_validate(
     model_path: &Path,
     opts: &RunOptions,
     k: usize,
+    mut on_warning: impl FnMut(&Diagnostic),
     mut on_fold: impl FnMut(&FoldResult),
     mut on_epoch: impl FnMut(usize, &EpochRecord),
 ) -> Result<CvReport, Diagnostic> {
     let spec = load_model(model_path, &opts.overrides)?;
     let tt = load_training_table(&spec, model_path, &opts.overrides)?;
+    unused_files(&spec)
+        .iter()
+        .chain(&tt.table.warnings)
+        .for_each(&mut on_warning);
     let config = &spec.data.prepare;
     let rows = data::usable_rows(&tt.table, config)?.rows;
     if k < 2 || k > rows.len() {
@@ -234,5 +288,46 @@ mod tests {
             }
         );
         assert!(summarize(&[]).is_empty());
+    }
+
+    fn spec(data: &str) -> ModelSpec {
+        let text = format!(
+            "data {{\n  path: \"d.csv\"\n{data}}}\nmodel {{\n  input(2)\n  output(1)\n}}\nloss: mse\n"
+        );
+        crate::program::parse_model(&crate::diag::Source::new("m.nn", text)).unwrap()
+    }
+
+    #[test]
+    fn held_out_files_are_warned_about_at_their_place() {
+        assert!(unused_files(&spec("")).is_empty());
+        let s = spec("  test: \"t.csv\"\n  validation: \"v.csv\"\n");
+        let warnings = unused_files(&s);
+        let placed: Vec<&str> = warnings
+            .iter()
+            .map(|w| {
+                assert_eq!(w.code, "nnc::train::cv_unused_file");
+                assert!(w.warning && w.help.is_some(), "{w:?}");
+                let span = w.labels[0].span;
+                &s.source.text[span.start..span.end]
+            })
+            .collect();
+        assert_eq!(placed, ["\"t.csv\"", "\"v.csv\""]);
+        assert!(warnings[0].message.contains("the `test` file `t.csv`"));
+        assert!(warnings[1]
+            .help
+            .as_ref()
+            .unwrap()
+            .contains("validation_fraction"));
+    }
+
+    #[test]
+    fn a_held_out_file_from_a_flag_is_named_by_its_flag_without_a_place() {
+        let mut s = spec("");
+        s.data.test_file = Some(("/somewhere/t.csv".into(), s.data.span));
+        let warnings = unused_files(&s);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].labels.is_empty(), "{:?}", warnings[0]);
+        assert!(warnings[0].message.contains("the file of `--test-data`"));
+        assert!(!warnings[0].message.contains("somewhere"));
     }
 }

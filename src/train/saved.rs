@@ -62,7 +62,13 @@ pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
         })
         .collect();
     let title = format!("{}: loss per epoch", model.model_file_name);
-    let curves = plots::learning_curves(&title, &epochs, report.best_epoch).map_err(plot_error)?;
+    let curves = plots::learning_curves(
+        &title,
+        &epochs,
+        report.best_epoch,
+        outcome.preprocessing.encoding(),
+    )
+    .map_err(plot_error)?;
     extra.push(("learning_curves.svg", curves.into_bytes()));
     if let Some(c) = report.test.as_ref().and_then(|t| t.classification.as_ref()) {
         let title = format!("{}: test confusion matrix", model.model_file_name);

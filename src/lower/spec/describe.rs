@@ -205,7 +205,7 @@ pub fn call_options(name: &str) -> Option<Vec<OptionDoc>> {
         }
         "batchnorm" => numbers(&[BATCHNORM_MOMENTUM, BATCHNORM_EPSILON]),
         "huber" => numbers(&[HUBER_DELTA]),
-        "cross_entropy" => vec![
+        "cross_entropy" | "binary_cross_entropy" => vec![
             OptionDoc::number(&LABEL_SMOOTHING),
             OptionDoc::other(super::vocabulary::CLASS_WEIGHTS, "none"),
         ],

@@ -1,5 +1,7 @@
 //! The `loss` setting: a loss name with its options (`huber(delta: 2.0)`,
 //! `cross_entropy(label_smoothing: 0.1, class_weights: [1, 3])`), each checked against its range.
+//! `binary_cross_entropy` is `cross_entropy` with a sigmoid output by name, so it takes the same
+//! options.
 //! Whether the loss fits the output layer, and whether the class weights fit the classes, is
 //! decided later, when the model's output and the data are known (`lower::graph`,
 //! `lower::graph::check_class_weights`).
@@ -19,8 +21,10 @@ use crate::syntax::ast::Value;
 pub fn option_names(kind: LossKind) -> &'static [&'static str] {
     match kind {
         LossKind::Huber => &[HUBER_DELTA.name],
-        LossKind::CrossEntropy => &[LABEL_SMOOTHING.name, CLASS_WEIGHTS],
-        LossKind::Mse | LossKind::Mae | LossKind::BinaryCrossEntropy => &[],
+        LossKind::CrossEntropy | LossKind::BinaryCrossEntropy => {
+            &[LABEL_SMOOTHING.name, CLASS_WEIGHTS]
+        }
+        LossKind::Mse | LossKind::Mae => &[],
     }
 }
 
@@ -40,16 +44,27 @@ pub(super) fn resolve_loss(source: &Source, v: &Value) -> Result<Loss, Vec<Diagn
     let loss = match kind {
         LossKind::Mse => Loss::Mse,
         LossKind::Mae => Loss::Mae,
-        LossKind::BinaryCrossEntropy => Loss::BinaryCrossEntropy,
         LossKind::Huber => Loss::Huber {
             delta: errors.take(opts.number(&HUBER_DELTA), HUBER_DELTA.default),
         },
-        LossKind::CrossEntropy => Loss::CrossEntropy {
-            label_smoothing: errors.take(opts.number(&LABEL_SMOOTHING), LABEL_SMOOTHING.default),
-            class_weights: errors
+        LossKind::CrossEntropy | LossKind::BinaryCrossEntropy => {
+            let label_smoothing =
+                errors.take(opts.number(&LABEL_SMOOTHING), LABEL_SMOOTHING.default);
+            let class_weights = errors
                 .take(opts.numbers(&CLASS_WEIGHT), None)
-                .map(|(weights, span)| ClassWeights { weights, span }),
-        },
+                .map(|(weights, span)| ClassWeights { weights, span });
+            if kind == LossKind::CrossEntropy {
+                Loss::CrossEntropy {
+                    label_smoothing,
+                    class_weights,
+                }
+            } else {
+                Loss::BinaryCrossEntropy {
+                    label_smoothing,
+                    class_weights,
+                }
+            }
+        }
     };
     errors.finish(|| loss)
 }
@@ -86,6 +101,39 @@ mod tests {
             span.end > span.start,
             "the list's place is kept for diagnostics"
         );
+        let Loss::BinaryCrossEntropy {
+            label_smoothing,
+            class_weights: Some(ClassWeights { weights, .. }),
+        } = loss("binary_cross_entropy(label_smoothing: 0.2, class_weights: [1, 4])").unwrap()
+        else {
+            panic!("binary_cross_entropy with options");
+        };
+        assert_eq!((label_smoothing, weights), (0.2, vec![1.0, 4.0]));
+        assert_eq!(
+            loss("binary_cross_entropy").unwrap(),
+            Loss::BinaryCrossEntropy {
+                label_smoothing: 0.0,
+                class_weights: None
+            }
+        );
+    }
+
+    /// A loss without options says so, rather than listing none.
+    #[test]
+    fn an_option_to_a_loss_without_options_is_refused_with_a_useful_help() {
+        for (text, code) in [
+            ("mse(delta: 1)", "nnc::lower::unknown_option"),
+            ("mae(2)", "nnc::lower::too_many_arguments"),
+        ] {
+            let d = loss(text).unwrap_err();
+            assert_eq!(d.code, code, "{text}");
+            let name = &text[..3];
+            assert_eq!(
+                d.help.as_deref(),
+                Some(format!("`{name}` takes no options: write `{name}` alone").as_str()),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -123,6 +171,16 @@ mod tests {
                 "binary_crossentropy",
                 "nnc::lower::unknown_loss",
                 "binary_crossentropy",
+            ),
+            (
+                "binary_cross_entropy(label_smoothing: 1)",
+                "nnc::lower::out_of_range",
+                "1",
+            ),
+            (
+                "binary_cross_entropy(smoothing: 0.1)",
+                "nnc::lower::unknown_option",
+                "smoothing",
             ),
         ];
         for (text, code, at) in cases {

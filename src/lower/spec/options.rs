@@ -31,8 +31,12 @@ pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     did_you_mean(word, known.iter().copied())
 }
 
-/// The help line for an unknown name: a suggestion if one is close, else the full list.
+/// The help line for an unknown name: a suggestion if one is close, else the full list (never
+/// an empty one: with nothing known, it says so).
 pub fn unknown_help(word: &str, what: &str, known: &[&str]) -> String {
+    if known.is_empty() {
+        return format!("there are no {what}");
+    }
     match suggest(word, known) {
         Some(s) => format!("did you mean `{s}`? Known {what}: {}", known.join(", ")),
         None => format!("known {what}: {}", known.join(", ")),
@@ -166,7 +170,9 @@ impl<'a> Options<'a> {
                         continue;
                     }
                     let Some(name) = positional.get(next_positional) else {
-                        let help = if positional.is_empty() {
+                        let help = if known.is_empty() {
+                            takes_no_options(call)
+                        } else if positional.is_empty() {
                             format!(
                                 "`{}` takes only named options: {}",
                                 call.name.name,
@@ -201,6 +207,10 @@ impl<'a> Options<'a> {
                     seen_named = true;
                     let what = format!("options of `{}`", call.name.name);
                     let bound = resolve_name(source, name, known, &what)
+                        .map_err(|d| match known {
+                            [] => d.with_help(takes_no_options(call)),
+                            _ => d,
+                        })
                         .and_then(|key| insert(source, &mut values, key, value, name.span));
                     if let Err(e) = bound {
                         errors.push(e);
@@ -402,6 +412,11 @@ impl<'a> Options<'a> {
     }
 }
 
+/// The help for an argument to a call that takes none.
+fn takes_no_options(call: &Call) -> String {
+    format!("`{0}` takes no options: write `{0}` alone", call.name.name)
+}
+
 fn resolve_name(
     source: &Source,
     name: &Ident,
@@ -441,4 +456,18 @@ fn insert<'a>(
         .with_help("keep one of them"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_help;
+
+    #[test]
+    fn an_unknown_name_among_none_says_there_are_none() {
+        assert_eq!(unknown_help("x", "layers", &[]), "there are no layers");
+        assert_eq!(
+            unknown_help("rleu", "activations", &["relu", "tanh"]),
+            "did you mean `relu`? Known activations: relu, tanh"
+        );
+    }
 }

@@ -120,7 +120,7 @@ pub const ELU_ALPHA: Number = Number {
     max: 10.0,
 };
 
-/// The class weights of `cross_entropy`, one per class in the order the data encodes classes
+/// The class weights of `cross_entropy` and `binary_cross_entropy`, one per class in the order the data encodes classes
 /// (sorted labels), with the list's place in the file for diagnostics about its length.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassWeights {
@@ -143,8 +143,13 @@ pub enum Loss {
     Huber {
         delta: f64,
     },
-    /// Two classes from one sigmoid unit, computed from its logit.
-    BinaryCrossEntropy,
+    /// Two classes from one sigmoid unit, computed from its logit: `cross_entropy` with a sigmoid
+    /// output, by name, with the same options.
+    BinaryCrossEntropy {
+        /// Targets become y·(1 − ε) + ε/2.
+        label_smoothing: f64,
+        class_weights: Option<ClassWeights>,
+    },
 }
 
 impl LossKind {
@@ -184,6 +189,21 @@ impl Loss {
             class_weights: None,
         }
     }
+
+    /// The label smoothing and class weights of either cross-entropy; None for other losses.
+    pub fn class_options(&self) -> Option<(f64, Option<&ClassWeights>)> {
+        match self {
+            Loss::CrossEntropy {
+                label_smoothing,
+                class_weights,
+            }
+            | Loss::BinaryCrossEntropy {
+                label_smoothing,
+                class_weights,
+            } => Some((*label_smoothing, class_weights.as_ref())),
+            Loss::Mse | Loss::Mae | Loss::Huber { .. } => None,
+        }
+    }
 }
 
 pub const HUBER_DELTA: Number = Number {
@@ -201,7 +221,7 @@ pub const LABEL_SMOOTHING: Number = Number {
     max: 0.999,
 };
 
-/// The name of `cross_entropy`'s list of class weights.
+/// The name of the cross-entropies' list of class weights.
 pub const CLASS_WEIGHTS: &str = "class_weights";
 
 /// Each class weight: not negative (a negative weight would reward mistakes), and finite.
