@@ -132,8 +132,12 @@ fn every_activation_is_accurate_and_finite_over_the_whole_range() {
                     compiled[i].is_finite() && exact.is_finite(),
                     "{name}({xi}): compiled {got}, interpreted {exact}"
                 );
+                // Compiled code flushes subnormal intermediates to zero (as XLA does): gelu's
+                // Φ(−13.1) = 1.6e-39 becomes 0, and x·Φ(x) loses up to |x| times f32's smallest
+                // normal number.
+                let floor = f64::from(f32::MIN_POSITIVE) * xi.abs();
                 assert!(
-                    close(got, want, 1e-6),
+                    close(got, want, 1e-6) || (got - want).abs() <= floor,
                     "{name}({xi}): compiled {got}, exact {want}"
                 );
                 assert!(

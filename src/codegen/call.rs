@@ -1,8 +1,10 @@
 //! Calling compiled code: binding the caller's buffers to the entry point's table after checking
 //! each one's length against its argument's shape at the batch size, running the entry point, and
 //! reporting a failed bounds check of checked mode. Persistent buffers (parameters and state) are
-//! taken mutably and data buffers read-only; nothing is allocated.
+//! taken mutably and data buffers read-only; nothing is allocated. Compiled code runs with
+//! subnormal numbers flushed to zero (`fpmode`).
 
+use super::fpmode::Flushing;
 use super::{emit, CodegenError, CompiledFunction};
 
 impl CompiledFunction {
@@ -114,6 +116,8 @@ impl CompiledFunction {
     /// `max_batch`.
     #[allow(unsafe_code)]
     unsafe fn run(&mut self, batch: usize) -> i32 {
+        // Subnormals flushed while the code runs, the caller's mode restored after (`fpmode`).
+        let _flushing = Flushing::begin();
         // SAFETY: the caller's promise, or the generated checks in checked mode.
         unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) }
     }

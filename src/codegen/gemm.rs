@@ -24,6 +24,8 @@
 
 use std::cell::RefCell;
 
+use super::fpmode::Flushing;
+
 /// Rows of A per cache block (a multiple of every kernel's `MR`, the rows of its tile): the block
 /// stays in L2 while B's panels pass.
 const MC: usize = 96;
@@ -196,11 +198,19 @@ unsafe fn split<const NR: usize, const MR: usize>(
                 c: unsafe { o.c.add(left) },
                 ..o
             };
+            // Either half may run on a worker thread (both do when the caller is not one of
+            // the pool's), so each takes the floating-point mode compiled code runs in.
             rayon::join(
                 // SAFETY: columns 0..left of the product, by the caller's contract.
-                || serial(m, k, left, o),
+                || {
+                    let _flushing = Flushing::begin();
+                    serial(m, k, left, o)
+                },
                 // SAFETY: columns left..n, disjoint from the other half's.
-                || serial(m, k, n - left, right),
+                || {
+                    let _flushing = Flushing::begin();
+                    serial(m, k, n - left, right)
+                },
             );
             return;
         }
@@ -214,10 +224,17 @@ unsafe fn split<const NR: usize, const MR: usize>(
                 ..o
             };
             rayon::join(
-                // SAFETY: rows 0..top of the product, by the caller's contract.
-                || serial(top, k, n, o),
+                // SAFETY: rows 0..top of the product, by the caller's contract; in compiled
+                // code's floating-point mode, as above.
+                || {
+                    let _flushing = Flushing::begin();
+                    serial(top, k, n, o)
+                },
                 // SAFETY: rows top..m, disjoint from the other half's.
-                || serial(m - top, k, n, bottom),
+                || {
+                    let _flushing = Flushing::begin();
+                    serial(m - top, k, n, bottom)
+                },
             );
             return;
         }

@@ -21,6 +21,8 @@
 mod call;
 mod elementwise;
 mod emit;
+#[allow(unsafe_code)]
+mod fpmode;
 mod fuse;
 #[allow(unsafe_code)]
 mod gemm;

@@ -526,7 +526,11 @@ mod tests {
         // A chain at the bound resolves and builds on a test thread's 2 MiB stack; an unoptimized
         // build's frames are several times larger, so there it gets the 8 MiB of a main thread,
         // where `nnc` runs.
-        let stack = if cfg!(debug_assertions) { 8 << 20 } else { 2 << 20 };
+        let stack = if cfg!(debug_assertions) {
+            8 << 20
+        } else {
+            2 << 20
+        };
         let at_bound = chain(MAX_OPERATORS);
         std::thread::Builder::new()
             .stack_size(stack)

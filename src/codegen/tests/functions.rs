@@ -376,3 +376,58 @@ fn machine_code_is_kept_on_request() {
     let without = compile(&f, 2, &CodegenOptions::default()).unwrap();
     assert!(without.asm_text().is_none());
 }
+
+/// `y = x · w` with `x` of `[B, k]` and `w` of `[k, n]`, and `square = y · y` element-wise.
+fn product_and_square(k: usize, n: usize) -> Function {
+    let mut f = Function::new("product");
+    let w = f.add_arg("w", Shape::fixed(&[k, n]), ArgRole::Param, None);
+    let x = f.add_arg("x", Shape::batched(&[k]), ArgRole::Data, None);
+    let op = Op::MatMul {
+        a: x,
+        b: w,
+        transpose_a: false,
+        transpose_b: false,
+    };
+    let y = f.push(op, None, Some("y"), None);
+    let square = f.push(Op::Binary(BinaryOp::Mul, y, y), None, Some("square"), None);
+    f.add_output("y", y);
+    f.add_output("square", square);
+    f
+}
+
+/// Compiled code flushes subnormal inputs and results to zero on every thread that runs it (both
+/// halves of a product split over two threads, and the element-wise loops), and gives the caller
+/// back its own mode.
+#[test]
+fn compiled_code_flushes_subnormals_and_restores_the_callers_mode() {
+    // 64 × 256 × 256 multiply-adds: enough for the product to be split over two threads.
+    let (batch, k, n) = (64, 256, 256);
+    let f = product_and_square(k, n);
+    let mut c = compile(&verified(&f), batch, &CodegenOptions::default()).unwrap();
+    // Threads inherit their creator's mode: put every worker in IEEE mode first, so that only
+    // the guards can make the products flush.
+    rayon::broadcast(|_| crate::codegen::fpmode::clear());
+    // Subnormal inputs (f32's smallest normal number is 1.2e-38) read as zeros: in IEEE
+    // arithmetic every element of y would be 256 · 1e-39 = 2.56e-37, a normal number.
+    let x = vec![1e-39f32; batch * k];
+    let mut w = vec![1.0f32; k * n];
+    c.call(&mut [&mut w[..]], &[&x[..]], batch).unwrap();
+    let nonzero = |v: &[f32]| v.iter().filter(|&&e| e != 0.0).count();
+    let y = c.output("y");
+    assert_eq!(
+        nonzero(y),
+        0,
+        "of {} elements of y, on both threads",
+        y.len()
+    );
+    // Subnormal results are zeros: y = 1e-20 in every element, its square 1e-40 would be one.
+    let x = vec![1.0f32; batch * k];
+    let mut w = vec![0.0f32; k * n];
+    w[..n].fill(1e-20);
+    c.call(&mut [&mut w[..]], &[&x[..]], batch).unwrap();
+    assert!(c.output("y").iter().all(|&e| e == 1e-20));
+    assert_eq!(nonzero(c.output("square")), 0);
+    // The caller's IEEE mode is back: subnormal arithmetic gives subnormal results here.
+    let s = std::hint::black_box(1e-40f32);
+    assert_ne!(s * std::hint::black_box(2.0f32), 0.0);
+}
