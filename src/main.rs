@@ -390,7 +390,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                      initialization    {:>10.1} ms\n\
                      training          {:>10.0} samples/s  {:.2} GFLOP/s\n\
                      evaluation        {:>10.0} samples/s\n\
-                     peak memory       {:>10} MiB\n",
+                     peak memory       {:>10} MiB\n{}",
                     r.model,
                     r.batch,
                     r.samples_per_epoch,
@@ -400,7 +400,10 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                     r.samples_per_second,
                     r.gflops,
                     r.eval_samples_per_second,
-                    r.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0}"))
+                    r.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0}")),
+                    r.drift.map_or(String::new(), |d| format!(
+                        "drift             {d:>10.2} × (median epoch, last fifth over first)\n"
+                    ))
                 );
             }
             Ok(())

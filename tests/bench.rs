@@ -67,6 +67,45 @@ fn bench_prints_every_figure_as_json() {
         (r["batch"].clone(), r["samples_per_epoch"].clone()),
         (50.into(), 100.into())
     );
+    // Fewer than ten timed epochs say nothing of a drift.
+    assert!(r["drift"].is_null(), "{r}");
+}
+
+/// With ten timed epochs or more, the drift is the median epoch of the last fifth over that of
+/// the first fifth, from the same epoch times the report lists.
+#[test]
+fn a_long_bench_reports_the_drift_of_its_epoch_times() {
+    let out = nnc(&[
+        "bench",
+        "benches/models/tiny.nn",
+        "--samples",
+        "320",
+        "--epochs",
+        "12",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seconds: Vec<f64> = (r["epoch_seconds"].as_array().unwrap().iter())
+        .map(|s| s.as_f64().unwrap())
+        .collect();
+    assert_eq!(seconds.len(), 12);
+    // A fifth of 12 is 2 epochs: the median of two is the larger (the upper middle).
+    let median2 = |a: f64, b: f64| a.max(b);
+    let want = median2(seconds[10], seconds[11]) / median2(seconds[0], seconds[1]);
+    let got = r["drift"].as_f64().unwrap_or_else(|| panic!("{r}"));
+    assert!(
+        (got / want - 1.0).abs() < 1e-12,
+        "drift {got}, epochs {seconds:?}"
+    );
+    let text = nnc(&[
+        "bench",
+        "benches/models/tiny.nn",
+        "--samples",
+        "320",
+        "--epochs",
+        "12",
+    ]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("drift"));
 }
 
 #[test]

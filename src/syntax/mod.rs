@@ -521,7 +521,11 @@ mod tests {
         };
         // On a test thread's 2 MiB stack; an unoptimized build's frames are many times larger,
         // so there the bound is checked with room to spare (release builds are what ship).
-        let stack = if cfg!(debug_assertions) { 64 << 20 } else { 2 << 20 };
+        let stack = if cfg!(debug_assertions) {
+            64 << 20
+        } else {
+            2 << 20
+        };
         std::thread::Builder::new()
             .stack_size(stack)
             .spawn(move || {

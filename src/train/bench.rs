@@ -57,7 +57,20 @@ pub struct BenchReport {
     /// The forward pass and loss alone, at the evaluation batch size.
     pub eval_samples_per_second: f64,
     pub epoch_seconds: Vec<f64>,
+    /// With 10 timed epochs or more: the median epoch time of the last fifth of them over that of
+    /// the first fifth. Well above 1 when training slows as it goes (values decaying into the
+    /// processor's slow range, memory growing); `--epochs 400` runs long enough to show it.
+    pub drift: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+}
+
+/// The median of the last fifth of `seconds` over the median of the first fifth, with at least
+/// ten.
+pub fn drift(seconds: &[f64]) -> Option<f64> {
+    let fifth = seconds.len() / 5;
+    (fifth >= 2).then(|| {
+        median(seconds[seconds.len() - fifth..].to_vec()) / median(seconds[..fifth].to_vec())
+    })
 }
 
 /// A standard normal draw from two raw 32-bit outputs (Box–Muller in f64), so that a dependency
@@ -307,6 +320,7 @@ pub fn bench(
         gflops: flop_per_step * steps as f64 / median_epoch / 1e9,
         flop_per_step,
         eval_samples_per_second: samples_per_epoch as f64 / median(eval_seconds),
+        drift: drift(&seconds),
         epoch_seconds: seconds,
         peak_rss_mib: super::report::peak_rss_mib(),
     })
