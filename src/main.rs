@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
-use nnc::lower::spec::{Monitor, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION};
+use nnc::lower::spec::{
+    Monitor, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION,
+};
 use nnc::train::overrides::BatchSize;
 use nnc::train::session::{self, NativeListing, Overrides, RunOptions};
 use nnc::train::{cv, saved, EpochRecord};
@@ -90,6 +92,10 @@ struct TrainArgs {
     /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
     seed: Option<u64>,
+    /// Threads that run each training step together, 1 to 256 (default: the cores available,
+    /// for a step large enough to share; overrides the file)
+    #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
+    threads: Option<u64>,
 }
 
 /// How `nnc check` reports diagnostics.
@@ -171,6 +177,10 @@ enum Command {
         /// Print one JSON object instead of a table
         #[arg(long)]
         json: bool,
+        /// Threads that run each step together, 1 to 256 (default: the cores available, for a
+        /// step large enough to share; overrides the file)
+        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
+        threads: Option<u64>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -370,6 +380,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             samples,
             epochs,
             json,
+            threads,
             data,
         } => {
             let opts = nnc::train::bench::BenchOptions {
@@ -377,7 +388,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 samples,
                 epochs,
             };
-            let r = nnc::train::bench::bench(&file, &overrides(&data), &opts)?;
+            let overrides = Overrides {
+                threads,
+                ..overrides(&data)
+            };
+            let r = nnc::train::bench::bench(&file, &overrides, &opts)?;
             if json {
                 say_raw!(
                     "{}",
@@ -463,6 +478,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 epochs: training.epochs,
                 batch_size: training.batch_size,
                 seed: training.seed,
+                threads: training.threads,
                 test_fraction,
                 validation_fraction,
                 ..overrides(&data)
@@ -491,6 +507,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 epochs: training.epochs,
                 batch_size: training.batch_size,
                 seed: training.seed,
+                threads: training.threads,
                 ..overrides(&data)
             };
             cross_validate(&file, overrides, interp, folds as usize, report.as_deref())

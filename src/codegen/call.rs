@@ -5,6 +5,7 @@
 //! subnormal numbers flushed to zero (`fpmode`).
 
 use super::fpmode::Flushing;
+use super::team::Part;
 use super::{emit, CodegenError, CompiledFunction};
 
 impl CompiledFunction {
@@ -118,8 +119,14 @@ impl CompiledFunction {
     unsafe fn run(&mut self, batch: usize) -> i32 {
         // Subnormals flushed while the code runs, the caller's mode restored after (`fpmode`).
         let _flushing = Flushing::begin();
-        // SAFETY: the caller's promise, or the generated checks in checked mode.
-        unsafe { (self.entry)(self.table.as_ptr(), self.lens.as_ptr(), batch as i64) }
+        let (table, lens) = (self.table.as_ptr(), self.lens.as_ptr());
+        match &mut self.team {
+            // SAFETY: the caller's promise, or the generated checks in checked mode; the code was
+            // compiled for this team's number of parts.
+            Some(team) => unsafe { team.run(self.entry, table, lens, batch as i64) },
+            // SAFETY: as above, for code compiled for one thread.
+            None => unsafe { (self.entry)(table, lens, batch as i64, &Part::alone()) },
+        }
     }
 
     /// Run the entry point with buffers and a batch that `call` would refuse, so tests can see

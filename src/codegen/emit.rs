@@ -18,7 +18,7 @@ use super::elementwise::{emit_copy, emit_fused, mem, Fused, Input, Kernel, Src, 
 use super::fuse::{self, Spread, Step};
 use super::helpers::Helper;
 use super::plan::{Loc, Plan};
-use super::{strided, CodegenError};
+use super::{schedule, strided, team, CodegenError};
 use crate::ir::{Dim, Equation, Function, Op, RandomSite, Shape, UnaryOp, ValueId};
 
 pub(super) struct Lowering<'a, 'b> {
@@ -31,6 +31,10 @@ pub(super) struct Lowering<'a, 'b> {
     /// same on every run).
     pub descriptors: &'a mut Vec<i64>,
     pub checked: bool,
+    /// Threads that run this code together (`team`), and this thread's index among them.
+    parts: usize,
+    part: Value,
+    index: Value,
     bufs: Value,
     lens: Value,
     batch: Value,
@@ -74,6 +78,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         mut b: FunctionBuilder<'b>,
         descriptors: &'a mut Vec<i64>,
         checked: bool,
+        parts: usize,
     ) -> Self {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -81,6 +86,12 @@ impl<'a, 'b> Lowering<'a, 'b> {
         b.append_block_param(fail, I32);
         b.switch_to_block(entry);
         let p = b.block_params(entry).to_vec();
+        let index = if parts > 1 {
+            let flags = MemFlagsData::trusted().with_readonly();
+            b.ins().load(I64, flags, p[3], team::PART_INDEX_OFFSET)
+        } else {
+            b.ins().iconst(I64, 0)
+        };
         Lowering {
             f,
             plan,
@@ -88,6 +99,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
             b,
             descriptors,
             checked,
+            parts,
+            part: p[3],
+            index,
             bufs: p[0],
             lens: p[1],
             batch: p[2],
@@ -131,6 +145,11 @@ impl<'a, 'b> Lowering<'a, 'b> {
     }
 
     fn call(&mut self, h: Helper, args: &[Value]) -> Result<(), CodegenError> {
+        self.call_returning(h, args).map(|_| ())
+    }
+
+    /// A helper call; its results (the barrier's code).
+    fn call_returning(&mut self, h: Helper, args: &[Value]) -> Result<Vec<Value>, CodegenError> {
         let fref = match self.helpers.get(&h) {
             Some(r) => *r,
             None => {
@@ -146,7 +165,61 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 r
             }
         };
-        self.b.ins().call(fref, args);
+        let call = self.b.ins().call(fref, args);
+        Ok(self.b.inst_results(call).to_vec())
+    }
+
+    /// This thread's share of `n` elements of a value of `shape`: its first element and how
+    /// many (`schedule::granularity`); all of them with one thread.
+    fn share(&mut self, n: Value, shape: &Shape) -> (Value, Value) {
+        if self.parts <= 1 {
+            return (self.b.ins().iconst(I64, 0), n);
+        }
+        let g = schedule::granularity(shape) as i64;
+        let per_round = self.parts as i64 * g;
+        let padded = self.b.ins().iadd_imm_s(n, per_round - 1);
+        let rounds = self.b.ins().udiv_imm_s(padded, per_round);
+        let chunk = self.b.ins().imul_imm_s(rounds, g);
+        let start = self.b.ins().imul(self.index, chunk);
+        let lo = self.b.ins().umin(start, n);
+        let end = self.b.ins().iadd(lo, chunk);
+        let hi = self.b.ins().umin(end, n);
+        let len = self.b.ins().isub(hi, lo);
+        (lo, len)
+    }
+
+    /// `p` advanced by `elements` floats.
+    fn advance(&mut self, p: Value, elements: Value) -> Value {
+        let bytes = self.b.ins().ishl_imm_s(elements, 2);
+        self.b.ins().iadd(p, bytes)
+    }
+
+    /// Wait for the other threads of the team; leave with `team::ABORTED` if one failed.
+    pub fn barrier(&mut self) -> Result<(), CodegenError> {
+        let code = self.call_returning(Helper::Barrier, &[self.part])?[0];
+        let ok = self.b.create_block();
+        let aborted = self.b.ins().iconst(I32, team::ABORTED as i64);
+        self.b
+            .ins()
+            .brif(code, self.fail, &[aborted.into()], ok, NO_ARGS);
+        self.b.switch_to_block(ok);
+        Ok(())
+    }
+
+    /// Emit `body` so that only part 0 runs it (everything with one thread).
+    fn on_part_zero(
+        &mut self,
+        body: impl FnOnce(&mut Self) -> Result<(), CodegenError>,
+    ) -> Result<(), CodegenError> {
+        if self.parts <= 1 {
+            return body(self);
+        }
+        let (then, after) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(self.index, after, NO_ARGS, then, NO_ARGS);
+        self.b.switch_to_block(then);
+        body(self)?;
+        self.b.ins().jump(after, NO_ARGS);
+        self.b.switch_to_block(after);
         Ok(())
     }
 
@@ -209,6 +282,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let f = self.f;
         let code = eqs[0] as i32 + 1;
         let shape = f.shape(f.body[eqs[0]].out);
+        // This thread's elements (`schedule`): streams and stores start at its first one; a row
+        // input needs no offset, since every share starts at a row's start.
+        let n = self.numel(shape);
+        let (lo, len) = self.share(n, shape);
         let mut k = Fused::default();
         let mut defined: HashMap<ValueId, usize> = HashMap::new();
         // An operand read as a stream, or through a broadcast (`fuse::spread`), is one input.
@@ -263,7 +340,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     k.inputs.push(match spread {
                         Some(Spread::Splat) => Input::Splat(self.b.ins().load(F32, mem(), p, 0)),
                         Some(Spread::Row(width)) => Input::Row(p, 4 * width as i64),
-                        None => Input::Stream(p),
+                        None => Input::Stream(self.advance(p, lo)),
                     });
                 }
                 srcs.push(Src::Input(slot));
@@ -277,14 +354,30 @@ impl<'a, 'b> Lowering<'a, 'b> {
             if l != Loc::Register {
                 self.check(code, l, f.shape(v));
                 let p = self.ptr(l);
+                let p = self.advance(p, lo);
                 k.stores.push((defined[&v], p));
             }
         }
-        let n = self.numel(shape);
-        emit_fused(&mut self.b, &k, n);
+        emit_fused(&mut self.b, &k, len);
     }
 
+    /// A step that is one helper call (or the stores of a vector). Element-wise helpers and
+    /// products share their work among the threads (`schedule`); every other kernel runs on
+    /// part 0 alone.
     fn single(&mut self, i: usize, eq: &Equation) -> Result<(), CodegenError> {
+        let shared = match &eq.op {
+            Op::MatMul { .. } => true,
+            Op::Unary(u, _) => !fuse::inline_unary(u),
+            _ => false,
+        };
+        if shared {
+            self.single_kernel(i, eq)
+        } else {
+            self.on_part_zero(|l| l.single_kernel(i, eq))
+        }
+    }
+
+    fn single_kernel(&mut self, i: usize, eq: &Equation) -> Result<(), CodegenError> {
         let f = self.f;
         let out_shape = f.shape(eq.out);
         let code = i as i32 + 1;
@@ -330,7 +423,9 @@ impl<'a, 'b> Lowering<'a, 'b> {
                         panic!("invariant: inline unary ops are lowered as fused loops")
                     }
                 };
-                self.call(helper, &[xs[0], y, n])?;
+                let (lo, len) = self.share(n, out_shape);
+                let (x, y) = (self.advance(xs[0], lo), self.advance(y, lo));
+                self.call(helper, &[x, y, len])?;
             }
             Op::MatMul {
                 a,
@@ -363,7 +458,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     .into_iter()
                     .map(|s| self.b.ins().iconst(I64, s))
                     .collect();
-                let mut args = vec![xs[0], xs[1], y, m, k, n];
+                let mut args = vec![self.part, xs[0], xs[1], y, m, k, n];
                 args.extend(strides);
                 self.call(Helper::MatMul, &args)?;
             }
@@ -445,11 +540,14 @@ impl<'a, 'b> Lowering<'a, 'b> {
         )
     }
 
+    /// Copy a value between places, each thread its share of the elements.
     fn copy(&mut self, code: i32, from: Loc, to: Loc, shape: &Shape) {
         self.check(code, from, shape);
         self.check(code, to, shape);
         let (src, dst, n) = (self.ptr(from), self.ptr(to), self.numel(shape));
-        emit_copy(&mut self.b, src, dst, n);
+        let (lo, len) = self.share(n, shape);
+        let (src, dst) = (self.advance(src, lo), self.advance(dst, lo));
+        emit_copy(&mut self.b, src, dst, len);
     }
 
     /// Snapshots first, so an output or update source that is an argument is read before any
@@ -458,6 +556,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
     pub fn finish(mut self) -> Result<(), CodegenError> {
         let f = self.f;
         let code = f.body.len() as i32 + 1;
+        if self.parts > 1 && !self.plan.steps.is_empty() {
+            // The copies read what any thread computed.
+            self.barrier()?;
+        }
         for s in self.plan.snapshots.clone() {
             let to = Loc::Arena {
                 offset: s.offset,

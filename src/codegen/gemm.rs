@@ -109,6 +109,7 @@ pub(super) unsafe fn sgemm(
     rsb: isize,
     csb: isize,
     c: *mut f32,
+    threads: Threads,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -136,24 +137,43 @@ pub(super) unsafe fn sgemm(
         if macs >= WIDE_MACS && std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the caller's contract; the kernel's instructions were just detected.
             unsafe {
-                split::<32, 8>(m, k, n, o, &|m, k, n, o| {
-                    blocked::<32, 8>(m, k, n, o, x86::kernel_avx512)
-                })
+                split::<32, 8>(
+                    m,
+                    k,
+                    n,
+                    o,
+                    &|m, k, n, o| blocked::<32, 8>(m, k, n, o, x86::kernel_avx512),
+                    threads,
+                )
             };
             return;
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: as above.
             unsafe {
-                split::<16, 6>(m, k, n, o, &|m, k, n, o| {
-                    blocked::<16, 6>(m, k, n, o, x86::kernel_avx2)
-                })
+                split::<16, 6>(
+                    m,
+                    k,
+                    n,
+                    o,
+                    &|m, k, n, o| blocked::<16, 6>(m, k, n, o, x86::kernel_avx2),
+                    threads,
+                )
             };
             return;
         }
     }
     // SAFETY: the caller's contract.
-    unsafe { split::<16, 16>(m, k, n, o, &|m, k, n, o| with_matrixmultiply(m, k, n, o)) }
+    unsafe {
+        split::<16, 16>(
+            m,
+            k,
+            n,
+            o,
+            &|m, k, n, o| with_matrixmultiply(m, k, n, o),
+            threads,
+        )
+    }
 }
 
 /// What one thread runs on its part of a product. The closures behind it call the unsafe routines
@@ -175,71 +195,94 @@ unsafe fn with_matrixmultiply(m: usize, k: usize, n: usize, o: Operands) {
     }
 }
 
-/// Runs the product on one thread, or on two halves of C (aligned to whole panels of `NR` columns
-/// or `MR` rows) at once.
+/// Which threads compute a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Threads {
+    /// The caller alone, or, from `SPLIT_MACS` multiply-adds on, the caller and one thread of
+    /// rayon's pool, each on a block of C (`kernels::matmul`, whose callers run no team).
+    Pool,
+    /// Part `index` of `count` threads of a team running the same code (`team`): each computes
+    /// its own block of C and nothing else.
+    Part { index: usize, count: usize },
+}
+
+/// The rows and columns of C that part `index` of `count` computes: whole panels of `NR` columns
+/// when there are enough of them and C is at least as wide as tall (each part then packs only its
+/// own columns of B), else whole panels of `MR` rows; a product too small to split is part 0's.
+/// Every element is still summed in the same order, so the result does not depend on `count`.
+fn block<const NR: usize, const MR: usize>(
+    m: usize,
+    n: usize,
+    index: usize,
+    count: usize,
+) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let share = |len: usize, panel: usize| {
+        let chunk = len.div_ceil(count * panel) * panel;
+        let start = (index * chunk).min(len);
+        start..(start + chunk).min(len)
+    };
+    if count <= 1 {
+        return (index == 0).then_some((0..m, 0..n));
+    }
+    if n >= count * NR && n >= m {
+        return Some((0..m, share(n, NR))).filter(|(_, c)| !c.is_empty());
+    }
+    if m >= count * MR {
+        return Some((share(m, MR), 0..n)).filter(|(r, _)| !r.is_empty());
+    }
+    (index == 0).then_some((0..m, 0..n))
+}
+
+/// Runs `serial` on the block of C this thread computes (see `Threads`).
 ///
 /// # Safety
-/// `sgemm`'s contract for `o`, and `serial` must be safe to run on any part of it.
+/// `sgemm`'s contract for `o`, and `serial` must be safe to run on any block of it.
 unsafe fn split<const NR: usize, const MR: usize>(
     m: usize,
     k: usize,
     n: usize,
     o: Operands,
     serial: Serial,
+    threads: Threads,
 ) {
-    let large = m.saturating_mul(k).saturating_mul(n) >= SPLIT_MACS;
-    if large && rayon::current_num_threads() >= 2 {
-        if n >= 2 * NR && n >= m {
-            let left = (n / 2).div_ceil(NR) * NR;
-            let right = Operands {
-                // SAFETY: column `left` < n of B and C, inside the operands by the contract.
-                b: unsafe { o.b.offset(left as isize * o.csb) },
-                // SAFETY: as above.
-                c: unsafe { o.c.add(left) },
+    // SAFETY: `block` gives rows and columns inside m and n, so each offset stays inside the
+    // operands by the caller's contract, and different parts' blocks are disjoint.
+    let run = |index: usize, count: usize| unsafe {
+        // The operands as a whole (not field by field) are what crosses to another thread.
+        let o: Operands = o;
+        if let Some((rows, cols)) = block::<NR, MR>(m, n, index, count) {
+            let part = Operands {
+                a: o.a.offset(rows.start as isize * o.rsa),
+                b: o.b.offset(cols.start as isize * o.csb),
+                c: o.c
+                    .offset(rows.start as isize * o.ldc + cols.start as isize),
                 ..o
             };
-            // Either half may run on a worker thread (both do when the caller is not one of
-            // the pool's), so each takes the floating-point mode compiled code runs in.
-            rayon::join(
-                // SAFETY: columns 0..left of the product, by the caller's contract.
-                || {
-                    let _flushing = Flushing::begin();
-                    serial(m, k, left, o)
-                },
-                // SAFETY: columns left..n, disjoint from the other half's.
-                || {
-                    let _flushing = Flushing::begin();
-                    serial(m, k, n - left, right)
-                },
-            );
-            return;
+            serial(rows.len(), k, cols.len(), part)
         }
-        let top = (m / 2).div_ceil(MR) * MR;
-        if top < m {
-            let bottom = Operands {
-                // SAFETY: row `top` < m of A and C, inside the operands by the contract.
-                a: unsafe { o.a.offset(top as isize * o.rsa) },
-                // SAFETY: as above.
-                c: unsafe { o.c.offset(top as isize * o.ldc) },
-                ..o
-            };
-            rayon::join(
-                // SAFETY: rows 0..top of the product, by the caller's contract; in compiled
-                // code's floating-point mode, as above.
-                || {
-                    let _flushing = Flushing::begin();
-                    serial(top, k, n, o)
-                },
-                // SAFETY: rows top..m, disjoint from the other half's.
-                || {
-                    let _flushing = Flushing::begin();
-                    serial(m - top, k, n, bottom)
-                },
-            );
-            return;
+    };
+    match threads {
+        Threads::Part { index, count } => run(index, count),
+        Threads::Pool => {
+            let large = m.saturating_mul(k).saturating_mul(n) >= SPLIT_MACS;
+            if large && rayon::current_num_threads() >= 2 {
+                // Either half may run on a worker thread (both do when the caller is not one of
+                // the pool's), so each takes the floating-point mode compiled code runs in.
+                rayon::join(
+                    || {
+                        let _flushing = Flushing::begin();
+                        run(0, 2)
+                    },
+                    || {
+                        let _flushing = Flushing::begin();
+                        run(1, 2)
+                    },
+                );
+            } else {
+                run(0, 1)
+            }
         }
     }
-    serial(m, k, n, o)
 }
 
 /// The BLIS loops on one thread: for each block of columns and of k, pack B; then, a block of
@@ -774,7 +817,19 @@ mod tests {
             "sgemm",
             // SAFETY: the test passes operands that satisfy `sgemm`'s contract.
             Box::new(|m, k, n, o| unsafe {
-                sgemm(m, k, n, o.a, o.rsa, o.csa, o.b, o.rsb, o.csb, o.c)
+                sgemm(
+                    m,
+                    k,
+                    n,
+                    o.a,
+                    o.rsa,
+                    o.csa,
+                    o.b,
+                    o.rsb,
+                    o.csb,
+                    o.c,
+                    Threads::Pool,
+                )
             }),
         )];
         #[cfg(target_arch = "x86_64")]
@@ -867,13 +922,12 @@ mod tests {
         }
     }
 
-    /// A product split over two threads equals, bit for bit, the same product on one thread.
+    /// A product split over two threads (rayon's, or the parts of a team, run here one after
+    /// the other) equals, bit for bit, the same product on one thread.
     #[test]
     fn splitting_over_threads_changes_no_bit() {
-        for &(m, k, n) in &[(300, 200, 100), (64, 600, 512)] {
+        for &(m, k, n) in &[(300, 200, 100), (64, 600, 512), (7, 50, 9)] {
             let (a, b) = (values(m * k, 3), values(k * n, 4));
-            let mut whole = vec![0.0f32; m * n];
-            let mut halves = vec![0.0f32; m * n];
             let o = |c: &mut Vec<f32>| Operands {
                 a: a.as_ptr(),
                 rsa: k as isize,
@@ -884,19 +938,68 @@ mod tests {
                 c: c.as_mut_ptr(),
                 ldc: n as isize,
             };
-            assert!(m * k * n >= SPLIT_MACS, "large enough to be split");
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: row-major A, B and C of these shapes, inside the vectors.
-                unsafe {
-                    let serial = |m, k, n, o| blocked::<16, 6>(m, k, n, o, x86::kernel_avx2);
-                    serial(m, k, n, o(&mut whole));
-                    split::<16, 6>(m, k, n, o(&mut halves), &serial);
+                let serial = |m, k, n, o| {
+                    // SAFETY: row-major blocks of the operands below, inside the vectors.
+                    unsafe { blocked::<16, 6>(m, k, n, o, x86::kernel_avx2) }
+                };
+                let mut whole = vec![f32::NAN; m * n];
+                serial(m, k, n, o(&mut whole));
+                let mut splits = vec![Threads::Pool];
+                splits.extend([2, 3].map(|count| Threads::Part { index: 0, count }));
+                for threads in splits {
+                    let mut parts = vec![f32::NAN; m * n];
+                    let count = match threads {
+                        Threads::Pool => 1,
+                        Threads::Part { count, .. } => count,
+                    };
+                    for index in 0..count {
+                        let threads = match threads {
+                            Threads::Pool => Threads::Pool,
+                            Threads::Part { count, .. } => Threads::Part { index, count },
+                        };
+                        // SAFETY: as above; each part writes its own block of C.
+                        unsafe { split::<16, 6>(m, k, n, o(&mut parts), &serial, threads) };
+                    }
+                    assert!(
+                        whole
+                            .iter()
+                            .zip(&parts)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{m}×{k}×{n} split as {threads:?}"
+                    );
                 }
-                assert!(whole
-                    .iter()
-                    .zip(&halves)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+        }
+    }
+
+    /// The blocks of a team's parts cover C once: disjoint, and together every element.
+    #[test]
+    fn the_parts_blocks_tile_c() {
+        for (m, n) in [
+            (1, 1),
+            (5, 200),
+            (200, 5),
+            (64, 64),
+            (6, 16),
+            (97, 33),
+            (2048, 10),
+        ] {
+            for count in 1..=4 {
+                let mut owner = vec![None; m * n];
+                for index in 0..count {
+                    let Some((rows, cols)) = block::<16, 6>(m, n, index, count) else {
+                        continue;
+                    };
+                    for i in rows {
+                        for j in cols.clone() {
+                            assert_eq!(owner[i * n + j], None, "{m}×{n} of {count}: overlap");
+                            owner[i * n + j] = Some(index);
+                        }
+                    }
+                }
+                assert!(owner.iter().all(Option::is_some), "{m}×{n} of {count}");
             }
         }
     }

@@ -9,6 +9,7 @@
 
 use cranelift_codegen::ir::{types, AbiParam, Signature};
 
+use super::team::Part;
 use super::vmath;
 
 /// The kernels generated code may call.
@@ -23,7 +24,7 @@ pub(super) enum Helper {
     NormalCdf,
     /// (x, y, rows, width)
     LogSoftmax,
-    /// (a, b, c, m, k, n, rsa, csa, rsb, csb)
+    /// (part, a, b, c, m, k, n, rsa, csa, rsb, csb): this thread's block of C (`team::Part`).
     MatMul,
     /// (x, y, descriptor, batch): see `strided`.
     Broadcast,
@@ -35,6 +36,8 @@ pub(super) enum Helper {
     DropoutMask,
     /// (counter, y, n, key << 32 | site, std's f64 bits): see `random`.
     NormalNoise,
+    /// (part) -> 0, or 1 when another part aborted: the threads of a team wait for each other.
+    Barrier,
 }
 
 impl Helper {
@@ -54,10 +57,12 @@ impl Helper {
             Helper::CopyColumns => "nnc_copy_columns",
             Helper::DropoutMask => "nnc_dropout_mask",
             Helper::NormalNoise => "nnc_normal_noise",
+            Helper::Barrier => "nnc_barrier",
         }
     }
 
-    /// All parameters are pointers or `i64` counts, which are both `I64` on 64-bit targets.
+    /// All parameters are pointers or `i64` counts, which are both `I64` on 64-bit targets; only
+    /// the barrier returns something (an `i32`).
     pub fn signature(self, template: Signature) -> Signature {
         let n = match self {
             Helper::Exp
@@ -68,13 +73,17 @@ impl Helper {
             | Helper::Softplus
             | Helper::NormalCdf => 3,
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
-            Helper::MatMul => 10,
+            Helper::MatMul => 11,
             Helper::CopyColumns => 8,
             Helper::DropoutMask | Helper::NormalNoise => 5,
+            Helper::Barrier => 1,
         };
         let mut sig = template;
         sig.params = vec![AbiParam::new(types::I64); n];
         sig.returns.clear();
+        if self == Helper::Barrier {
+            sig.returns.push(AbiParam::new(types::I32));
+        }
         sig
     }
 }
@@ -110,6 +119,10 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (
             Helper::NormalNoise.symbol(),
             super::random::nnc_normal_noise as *const u8,
+        ),
+        (
+            Helper::Barrier.symbol(),
+            super::team::nnc_barrier as *const u8,
         ),
     ]
 }
@@ -196,10 +209,12 @@ pub(super) fn log_softmax(x: &[f32], y: &mut [f32], width: usize) {
     }
 }
 
-/// C (m×n, row-major, contiguous) = A (m×k) · B (k×n), with A and B read through arbitrary
-/// strides: that is how transposed operands are expressed, without copying them.
+/// This thread's block of C (m×n, row-major, contiguous) = A (m×k) · B (k×n), with A and B read
+/// through arbitrary strides: that is how transposed operands are expressed, without copying
+/// them. Each part of a team computes its own block (`gemm::Threads::Part`).
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn nnc_matmul(
+    part: *const Part,
     a: *const f32,
     b: *const f32,
     c: *mut f32,
@@ -211,6 +226,8 @@ unsafe extern "C" fn nnc_matmul(
     rsb: i64,
     csb: i64,
 ) {
+    // SAFETY: generated code passes the `Part` its entry point was given.
+    let (index, count) = unsafe { ((*part).index as usize, (*part).count as usize) };
     // SAFETY: the strides and extents come from the operands' shapes (see `emit`), so every
     // element the product touches lies inside the buffers, and C is a separate region of the plan.
     unsafe {
@@ -225,6 +242,7 @@ unsafe extern "C" fn nnc_matmul(
             rsb as isize,
             csb as isize,
             c,
+            super::gemm::Threads::Part { index, count },
         )
     }
 }

@@ -42,20 +42,23 @@ pub(super) fn new_module() -> Result<JITModule, CodegenError> {
     Ok(JITModule::new(jb))
 }
 
-/// `extern "C" fn(buffers: *const *mut f32, lens: *const i64, batch: i64) -> i32`: one pointer
-/// and one length (in floats) per argument, then the arena's, then (pointer only) the strided
-/// descriptors; returns 0, or in checked mode the code of the first failed bounds check.
+/// `extern "C" fn(buffers: *const *mut f32, lens: *const i64, batch: i64, part: *const Part) ->
+/// i32`: one pointer and one length (in floats) per argument, then the arena's, then (pointer
+/// only) the strided descriptors; the part of the work this thread does (`team`); returns 0, or
+/// in checked mode the code of the first failed bounds check.
 pub(super) fn entry_signature(module: &JITModule) -> Signature {
     let mut sig = module.make_signature();
     let ptr = module.target_config().pointer_type();
     sig.params.push(AbiParam::new(ptr));
     sig.params.push(AbiParam::new(ptr));
     sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(ptr));
     sig.returns.push(AbiParam::new(types::I32));
     sig
 }
 
-pub(super) type EntryFn = unsafe extern "C" fn(*const *mut f32, *const i64, i64) -> i32;
+pub(super) type EntryFn =
+    unsafe extern "C" fn(*const *mut f32, *const i64, i64, *const super::team::Part) -> i32;
 
 /// `CompiledFunction` is `Send` on the strength of its module being `Send`; this stops the build
 /// if a Cranelift upgrade changes that.

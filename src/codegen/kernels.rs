@@ -132,6 +132,7 @@ pub fn matmul(m: usize, k: usize, n: usize, a: Strided, b: Strided, c: &mut [f32
             rsb,
             csb,
             c.as_mut_ptr(),
+            super::gemm::Threads::Pool,
         )
     }
 }

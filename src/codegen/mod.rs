@@ -34,8 +34,11 @@ pub mod kernels;
 mod plan;
 #[allow(unsafe_code)]
 mod random;
+mod schedule;
 #[allow(unsafe_code)]
 mod strided;
+#[allow(unsafe_code)]
+mod team;
 #[allow(unsafe_code)]
 mod vmath;
 
@@ -63,6 +66,8 @@ pub struct CodegenOptions {
     /// lengths passed at run time; a failed check makes `call` return an error instead of
     /// touching memory out of bounds.
     pub checked: bool,
+    /// Threads that run each call together (`team`; 0 or 1: the calling thread alone).
+    pub threads: usize,
 }
 
 /// Why a function could not be compiled or called.
@@ -155,6 +160,8 @@ pub struct CompiledFunction {
     asm: Option<String>,
     compile_time: Duration,
     checked: bool,
+    /// The threads that run each call with the caller, when compiled for more than one.
+    team: Option<team::Team>,
 }
 
 // SAFETY: the raw pointers in `table` are scratch, rewritten from the caller's borrows at the
@@ -223,6 +230,42 @@ fn allocate_arena(
     Ok(arena)
 }
 
+/// Multiply-adds of a call's matrix products (at its largest batch) from which it is run by a
+/// team: below, the barriers between its steps cost more than a second thread gains.
+const SHARE_MACS: usize = 1 << 20;
+
+/// How many of `cores` threads should run `f` at batches up to `max_batch`: all of them when its
+/// products are large enough to share, else one.
+pub fn threads_worth(f: &VerifiedFunction, max_batch: usize, cores: usize) -> usize {
+    let extent = |d: &ir::Dim| match d {
+        ir::Dim::Batch => max_batch,
+        ir::Dim::Fixed(n) => *n,
+    };
+    let macs: usize = f
+        .body
+        .iter()
+        .filter_map(|eq| match &eq.op {
+            ir::Op::MatMul {
+                a, b, transpose_a, ..
+            } => {
+                let (sa, sb) = (&f.shape(*a).0, &f.shape(*b).0);
+                let (m, k) = match transpose_a {
+                    false => (extent(&sa[0]), extent(&sa[1])),
+                    true => (extent(&sa[1]), extent(&sa[0])),
+                };
+                let n = sb.iter().map(extent).product::<usize>() / k.max(1);
+                Some(m.saturating_mul(k).saturating_mul(n))
+            }
+            _ => None,
+        })
+        .fold(0usize, usize::saturating_add);
+    if macs >= SHARE_MACS {
+        cores.max(1)
+    } else {
+        1
+    }
+}
+
 /// Compile `f` for batches of 1..=`max_batch` rows.
 pub fn compile(
     f: &VerifiedFunction,
@@ -236,7 +279,8 @@ pub fn compile(
         ));
     }
     check_sizes(f, max_batch)?;
-    let plan = plan::plan(f, max_batch).map_err(|e| too_large(f, e.value, max_batch))?;
+    let parts = opts.threads.max(1);
+    let plan = plan::plan(f, max_batch, parts).map_err(|e| too_large(f, e.value, max_batch))?;
     let arena = allocate_arena(f, plan.arena_len, max_batch)?;
 
     let mut owner = ModuleOwner(Some(jit::new_module()?));
@@ -255,8 +299,12 @@ pub fn compile(
     let mut descriptors = Vec::new();
     {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let mut lower = emit::Lowering::new(f, &plan, module, b, &mut descriptors, opts.checked);
-        for step in &plan.steps {
+        let mut lower =
+            emit::Lowering::new(f, &plan, module, b, &mut descriptors, opts.checked, parts);
+        for (s, step) in plan.steps.iter().enumerate() {
+            if parts > 1 && s > 0 && plan.groups[s] != plan.groups[s - 1] {
+                lower.barrier()?;
+            }
             lower.step(step)?;
         }
         lower.finish()?;
@@ -318,6 +366,13 @@ pub fn compile(
             }
         })
         .collect();
+    let team =
+        match parts {
+            1 => None,
+            _ => Some(team::Team::new(parts).map_err(|e| {
+                CodegenError::Internal(format!("starting {} threads: {e}", parts - 1))
+            })?),
+        };
     let n = f.args.len() + 1;
     Ok(CompiledFunction {
         entry,
@@ -337,6 +392,7 @@ pub fn compile(
         asm,
         compile_time: start.elapsed(),
         checked: opts.checked,
+        team,
     })
 }
 
@@ -396,6 +452,11 @@ impl CompiledFunction {
 
     pub fn max_batch(&self) -> usize {
         self.max_batch
+    }
+
+    /// The threads that run each call (`CodegenOptions::threads`).
+    pub fn threads(&self) -> usize {
+        self.team.as_ref().map_or(1, team::Team::parts)
     }
 
     /// Whether the code was compiled with bounds checks (`CodegenOptions::checked`).

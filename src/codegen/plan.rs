@@ -8,6 +8,7 @@
 //! never a wrapped, too small region.
 
 use super::fuse::{self, Step};
+use super::schedule;
 use crate::ir::{Function, ValueId, MAX_ELEMENTS};
 
 /// A value, or the arena as a whole, does not fit in memory at the requested batch size.
@@ -44,6 +45,9 @@ pub(super) struct Snapshot {
 #[derive(Debug)]
 pub(super) struct Plan {
     pub steps: Vec<Step>,
+    /// The group of each step (`schedule::groups`): a barrier precedes the first step of each
+    /// group but the first.
+    pub groups: Vec<usize>,
     /// Indexed by `ValueId`.
     pub loc: Vec<Loc>,
     pub snapshots: Vec<Snapshot>,
@@ -149,8 +153,10 @@ fn in_place_ok(
         && f.updates.iter().filter(|w| w.value == u.value).count() == 1
 }
 
-pub(super) fn plan(f: &Function, max_batch: usize) -> Result<Plan, TooLarge> {
+/// The plan of `f` for batches up to `max_batch`, run by `parts` threads (see `schedule`).
+pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan, TooLarge> {
     let steps = fuse::steps(f);
+    let groups = schedule::groups(f, &steps, parts);
     let end = steps.len();
     let mut step_of = vec![0; f.body.len()];
     for (s, st) in steps.iter().enumerate() {
@@ -202,6 +208,9 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Result<Plan, TooLarge> {
         free: Vec::new(),
         top: 0,
     };
+    // Regions freed within a group of steps are reused only after it: another thread may still
+    // be reading the old value until the barrier that starts the next group.
+    let mut freed: Vec<(usize, usize)> = Vec::new();
     for (s, st) in steps.iter().enumerate() {
         // A step's results are placed while its operands are still held, so no kernel reads
         // and writes overlapping memory.
@@ -223,8 +232,13 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Result<Plan, TooLarge> {
         for x in done {
             if last_use[x.index()] == s {
                 if let Loc::Arena { offset, reserved } = loc[x.index()] {
-                    fl.release(offset, reserved);
+                    freed.push((offset, reserved));
                 }
+            }
+        }
+        if groups.get(s + 1) != Some(&groups[s]) {
+            for (offset, reserved) in freed.drain(..) {
+                fl.release(offset, reserved);
             }
         }
     }
@@ -254,6 +268,7 @@ pub(super) fn plan(f: &Function, max_batch: usize) -> Result<Plan, TooLarge> {
         .collect();
     Ok(Plan {
         steps,
+        groups,
         loc,
         snapshots,
         in_place,
@@ -309,7 +324,7 @@ pub(super) mod tests {
     #[test]
     fn freed_regions_are_reused_and_live_ones_are_not() {
         let f = chain(UnaryOp::Exp);
-        let p = plan(&f, 2).unwrap();
+        let p = plan(&f, 2, 1).unwrap();
         assert_disjoint(&f, &p);
         // Helper calls need two regions at a time, and the snapshot of `x` at the end reuses
         // the one the last call freed: two regions, not eight.
@@ -320,7 +335,7 @@ pub(super) mod tests {
     #[test]
     fn fused_intermediates_take_no_memory() {
         let f = chain(UnaryOp::Relu);
-        let p = plan(&f, 2).unwrap();
+        let p = plan(&f, 2, 1).unwrap();
         assert_eq!(p.steps, vec![Step::Fused((0..7).collect())]);
         assert!(f.body[..6]
             .iter()
@@ -341,7 +356,7 @@ pub(super) mod tests {
         );
         let w2 = f.push(Op::Binary(BinaryOp::Sub, w, step), None, None, None);
         f.updates.push(crate::ir::Update { arg: w, value: w2 });
-        let p = plan(&f, 1).unwrap();
+        let p = plan(&f, 1, 1).unwrap();
         assert_eq!(
             (p.in_place.clone(), p.loc[w2.index()]),
             (vec![true], Loc::Arg(0))
@@ -349,7 +364,7 @@ pub(super) mod tests {
         // Reading `w` after the update's loop keeps the old value alive: copy at the end.
         let late = f.push(Op::Unary(UnaryOp::Exp, w), None, None, None);
         f.add_output("late", late);
-        let p = plan(&f, 1).unwrap();
+        let p = plan(&f, 1, 1).unwrap();
         assert_eq!(p.in_place, vec![false]);
         assert_disjoint(&f, &p);
     }

@@ -321,7 +321,10 @@ mod tests {
             ["alpha"]
         );
         let train = labels("train {\n  |\n}");
-        assert_eq!(train, ["epochs", "batch_size", "seed", "early_stopping"]);
+        assert_eq!(
+            train,
+            ["epochs", "batch_size", "seed", "threads", "early_stopping"]
+        );
         let data = labels("data {\n  |\n}");
         assert!(data.contains(&"target".to_string()) && data.contains(&"column".to_string()));
         assert!(labels("data {\n  column a {\n    |\n  }\n}").contains(&"scaling".to_string()));

@@ -53,6 +53,11 @@ impl Predictions {
     }
 }
 
+/// The cores this process may use.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 pub trait Executor {
     /// One training step on a batch of `batch` rows; returns the batch's mean loss.
     fn step(&mut self, x: &[f32], y: &[f32], batch: usize) -> Result<f32, ExecError>;
@@ -163,11 +168,25 @@ pub struct JitExecutor {
 }
 
 impl JitExecutor {
-    /// Compile the step for the training batch size and the loss for `TrainSpec::eval_batch`.
+    /// Compile the step for the training batch size and the loss for `TrainSpec::eval_batch`,
+    /// each run by the threads `opts` names, or else the train block's `threads:`, or else as
+    /// many of the cores as the function is large enough to share (`codegen::threads_worth`).
     pub fn new(program: &Program, seed: u64, opts: &CodegenOptions) -> Result<Self, ExecError> {
         let train = &program.spec.train;
-        let step = codegen::compile(&program.step, train.batch_size, opts)?;
-        let eval = codegen::compile(&program.loss, train.eval_batch(), opts)?;
+        let compile = |f: &VerifiedFunction, batch: usize| {
+            let threads = match (opts.threads, train.threads) {
+                (0, Some(t)) => t,
+                (0, None) => codegen::threads_worth(f, batch, available_cores()),
+                (t, _) => t,
+            };
+            let opts = CodegenOptions {
+                threads,
+                ..opts.clone()
+            };
+            codegen::compile(f, batch, &opts)
+        };
+        let step = compile(&program.step, train.batch_size)?;
+        let eval = compile(&program.loss, train.eval_batch())?;
         let names = buffer_names(program);
         // Evaluation takes the parameters and the model's statistics, the first buffers.
         let params = program.params.len() + program.stats.len();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, Source};
 use crate::lower::spec::options::{Count, Number};
 use crate::lower::spec::{
-    self, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
+    self, BATCH_SIZE, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION,
 };
 use crate::lower::ModelSpec;
 
@@ -21,6 +21,8 @@ pub struct Overrides {
     pub epochs: Option<u64>,
     pub batch_size: Option<BatchSize>,
     pub seed: Option<u64>,
+    /// `--threads`: the threads that run each training step together.
+    pub threads: Option<u64>,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
     /// Data settings, as written after the setting's name in a `.nn` file (`median`,
@@ -127,6 +129,9 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     }
     if let Some(s) = count_override(&SEED, o.seed)? {
         spec.train.seed = s;
+    }
+    if let Some(t) = count_override(&THREADS, o.threads)? {
+        spec.train.threads = Some(t as usize);
     }
     if let Some(t) = number_override(&TEST_FRACTION, o.test_fraction)? {
         spec.data.test_fraction = t;

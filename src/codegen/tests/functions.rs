@@ -96,7 +96,7 @@ fn updates_match_step_in_place_over_several_calls() {
     // `v` is computed in place (its old value is dead after its loop); `w` is also an output and
     // `p`, `q` swap, so those three are copied at the end.
     assert_eq!(
-        plan::plan(&f, MAX_BATCH).unwrap().in_place,
+        plan::plan(&f, MAX_BATCH, 1).unwrap().in_place,
         vec![false, true, false, false]
     );
     check_steps(&f);
@@ -132,7 +132,7 @@ fn an_update_source_shared_or_also_an_output_is_not_computed_in_place() {
     f.updates.push(crate::ir::Update { arg: c, value: w });
     f.add_output("w", w);
     assert_eq!(
-        plan::plan(&f, MAX_BATCH).unwrap().in_place,
+        plan::plan(&f, MAX_BATCH, 1).unwrap().in_place,
         vec![false, false, false]
     );
     check_steps(&f);
@@ -176,7 +176,7 @@ fn classifier() -> Function {
 fn classifier_loss_matches_and_reuses_the_arena() {
     let f = classifier();
     check_outputs(&f, 2, (-1.0, 1.0));
-    let p = plan::plan(&f, MAX_BATCH).unwrap();
+    let p = plan::plan(&f, MAX_BATCH, 1).unwrap();
     plan::tests::assert_disjoint(&f, &p);
     let c = compile(&verified(&f), MAX_BATCH, &CodegenOptions::default()).unwrap();
     let total: usize = f
@@ -430,4 +430,76 @@ fn compiled_code_flushes_subnormals_and_restores_the_callers_mode() {
     // The caller's IEEE mode is back: subnormal arithmetic gives subnormal results here.
     let s = std::hint::black_box(1e-40f32);
     assert_ne!(s * std::hint::black_box(2.0f32), 0.0);
+}
+
+/// A bounds check that fails on one thread of a team stops the others at their next barrier:
+/// the call returns the failing check's code instead of hanging.
+#[test]
+fn a_failed_check_on_one_thread_stops_the_team() {
+    let mut f = Function::new("softmax_then_scale");
+    let x = f.add_arg("x", Shape::batched(&[3]), ArgRole::Data, None);
+    // log_softmax runs on part 0 alone; the loop after it on both threads, after a barrier.
+    let y = f.push(Op::LogSoftmax(x), None, Some("y"), None);
+    let two = f.push(Op::Const(2.0), None, None, None);
+    let twos = f.push(Op::Broadcast(two), Some(Shape::batched(&[3])), None, None);
+    let z = f.push(Op::Binary(BinaryOp::Mul, y, twos), None, Some("z"), None);
+    f.add_output("z", z);
+    let f = verified(&f);
+    for threads in [2, 3] {
+        let opts = CodegenOptions {
+            checked: true,
+            threads,
+            ..Default::default()
+        };
+        let mut c = compile(&f, 4, &opts).unwrap();
+        assert_eq!(c.threads(), threads);
+        let mut bufs = vec![vec![0.5f32; 9 * 3]];
+        let (mut persistent, data) = split(&f, &mut bufs);
+        let rc = c.call_unguarded(&mut persistent, &data, 9);
+        assert_eq!(
+            rc, 1,
+            "log_softmax's result does not fit its region at batch 9"
+        );
+        // The team still works for a call that fits.
+        let mut bufs = vec![vec![0.5f32; 4 * 3]];
+        call(&mut c, &mut bufs, 4);
+        let want = 2.0 * (1.0f32 / 3.0).ln();
+        assert!(c.output("z").iter().all(|&v| (v - want).abs() < 1e-6));
+    }
+}
+
+/// A team computes what one thread computes, bit for bit: every kernel's share is computed in
+/// the order one thread computes it.
+#[test]
+fn a_team_computes_what_one_thread_does_bit_for_bit() {
+    for f in [classifier(), momentum_step(), product_and_square(96, 80)] {
+        let f = verified(&f);
+        let mut results = Vec::new();
+        for threads in [1, 2, 3] {
+            let opts = CodegenOptions {
+                threads,
+                ..Default::default()
+            };
+            let mut c = compile(&f, MAX_BATCH, &opts).unwrap();
+            let mut r = rng(7);
+            let (mut bufs, _) = random_args(&f, MAX_BATCH, &mut r, (-1.0, 1.0));
+            let mut seen = Vec::new();
+            for batch in [MAX_BATCH, 5, 1, MAX_BATCH] {
+                let (data, _) = random_args(&f, batch, &mut r, (-1.0, 1.0));
+                for (i, a) in f.args.iter().enumerate() {
+                    if a.role == ArgRole::Data {
+                        bufs[i] = data[i].clone();
+                    }
+                }
+                call(&mut c, &mut bufs, batch);
+                for o in &f.outputs {
+                    seen.extend(c.output(&o.name).iter().map(|v| v.to_bits()));
+                }
+                seen.extend(bufs.iter().flatten().map(|v| v.to_bits()));
+            }
+            results.push(seen);
+        }
+        assert!(results[1] == results[0], "{}: two threads", f.name);
+        assert!(results[2] == results[0], "{}: three threads", f.name);
+    }
 }

@@ -69,12 +69,22 @@ pub(super) fn assert_close(what: &str, got: &[f32], want: &Tensor) {
     }
 }
 
-pub(super) fn modes() -> [CodegenOptions; 2] {
+/// Plain and checked code, on one thread and on teams of two and three threads.
+pub(super) fn modes() -> [CodegenOptions; 4] {
     [
         CodegenOptions::default(),
         CodegenOptions {
             checked: true,
             emit_clif: true,
+            ..Default::default()
+        },
+        CodegenOptions {
+            threads: 2,
+            ..Default::default()
+        },
+        CodegenOptions {
+            threads: 3,
+            checked: true,
             ..Default::default()
         },
     ]
@@ -122,8 +132,8 @@ pub(super) fn check_outputs(f: &Function, seed: u64, range: (f32, f32)) {
             call(&mut c, &mut bufs, batch);
             for o in &f.outputs {
                 let what = format!(
-                    "{} (batch {batch}, checked {}) output `{}`",
-                    f.name, opts.checked, o.name
+                    "{} (batch {batch}, checked {}, threads {}) output `{}`",
+                    f.name, opts.checked, opts.threads, o.name
                 );
                 assert_close(&what, c.output(&o.name), &ev.values[o.value.index()]);
             }

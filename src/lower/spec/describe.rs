@@ -11,7 +11,7 @@ use super::regularize::{
     DROPOUT, L1, L2, NOISE, NORMAL_MEAN, NORMAL_STD, UNIFORM_HIGH, UNIFORM_LOW,
 };
 use super::settings::{
-    BATCH_SIZE, EPOCHS, INPUT_WIDTH, MIN_DELTA, PATIENCE, SEED, TEST_FRACTION, UNITS,
+    BATCH_SIZE, EPOCHS, INPUT_WIDTH, MIN_DELTA, PATIENCE, SEED, TEST_FRACTION, THREADS, UNITS,
     VALIDATION_FRACTION,
 };
 use super::vocabulary::{HUBER_DELTA, LABEL_SMOOTHING};
@@ -260,6 +260,11 @@ pub fn block_settings(block: &str) -> Option<Vec<OptionDoc>> {
             OptionDoc::count(&EPOCHS),
             OptionDoc::count(&BATCH_SIZE),
             OptionDoc::count(&SEED),
+            OptionDoc {
+                name: THREADS.name,
+                default: "the cores available".into(),
+                range: Some(format!("{} to {}", THREADS.min, THREADS.max)),
+            },
         ],
         "data" => super::data::DATA_OPTIONS
             .iter()

@@ -29,7 +29,7 @@ pub use positional::positional_names;
 pub use regularize::{resolve_initializer, Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};
 
-pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, VALIDATION_FRACTION};
+pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION};
 pub use train::{EarlyStopping, Monitor, ALL};
 pub use vocabulary::{
     Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, CENTERED,
@@ -118,6 +118,9 @@ pub struct TrainSpec {
     pub full_batch: bool,
     pub seed: u64,
     pub early_stopping: Option<EarlyStopping>,
+    /// `threads:`, the threads that run each step together; `None` lets the executor choose
+    /// (the cores available, for a step large enough to share).
+    pub threads: Option<usize>,
 }
 
 #[derive(Clone, Debug)]

@@ -16,6 +16,14 @@ pub const BATCH_SIZE: Count = Count {
     min: 1,
     max: 1 << 20,
 };
+/// Threads that run the training step together; without the setting, the cores available
+/// (`default` is not used: a step too small to share runs on one thread then).
+pub const THREADS: Count = Count {
+    name: "threads",
+    default: 1,
+    min: 1,
+    max: 256,
+};
 /// Seeds are 32-bit, as in most tools; every one is exact as a number in the file.
 pub const SEED: Count = Count {
     name: "seed",

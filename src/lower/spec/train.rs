@@ -1,4 +1,4 @@
-//! The `train` block: the settings `epochs`, `batch_size` and `seed`, and at most one
+//! The `train` block: the settings `epochs`, `batch_size`, `seed` and `threads`, and at most one
 //! `early_stopping(...)` call whose options are checked against their ranges and whose monitored
 //! value must be one the loss gives.
 
@@ -6,7 +6,7 @@ use strum::{EnumIter, IntoEnumIterator};
 
 use super::collect::Errors;
 use super::options::{unknown_help, Options};
-use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, PATIENCE, SEED};
+use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, PATIENCE, SEED, THREADS};
 use super::{err, LossKind, TrainSpec};
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, Ident, Value, ValueKind};
@@ -60,7 +60,7 @@ pub struct EarlyStopping {
     pub span: Span,
 }
 
-pub(super) const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name];
+pub(super) const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name, THREADS.name];
 pub(super) const EARLY_STOPPING: &str = "early_stopping";
 const TRAIN_CALLS: &[&str] = &[EARLY_STOPPING];
 pub(super) const MONITOR: &str = "monitor";
@@ -82,6 +82,7 @@ pub(super) fn resolve_train(
             full_batch: false,
             seed: SEED.default,
             early_stopping: None,
+            threads: None,
         });
     };
     // Every entry and setting is checked apart, so that every bad one is reported.
@@ -142,6 +143,10 @@ pub(super) fn resolve_train(
     };
     let epochs = errors.take(o.count(&EPOCHS), EPOCHS.default) as usize;
     let seed = errors.take(o.count(&SEED), SEED.default);
+    let threads = match o.value(THREADS.name) {
+        Some(_) => errors.take(o.count(&THREADS).map(|t| Some(t as usize)), None),
+        None => None,
+    };
     let early_stopping = errors.take(
         early_stopping
             .map(|c| resolve_early_stopping(source, c, loss))
@@ -154,6 +159,7 @@ pub(super) fn resolve_train(
         full_batch,
         seed,
         early_stopping,
+        threads,
     })
 }
 
