@@ -27,6 +27,7 @@ pub mod ir;
 pub mod lower;
 pub mod lsp;
 pub mod optim;
+pub mod optimize;
 pub mod philox;
 pub mod plots;
 pub mod program;
