@@ -49,7 +49,8 @@ fn inputs(f: &Function) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Every output (by name) and every updated argument (by position) of `f` on `inputs`.
+/// The shape and the bits of every output (by name) and every argument after the updates (by
+/// position) of `f` on `inputs`.
 fn interpreted(f: &VerifiedFunction, inputs: &[Vec<f32>]) -> Vec<Vec<u64>> {
     let tensors: Vec<Tensor> = f
         .args
@@ -62,7 +63,10 @@ fn interpreted(f: &VerifiedFunction, inputs: &[Vec<f32>]) -> Vec<Vec<u64>> {
         .collect();
     let mut args = tensors.clone();
     let ev = interp::step_in_place(f, &mut args, BATCH).expect("the arguments fit");
-    let bits = |t: &Tensor| t.iter().map(|x| x.to_bits()).collect();
+    let bits = |t: &Tensor| {
+        let shape = t.shape().iter().map(|&n| n as u64);
+        shape.chain(t.iter().map(|x| x.to_bits())).collect()
+    };
     (f.outputs.iter().map(|o| bits(ev.get(f, &o.name))))
         .chain(args.iter().map(bits))
         .collect()
@@ -127,7 +131,7 @@ in (output, t5) }"
 
 #[test]
 fn ops_that_differ_in_a_constant_an_operand_order_or_a_shape_stay_apart() {
-    let text = "t { a:f32[2,2] b:f32[2,2] s:f32[] ; x:f32[B,2] .
+    let text = "t { s:f32[] a:f32[2,2] b:f32[2,2] ; x:f32[B,2] .
   let t0:f32[] = const 0.0
       t1:f32[] = const -0.0
       t2:f32[] = div s t0
@@ -291,21 +295,22 @@ in (t1=x, t3=w, t4=t0) }"
 #[test]
 fn an_identity_affine_map_of_the_batch_size_is_the_batch_size() {
     let (_, f, counts) = optimized(
-        "t { ; x:f32[B,2] .
+        "t { w:f32[2] ; x:f32[B,2] .
   let t0:f32[] = batch_size
       t1:f32[] = affine[mul=1.0, add=0.0] t0
       t2:f32[] = sum_to x
       data_loss:f32[] = div t2 t1
-      t4:f32[] = affine[mul=1.0, add=0.0] t2
+      t4:f32[2] = affine[mul=1.0, add=0.0] w
       t5:f32[] = affine[mul=1.0, add=-0.0] t0
   in (data_loss, t4, t5) }",
     );
+    // w holds −0, which the map makes +0.
     assert_eq!(
         body(&f),
         "t0:f32[] = batch_size
 t2:f32[] = sum_to x
 data_loss:f32[] = div t2 t0
-t4:f32[] = affine[mul=1.0, add=0.0] t2
+t4:f32[2] = affine[mul=1.0, add=0.0] w
 t5:f32[] = affine[mul=1.0, add=-0.0] t0
 in (data_loss, t4, t5) }"
     );
