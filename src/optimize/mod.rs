@@ -17,8 +17,8 @@
 //! shape of each parameter, and two parameters of one shape would share a stored `[64,64]` copy of
 //! one number. A shared constant would also read wrongly: Adam's `div 1.0 ...` would become
 //! `div d_loss ...`, the gradient's seed being the first 1.0 of the step. Equal ones are still
-//! numbered alike, so that what is computed from them merges (layer normalization subtracts the
-//! broadcast mean from its input twice); one left without a use is dead code.
+//! numbered alike, so that what is computed from them merges (batch normalization in training
+//! subtracts the broadcast mean from its input twice); one left without a use is dead code.
 
 mod fold;
 mod identity;
@@ -46,73 +46,109 @@ pub struct Counts {
     pub removed: usize,
 }
 
-impl std::ops::AddAssign for Counts {
-    fn add_assign(&mut self, other: Counts) {
-        self.merged += other.merged;
-        self.folded += other.folded;
-        self.simplified += other.simplified;
-        self.removed += other.removed;
-    }
-}
-
 /// Optimize `f` in place. Arguments, outputs and updates keep their names and meaning; a value that
 /// replaces another takes its name when its own was a generated `t<n>` (`t7 = log_softmax logits`
 /// becomes `log_probs`).
 pub fn optimize(f: &mut Function) -> Counts {
     let before = f.body.len();
-    let mut counts = Counts::default();
-    let definitions = f.definitions();
-    let ids = (0..f.values.len()).map(|i| ValueId(i as u32));
-    // The value each use of a value reads from now on: itself, or one equal to it defined before.
-    let mut replace: Vec<ValueId> = ids.collect();
-    // The value each value is compared as: `replace`, and for a broadcast equal to an earlier one,
-    // that one.
-    let mut number = replace.clone();
-    let mut seen: HashMap<Key, ValueId> = HashMap::new();
+    let mut pass = Pass::new(f);
     for i in 0..f.body.len() {
-        let out = f.body[i].out;
-        rewrite_operands(&mut f.body[i].op, &replace);
-        let defining = |v: ValueId| definitions[v.index()].map(|d| &f.body[d].op);
-        let constant = |v: ValueId| match defining(v) {
+        pass.equation(f, i);
+    }
+    for o in &mut f.outputs {
+        o.value = pass.replace[o.value.index()];
+    }
+    for u in &mut f.updates {
+        u.value = pass.replace[u.value.index()];
+    }
+    ir::eliminate_dead_code(f);
+    Counts {
+        removed: before - f.body.len(),
+        ..pass.counts
+    }
+}
+
+/// The walk's state: what it has seen of the equations before the current one.
+struct Pass {
+    definitions: Vec<Option<usize>>,
+    /// The value each use of a value reads from now on: itself, or one equal to it defined
+    /// before.
+    replace: Vec<ValueId>,
+    /// The value each value is compared as: its `replace`, or for a constant, batch size or
+    /// broadcast equal to an earlier one (which keeps its uses), that one.
+    number: Vec<ValueId>,
+    /// The first value of each key.
+    seen: HashMap<Key, ValueId>,
+    counts: Counts,
+}
+
+impl Pass {
+    fn new(f: &Function) -> Pass {
+        let ids: Vec<ValueId> = (0..f.values.len()).map(|i| ValueId(i as u32)).collect();
+        Pass {
+            definitions: f.definitions(),
+            replace: ids.clone(),
+            number: ids,
+            seen: HashMap::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Rewrite equation `i`, all before it having been rewritten: its operands replaced, then
+    /// folded, replaced by an identity's value, or merged with an earlier equal equation.
+    fn equation(&mut self, f: &mut Function, i: usize) {
+        rewrite_operands(&mut f.body[i].op, &self.replace);
+        if let Some(c) = fold::fold(&f.body[i].op, |v| match self.defining(f, v) {
             Some(Op::Const(c)) => Some(*c),
             _ => None,
-        };
-        if let Some(c) = fold::fold(&f.body[i].op, constant) {
+        }) {
             f.body[i].op = Op::Const(c);
-            counts.folded += 1;
+            self.counts.folded += 1;
         }
-        let defining = |v: ValueId| definitions[v.index()].map(|d| &f.body[d].op);
-        if let Some(v) = identity::identity(&f.body[i].op, defining) {
-            (replace[out.index()], number[out.index()]) = (v, number[v.index()]);
-            counts.simplified += 1;
-            take_name(f, &definitions, out, v);
-            continue;
+        let out = f.body[i].out;
+        if let Some(v) = identity::identity(&f.body[i].op, |v| self.defining(f, v)) {
+            self.number[out.index()] = self.number[v.index()];
+            self.replace_by(f, out, v);
+            self.counts.simplified += 1;
+            return;
         }
-        let key = Key::of(&f.body[i].op, f.shape(out), |v| number[v.index()]);
-        match seen.entry(key) {
+        let key = Key::of(&f.body[i].op, f.shape(out), |v| self.number[v.index()]);
+        match self.seen.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(out);
             }
             Entry::Occupied(e) => {
                 let first = *e.get();
-                number[out.index()] = first;
+                self.number[out.index()] = first;
                 if !recomputed(&f.body[i].op) {
-                    replace[out.index()] = first;
-                    counts.merged += 1;
-                    take_name(f, &definitions, out, first);
+                    self.replace_by(f, out, first);
+                    self.counts.merged += 1;
                 }
             }
         }
     }
-    for o in &mut f.outputs {
-        o.value = replace[o.value.index()];
+
+    /// The op that defines `v`, `None` for an argument.
+    fn defining<'f>(&self, f: &'f Function, v: ValueId) -> Option<&'f Op> {
+        self.definitions[v.index()].map(|d| &f.body[d].op)
     }
-    for u in &mut f.updates {
-        u.value = replace[u.value.index()];
+
+    /// Every later use of `dropped` reads `kept`. When `kept` is an equation's value with a
+    /// generated name (`t7`, `t7_1`) and `dropped` was named by lowering or autodiff, the two swap
+    /// names, so that the printed function keeps the readable one (names stay unique, and
+    /// `dropped` is no longer printed); `kept` takes `dropped`'s origin when it has none.
+    fn replace_by(&mut self, f: &mut Function, dropped: ValueId, kept: ValueId) {
+        self.replace[dropped.index()] = kept;
+        let (d, k) = (dropped.index(), kept.index());
+        let readable = !generated(&f.values[d].name);
+        if self.definitions[k].is_some() && generated(&f.values[k].name) && readable {
+            let name = std::mem::take(&mut f.values[d].name);
+            f.values[d].name = std::mem::replace(&mut f.values[k].name, name);
+        }
+        if f.values[k].origin.is_none() {
+            f.values[k].origin = f.values[d].origin.clone();
+        }
     }
-    ir::eliminate_dead_code(f);
-    counts.removed = before - f.body.len();
-    counts
 }
 
 /// Is `op` left at each use rather than shared, being as cheap to compute as to read?
@@ -153,21 +189,6 @@ fn rewrite_operands(op: &mut Op, replace: &[ValueId]) {
             r(yes);
             r(no);
         }
-    }
-}
-
-/// `dropped` is replaced by `kept`: when `kept` is an equation's value with a generated name
-/// (`t7`, `t7_1`) and `dropped` was named by lowering or autodiff, the two swap names, so that the
-/// printed function keeps the readable one (names stay unique: `dropped` is no longer printed).
-/// `kept` takes `dropped`'s origin when it has none.
-fn take_name(f: &mut Function, definitions: &[Option<usize>], dropped: ValueId, kept: ValueId) {
-    let (d, k) = (dropped.index(), kept.index());
-    if definitions[k].is_some() && generated(&f.values[k].name) && !generated(&f.values[d].name) {
-        let name = std::mem::take(&mut f.values[d].name);
-        f.values[d].name = std::mem::replace(&mut f.values[k].name, name);
-    }
-    if f.values[k].origin.is_none() {
-        f.values[k].origin = f.values[d].origin.clone();
     }
 }
 
