@@ -42,7 +42,7 @@ pub(super) fn fold(op: &Op, constant: impl Fn(ValueId) -> Option<f64>) -> Option
     (single.to_bits() == (wide as f32).to_bits()).then_some(wide)
 }
 
-/// `x` unless compiled code would not keep it: a subnormal (flushed to zero there) or a NaN
+/// `x` unless compiled code might not keep it: a subnormal (which it may flush to zero) or a NaN
 /// (whose payload this check does not follow).
 fn ieee(x: f32) -> Option<f32> {
     (!x.is_nan() && !x.is_subnormal()).then_some(x)
@@ -66,10 +66,10 @@ fn unary32(u: &UnaryOp, x: f32) -> Option<f32> {
             ieee(m * x)? + a
         }
         UnaryOp::Sign => {
-            if x == 0.0 {
-                x
-            } else {
+            if x > 0.0 || x < 0.0 {
                 1f32.copysign(x)
+            } else {
+                x
             }
         }
         UnaryOp::Exp
