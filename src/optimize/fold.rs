@@ -65,11 +65,12 @@ fn unary32(u: &UnaryOp, x: f32) -> Option<f32> {
             let (m, a) = (constant(mul)?, constant(add)?);
             ieee(m * x)? + a
         }
+        // ±0 and NaN are themselves, as compiled code leaves them.
         UnaryOp::Sign => {
-            if x > 0.0 || x < 0.0 {
-                1f32.copysign(x)
-            } else {
+            if x == 0.0 || x.is_nan() {
                 x
+            } else {
+                1f32.copysign(x)
             }
         }
         UnaryOp::Exp
