@@ -113,7 +113,7 @@ pub fn unary(op: &UnaryOp, x: f64) -> f64 {
     }
 }
 
-fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,

@@ -3,8 +3,10 @@
 //! The stages, in pipeline order (see `docs/architecture.md`): `syntax` parses a `.nn` file into an
 //! AST with spans; `lower` resolves names and options into a `ModelSpec` and builds IR; `shape` owns
 //! every shape rule; `autodiff` differentiates IR into IR; `optim` appends the optimizer update so a
-//! training step is one IR function; `interp` evaluates IR as the oracle; `codegen` compiles IR with
-//! Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either executor.
+//! training step is one IR function; `optimize` removes repeated and constant work from the
+//! functions that run, changing no result; `interp` evaluates IR as the oracle; `codegen` compiles
+//! IR with Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either
+//! executor.
 //! Beside the pipeline, `lsp` serves editors (`nnc lsp`) from the same checks, and `fmt` writes a
 //! file in its canonical layout (`nnc fmt`).
 //!
@@ -27,6 +29,7 @@ pub mod ir;
 pub mod lower;
 pub mod lsp;
 pub mod optim;
+pub mod optimize;
 pub mod philox;
 pub mod plots;
 pub mod program;

@@ -148,10 +148,12 @@ enum Command {
     Ir {
         /// The model file
         file: PathBuf,
-        /// Print the gradient function that autodiff produced (loss and d_<param> outputs)
+        /// Print the gradient function (loss and d_<param> outputs): what autodiff produced, after
+        /// the optimizing pass
         #[arg(long, conflicts_with = "step")]
         grad: bool,
-        /// Print the whole training step: forward, loss, backward and optimizer update
+        /// Print the whole training step: forward, loss, backward and optimizer update, after the
+        /// optimizing pass
         #[arg(long)]
         step: bool,
         /// Print what code generation made of the function instead of the IR

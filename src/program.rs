@@ -1,12 +1,13 @@
 //! The compiler's front half as one call: from a resolved model to the four IR functions every
 //! later stage uses — `forward` (inputs to predictions), `loss` (adds the targets and the mean
-//! loss), `grad` (adds the backward pass) and `step` (adds the optimizer update) — each verified.
+//! loss), `grad` (adds the backward pass) and `step` (adds the optimizer update) — each verified,
+//! and all but `forward` optimized first (`optimize`).
 
 use crate::diag::{Diagnostic, Source};
 use crate::ir::{ArgRole, Function, Op, UnaryOp, Update, VerifiedFunction};
 use crate::lower::{self, DataShape, ModelSpec, ParamSpec};
 use crate::optim::{self, StateSpec};
-use crate::{autodiff, syntax};
+use crate::{autodiff, optimize, syntax};
 
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -123,7 +124,36 @@ pub fn build_all(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, 
     })
 }
 
+/// Whether `build_with` runs `optimize` over the functions it builds. `build` always does; tests
+/// build both ways and compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Optimization {
+    On,
+    Off,
+}
+
+impl Optimization {
+    /// `f`, optimized when asked. `forward` is never passed here: nothing runs it in training or
+    /// prediction (`loss` computes the predictions), and it stays the model as written, whose
+    /// values `summary` finds by name.
+    fn apply(self, mut f: Function) -> Function {
+        if self == Optimization::On {
+            optimize::optimize(&mut f);
+        }
+        f
+    }
+}
+
 pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diagnostic> {
+    build_with(spec, data, Optimization::On)
+}
+
+/// `build`, with the optimizing pass on or off.
+pub fn build_with(
+    spec: &ModelSpec,
+    data: Option<&DataShape>,
+    optimization: Optimization,
+) -> Result<Program, Diagnostic> {
     let lowered = lower::lower(spec, data)?;
     // The step differentiates the training loss: the evaluation loss plus dropout and noise.
     let grad = autodiff::gradient(&lowered.train_loss, "loss", ArgRole::Param);
@@ -139,10 +169,10 @@ pub fn build(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Program, Diag
     Ok(Program {
         spec: lowered.spec,
         forward: verified(lowered.forward),
-        loss: verified(lowered.loss),
-        train_loss: verified(lowered.train_loss),
-        grad: verified(grad.function),
-        step: verified(step),
+        loss: verified(optimization.apply(lowered.loss)),
+        train_loss: verified(optimization.apply(lowered.train_loss)),
+        grad: verified(optimization.apply(grad.function)),
+        step: verified(optimization.apply(step)),
         params: lowered.params,
         stats: lowered.stats,
         state,
