@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 
 use super::fpmode::Flushing;
+use super::small;
 
 /// Rows of A per cache block (a multiple of every kernel's `MR`, the rows of its tile): the block
 /// stays in L2 while B's panels pass.
@@ -125,6 +126,27 @@ pub(super) unsafe fn sgemm(
         ldc: n as isize,
     };
     let macs = m.saturating_mul(k).saturating_mul(n);
+    #[cfg(target_arch = "x86_64")]
+    if macs <= small::SMALL_MACS
+        && k.saturating_mul(n) <= small::SMALL_B
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+    {
+        // SAFETY: the caller's contract, and k·n and the features just checked.
+        unsafe {
+            split::<16, 4>(
+                m,
+                k,
+                n,
+                o,
+                &|m, k, n, o| {
+                    small::product(m, k, n, o.a, o.rsa, o.csa, o.b, o.rsb, o.csb, o.c, o.ldc)
+                },
+                threads,
+            )
+        };
+        return;
+    }
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let own = macs
         < if csa != 1 {
@@ -845,6 +867,14 @@ mod tests {
                     |m, k, n, o| unsafe { blocked::<32, 8>(m, k, n, o, x86::kernel_avx512) };
                 routes.push(("avx512", Box::new(avx512)));
             }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above, for the products whose B fits the small route's buffer (the
+                // others are skipped below).
+                let small = |m, k, n, o: Operands| unsafe {
+                    small::product(m, k, n, o.a, o.rsa, o.csa, o.b, o.rsb, o.csb, o.c, o.ldc)
+                };
+                routes.push(("small", Box::new(small)));
+            }
         }
         let shapes = [
             (1, 1, 1),
@@ -866,6 +896,9 @@ mod tests {
                 let sb = if tb { (1, k) } else { (n, 1) };
                 let want = reference(m, k, n, &a, sa, &b, sb);
                 for (route, product) in &routes {
+                    if *route == "small" && k * n > small::SMALL_B {
+                        continue;
+                    }
                     let mut c = vec![f32::NAN; m * n];
                     // A is m×k and B k×n through their strides, C m×n; all inside the vectors.
                     product(

@@ -36,6 +36,8 @@ mod plan;
 mod random;
 mod schedule;
 #[allow(unsafe_code)]
+mod small;
+#[allow(unsafe_code)]
 mod strided;
 #[allow(unsafe_code)]
 mod team;

@@ -1,0 +1,145 @@
+//! Matrix products too small for packing to pay (the layers of the tiny and regression models:
+//! 16×4×16, 32×64×64, ...). The blocked routine in `gemm` copies B into panels and looks up its
+//! thread's buffers before the first multiply-add; at these sizes that costs as much as the
+//! product. Here tiles of 4 rows by 16 columns of C are computed straight from A and B through
+//! their strides: B's rows are read where they are when they are contiguous, and otherwise (a
+//! transposed B) copied once into a buffer on the stack. Each element of C is the sum over k in
+//! order, one fused multiply-add per term from zero, as the blocked routine sums a block of k.
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::product;
+
+/// Products of at most this many multiply-adds, with B of at most `SMALL_B` floats, take this
+/// route where the CPU has AVX2 and FMA.
+pub(super) const SMALL_MACS: usize = 1 << 17;
+pub(super) const SMALL_B: usize = 1 << 14;
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Rows of a tile: four rows by two vectors are eight accumulators, leaving registers for
+    /// B's two vectors and A's broadcast.
+    const R: usize = 4;
+    /// Columns of a tile: two vectors of eight.
+    const W: usize = 16;
+
+    /// A mask of the first `n` (at most 8) lanes, for loads and stores at a tile's edge.
+    #[inline(always)]
+    unsafe fn mask(n: usize) -> __m256i {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes)
+    }
+
+    /// One tile of `ROWS` (≤ R) rows and `cols` (≤ W) columns of C, element (i, j) the sum over
+    /// p of `a[i·rsa + p·csa] · b[p·ldb + j]`. The row count is a constant so that the
+    /// accumulators stay in registers.
+    ///
+    /// # Safety
+    /// Every element named lies inside its operand; AVX2 and FMA are present.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const ROWS: usize>(
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        ldb: isize,
+        c: *mut f32,
+        ldc: isize,
+        cols: usize,
+    ) {
+        let (m0, m1) = (mask(cols.min(8)), mask(cols.saturating_sub(8)));
+        let full = cols == W;
+        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+        for p in 0..k {
+            // SAFETY: row p of B, columns below `cols`, inside B by the contract (masked at the
+            // edge, so nothing past its last column is read).
+            let (b0, b1) = unsafe {
+                let row = b.offset(p as isize * ldb);
+                if full {
+                    (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)))
+                } else {
+                    (
+                        _mm256_maskload_ps(row, m0),
+                        _mm256_maskload_ps(row.add(8), m1),
+                    )
+                }
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: element (r, p) of A, inside it by the contract.
+                let ar = _mm256_set1_ps(unsafe { *a.offset(r as isize * rsa + p as isize * csa) });
+                acc[0] = _mm256_fmadd_ps(ar, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(ar, b1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: row r of the tile, columns below `cols`, inside C by the contract.
+            unsafe {
+                let row = c.offset(r as isize * ldc);
+                if full {
+                    _mm256_storeu_ps(row, acc[0]);
+                    _mm256_storeu_ps(row.add(8), acc[1]);
+                } else {
+                    _mm256_maskstore_ps(row, m0, acc[0]);
+                    _mm256_maskstore_ps(row.add(8), m1, acc[1]);
+                }
+            }
+        }
+    }
+
+    /// C (m×n, row stride `ldc`) = A · B through their strides.
+    ///
+    /// # Safety
+    /// `gemm::sgemm`'s contract (with C's row stride `ldc`), k·n ≤ `SMALL_B`, and AVX2 and FMA
+    /// are present.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::codegen) unsafe fn product(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        c: *mut f32,
+        ldc: isize,
+    ) {
+        // Not zeroed: only the k·n floats written below are read.
+        let mut copy = std::mem::MaybeUninit::<[f32; super::SMALL_B]>::uninit();
+        let (b, ldb) = if csb == 1 {
+            (b, rsb)
+        } else {
+            // A transposed (or otherwise strided) B, copied row-major once.
+            let out = copy.as_mut_ptr().cast::<f32>();
+            for p in 0..k {
+                for j in 0..n {
+                    // SAFETY: element (p, j) of B, inside it by the contract; p·n + j < k·n ≤
+                    // SMALL_B, inside the buffer.
+                    unsafe { *out.add(p * n + j) = *b.offset(p as isize * rsb + j as isize * csb) };
+                }
+            }
+            (out.cast_const(), n as isize)
+        };
+        for i in (0..m).step_by(R) {
+            for j in (0..n).step_by(W) {
+                let (a, b) = (a.wrapping_offset(i as isize * rsa), b.wrapping_add(j));
+                let c = c.wrapping_offset(i as isize * ldc + j as isize);
+                let cols = (n - j).min(W);
+                // SAFETY: rows i.. and columns j.. of the operands, within m and n.
+                unsafe {
+                    match (m - i).min(R) {
+                        4 => tile::<4>(k, a, rsa, csa, b, ldb, c, ldc, cols),
+                        3 => tile::<3>(k, a, rsa, csa, b, ldb, c, ldc, cols),
+                        2 => tile::<2>(k, a, rsa, csa, b, ldb, c, ldc, cols),
+                        _ => tile::<1>(k, a, rsa, csa, b, ldb, c, ldc, cols),
+                    }
+                };
+            }
+        }
+    }
+}
