@@ -103,6 +103,17 @@ unsafe fn walk(desc: *const i64, batch: i64) -> Walk {
 }
 
 fn broadcast_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
+    match (ext, st) {
+        // A column repeated along rows ([B,1] to [B,n]), the adjoint of a row sum: one fill per
+        // row without a recursive call.
+        ([_, n], [1, 0]) => {
+            for (row, &v) in y.chunks_exact_mut(*n).zip(x) {
+                row.fill(v);
+            }
+            return;
+        }
+        _ => {}
+    }
     match ext.len() {
         0 => y[0] = x[0],
         1 => match st[0] {
@@ -120,6 +131,23 @@ fn broadcast_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
 }
 
 fn sum_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
+    // The two sums of a matrix in one loop each (in the recursion's order): each row's
+    // ([B,n] to [B,1], log-softmax's adjoint) and each column's ([B,n] to [n], a bias gradient).
+    match (ext, st) {
+        ([_, n], [1, 0]) => {
+            for (y, row) in y.iter_mut().zip(x.chunks_exact(*n)) {
+                *y += row.iter().sum::<f32>();
+            }
+            return;
+        }
+        ([_, n], [0, 1]) => {
+            for row in x.chunks_exact(*n) {
+                y.iter_mut().zip(row).for_each(|(y, x)| *y += x);
+            }
+            return;
+        }
+        _ => {}
+    }
     match ext.len() {
         0 => y[0] += x[0],
         1 => match st[0] {
