@@ -103,16 +103,13 @@ unsafe fn walk(desc: *const i64, batch: i64) -> Walk {
 }
 
 fn broadcast_rec(x: &[f32], y: &mut [f32], ext: &[usize], st: &[usize]) {
-    match (ext, st) {
-        // A column repeated along rows ([B,1] to [B,n]), the adjoint of a row sum: one fill per
-        // row without a recursive call.
-        ([_, n], [1, 0]) => {
-            for (row, &v) in y.chunks_exact_mut(*n).zip(x) {
-                row.fill(v);
-            }
-            return;
+    // A column repeated along rows ([B,1] to [B,n]), the adjoint of a row sum: one fill per row
+    // without a recursive call.
+    if let ([_, n], [1, 0]) = (ext, st) {
+        for (row, &v) in y.chunks_exact_mut(*n).zip(x) {
+            row.fill(v);
         }
-        _ => {}
+        return;
     }
     match ext.len() {
         0 => y[0] = x[0],
