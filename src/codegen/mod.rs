@@ -233,8 +233,10 @@ fn allocate_arena(
 }
 
 /// Multiply-adds of a call's matrix products (at its largest batch) from which it is run by a
-/// team: below, the barriers between its steps cost more than a second thread gains.
-const SHARE_MACS: usize = 1 << 20;
+/// team: below, the barriers between its steps cost more than a second thread gains (measured:
+/// the regression benchmark's step, 440 thousand, 19% faster on two threads; the tiny one's, ten
+/// thousand, five times slower).
+const SHARE_MACS: usize = 1 << 18;
 
 /// How many of `cores` threads should run `f` at batches up to `max_batch`: all of them when its
 /// products are large enough to share, else one.

@@ -53,20 +53,32 @@ struct Job {
     batch: i64,
 }
 
+/// A value alone on its cache lines (two, since processors fetch lines in adjacent pairs): the
+/// counters that different threads write would otherwise bounce one line between the cores.
+#[repr(align(128))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 struct Shared {
     parts: usize,
     /// Incremented to publish a job in `job`.
-    sequence: AtomicU64,
+    sequence: Line<AtomicU64>,
     job: UnsafeCell<Option<Job>>,
     /// Workers that have finished the current job.
-    finished: AtomicUsize,
+    finished: Line<AtomicUsize>,
     /// Each worker's return code for the current job.
     codes: Vec<AtomicI32>,
     /// The barrier: threads arrived in this round, and the round number.
-    arrived: AtomicUsize,
-    round: AtomicU64,
+    arrived: Line<AtomicUsize>,
+    round: Line<AtomicU64>,
     /// A part stopped (a failed bounds check in checked mode): the others leave their barrier.
-    aborted: AtomicBool,
+    aborted: Line<AtomicBool>,
     /// Workers asleep (or about to be), and what wakes them.
     sleepers: AtomicUsize,
     lock: Mutex<()>,
@@ -122,13 +134,13 @@ impl Team {
     pub fn new(parts: usize) -> std::io::Result<Team> {
         let shared = Arc::new(Shared {
             parts,
-            sequence: AtomicU64::new(0),
+            sequence: Line(AtomicU64::new(0)),
             job: UnsafeCell::new(None),
-            finished: AtomicUsize::new(0),
+            finished: Line(AtomicUsize::new(0)),
             codes: (0..parts).map(|_| AtomicI32::new(0)).collect(),
-            arrived: AtomicUsize::new(0),
-            round: AtomicU64::new(0),
-            aborted: AtomicBool::new(false),
+            arrived: Line(AtomicUsize::new(0)),
+            round: Line(AtomicU64::new(0)),
+            aborted: Line(AtomicBool::new(false)),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),

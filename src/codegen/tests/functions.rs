@@ -503,3 +503,46 @@ fn a_team_computes_what_one_thread_does_bit_for_bit() {
         assert!(results[2] == results[0], "{}: three threads", f.name);
     }
 }
+
+/// Not a test: the cost of a barrier, printed (`cargo test --release --lib barrier_cost --
+/// --ignored --nocapture`). A chain of element-wise steps alternating between two shapes needs a
+/// barrier between every two of them.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn barrier_cost() {
+    let mut f = Function::new("chain");
+    let x = f.add_arg("x", Shape::batched(&[8]), ArgRole::Data, None);
+    let mut v = x;
+    let steps = 200;
+    for i in 0..steps {
+        // A sum over the row (a helper on part 0) then a loop over the batch: a barrier each.
+        let s = f.push(Op::SumTo(v), Some(Shape::batched(&[1])), None, None);
+        let b = f.push(Op::Broadcast(s), Some(Shape::batched(&[8])), None, None);
+        v = f.push(Op::Binary(BinaryOp::Add, v, b), None, None, None);
+        let _ = i;
+    }
+    f.add_output("y", v);
+    let f = verified(&f);
+    for threads in [1, 2] {
+        let opts = CodegenOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut c = compile(&f, 4, &opts).unwrap();
+        let mut bufs = vec![vec![0.001f32; 4 * 8]];
+        for _ in 0..100 {
+            call(&mut c, &mut bufs, 4);
+        }
+        let n = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            call(&mut c, &mut bufs, 4);
+        }
+        let per_call = t.elapsed().as_secs_f64() / n as f64;
+        println!(
+            "threads {threads}: {:.2} µs per call, {:.0} ns per step of {steps}",
+            per_call * 1e6,
+            per_call * 1e9 / (3 * steps) as f64
+        );
+    }
+}
