@@ -7,7 +7,8 @@
 //! functions that run, changing no result; `interp` evaluates IR as the oracle; `codegen` compiles
 //! IR with Cranelift; `data` reads and prepares CSV files; `train` runs the loop on either
 //! executor.
-//! Beside the pipeline, `lsp` serves editors (`nnc lsp`) from the same checks, and `fmt` writes a
+//! Beside the pipeline, `explain` writes the model's forward and backward formulas off the IR
+//! (`nnc explain`), `lsp` serves editors (`nnc lsp`) from the same checks, and `fmt` writes a
 //! file in its canonical layout (`nnc fmt`).
 //!
 //! `unsafe` is denied everywhere but in the code generator's modules that call generated code or
@@ -23,6 +24,7 @@ pub mod autodiff;
 pub mod codegen;
 pub mod data;
 pub mod diag;
+pub mod explain;
 pub mod fmt;
 pub mod interp;
 pub mod ir;

@@ -143,6 +143,17 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Print each layer's forward formulas and the backward formulas the compiler derived for it,
+    /// read off the IR, in mathematical notation
+    Explain {
+        /// The model file
+        file: PathBuf,
+        /// Write the formulas as a self-contained HTML page (MathML) to this file instead
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Print the model's IR: the forward pass, or with --grad the backward pass, or with --step the
     /// whole training step including the optimizer update
     Ir {
@@ -435,6 +446,26 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
         Command::Summary { file, data } => {
             let program = session::build_file(&file, &overrides(&data), &mut print_warning)?;
             say_raw!("{}", nnc::summary::summary(&program));
+            Ok(())
+        }
+        Command::Explain { file, html, data } => {
+            let program = session::build_file(&file, &overrides(&data), &mut print_warning)?;
+            let explanation = nnc::explain::explain(&program);
+            match html {
+                None => say_raw!("{}", nnc::explain::render_text(&explanation)),
+                Some(path) => {
+                    let title = format!("The formulas of `{}`", file.display());
+                    let page = nnc::explain::html::render(&explanation, &title);
+                    std::fs::write(&path, page).map_err(|e| {
+                        Diagnostic::new(
+                            "nnc::io::explain",
+                            format!("cannot write `{}`: {e}", path.display()),
+                        )
+                        .with_help("check that the folder exists and is writable")
+                    })?;
+                    say!("wrote the formulas to {}", path.display());
+                }
+            }
             Ok(())
         }
         Command::Ir {

@@ -41,6 +41,10 @@ fn compile(text: &str) {
         Err(d) => return well_formed(&d),
     };
     assert!(!program.step.body.is_empty());
+    // Every built program explains, in text and as a page.
+    let explanation = nnc::explain::explain(&program);
+    assert!(!nnc::explain::render_text(&explanation).is_empty());
+    assert!(nnc::explain::html::render(&explanation, "fuzz").contains("</html>"));
     let opts = CodegenOptions {
         checked: true,
         ..Default::default()
