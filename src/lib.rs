@@ -30,6 +30,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod lsp;
+pub mod monitor;
 pub mod optim;
 pub mod optimize;
 pub mod philox;

@@ -96,6 +96,10 @@ struct TrainArgs {
     /// for a step large enough to share; overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
     threads: Option<u64>,
+    /// Compute no training statistics in the step (per-layer activations, dead and saturated
+    /// units, gradient and update norms; see docs/insight.md); overrides the file's `monitor:`
+    #[arg(long)]
+    no_monitor: bool,
 }
 
 /// How `nnc check` reports diagnostics.
@@ -194,6 +198,9 @@ enum Command {
         /// step large enough to share; overrides the file)
         #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
         threads: Option<u64>,
+        /// Measure the step without the training statistics (`monitor: false`)
+        #[arg(long)]
+        no_monitor: bool,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -394,6 +401,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             epochs,
             json,
             threads,
+            no_monitor,
             data,
         } => {
             let opts = nnc::train::bench::BenchOptions {
@@ -403,6 +411,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             };
             let overrides = Overrides {
                 threads,
+                no_monitor,
                 ..overrides(&data)
             };
             let r = nnc::train::bench::bench(&file, &overrides, &opts)?;
@@ -512,6 +521,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 batch_size: training.batch_size,
                 seed: training.seed,
                 threads: training.threads,
+                no_monitor: training.no_monitor,
                 test_fraction,
                 validation_fraction,
                 ..overrides(&data)
@@ -541,6 +551,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 batch_size: training.batch_size,
                 seed: training.seed,
                 threads: training.threads,
+                no_monitor: training.no_monitor,
                 ..overrides(&data)
             };
             cross_validate(&file, overrides, interp, folds as usize, report.as_deref())

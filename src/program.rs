@@ -7,7 +7,7 @@ use crate::diag::{Diagnostic, Source};
 use crate::ir::{ArgRole, Function, Op, UnaryOp, Update, VerifiedFunction};
 use crate::lower::{self, DataShape, ModelSpec, ParamSpec};
 use crate::optim::{self, StateSpec};
-use crate::{autodiff, optimize, syntax};
+use crate::{autodiff, monitor, optimize, syntax};
 
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -33,6 +33,9 @@ pub struct Program {
     pub input_width: usize,
     /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
     pub node_values: Vec<String>,
+    /// The step's extra outputs that the training statistics are made of (none with
+    /// `monitor: false`).
+    pub probes: Vec<monitor::Probe>,
 }
 
 impl Program {
@@ -163,6 +166,10 @@ pub fn build_with(
     };
     let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer, &options);
     count_steps(&mut step, &mut state);
+    let probes = match lowered.spec.train.monitor {
+        true => monitor::instrument(&mut step, &lowered.spec, &lowered.dense, &grad.wrt),
+        false => Vec::new(),
+    };
     // The model's statistics are the first state arguments of every function (after the
     // parameters), so that each function's persistent buffers are a prefix of the program's.
     let state: Vec<StateSpec> = lowered.stats.iter().cloned().chain(state).collect();
@@ -178,5 +185,6 @@ pub fn build_with(
         state,
         input_width: lowered.input_width,
         node_values: lowered.node_values,
+        probes,
     })
 }

@@ -73,6 +73,7 @@ fn train(exec: &mut dyn Executor, program: &Program, prepared: &Prepared, task: 
         &prepared.train,
         &prepared.validation,
         &program.spec.train,
+        &program.probes,
         task,
         |_| {},
     )

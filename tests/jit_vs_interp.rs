@@ -318,13 +318,32 @@ fn adam_with_beta2_near_one_learns_when_compiled() {
                 epochs: 4,
                 ..program.spec.train.clone()
             },
+            &program.probes,
             Task::Classification,
             |_| {},
         )
         .unwrap();
-        h.epochs.iter().map(|e| e.train_loss).collect::<Vec<f64>>()
+        h.epochs
     };
     let (compiled, interpreted) = (run(&mut jit), run(&mut oracle));
+    // The training statistics agree too: both executors compute them in the step.
+    for (a, b) in compiled.iter().zip(&interpreted) {
+        let (a, b) = (a.monitor.as_ref().unwrap(), b.monitor.as_ref().unwrap());
+        assert_eq!(a.layers.len(), b.layers.len());
+        for (la, lb) in a.layers.iter().zip(&b.layers) {
+            assert!(close(la.mean, lb.mean, 1e-3), "{la:?} vs {lb:?}");
+            assert_eq!(la.dead_units, lb.dead_units);
+        }
+        for (pa, pb) in a.params.iter().zip(&b.params) {
+            assert!(
+                close(pa.gradient_norm, pb.gradient_norm, 1e-2),
+                "{pa:?} vs {pb:?}"
+            );
+        }
+    }
+    let losses =
+        |h: &[nnc::train::EpochRecord]| h.iter().map(|e| e.train_loss).collect::<Vec<f64>>();
+    let (compiled, interpreted) = (losses(&compiled), losses(&interpreted));
     assert_eq!(compiled.len(), 4);
     assert_eq!(interpreted.len(), 4);
     for (a, b) in compiled.iter().zip(&interpreted) {

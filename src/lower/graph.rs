@@ -49,6 +49,8 @@ pub struct Lowered {
     pub input_width: usize,
     /// The name in `forward` of each model entry's value (`ModelSpec::nodes` order).
     pub node_values: Vec<String>,
+    /// Each dense layer's values in `train_loss` (and so in the gradient and step built from it).
+    pub dense: Vec<DenseValues>,
 }
 
 fn layer_text(source: &Source, span: Span) -> String {
@@ -339,7 +341,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
             None,
         )?;
     }
-    let Found { params, stats } = found;
+    let Found { params, stats, .. } = found;
     check_size(spec, &params)?;
 
     let input_origin = Origin {
@@ -378,7 +380,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
 
     // The evaluation loss, and the training one with dropout and noise when the model has any;
     // each with the logits.
-    let build_loss = |training: bool| -> Result<(Function, ValueId), Diagnostic> {
+    let build_loss = |training: bool| -> Result<(Function, ValueId, Vec<DenseValues>), Diagnostic> {
         let mut loss = Function::new("loss");
         declare_params(&mut loss, spec, &params);
         declare_stats(&mut loss, &stats);
@@ -421,17 +423,18 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         let l = regularize::emit_penalty(&mut loss, spec, l).map_err(|e| fail(&loss, e))?;
         loss.add_output("loss", l);
         loss.add_output("output", out);
-        Ok((loss, logits))
+        Ok((loss, logits, declared.dense))
     };
-    let (mut loss, logits) = build_loss(false)?;
+    let (mut loss, logits, dense) = build_loss(false)?;
     let batch_statistics = spec
         .nodes
         .iter()
         .any(|n| matches!(n.kind, NodeKind::BatchNorm { .. }));
-    let train_loss = if regularize::draws_random(spec) || batch_statistics {
-        build_loss(true)?.0
+    let (train_loss, dense) = if regularize::draws_random(spec) || batch_statistics {
+        let (f, _, dense) = build_loss(true)?;
+        (f, dense)
     } else {
-        loss.clone()
+        (loss.clone(), dense)
     };
     // Only evaluation outputs the logit (the training step has no use for it).
     if single_sigmoid_output(spec) {
@@ -447,6 +450,7 @@ pub fn lower(spec: &ModelSpec, data: Option<&DataShape>) -> Result<Lowered, Diag
         stats,
         input_width: width,
         node_values,
+        dense,
     })
 }
 
@@ -499,6 +503,18 @@ pub fn entry_errors(spec: &ModelSpec, data: Option<&DataShape>) -> Vec<Diagnosti
 struct Found {
     params: Vec<ParamSpec>,
     stats: Vec<StateSpec>,
+    /// Each dense layer's values, in the order lowered.
+    dense: Vec<DenseValues>,
+}
+
+/// A dense layer's pre-activation and output (before dropout) in a function, by name: where the
+/// training statistics (`monitor`) look.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseValues {
+    /// The index in `ModelSpec::layers`.
+    pub layer: usize,
+    pub pre_activation: String,
+    pub output: String,
 }
 
 fn declare_stats(f: &mut Function, stats: &[StateSpec]) {
@@ -585,6 +601,11 @@ fn emit_model(
                         DenseError::Diagnostic(d) => d,
                     })?;
                     logits = z;
+                    found.dense.push(DenseValues {
+                        layer: *i,
+                        pre_activation: f.name_of(z).to_string(),
+                        output: f.name_of(h).to_string(),
+                    });
                     match training {
                         Some(t) => t
                             .dropout(

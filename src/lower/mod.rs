@@ -12,7 +12,7 @@ mod params;
 mod regularize;
 pub mod spec;
 
-pub use graph::{entry_errors, lower, DataShape, Lowered, LOGIT_OUTPUT};
+pub use graph::{entry_errors, lower, DataShape, DenseValues, Lowered, LOGIT_OUTPUT};
 pub use params::{Init, Owner, ParamSpec};
 pub use regularize::{init_of as regularize_init, COUNTER};
 pub use spec::{resolve, resolve_all, Activation, Clipping, Loss, ModelSpec, Optimizer, Schedule};

@@ -323,7 +323,14 @@ mod tests {
         let train = labels("train {\n  |\n}");
         assert_eq!(
             train,
-            ["epochs", "batch_size", "seed", "threads", "early_stopping"]
+            [
+                "epochs",
+                "batch_size",
+                "seed",
+                "threads",
+                "monitor",
+                "early_stopping"
+            ]
         );
         let data = labels("data {\n  |\n}");
         assert!(data.contains(&"target".to_string()) && data.contains(&"column".to_string()));

@@ -273,10 +273,16 @@ pub fn bench(
     // The data, drawn once and split into whole batches before any timing.
     let batches: Vec<(Vec<f32>, Vec<f32>)> = (0..steps).map(|_| data.next_batch()).collect();
 
-    let epoch = |exec: &mut JitExecutor| -> Result<Duration, Diagnostic> {
+    // The training statistics are read after every step, as `nnc run` does.
+    let mut sums = crate::monitor::epoch::Sums::new(&program.probes);
+    let mut epoch = |exec: &mut JitExecutor| -> Result<Duration, Diagnostic> {
         let t = Instant::now();
         for (x, y) in &batches {
             exec.step(x, y, batch).map_err(|e| exec_error(&spec, e))?;
+            if !program.probes.is_empty() {
+                exec.add_probes(&mut sums);
+                sums.end_step(batch);
+            }
         }
         Ok(t.elapsed())
     };

@@ -219,6 +219,7 @@ pub fn cross_validate(
             &train,
             &validation,
             &fold_train,
+            &program.probes,
             task_of(&preprocessing),
             |e| on_epoch(i + 1, e),
         )

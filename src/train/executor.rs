@@ -16,6 +16,7 @@ use crate::codegen::{self, CodegenError, CodegenOptions, CompiledFunction, Outpu
 use crate::interp::{self, InterpError, Tensor};
 use crate::ir::{ArgRole, Function, Origin, ValueId, VerifiedFunction};
 use crate::lower::LOGIT_OUTPUT;
+use crate::monitor;
 use crate::program::Program;
 
 /// A failure while preparing or running a program.
@@ -71,6 +72,9 @@ pub trait Executor {
         predictions: &mut Predictions,
     ) -> Result<f32, ExecError>;
     fn max_eval_batch(&self) -> usize;
+    /// Add the training statistics' outputs of the latest `step` (`Program::probes`, in order)
+    /// to `sums`; nothing when the program has none.
+    fn add_probes(&self, sums: &mut monitor::epoch::Sums);
     /// Current values of the persistent buffers, by name: the parameters, then the optimizer
     /// state.
     fn persistent(&self) -> Vec<(String, Vec<f32>)>;
@@ -161,6 +165,8 @@ pub struct JitExecutor {
     /// The learning-rate schedule, when the optimizer has one.
     rate: Option<super::schedule::ScheduledRate>,
     step_loss: OutputId,
+    /// `Program::probes`' outputs of the step, in order.
+    probes: Vec<OutputId>,
     eval_loss: OutputId,
     eval_output: OutputId,
     eval_logit: Option<OutputId>,
@@ -195,6 +201,9 @@ impl JitExecutor {
         let buffers = initial_buffers(program, seed)?;
         Ok(JitExecutor {
             step_loss: output_id(&step, "loss"),
+            probes: (program.probes.iter())
+                .map(|p| output_id(&step, &p.output))
+                .collect(),
             eval_loss: output_id(&eval, "loss"),
             eval_output: output_id(&eval, "output"),
             eval_logit: eval.output_id(LOGIT_OUTPUT),
@@ -248,6 +257,12 @@ impl Executor for JitExecutor {
 
     fn max_eval_batch(&self) -> usize {
         self.eval.max_batch()
+    }
+
+    fn add_probes(&self, sums: &mut monitor::epoch::Sums) {
+        for (i, &id) in self.probes.iter().enumerate() {
+            sums.add(i, self.step.output_at(id).iter().map(|&v| f64::from(v)));
+        }
     }
 
     fn persistent(&self) -> Vec<(String, Vec<f32>)> {
@@ -375,6 +390,9 @@ pub struct InterpExecutor {
     step_slots: Vec<Slot>,
     eval_slots: Vec<Slot>,
     step_loss: ValueId,
+    probes: Vec<ValueId>,
+    /// The probes' values of the latest step.
+    probe_values: Vec<Vec<f64>>,
     eval_loss: ValueId,
     eval_output: ValueId,
     eval_logit: Option<ValueId>,
@@ -411,6 +429,10 @@ impl InterpExecutor {
             step_slots: slots(&program.step),
             eval_slots: slots(&program.loss),
             step_loss: output_value(&program.step, "loss"),
+            probes: (program.probes.iter())
+                .map(|p| output_value(&program.step, &p.output))
+                .collect(),
+            probe_values: Vec::new(),
             eval_loss: output_value(&program.loss, "loss"),
             eval_output: output_value(&program.loss, "output"),
             eval_logit: program.loss.output_named(LOGIT_OUTPUT),
@@ -462,6 +484,9 @@ impl Executor for InterpExecutor {
                 self.buffers[*i] = t;
             }
         }
+        self.probe_values = (self.probes.iter())
+            .map(|v| ev.values[v.index()].iter().copied().collect())
+            .collect();
         Ok(ev.values[self.step_loss.index()].sum() as f32)
     }
 
@@ -485,6 +510,12 @@ impl Executor for InterpExecutor {
 
     fn max_eval_batch(&self) -> usize {
         self.max_eval_batch
+    }
+
+    fn add_probes(&self, sums: &mut monitor::epoch::Sums) {
+        for (i, values) in self.probe_values.iter().enumerate() {
+            sums.add(i, values.iter().copied());
+        }
     }
 
     fn persistent(&self) -> Vec<(String, Vec<f32>)> {

@@ -63,6 +63,9 @@ pub struct EpochRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_mae: Option<f64>,
     pub seconds: f64,
+    /// The training statistics of the epoch (`monitor`), when the step computes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::epoch::EpochStats>,
 }
 
 impl EpochRecord {
@@ -97,6 +100,7 @@ pub fn fit(
     train: &Examples,
     validation: &Examples,
     settings: &TrainSpec,
+    probes: &[crate::monitor::Probe],
     task: Task,
     mut on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<History, FitError> {
@@ -122,13 +126,19 @@ pub fn fit(
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut history = History::default();
     let started = Instant::now();
+    let mut sums = crate::monitor::epoch::Sums::new(probes);
     for epoch in 1..=settings.epochs {
         let t0 = Instant::now();
         let mut total = 0.0f64;
+        sums.clear();
         for range in batcher.epoch() {
             let rows = range.len();
             batcher.gather(train, range, &mut x, &mut y);
             let loss = exec.step(&x, &y, rows)?;
+            if !probes.is_empty() {
+                exec.add_probes(&mut sums);
+                sums.end_step(rows);
+            }
             if !loss.is_finite() {
                 // Stop before the weights are all NaN: nothing after this step can recover.
                 return Err(FitError::Diverged { epoch, loss });
@@ -152,6 +162,13 @@ pub fn fit(
             val_accuracy,
             val_mae,
             seconds: t0.elapsed().as_secs_f64(),
+            monitor: (!probes.is_empty()).then(|| {
+                let buffers = exec.persistent();
+                let weight = |name: &str| {
+                    (buffers.iter().find(|(n, _)| n == name)).map(|(_, v)| v.as_slice())
+                };
+                crate::monitor::epoch::summarize(probes, &sums, weight)
+            }),
         };
         on_epoch(&record);
         let verdict = match (&mut stopper, early) {

@@ -23,6 +23,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--threads`: the threads that run each training step together.
     pub threads: Option<u64>,
+    /// `--no-monitor`: the step computes no training statistics.
+    pub no_monitor: bool,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
     /// Data settings, as written after the setting's name in a `.nn` file (`median`,
@@ -132,6 +134,9 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     }
     if let Some(t) = count_override(&THREADS, o.threads)? {
         spec.train.threads = Some(t as usize);
+    }
+    if o.no_monitor {
+        spec.train.monitor = false;
     }
     if let Some(t) = number_override(&TEST_FRACTION, o.test_fraction)? {
         spec.data.test_fraction = t;

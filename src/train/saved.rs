@@ -52,6 +52,9 @@ pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
         ("metrics.json", report.to_json().into_bytes()),
         ("history.csv", history_csv(report).into_bytes()),
     ];
+    if report.history.iter().any(|e| e.monitor.is_some()) {
+        extra.push(("monitor.csv", monitor_csv(report).into_bytes()));
+    }
     let epochs: Vec<EpochLosses> = report
         .history
         .iter()
@@ -87,10 +90,88 @@ pub fn plot_error(e: plots::PlotError) -> Diagnostic {
 
 /// Per epoch: train and validation loss and the validation metric, one line each.
 pub fn history_csv(report: &Report) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    /// The epoch record's flat fields (its training statistics go to `monitor.csv`).
+    #[derive(serde::Serialize)]
+    struct Row {
+        epoch: usize,
+        train_loss: f64,
+        val_loss: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        val_accuracy: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        val_mae: Option<f64>,
+        seconds: f64,
+    }
+    csv_text(report.history.iter().map(|e| Row {
+        epoch: e.epoch,
+        train_loss: e.train_loss,
+        val_loss: e.val_loss,
+        val_accuracy: e.val_accuracy,
+        val_mae: e.val_mae,
+        seconds: e.seconds,
+    }))
+}
+
+/// Per epoch, each training statistic (`monitor`) of each layer and parameter, one per line:
+/// `epoch,subject,name,statistic,value` (`layer,1,dead_units,3`).
+pub fn monitor_csv(report: &Report) -> String {
+    #[derive(serde::Serialize)]
+    struct Row {
+        epoch: usize,
+        subject: &'static str,
+        name: String,
+        statistic: &'static str,
+        value: f64,
+    }
+    let mut rows = Vec::new();
     for e in &report.history {
-        w.serialize(e)
-            .expect("invariant: an epoch record serializes to CSV");
+        let Some(m) = &e.monitor else { continue };
+        let mut row = |subject, name: String, statistic, value| {
+            rows.push(Row {
+                epoch: e.epoch,
+                subject,
+                name,
+                statistic,
+                value,
+            })
+        };
+        for l in &m.layers {
+            row("layer", l.layer.to_string(), "mean", l.mean);
+            row("layer", l.layer.to_string(), "std", l.std);
+            if let Some(d) = l.dead_units {
+                row("layer", l.layer.to_string(), "dead_units", d as f64);
+            }
+            if let Some(s) = l.saturated_units {
+                row("layer", l.layer.to_string(), "saturated_units", s as f64);
+            }
+        }
+        for p in &m.params {
+            row(
+                "parameter",
+                p.name.clone(),
+                "gradient_norm",
+                p.gradient_norm,
+            );
+            row("parameter", p.name.clone(), "weight_norm", p.weight_norm);
+            row(
+                "parameter",
+                p.name.clone(),
+                "gradient_to_weight",
+                p.gradient_to_weight,
+            );
+            if let Some(u) = p.update_to_weight {
+                row("parameter", p.name.clone(), "update_to_weight", u);
+            }
+        }
+    }
+    csv_text(rows)
+}
+
+fn csv_text<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)
+            .expect("invariant: a flat record serializes to CSV");
     }
     let bytes = w
         .into_inner()

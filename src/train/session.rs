@@ -398,6 +398,7 @@ pub fn run(
         &prepared.train,
         &prepared.validation,
         &spec.train,
+        &program.probes,
         task,
         on_epoch,
     )

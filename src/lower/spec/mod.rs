@@ -121,6 +121,8 @@ pub struct TrainSpec {
     /// `threads:`, the threads that run each step together; `None` lets the executor choose
     /// (the cores available, for a step large enough to share).
     pub threads: Option<usize>,
+    /// `monitor:`, whether the step also computes the training statistics (`crate::monitor`).
+    pub monitor: bool,
 }
 
 #[derive(Clone, Debug)]

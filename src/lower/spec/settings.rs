@@ -2,7 +2,7 @@
 //! layers: name, default and range of each, defined once for the file's reader and the command
 //! line's flags.
 
-use super::options::{Count, Number};
+use super::options::{Count, Flag, Number};
 
 pub const EPOCHS: Count = Count {
     name: "epochs",
@@ -23,6 +23,11 @@ pub const THREADS: Count = Count {
     default: 1,
     min: 1,
     max: 256,
+};
+/// Whether the training step also computes the per-layer statistics (`monitor`).
+pub const MONITOR_STATS: Flag = Flag {
+    name: "monitor",
+    default: true,
 };
 /// Seeds are 32-bit, as in most tools; every one is exact as a number in the file.
 pub const SEED: Count = Count {

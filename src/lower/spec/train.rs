@@ -6,7 +6,7 @@ use strum::{EnumIter, IntoEnumIterator};
 
 use super::collect::Errors;
 use super::options::{unknown_help, Options};
-use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, PATIENCE, SEED, THREADS};
+use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, MONITOR_STATS, PATIENCE, SEED, THREADS};
 use super::{err, LossKind, TrainSpec};
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, Ident, Value, ValueKind};
@@ -60,7 +60,13 @@ pub struct EarlyStopping {
     pub span: Span,
 }
 
-pub(super) const TRAIN_OPTIONS: &[&str] = &[EPOCHS.name, BATCH_SIZE.name, SEED.name, THREADS.name];
+pub(super) const TRAIN_OPTIONS: &[&str] = &[
+    EPOCHS.name,
+    BATCH_SIZE.name,
+    SEED.name,
+    THREADS.name,
+    MONITOR_STATS.name,
+];
 pub(super) const EARLY_STOPPING: &str = "early_stopping";
 const TRAIN_CALLS: &[&str] = &[EARLY_STOPPING];
 pub(super) const MONITOR: &str = "monitor";
@@ -83,6 +89,7 @@ pub(super) fn resolve_train(
             seed: SEED.default,
             early_stopping: None,
             threads: None,
+            monitor: MONITOR_STATS.default,
         });
     };
     // Every entry and setting is checked apart, so that every bad one is reported.
@@ -91,7 +98,7 @@ pub(super) fn resolve_train(
     let mut early_stopping: Option<&Call> = None;
     for entry in &block.entries {
         let checked = match entry {
-            Entry::Setting(s) => setting_not_call(source, &s.key, s.span).map(|()| {
+            Entry::Setting(s) => setting_not_call(source, &s.key, &s.value, s.span).map(|()| {
                 settings.push((&s.key, &s.value));
             }),
             Entry::Call(c) if c.name.name == EARLY_STOPPING => match early_stopping.replace(c) {
@@ -147,6 +154,7 @@ pub(super) fn resolve_train(
         Some(_) => errors.take(o.count(&THREADS).map(|t| Some(t as usize)), None),
         None => None,
     };
+    let monitor = errors.take(o.flag(&MONITOR_STATS), MONITOR_STATS.default);
     let early_stopping = errors.take(
         early_stopping
             .map(|c| resolve_early_stopping(source, c, loss))
@@ -160,6 +168,7 @@ pub(super) fn resolve_train(
         seed,
         early_stopping,
         threads,
+        monitor,
     })
 }
 
@@ -190,9 +199,20 @@ fn batch_size_count(source: &Source, o: &Options) -> Result<u64, Diagnostic> {
     o.count(&BATCH_SIZE)
 }
 
-/// A setting named like the call or like one of its options is a call's option misplaced.
-fn setting_not_call(source: &Source, key: &Ident, span: Span) -> Result<(), Diagnostic> {
+/// A setting named like the call or like one of its options is a call's option misplaced; but
+/// `monitor: true` or `false` is the training statistics' switch (`MONITOR_STATS`).
+fn setting_not_call(
+    source: &Source,
+    key: &Ident,
+    value: &Value,
+    span: Span,
+) -> Result<(), Diagnostic> {
     let name = key.name.as_str();
+    let boolean = matches!(&value.kind,
+        ValueKind::Call(c) if c.args.is_empty() && matches!(c.name.name.as_str(), "true" | "false"));
+    if name == MONITOR_STATS.name && boolean {
+        return Ok(());
+    }
     if name == EARLY_STOPPING {
         return Err(err(
             source,
@@ -210,7 +230,13 @@ fn setting_not_call(source: &Source, key: &Ident, span: Span) -> Result<(), Diag
             format!("`{name}` is not a training setting but an option of `early_stopping`"),
             key.span,
             "an option of early stopping",
-            format!("write it inside the call: `early_stopping({name}: ...)`"),
+            if name == MONITOR_STATS.name {
+                "write it inside the call: `early_stopping(monitor: val_loss)`; in the train block, \
+                 `monitor: true` or `false` turns the training statistics on or off"
+                    .to_string()
+            } else {
+                format!("write it inside the call: `early_stopping({name}: ...)`")
+            },
         ));
     }
     Ok(())

@@ -1,0 +1,230 @@
+//! Training statistics measured inside the compiled step: `instrument` appends to the step
+//! function the reductions each statistic needs, as extra outputs, so that both executors compute
+//! them with the step itself (no second pass over the data); `epoch` turns one epoch's sums of
+//! those outputs into per-layer and per-parameter figures.
+//!
+//! Per step, for each dense layer: the sum and the sum of squares of its output (before dropout),
+//! and per unit, the number of examples whose pre-activation was positive (relu: the unit fired)
+//! or beyond the saturation bound (sigmoid, tanh). For each parameter: the sums of squares of its
+//! gradient and of the update. The weights' own norms need no pass in the step: `epoch` takes them
+//! from the parameters at the epoch's end.
+
+pub mod epoch;
+
+use crate::ir::{BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
+use crate::lower::{Activation, DenseValues, ModelSpec};
+
+/// |pre-activation| beyond which a sigmoid unit counts as saturated: σ′(4) = 0.018, 7% of its
+/// largest value, so a gradient through it is cut to a fourteenth or less.
+pub const SIGMOID_SATURATION: f64 = 4.0;
+/// The same for tanh: tanh′(2) = 0.071, 7% of its largest value.
+pub const TANH_SATURATION: f64 = 2.0;
+
+/// What one extra output of the step measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// Σ of a layer's output over the batch and its units (a scalar).
+    OutputSum,
+    /// Σ of its square (a scalar).
+    OutputSquares,
+    /// Per unit, the examples whose pre-activation was > 0 (a relu layer's units that fired).
+    Fired,
+    /// Per unit, the examples whose |pre-activation| exceeded the saturation bound.
+    Saturated,
+    /// Σ of a parameter's gradient squared (a scalar).
+    GradientSquares,
+    /// Σ of the update's square, new value minus old (a scalar).
+    UpdateSquares,
+}
+
+/// One extra output of the instrumented step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// The output's name in the step function.
+    pub output: String,
+    pub stat: Stat,
+    /// What it measures: a dense layer (`ModelSpec::layers` index) or a parameter (by name).
+    pub of: Subject,
+    /// The number of values the output has: 1, or the layer's units.
+    pub len: usize,
+    /// The layer's units, or the parameter's number of values.
+    pub units: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Subject {
+    Layer(usize),
+    Param(String),
+}
+
+/// Append the statistics' reductions to `step` as outputs and say what each is. `dense` names
+/// each dense layer's values in `step`; `wrt` pairs each parameter with its gradient; the
+/// parameters' new values are `step`'s updates.
+pub fn instrument(
+    step: &mut Function,
+    spec: &ModelSpec,
+    dense: &[DenseValues],
+    wrt: &[(ValueId, ValueId)],
+) -> Vec<Probe> {
+    let first_new = step.body.len();
+    let mut probes = Vec::new();
+    let mut add = |step: &mut Function, value: ValueId, stat: Stat, of: Subject, units: usize| {
+        let tag = match &of {
+            Subject::Layer(i) => format!("layer{}", i + 1),
+            Subject::Param(p) => p.clone(),
+        };
+        let output = format!("monitor_{}_{tag}", stat_name(stat));
+        let len = step.shape(value).extents(1).iter().product();
+        step.add_output(&output, value);
+        probes.push(Probe {
+            output,
+            stat,
+            of,
+            len,
+            units,
+        });
+    };
+    for d in dense {
+        let (Some(z), Some(h)) = (
+            value_named(step, &d.pre_activation),
+            value_named(step, &d.output),
+        ) else {
+            continue;
+        };
+        let of = || Subject::Layer(d.layer);
+        let units = step.shape(h).extents(1).last().copied().unwrap_or(1);
+        let sum = all_sum(step, h);
+        add(step, sum, Stat::OutputSum, of(), units);
+        let sq = step.push(Op::Binary(BinaryOp::Mul, h, h), None, None, None);
+        let squares = all_sum(step, sq);
+        add(step, squares, Stat::OutputSquares, of(), units);
+        let layer = &spec.layers[d.layer];
+        if layer.is_output || layer.activation_def.is_some() {
+            continue;
+        }
+        match layer.activation {
+            Activation::Relu => {
+                let fired = step.push(Op::Unary(UnaryOp::Heaviside, z), None, None, None);
+                let per_unit = unit_sum(step, fired);
+                add(step, per_unit, Stat::Fired, of(), units);
+            }
+            Activation::Sigmoid | Activation::Tanh => {
+                let bound = match layer.activation {
+                    Activation::Sigmoid => SIGMOID_SATURATION,
+                    _ => TANH_SATURATION,
+                };
+                let size = step.push(Op::Unary(UnaryOp::Abs, z), None, None, None);
+                let c = step.push(Op::Const(bound), None, None, None);
+                let c = step.push(Op::Broadcast(c), Some(step.shape(z).clone()), None, None);
+                let beyond = step.push(Op::Binary(BinaryOp::Greater, size, c), None, None, None);
+                let per_unit = unit_sum(step, beyond);
+                add(step, per_unit, Stat::Saturated, of(), units);
+            }
+            _ => {}
+        }
+    }
+    for &(p, g) in wrt {
+        let subject = Subject::Param(step.name_of(p).to_string());
+        let units = step.shape(p).extents(1).iter().product();
+        let g2 = step.push(Op::Binary(BinaryOp::Mul, g, g), None, None, None);
+        let g2 = all_sum(step, g2);
+        add(step, g2, Stat::GradientSquares, subject.clone(), units);
+        if let Some(new) = step.updates.iter().find(|u| u.arg == p).map(|u| u.value) {
+            // Every optimizer's update is `p − Δ`: Δ is squared where it is computed, so that
+            // the update can still overwrite the parameter in place.
+            let delta = match definition(step, new) {
+                Some(Op::Binary(BinaryOp::Sub, a, d)) if a == p => d,
+                _ => step.push(Op::Binary(BinaryOp::Sub, new, p), None, None, None),
+            };
+            // Δ = c·x (SGD's rate times the gradient or the velocity): c²·Σx², with no copy of
+            // Δ kept for the sum (and Σx² may be one the step has already).
+            let (scale, x) = scaled(step, delta).unwrap_or((1.0, delta));
+            let x2 = step.push(Op::Binary(BinaryOp::Mul, x, x), None, None, None);
+            let x2 = all_sum(step, x2);
+            let d2 = match scale {
+                1.0 => x2,
+                c => {
+                    let c2 = step.push(Op::Const(c * c), None, None, None);
+                    step.push(Op::Binary(BinaryOp::Mul, c2, x2), None, None, None)
+                }
+            };
+            add(step, d2, Stat::UpdateSquares, subject, units);
+        }
+    }
+    hoist(step, first_new);
+    probes
+}
+
+/// `v` as a constant times another value, when its definition says so.
+fn scaled(f: &Function, v: ValueId) -> Option<(f64, ValueId)> {
+    let constant = |c: ValueId| match definition(f, c)? {
+        Op::Const(k) => Some(k),
+        Op::Broadcast(x) => match definition(f, x)? {
+            Op::Const(k) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    match definition(f, v)? {
+        Op::Unary(UnaryOp::Affine { mul, add: 0.0 }, x) => Some((mul, x)),
+        Op::Binary(BinaryOp::Mul, a, b) => match (constant(a), constant(b)) {
+            (Some(k), _) => Some((k, b)),
+            (_, Some(k)) => Some((k, a)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn definition(f: &Function, v: ValueId) -> Option<Op> {
+    f.body.iter().find(|eq| eq.out == v).map(|eq| eq.op.clone())
+}
+
+/// Move each equation from `first_new` on to just after the last definition it reads, in order:
+/// a reduction then runs while what it reads is fresh, and nothing the step computes has to
+/// stay alive to its end for it (a gradient, a parameter's old value).
+fn hoist(f: &mut Function, first_new: usize) {
+    let added: Vec<_> = f.body.drain(first_new..).collect();
+    for eq in added {
+        let after = eq
+            .op
+            .operands()
+            .iter()
+            .filter_map(|v| f.body.iter().position(|e| e.out == *v))
+            .max()
+            .map_or(0, |i| i + 1);
+        f.body.insert(after, eq);
+    }
+}
+
+fn stat_name(stat: Stat) -> &'static str {
+    match stat {
+        Stat::OutputSum => "sum",
+        Stat::OutputSquares => "squares",
+        Stat::Fired => "fired",
+        Stat::Saturated => "saturated",
+        Stat::GradientSquares => "gradient_squares",
+        Stat::UpdateSquares => "update_squares",
+    }
+}
+
+/// The value named `name` that an equation of `f` defines: the step may have dropped a value
+/// it does not need (a softmax output's probabilities), keeping only its name.
+fn value_named(f: &Function, name: &str) -> Option<ValueId> {
+    let v = ValueId(f.values.iter().position(|v| v.name == name)? as u32);
+    f.body.iter().any(|eq| eq.out == v).then_some(v)
+}
+
+/// The sum of every element: a scalar.
+fn all_sum(f: &mut Function, v: ValueId) -> ValueId {
+    f.push(Op::SumTo(v), Some(Shape::scalar()), None, None)
+}
+
+/// The sum over the batch of a [B, n] value: [n].
+fn unit_sum(f: &mut Function, v: ValueId) -> ValueId {
+    let units = match f.shape(v).0.as_slice() {
+        [Dim::Batch, Dim::Fixed(n)] => *n,
+        other => panic!("invariant: a dense layer's values are [B, n], not {other:?}"),
+    };
+    f.push(Op::SumTo(v), Some(Shape::fixed(&[units])), None, None)
+}
