@@ -96,10 +96,28 @@ struct TrainArgs {
     /// for a step large enough to share; overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
     threads: Option<u64>,
-    /// Compute no training statistics in the step (per-layer activations, dead and saturated
+    /// Compute the training statistics in the step (per-layer activations, dead and saturated
     /// units, gradient and update norms; see docs/insight.md); overrides the file's `monitor:`
+    #[arg(long, conflicts_with = "no_monitor")]
+    monitor: bool,
+    /// Compute no training statistics (the default); overrides the file's `monitor: true`
     #[arg(long)]
     no_monitor: bool,
+}
+
+impl TrainArgs {
+    /// `--monitor` or `--no-monitor`, if either is given.
+    fn monitor(&self) -> Option<bool> {
+        monitor_flag(self.monitor, self.no_monitor)
+    }
+}
+
+fn monitor_flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
 }
 
 /// How `nnc check` reports diagnostics.
@@ -198,7 +216,10 @@ enum Command {
         /// step large enough to share; overrides the file)
         #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
         threads: Option<u64>,
-        /// Measure the step without the training statistics (`monitor: false`)
+        /// Measure the step with the training statistics (`monitor: true`)
+        #[arg(long, conflicts_with = "no_monitor")]
+        monitor: bool,
+        /// Measure the step without the training statistics (`monitor: false`, the default)
         #[arg(long)]
         no_monitor: bool,
         #[command(flatten)]
@@ -401,6 +422,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             epochs,
             json,
             threads,
+            monitor,
             no_monitor,
             data,
         } => {
@@ -411,7 +433,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             };
             let overrides = Overrides {
                 threads,
-                no_monitor,
+                monitor: monitor_flag(monitor, no_monitor),
                 ..overrides(&data)
             };
             let r = nnc::train::bench::bench(&file, &overrides, &opts)?;
@@ -521,7 +543,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 batch_size: training.batch_size,
                 seed: training.seed,
                 threads: training.threads,
-                no_monitor: training.no_monitor,
+                monitor: training.monitor(),
                 test_fraction,
                 validation_fraction,
                 ..overrides(&data)
@@ -551,7 +573,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 batch_size: training.batch_size,
                 seed: training.seed,
                 threads: training.threads,
-                no_monitor: training.no_monitor,
+                monitor: training.monitor(),
                 ..overrides(&data)
             };
             cross_validate(&file, overrides, interp, folds as usize, report.as_deref())

@@ -210,10 +210,12 @@ fn iris_with(activation: &str, optimizer: &str) -> (Program, Prepared) {
     iris_model(activation, optimizer, 16)
 }
 
+/// The iris model with the given hidden activation, optimizer and batch size, its training
+/// statistics on (so that every differential test here compares them too).
 fn iris_model(activation: &str, optimizer: &str, batch_size: u64) -> (Program, Prepared) {
     let csv = root().join("examples/data/iris.csv");
     let text = format!(
-        "data {{ path: {:?} target: species }}\nmodel {{\n  input(4)\n  dense(8, activation: {activation})\n  output(3, activation: softmax)\n}}\nloss: cross_entropy\noptimizer: {optimizer}\ntrain {{ batch_size: {batch_size} }}\n",
+        "data {{ path: {:?} target: species }}\nmodel {{\n  input(4)\n  dense(8, activation: {activation})\n  output(3, activation: softmax)\n}}\nloss: cross_entropy\noptimizer: {optimizer}\ntrain {{ batch_size: {batch_size} monitor: true }}\n",
         csv.display().to_string()
     );
     let source = Source::new("variant.nn", text);

@@ -23,8 +23,9 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--threads`: the threads that run each training step together.
     pub threads: Option<u64>,
-    /// `--no-monitor`: the step computes no training statistics.
-    pub no_monitor: bool,
+    /// `--monitor` (true) or `--no-monitor` (false): whether the step computes the training
+    /// statistics.
+    pub monitor: Option<bool>,
     pub test_fraction: Option<f64>,
     pub validation_fraction: Option<f64>,
     /// Data settings, as written after the setting's name in a `.nn` file (`median`,
@@ -135,8 +136,8 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     if let Some(t) = count_override(&THREADS, o.threads)? {
         spec.train.threads = Some(t as usize);
     }
-    if o.no_monitor {
-        spec.train.monitor = false;
+    if let Some(m) = o.monitor {
+        spec.train.monitor = m;
     }
     if let Some(t) = number_override(&TEST_FRACTION, o.test_fraction)? {
         spec.data.test_fraction = t;

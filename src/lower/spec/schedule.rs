@@ -199,6 +199,39 @@ fn resolve_call(source: &Source, call: &Call) -> Result<Schedule, Vec<Diagnostic
 mod tests {
     use super::Schedule;
 
+    /// `nnc summary` names the schedule as the file writes it.
+    #[test]
+    fn a_schedule_is_named_as_the_file_writes_it() {
+        let cases = [
+            (Schedule::Constant, "constant"),
+            (
+                Schedule::StepDecay {
+                    every: 1,
+                    factor: 0.5,
+                },
+                "step_decay",
+            ),
+            (
+                Schedule::Exponential {
+                    steps: 1,
+                    rate: 0.5,
+                },
+                "exponential",
+            ),
+            (Schedule::Cosine { steps: 1, min: 0.0 }, "cosine"),
+            (
+                Schedule::Warmup {
+                    steps: 1,
+                    then: Box::new(Schedule::Constant),
+                },
+                "warmup",
+            ),
+        ];
+        for (schedule, name) in cases {
+            assert_eq!(schedule.name(), name);
+        }
+    }
+
     #[test]
     fn rates_at_the_edges_of_each_schedule() {
         let base = 0.1;
