@@ -254,21 +254,28 @@ pub fn formulas(f: &Function, keep: &HashSet<ValueId>) -> Formulas {
 }
 
 fn size(e: &Expr) -> usize {
-    1 + match e {
-        Expr::Var(_) | Expr::Num(_) | Expr::BatchSize | Expr::Vector(_) => 0,
-        Expr::Neg(a)
-        | Expr::Transpose(a)
-        | Expr::Call(_, _, a)
-        | Expr::Abs(a)
-        | Expr::Sqrt(a)
-        | Expr::Sum(_, a)
-        | Expr::Columns(a, _, _) => size(a),
-        Expr::Infix(_, a, b)
-        | Expr::Max(a, b)
-        | Expr::Min(a, b)
-        | Expr::Indicator(_, a, b)
-        | Expr::Concat(a, b) => size(a) + size(b),
-        Expr::Select(c, a, b) => size(c) + size(a) + size(b),
+    1 + e.children().into_iter().map(size).sum::<usize>()
+}
+
+impl Expr {
+    /// The operands, in order.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Var(_) | Expr::Num(_) | Expr::BatchSize | Expr::Vector(_) => vec![],
+            Expr::Neg(a)
+            | Expr::Transpose(a)
+            | Expr::Call(_, _, a)
+            | Expr::Abs(a)
+            | Expr::Sqrt(a)
+            | Expr::Sum(_, a)
+            | Expr::Columns(a, _, _) => vec![a],
+            Expr::Infix(_, a, b)
+            | Expr::Max(a, b)
+            | Expr::Min(a, b)
+            | Expr::Indicator(_, a, b)
+            | Expr::Concat(a, b) => vec![a, b],
+            Expr::Select(c, a, b) => vec![c, a, b],
+        }
     }
 }
 

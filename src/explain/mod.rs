@@ -248,34 +248,12 @@ fn places(program: &Program, f: &Function) -> Places {
 
 /// Every function `e` applies, in order of first use, each once.
 fn functions(e: &Expr, out: &mut Vec<Func>) {
-    let mut visit = |x: &Expr| functions(x, out);
-    match e {
-        Expr::Var(_) | Expr::Num(_) | Expr::BatchSize | Expr::Vector(_) => {}
-        Expr::Call(func, _, x) => {
-            let func = *func;
-            visit(x);
-            if !out.contains(&func) {
-                out.push(func);
-            }
-        }
-        Expr::Neg(a)
-        | Expr::Transpose(a)
-        | Expr::Abs(a)
-        | Expr::Sqrt(a)
-        | Expr::Sum(_, a)
-        | Expr::Columns(a, _, _) => visit(a),
-        Expr::Infix(_, a, b)
-        | Expr::Max(a, b)
-        | Expr::Min(a, b)
-        | Expr::Indicator(_, a, b)
-        | Expr::Concat(a, b) => {
-            visit(a);
-            visit(b);
-        }
-        Expr::Select(c, a, b) => {
-            visit(c);
-            visit(a);
-            visit(b);
+    for child in e.children() {
+        functions(child, out);
+    }
+    if let Expr::Call(func, _, _) = e {
+        if !out.contains(func) {
+            out.push(*func);
         }
     }
 }
