@@ -1,7 +1,9 @@
 //! The training statistics the step computes (`nnc::monitor`), on a small model with chosen
 //! weights: each figure against one computed here from the interpreter's values of the plain
 //! gradient function (which has no statistics in it), on both executors; and monitoring changes
-//! no result of training.
+//! no result of training. And what a run writes of them.
+
+mod common;
 
 use ndarray::{ArrayD, IxDyn};
 use nnc::codegen::CodegenOptions;
@@ -195,4 +197,46 @@ fn monitoring_changes_no_result() {
         assert_eq!(a.to_bits(), b.to_bits());
     }
     assert_eq!(with.persistent(), without.persistent());
+}
+
+#[test]
+fn a_monitored_run_writes_its_statistics() {
+    let dir = common::scratch("monitored");
+    let (on, off) = (dir.join("on"), dir.join("off"));
+    for (out, flag) in [(&on, "--monitor"), (&off, "--no-monitor")] {
+        let run = common::nnc(&[
+            "run",
+            "examples/iris.nn",
+            "--epochs",
+            "3",
+            flag,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    assert!(!off.join("monitor.csv").exists());
+    let csv = std::fs::read_to_string(on.join("monitor.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,subject,name,statistic,value");
+    for epoch in 1..=3 {
+        let dead = format!("{epoch},layer,1,dead_units,");
+        let count = lines.iter().find_map(|l| l.strip_prefix(dead.as_str()));
+        assert!(count.is_some_and(|c| c.parse::<u32>().is_ok()), "{csv}");
+        for p in ["w1", "b1", "w2", "b2"] {
+            let row = format!("{epoch},parameter,{p},update_to_weight,");
+            assert!(lines.iter().any(|l| l.starts_with(&row)), "{row} in {csv}");
+        }
+    }
+    let report = std::fs::read_to_string(on.join("metrics.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let first = &report["history"][0]["monitor"];
+    assert_eq!(first["layers"][0]["layer"], 1);
+    assert_eq!(first["layers"][0]["units"], 16);
+    assert_eq!(first["params"].as_array().unwrap().len(), 4);
 }

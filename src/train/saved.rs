@@ -121,18 +121,19 @@ pub fn monitor_csv(report: &Report) -> String {
         subject: &'static str,
         name: String,
         statistic: &'static str,
-        value: f64,
+        /// The shortest text that reads back (a count without a fraction: `3`, not `3.0`).
+        value: String,
     }
     let mut rows = Vec::new();
     for e in &report.history {
         let Some(m) = &e.monitor else { continue };
-        let mut row = |subject, name: String, statistic, value| {
+        let mut row = |subject, name: String, statistic, value: f64| {
             rows.push(Row {
                 epoch: e.epoch,
                 subject,
                 name,
                 statistic,
-                value,
+                value: format!("{value}"),
             })
         };
         for l in &m.layers {
