@@ -240,3 +240,76 @@ fn a_monitored_run_writes_its_statistics() {
     assert_eq!(first["layers"][0]["units"], 16);
     assert_eq!(first["params"].as_array().unwrap().len(), 4);
 }
+
+/// A history whose layer 1 (16 relu units) had `dead[i]` dead units in epoch i + 1.
+fn history_of(dead: &[usize]) -> Vec<nnc::train::EpochRecord> {
+    use nnc::monitor::epoch::LayerStats;
+    (dead.iter().enumerate())
+        .map(|(i, &d)| nnc::train::EpochRecord {
+            epoch: i + 1,
+            train_loss: 1.0,
+            val_loss: None,
+            val_accuracy: None,
+            val_mae: None,
+            seconds: 0.0,
+            monitor: Some(EpochStats {
+                layers: vec![LayerStats {
+                    layer: 1,
+                    mean: 0.0,
+                    std: 0.0,
+                    units: 16,
+                    dead_units: Some(d),
+                    saturated_units: None,
+                }],
+                params: vec![],
+            }),
+        })
+        .collect()
+}
+
+#[test]
+fn half_a_layer_dead_in_the_last_epoch_is_a_warning_at_the_layer() {
+    let text = "model {\n  input(3)\n  dense(16, activation: relu)\n  output(1)\n}\nloss: mse\n";
+    let spec = nnc::program::parse_model(&Source::new("dead.nn", text)).unwrap();
+    let warn = |dead: &[usize]| nnc::monitor::warn::warnings(&spec, &history_of(dead));
+    assert!(warn(&[0, 3, 7]).is_empty(), "7 of 16 is fewer than half");
+    assert!(warn(&[16, 16, 2]).is_empty(), "only the last epoch counts");
+    let w = warn(&[0, 8, 2, 9, 16]);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].code, "nnc::train::dead_units");
+    assert!(w[0].warning);
+    assert_eq!(
+        w[0].message,
+        "16 of 16 units of layer 1 never fired in epoch 5, and at least half of them have been \
+         dead since epoch 4"
+    );
+    assert_eq!(w[0].labels[0].span, spec.layers[0].span);
+    assert!(w[0].message.contains("since epoch 4"));
+    let first = warn(&[8]);
+    assert!(
+        first[0].message.contains("since epoch 1"),
+        "{}",
+        first[0].message
+    );
+}
+
+#[test]
+fn the_examples_raise_no_warning_about_their_statistics() {
+    for name in [
+        "iris",
+        "breast_cancer",
+        "breast_cancer_dropout",
+        "diabetes",
+        "diabetes_regularized",
+        "digits",
+        "digits_deep",
+        "residual",
+        "custom_layer",
+    ] {
+        let model = format!("examples/{name}.nn");
+        let run = common::nnc(&["run", &model, "--monitor", "--quiet"]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{name}: {err}");
+        assert!(!err.contains("nnc::train::"), "{name} warns:\n{err}");
+    }
+}

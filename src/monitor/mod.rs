@@ -1,7 +1,7 @@
 //! Training statistics measured inside the compiled step: `instrument` appends to the step
 //! function the reductions each statistic needs, as extra outputs, so that both executors compute
 //! them with the step itself (no second pass over the data); `epoch` turns one epoch's sums of
-//! those outputs into per-layer and per-parameter figures.
+//! those outputs into per-layer and per-parameter figures; `warn` names what they show is wrong.
 //!
 //! Per step, for each dense layer: the sum and the sum of squares of its output (before dropout),
 //! and per unit, the number of examples whose pre-activation was positive (relu: the unit fired)
@@ -10,6 +10,7 @@
 //! from the parameters at the epoch's end.
 
 pub mod epoch;
+pub mod warn;
 
 use crate::ir::{BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
 use crate::lower::{Activation, DenseValues, ModelSpec};

@@ -403,6 +403,9 @@ pub fn run(
         on_epoch,
     )
     .map_err(|e| fit_error(&spec, e))?;
+    for warning in crate::monitor::warn::warnings(&spec, &history.epochs) {
+        on_warning(warning);
+    }
     let (test, test_outputs) = if prepared.test.is_empty() {
         (None, Vec::new())
     } else {
