@@ -280,8 +280,8 @@ fn half_a_layer_dead_in_the_last_epoch_is_a_warning_at_the_layer() {
     assert!(w[0].warning);
     assert_eq!(
         w[0].message,
-        "16 of 16 units of layer 1 never fired in epoch 5, and at least half of them have been \
-         dead since epoch 4"
+        "16 of 16 units of layer 1 never fired in epoch 5, and at least half of them since \
+         epoch 4"
     );
     assert_eq!(w[0].labels[0].span, spec.layers[0].span);
     assert!(w[0].message.contains("since epoch 4"));
@@ -290,6 +290,34 @@ fn half_a_layer_dead_in_the_last_epoch_is_a_warning_at_the_layer() {
         first[0].message.contains("since epoch 1"),
         "{}",
         first[0].message
+    );
+}
+
+#[test]
+fn half_a_layer_saturated_in_the_last_epoch_is_a_warning_at_the_layer() {
+    use nnc::monitor::epoch::LayerStats;
+    let text = "model {\n  input(3)\n  dense(16, activation: tanh)\n  output(1)\n}\nloss: mse\n";
+    let spec = nnc::program::parse_model(&Source::new("flat.nn", text)).unwrap();
+    let history = |saturated: &[usize]| {
+        let mut h = history_of(&vec![0; saturated.len()]);
+        for (e, &s) in h.iter_mut().zip(saturated) {
+            e.monitor.as_mut().unwrap().layers[0] = LayerStats {
+                dead_units: None,
+                saturated_units: Some(s),
+                ..e.monitor.as_ref().unwrap().layers[0].clone()
+            };
+        }
+        h
+    };
+    let warn = |s: &[usize]| nnc::monitor::warn::warnings(&spec, &history(s));
+    assert!(warn(&[16, 7]).is_empty());
+    let w = warn(&[3, 8, 12]);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].code, "nnc::train::saturated_units");
+    assert_eq!(
+        w[0].message,
+        "12 of 16 units of layer 1 were saturated for most examples in epoch 3, and at least half \
+         of them since epoch 2"
     );
 }
 
@@ -310,6 +338,8 @@ fn the_examples_raise_no_warning_about_their_statistics() {
         let run = common::nnc(&["run", &model, "--monitor", "--quiet"]);
         let err = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{name}: {err}");
-        assert!(!err.contains("nnc::train::"), "{name} warns:\n{err}");
+        for code in ["nnc::train::dead_units", "nnc::train::saturated_units"] {
+            assert!(!err.contains(code), "{name} warns:\n{err}");
+        }
     }
 }
