@@ -92,6 +92,13 @@ struct TrainArgs {
     /// Seed for initialization, splitting and shuffling, 0 to 4294967295 (overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SEED.parse(s))]
     seed: Option<u64>,
+    #[command(flatten)]
+    step: StepArgs,
+}
+
+/// How the training step runs: on `run`, `cv` and `bench`.
+#[derive(Args, Clone, Default)]
+struct StepArgs {
     /// Threads that run each training step together, 1 to 256 (default: the cores available,
     /// for a step large enough to share; overrides the file)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
@@ -105,18 +112,14 @@ struct TrainArgs {
     no_monitor: bool,
 }
 
-impl TrainArgs {
+impl StepArgs {
     /// `--monitor` or `--no-monitor`, if either is given.
     fn monitor(&self) -> Option<bool> {
-        monitor_flag(self.monitor, self.no_monitor)
-    }
-}
-
-fn monitor_flag(on: bool, off: bool) -> Option<bool> {
-    match (on, off) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
+        match (self.monitor, self.no_monitor) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
     }
 }
 
@@ -212,16 +215,8 @@ enum Command {
         /// Print one JSON object instead of a table
         #[arg(long)]
         json: bool,
-        /// Threads that run each step together, 1 to 256 (default: the cores available, for a
-        /// step large enough to share; overrides the file)
-        #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
-        threads: Option<u64>,
-        /// Measure the step with the training statistics (`monitor: true`)
-        #[arg(long, conflicts_with = "no_monitor")]
-        monitor: bool,
-        /// Measure the step without the training statistics (`monitor: false`, the default)
-        #[arg(long)]
-        no_monitor: bool,
+        #[command(flatten)]
+        step: StepArgs,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -421,9 +416,7 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             samples,
             epochs,
             json,
-            threads,
-            monitor,
-            no_monitor,
+            step,
             data,
         } => {
             let opts = nnc::train::bench::BenchOptions {
@@ -432,8 +425,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 epochs,
             };
             let overrides = Overrides {
-                threads,
-                monitor: monitor_flag(monitor, no_monitor),
+                threads: step.threads,
+                monitor: step.monitor(),
                 ..overrides(&data)
             };
             let r = nnc::train::bench::bench(&file, &overrides, &opts)?;
@@ -542,8 +535,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 epochs: training.epochs,
                 batch_size: training.batch_size,
                 seed: training.seed,
-                threads: training.threads,
-                monitor: training.monitor(),
+                threads: training.step.threads,
+                monitor: training.step.monitor(),
                 test_fraction,
                 validation_fraction,
                 ..overrides(&data)
@@ -572,8 +565,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                 epochs: training.epochs,
                 batch_size: training.batch_size,
                 seed: training.seed,
-                threads: training.threads,
-                monitor: training.monitor(),
+                threads: training.step.threads,
+                monitor: training.step.monitor(),
                 ..overrides(&data)
             };
             cross_validate(&file, overrides, interp, folds as usize, report.as_deref())

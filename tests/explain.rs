@@ -11,18 +11,7 @@ use nnc::explain::{self, Explanation};
 use nnc::train::overrides::Overrides;
 use nnc::train::session;
 
-const EXAMPLES: [&str; 9] = [
-    "iris",
-    "breast_cancer",
-    "breast_cancer_dropout",
-    "diabetes",
-    "diabetes_regularized",
-    "digits",
-    "digits_deep",
-    "residual",
-    "custom_layer",
-];
-
+use common::EXAMPLES;
 fn explained(name: &str) -> (nnc::program::Program, Explanation) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.nn"));
     let program = session::build_file(&path, &Overrides::default(), &mut |_| {})

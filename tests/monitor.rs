@@ -323,17 +323,7 @@ fn half_a_layer_saturated_in_the_last_epoch_is_a_warning_at_the_layer() {
 
 #[test]
 fn the_examples_raise_no_warning_about_their_statistics() {
-    for name in [
-        "iris",
-        "breast_cancer",
-        "breast_cancer_dropout",
-        "diabetes",
-        "diabetes_regularized",
-        "digits",
-        "digits_deep",
-        "residual",
-        "custom_layer",
-    ] {
+    for name in common::EXAMPLES {
         let model = format!("examples/{name}.nn");
         let run = common::nnc(&["run", &model, "--monitor", "--quiet"]);
         let err = String::from_utf8_lossy(&run.stderr);

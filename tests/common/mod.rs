@@ -5,6 +5,19 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The shipped examples, by name (`examples/NAME.nn`).
+pub const EXAMPLES: [&str; 9] = [
+    "iris",
+    "breast_cancer",
+    "breast_cancer_dropout",
+    "diabetes",
+    "diabetes_regularized",
+    "digits",
+    "digits_deep",
+    "residual",
+    "custom_layer",
+];
+
 /// Run the `nnc` binary under test with `args`, without colours.
 pub fn nnc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nnc"))
