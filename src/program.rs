@@ -167,7 +167,10 @@ pub fn build_with(
     let (mut step, mut state) = optim::training_step(&grad, &spec.optimizer, &options);
     count_steps(&mut step, &mut state);
     let probes = match lowered.spec.train.monitor {
-        true => monitor::instrument(&mut step, &lowered.spec, &lowered.dense, &grad.wrt),
+        true => {
+            let (spec, dense) = (&lowered.spec, &lowered.dense);
+            monitor::instrument(&mut step, spec, dense, &grad.wrt, &lowered.params)
+        }
         false => Vec::new(),
     };
     // The model's statistics are the first state arguments of every function (after the

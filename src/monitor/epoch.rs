@@ -69,6 +69,12 @@ pub struct LayerStats {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ParamStats {
     pub name: String,
+    /// The dense layer the parameter belongs to, numbered as in `LayerStats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+    /// The layer's weight matrix (not its bias).
+    #[serde(skip)]
+    pub matrix: bool,
     pub gradient_norm: f64,
     pub weight_norm: f64,
     /// gradient_norm / weight_norm (infinite for a zero weight with a gradient).
@@ -133,6 +139,8 @@ pub fn summarize<'a>(
                 });
                 out.params.push(ParamStats {
                     name: name.clone(),
+                    layer: p.layer.map(|l| l + 1),
+                    matrix: p.matrix,
                     gradient_norm,
                     weight_norm,
                     gradient_to_weight: ratio(gradient_norm, weight_norm),

@@ -13,7 +13,7 @@ pub mod epoch;
 pub mod warn;
 
 use crate::ir::{BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
-use crate::lower::{Activation, DenseValues, ModelSpec};
+use crate::lower::{Activation, DenseValues, ModelSpec, ParamSpec};
 
 /// |pre-activation| beyond which a sigmoid unit counts as saturated: σ′(4) = 0.018, 7% of its
 /// largest value, so a gradient through it is cut to a fourteenth or less.
@@ -50,6 +50,10 @@ pub struct Probe {
     pub len: usize,
     /// The layer's units, or the parameter's number of values.
     pub units: usize,
+    /// For a parameter: the dense layer (`ModelSpec::layers` index) it belongs to, if any, and
+    /// whether it is the layer's weight matrix (rather than its bias).
+    pub layer: Option<usize>,
+    pub matrix: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,13 +63,14 @@ pub enum Subject {
 }
 
 /// Append the statistics' reductions to `step` as outputs and say what each is. `dense` names
-/// each dense layer's values in `step`; `wrt` pairs each parameter with its gradient; the
-/// parameters' new values are `step`'s updates.
+/// each dense layer's values in `step`; `wrt` pairs each parameter with its gradient, and
+/// `params` says what each belongs to; the parameters' new values are `step`'s updates.
 pub fn instrument(
     step: &mut Function,
     spec: &ModelSpec,
     dense: &[DenseValues],
     wrt: &[(ValueId, ValueId)],
+    params: &[ParamSpec],
 ) -> Vec<Probe> {
     let first_new = step.body.len();
     let mut probes = Vec::new();
@@ -77,12 +82,18 @@ pub fn instrument(
         let output = format!("monitor_{}_{tag}", stat_name(stat));
         let len = step.shape(value).extents(1).iter().product();
         step.add_output(&output, value);
+        let owner = match &of {
+            Subject::Layer(_) => None,
+            Subject::Param(p) => params.iter().find(|s| &s.name == p),
+        };
         probes.push(Probe {
             output,
             stat,
             of,
             len,
             units,
+            layer: owner.and_then(ParamSpec::layer),
+            matrix: owner.is_some_and(|s| s.shape.len() == 2),
         });
     };
     for d in dense {

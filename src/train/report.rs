@@ -121,6 +121,32 @@ pub struct Report {
     /// Class names in label order (the confusion matrix's order); absent for regression.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// The warnings the run raised, in the order it printed them; absent when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// A warning as a report records it: its code, message, where it points (`file:line:column`)
+/// and its help.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WarningRecord {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl WarningRecord {
+    pub fn of(d: &Diagnostic) -> Self {
+        WarningRecord {
+            code: d.code,
+            message: d.message.clone(),
+            at: d.location(),
+            help: d.help.clone(),
+        }
+    }
 }
 
 impl Report {

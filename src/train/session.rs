@@ -15,7 +15,7 @@ use crate::lower::ModelSpec;
 use crate::program::{self, Program};
 
 use super::metrics;
-use super::report::{Report, RowCounts, TestMetrics};
+use super::report::{Report, RowCounts, TestMetrics, WarningRecord};
 use super::{
     EpochRecord, ExecError, Executor, FitError, InterpExecutor, JitExecutor, Predictions, Task,
 };
@@ -380,8 +380,17 @@ pub fn run(
     mut on_start: impl FnMut(&ModelSpec, &Program, &ModelData),
     on_epoch: impl FnMut(&EpochRecord),
 ) -> Result<RunOutcome, Diagnostic> {
+    // Each warning is passed on as it is raised and kept for the report.
+    let mut raised = Vec::new();
+    let mut on_warning = |d: Diagnostic| {
+        raised.push(WarningRecord::of(&d));
+        on_warning(d);
+    };
     let mut spec = load_model(model_path, &opts.overrides)?;
     let data = prepare_data(&spec, model_path, &opts.overrides, &mut on_warning)?;
+    if let Some(warning) = crate::monitor::warn::inputs::unscaled(&spec, &data.prepared) {
+        on_warning(warning);
+    }
     spec.train.use_rows(data.prepared.train.len());
     let program = program::build(&spec, Some(&data.shape))?;
     on_start(&spec, &program, &data);
@@ -403,7 +412,8 @@ pub fn run(
         on_epoch,
     )
     .map_err(|e| fit_error(&spec, e))?;
-    for warning in crate::monitor::warn::warnings(&spec, &history.epochs) {
+    let chance = crate::monitor::warn::chance_loss(&spec, &prepared.train.y);
+    for warning in crate::monitor::warn::warnings(&spec, &history.epochs, chance) {
         on_warning(warning);
     }
     let (test, test_outputs) = if prepared.test.is_empty() {
@@ -436,6 +446,7 @@ pub fn run(
         history: history.epochs,
         test,
         classes: prepared.preprocessing.class_names().to_vec(),
+        warnings: raised,
     };
     let parameters = parameters_of(&program, exec.as_ref());
     Ok(RunOutcome {

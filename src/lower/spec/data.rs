@@ -37,6 +37,9 @@ pub struct DataSpec {
     /// The `column NAME { ... }` blocks as written, for what only the data can tell (a column
     /// the file lacks, a setting that does nothing to a column of its kind).
     pub column_blocks: Vec<ColumnBlock>,
+    /// The column settings written at the data block's top level, for all columns: each name
+    /// (one of `missing`, `outliers`, `scaling`, `unseen`) and its span.
+    pub column_defaults: Vec<(&'static str, Span)>,
     pub span: Span,
 }
 
@@ -65,6 +68,7 @@ impl Default for DataSpec {
             ignore: Vec::new(),
             prepare: PrepareConfig::default(),
             column_blocks: Vec::new(),
+            column_defaults: Vec::new(),
             span: Span::new(0, 0),
         }
     }
@@ -158,6 +162,9 @@ pub(super) fn resolve_data(
         column_settings(source, &o, ColumnSettings::default()),
         ColumnSettings::default(),
     );
+    let column_defaults = (COLUMN_OPTIONS.iter())
+        .filter_map(|&name| Some((name, o.value(name)?.span)))
+        .collect();
     let mut per_column: Vec<(Named, ColumnSettings)> = Vec::new();
     let mut column_blocks = Vec::new();
     for b in &columns {
@@ -238,6 +245,7 @@ pub(super) fn resolve_data(
             columns: per_column,
         },
         column_blocks,
+        column_defaults,
         span: block.name.span,
     })
 }

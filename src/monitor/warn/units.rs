@@ -1,6 +1,5 @@
-//! Warnings read off a run's training statistics, each a diagnostic at the line of its cause
-//! with a fix. So far: dead relu units (`nnc::train::dead_units`) and saturated sigmoid or tanh
-//! units (`nnc::train::saturated_units`).
+//! Warnings about a layer's units in the last epoch: dead relu units (`nnc::train::dead_units`)
+//! and saturated sigmoid or tanh units (`nnc::train::saturated_units`).
 
 use crate::diag::Diagnostic;
 use crate::lower::ModelSpec;
@@ -52,7 +51,7 @@ const CHECKS: [Check; 2] = [
     },
 ];
 
-/// The warnings the statistics of `history` call for, in the order of the model's layers.
+/// The warnings the layer statistics of `history` call for, in the order of the model's layers.
 pub fn warnings(spec: &ModelSpec, history: &[EpochRecord]) -> Vec<Diagnostic> {
     let Some(last) = history.last().and_then(|e| e.monitor.as_ref()) else {
         return Vec::new();
