@@ -16,6 +16,9 @@ use crate::data::TargetEncoding;
 use loss_axis::LossAxis;
 
 mod loss_axis;
+mod statistics;
+
+pub use statistics::{panels, Panel, Series};
 
 /// One epoch's losses; `validation` is None when there is no validation split.
 #[derive(Debug, Clone, PartialEq)]

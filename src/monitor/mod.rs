@@ -10,6 +10,7 @@
 //! from the parameters at the epoch's end.
 
 pub mod epoch;
+pub mod panels;
 pub mod warn;
 
 use crate::ir::{BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};

@@ -89,6 +89,11 @@ impl LossAxis {
     }
 
     /// The ticks, in axis units: nice round values on a linear axis, powers of ten on a log one.
+    /// Whether the axis is logarithmic, and whether zeros sit at its bottom edge.
+    pub fn log_scale(&self) -> (bool, bool) {
+        (self.log, self.log && self.zero)
+    }
+
     pub fn ticks(&self) -> Vec<f64> {
         let (lo, hi) = self.range;
         if self.log {

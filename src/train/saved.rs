@@ -6,6 +6,7 @@
 //! prediction of the model that was saved.
 
 mod check;
+mod page;
 
 use std::fmt::{Display, LowerExp};
 use std::path::Path;
@@ -72,11 +73,43 @@ pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
         outcome.preprocessing.encoding(),
     )
     .map_err(plot_error)?;
+    let panels = crate::monitor::panels::panels(&report.history);
+    let statistics = if panels.is_empty() {
+        None
+    } else {
+        let title = format!("{}: training statistics per epoch", model.model_file_name);
+        Some(plots::panels(&title, &panels).map_err(plot_error)?)
+    };
+    let confusion = match report.test.as_ref().and_then(|t| t.classification.as_ref()) {
+        Some(c) => {
+            let title = format!("{}: test confusion matrix", model.model_file_name);
+            Some(
+                plots::confusion_matrix(&title, &c.confusion, &report.classes)
+                    .map_err(plot_error)?,
+            )
+        }
+        None => None,
+    };
+    let summary = crate::summary::summary(&outcome.program);
+    let explanation = crate::explain::explain(&outcome.program);
+    let html = page::render(
+        report,
+        &page::Parts {
+            file_name: &model.model_file_name,
+            source: &model.model_source,
+            summary: &summary,
+            explanation: &explanation,
+            learning_curves: &curves,
+            statistics: statistics.as_deref(),
+            confusion: confusion.as_deref(),
+        },
+    );
+    extra.push(("report.html", html.into_bytes()));
     extra.push(("learning_curves.svg", curves.into_bytes()));
-    if let Some(c) = report.test.as_ref().and_then(|t| t.classification.as_ref()) {
-        let title = format!("{}: test confusion matrix", model.model_file_name);
-        let svg =
-            plots::confusion_matrix(&title, &c.confusion, &report.classes).map_err(plot_error)?;
+    if let Some(svg) = statistics {
+        extra.push(("training_statistics.svg", svg.into_bytes()));
+    }
+    if let Some(svg) = confusion {
         extra.push(("confusion_matrix.svg", svg.into_bytes()));
     }
     artifacts::save(dir, &model, &extra)

@@ -301,6 +301,8 @@ pub struct RunOutcome {
     /// and the model's outputs on them, row-major: what the test metrics were computed from.
     pub test_rows: Vec<usize>,
     pub test_outputs: Vec<f32>,
+    /// The program that was trained: what the report page summarizes and explains.
+    pub program: Program,
 }
 
 pub fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
@@ -457,6 +459,7 @@ pub fn run(
         preprocessing: data.prepared.preprocessing,
         parameters,
         spec,
+        program,
     })
 }
 
