@@ -104,10 +104,12 @@ struct StepArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| THREADS.parse(s))]
     threads: Option<u64>,
     /// Compute the training statistics in the step (per-layer activations, dead and saturated
-    /// units, gradient and update norms; see docs/insight.md); overrides the file's `monitor:`
+    /// units, gradient and update norms; see docs/insight.md): the default; overrides the file's
+    /// `monitor: false`
     #[arg(long, conflicts_with = "no_monitor")]
     monitor: bool,
-    /// Compute no training statistics (the default); overrides the file's `monitor: true`
+    /// Compute no training statistics (nor the warnings made from them); overrides the file's
+    /// `monitor: true`
     #[arg(long)]
     no_monitor: bool,
 }

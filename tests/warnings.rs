@@ -475,7 +475,7 @@ fn unscaled_inputs_are_named_at_the_scaling_that_leaves_them() {
     let run = |data_settings: &str| {
         let model = format!(
             "data {{\n  path: \"data.csv\"\n  target: \"y\"\n{data_settings}}}\nmodel {{\n  \
-             input\n  output(1)\n}}\nloss: mse\ntrain {{ epochs: 2 }}\n"
+             input\n  output(1)\n}}\nloss: mse\ntrain {{\n  epochs: 2\n  monitor: false\n}}\n"
         );
         std::fs::write(dir.join("model.nn"), model).unwrap();
         let path = dir.join("model.nn");

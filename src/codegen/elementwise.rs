@@ -43,13 +43,16 @@ pub(super) enum Input {
     Row(Value, i64),
 }
 
-/// A fused loop: inputs, operations in order, and which results are stored where.
+/// A fused loop: inputs, operations in order, which results are stored where, and which are
+/// added up over the loop.
 #[derive(Debug, Default)]
 pub(super) struct Fused {
     pub inputs: Vec<Input>,
     pub ops: Vec<(Kernel, Vec<Src>)>,
     /// (operation, destination byte address)
     pub stores: Vec<(usize, Value)>,
+    /// Operations whose results the loop sums (`emit_fused` returns the sums).
+    pub sums: Vec<usize>,
 }
 
 /// Loads and stores may be unaligned (argument slices come from the caller) but never trap: the
@@ -183,11 +186,26 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
     }
 }
 
-/// Run `k` over `n` elements (a runtime count). Every input is loaded and every store done
-/// per chunk of the same index, which is what makes in-place updates safe (see `plan`).
-pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
+/// Run `k` over elements `first..first + n` (runtime values; `first` a whole number of rows of
+/// any row input, see `schedule::granularity`), and return the sum of each of `k.sums` over
+/// them. Every input is loaded and every store done per chunk of the same index, which is what
+/// makes in-place updates safe (see `plan`).
+///
+/// Three loops: four vectors a round, then one vector a round, then one number a round. A sum
+/// is kept in four vector accumulators over the first loop (one per vector of the round, so
+/// that its additions do not wait on each other), added up as (a0 + a1) + (a2 + a3) into the
+/// second loop's accumulator, whose lanes are added up as ((l0 + l1) + (l2 + l3)) plus the
+/// third loop's sum: the same numbers in the same order for the same `first` and `n`, whatever
+/// thread runs it.
+pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Value) -> Vec<Value> {
+    const UNROLL: usize = 4;
+    let start = b.ins().ishl_imm_s(first, 2);
     let nbytes = b.ins().ishl_imm_s(n, 2);
+    let qbytes = b.ins().band_imm_s(nbytes, !(16 * UNROLL as i64 - 1));
+    let qlimit = b.ins().iadd(start, qbytes);
     let vbytes = b.ins().band_imm_s(nbytes, !15i64);
+    let vlimit = b.ins().iadd(start, vbytes);
+    let slimit = b.ins().iadd(start, nbytes);
     let zero = b.ins().iconst(I64, 0);
     let splats: Vec<Option<Value>> = k
         .inputs
@@ -208,34 +226,11 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
             .all(|i| !matches!(i, Input::Row(_, r) if Some(*r) != row_bytes || r % 16 != 0)),
         "invariant: a run's row inputs share one row length, a multiple of a vector (fuse::spread)"
     );
-
-    // Each loop carries the byte offset into the output and, with row inputs, the byte offset
-    // into the current row, which wraps to 0 at the row's end (a compare and a select, where
-    // `off mod row_bytes` would be a division per vector).
-    let vhead = b.create_block();
-    let voff = b.append_block_param(vhead, I64);
-    let vroff = b.append_block_param(vhead, I64);
-    let vbody = b.create_block();
-    let shead = b.create_block();
-    let soff = b.append_block_param(shead, I64);
-    let sroff = b.append_block_param(shead, I64);
-    let sbody = b.create_block();
-    let exit = b.create_block();
-    b.ins().jump(vhead, &[zero.into(), zero.into()]);
-
-    for (head, off, roff, body, limit, ty, next) in [
-        (vhead, voff, vroff, vbody, vbytes, F32X4, Some(shead)),
-        (shead, soff, sroff, sbody, nbytes, F32, None),
-    ] {
-        b.switch_to_block(head);
-        let more = b.ins().icmp(IntCC::UnsignedLessThan, off, limit);
-        match next {
-            Some(tail) => b
-                .ins()
-                .brif(more, body, NO_ARGS, tail, &[off.into(), roff.into()]),
-            None => b.ins().brif(more, body, NO_ARGS, exit, NO_ARGS),
-        };
-        b.switch_to_block(body);
+    // One chunk at byte offset `off` (`roff` into the current row): loads, the kernels, the
+    // stores; the values of the sums' kernels, and the row offset of the next chunk, which wraps
+    // to 0 at the row's end (a compare and a select, where `off mod row_bytes` would be a
+    // division per vector).
+    let chunk = |b: &mut FunctionBuilder, off: Value, roff: Value, ty: Type| {
         let inputs: Vec<Value> = k
             .inputs
             .iter()
@@ -269,8 +264,7 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
             let a = b.ins().iadd(dst, off);
             b.ins().store(mem(), results[j], a, 0);
         }
-        let off2 = b.ins().iadd_imm_s(off, ty.bytes() as i64);
-        let roff2 = match row_bytes {
+        let next_roff = match row_bytes {
             Some(row) => {
                 let stepped = b.ins().iadd_imm_s(roff, ty.bytes() as i64);
                 let end = b.ins().icmp_imm_s(IntCC::Equal, stepped, row);
@@ -278,9 +272,129 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, n: Value) {
             }
             None => roff,
         };
-        b.ins().jump(head, &[off2.into(), roff2.into()]);
+        let sums: Vec<Value> = k.sums.iter().map(|&j| results[j]).collect();
+        (sums, next_roff)
+    };
+    let args = |vals: &[Value]| -> Vec<BlockArg> { vals.iter().map(|&v| v.into()).collect() };
+    let sums = k.sums.len();
+
+    // Each loop's head carries the byte offset into the output, the offset into the current
+    // row and the sums' accumulators: UNROLL vectors per sum in the first loop, one vector in
+    // the second, and in the third the second's vector (passed on unchanged) and a number.
+    let qhead = b.create_block();
+    let qoff = b.append_block_param(qhead, I64);
+    let qroff = b.append_block_param(qhead, I64);
+    let qsums: Vec<Value> = (0..sums * UNROLL)
+        .map(|_| b.append_block_param(qhead, F32X4))
+        .collect();
+    let qbody = b.create_block();
+    let vhead = b.create_block();
+    let voff = b.append_block_param(vhead, I64);
+    let vroff = b.append_block_param(vhead, I64);
+    let vsums: Vec<Value> = (0..sums)
+        .map(|_| b.append_block_param(vhead, F32X4))
+        .collect();
+    let vbody = b.create_block();
+    let shead = b.create_block();
+    let soff = b.append_block_param(shead, I64);
+    let sroff = b.append_block_param(shead, I64);
+    let carried: Vec<Value> = (0..sums)
+        .map(|_| b.append_block_param(shead, F32X4))
+        .collect();
+    let ssums: Vec<Value> = (0..sums)
+        .map(|_| b.append_block_param(shead, F32))
+        .collect();
+    let sbody = b.create_block();
+    let exit = b.create_block();
+    let exit_v: Vec<Value> = (0..sums)
+        .map(|_| b.append_block_param(exit, F32X4))
+        .collect();
+    let exit_s: Vec<Value> = (0..sums).map(|_| b.append_block_param(exit, F32)).collect();
+    let zero_v = constant(b, F32X4, 0.0);
+    let zero_s = constant(b, F32, 0.0);
+    let mut entry = vec![start, zero];
+    entry.extend(std::iter::repeat_n(zero_v, sums * UNROLL));
+    b.ins().jump(qhead, &args(&entry));
+
+    // Four vectors a round; on leaving, each sum's accumulators added up pairwise.
+    let qexit = b.create_block();
+    b.switch_to_block(qhead);
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, qoff, qlimit);
+    b.ins().brif(more, qbody, NO_ARGS, qexit, NO_ARGS);
+    b.switch_to_block(qbody);
+    let mut roff = qroff;
+    let mut added: Vec<Value> = qsums.clone();
+    for u in 0..UNROLL {
+        let off = b.ins().iadd_imm_s(qoff, 16 * u as i64);
+        let (values, next) = chunk(b, off, roff, F32X4);
+        roff = next;
+        for (s, &v) in values.iter().enumerate() {
+            let acc = s * UNROLL + u;
+            added[acc] = b.ins().fadd(qsums[acc], v);
+        }
+    }
+    let qoff2 = b.ins().iadd_imm_s(qoff, 16 * UNROLL as i64);
+    let mut next = vec![qoff2, roff];
+    next.extend(&added);
+    b.ins().jump(qhead, &args(&next));
+    b.switch_to_block(qexit);
+    let mut pass = vec![qoff, qroff];
+    for s in 0..sums {
+        let a = &qsums[s * UNROLL..(s + 1) * UNROLL];
+        let low = b.ins().fadd(a[0], a[1]);
+        let high = b.ins().fadd(a[2], a[3]);
+        pass.push(b.ins().fadd(low, high));
+    }
+    b.ins().jump(vhead, &args(&pass));
+
+    for (head, off, roff, body, limit, ty) in [
+        (vhead, voff, vroff, vbody, vlimit, F32X4),
+        (shead, soff, sroff, sbody, slimit, F32),
+    ] {
+        let vector = ty == F32X4;
+        b.switch_to_block(head);
+        let more = b.ins().icmp(IntCC::UnsignedLessThan, off, limit);
+        if vector {
+            let mut tail = vec![off, roff];
+            tail.extend(&vsums);
+            tail.extend(std::iter::repeat_n(zero_s, sums));
+            b.ins().brif(more, body, NO_ARGS, shead, &args(&tail));
+        } else {
+            let mut done = carried.clone();
+            done.extend(&ssums);
+            b.ins().brif(more, body, NO_ARGS, exit, &args(&done));
+        }
+        b.switch_to_block(body);
+        let (values, roff2) = chunk(b, off, roff, ty);
+        let running = if vector { &vsums } else { &ssums };
+        let added: Vec<Value> = values
+            .iter()
+            .zip(running)
+            .map(|(&v, &acc)| b.ins().fadd(acc, v))
+            .collect();
+        let off2 = b.ins().iadd_imm_s(off, ty.bytes() as i64);
+        let mut next = vec![off2, roff2];
+        if vector {
+            next.extend(&added);
+        } else {
+            next.extend(&carried);
+            next.extend(&added);
+        }
+        b.ins().jump(head, &args(&next));
     }
     b.switch_to_block(exit);
+    exit_v
+        .iter()
+        .zip(&exit_s)
+        .map(|(&v, &tail)| {
+            let lane = |b: &mut FunctionBuilder, i: u8| b.ins().extractlane(v, i);
+            let (l0, l1, l2, l3) = (lane(b, 0), lane(b, 1), lane(b, 2), lane(b, 3));
+            let low = b.ins().fadd(l0, l1);
+            let high = b.ins().fadd(l2, l3);
+            let lanes = b.ins().fadd(low, high);
+            b.ins().fadd(lanes, tail)
+        })
+        .collect()
 }
 
 /// `dst[i] = src[i]` for `i < n`.
@@ -289,6 +403,8 @@ pub(super) fn emit_copy(b: &mut FunctionBuilder, src: Value, dst: Value, n: Valu
         inputs: vec![Input::Stream(src)],
         ops: vec![(Kernel::Copy, vec![Src::Input(0)])],
         stores: vec![(0, dst)],
+        sums: Vec::new(),
     };
-    emit_fused(b, &k, n);
+    let first = b.ins().iconst(I64, 0);
+    emit_fused(b, &k, first, n);
 }

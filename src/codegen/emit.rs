@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{F32, I32, I64};
-use cranelift_codegen::ir::{Block, FuncRef, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{Block, BlockArg, FuncRef, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
@@ -169,21 +169,49 @@ impl<'a, 'b> Lowering<'a, 'b> {
         Ok(self.b.inst_results(call).to_vec())
     }
 
+    /// The size and the number of the blocks of a loop over `n` elements of a value of `shape`
+    /// (`schedule::blocks`, computed at run time).
+    fn blocks(&mut self, n: Value, shape: &Shape) -> (Value, Value) {
+        let g = schedule::granularity(shape) as i64;
+        let per_round = schedule::BLOCKS as i64 * g;
+        let padded = self.b.ins().iadd_imm_s(n, per_round - 1);
+        let rounds = self.b.ins().udiv_imm_s(padded, per_round);
+        let size = self.b.ins().imul_imm_s(rounds, g);
+        let least = self.b.ins().iconst(I64, schedule::min_block(shape) as i64);
+        let size = self.b.ins().umax(size, least);
+        let padded = self.b.ins().iadd(n, size);
+        let padded = self.b.ins().iadd_imm_s(padded, -1);
+        let count = self.b.ins().udiv(padded, size);
+        (size, count)
+    }
+
+    /// This thread's blocks of a loop over `n` elements of `shape`: their size, and the first
+    /// block and the one after its last. One thread has them all; a team deals them out in
+    /// contiguous runs, `count · part / parts` up to `count · (part + 1) / parts`.
+    fn my_blocks(&mut self, n: Value, shape: &Shape) -> (Value, Value, Value) {
+        let (size, count) = self.blocks(n, shape);
+        if self.parts <= 1 {
+            let zero = self.b.ins().iconst(I64, 0);
+            return (size, zero, count);
+        }
+        let before = self.b.ins().imul(self.index, count);
+        let first = self.b.ins().udiv_imm_s(before, self.parts as i64);
+        let through = self.b.ins().iadd(before, count);
+        let last = self.b.ins().udiv_imm_s(through, self.parts as i64);
+        (size, first, last)
+    }
+
     /// This thread's share of `n` elements of a value of `shape`: its first element and how
-    /// many (`schedule::granularity`); all of them with one thread.
+    /// many (its blocks, `my_blocks`); all of them with one thread.
     fn share(&mut self, n: Value, shape: &Shape) -> (Value, Value) {
         if self.parts <= 1 {
             return (self.b.ins().iconst(I64, 0), n);
         }
-        let g = schedule::granularity(shape) as i64;
-        let per_round = self.parts as i64 * g;
-        let padded = self.b.ins().iadd_imm_s(n, per_round - 1);
-        let rounds = self.b.ins().udiv_imm_s(padded, per_round);
-        let chunk = self.b.ins().imul_imm_s(rounds, g);
-        let start = self.b.ins().imul(self.index, chunk);
-        let lo = self.b.ins().umin(start, n);
-        let end = self.b.ins().iadd(lo, chunk);
-        let hi = self.b.ins().umin(end, n);
+        let (size, first, last) = self.my_blocks(n, shape);
+        let lo = self.b.ins().imul(first, size);
+        let lo = self.b.ins().umin(lo, n);
+        let hi = self.b.ins().imul(last, size);
+        let hi = self.b.ins().umin(hi, n);
         let len = self.b.ins().isub(hi, lo);
         (lo, len)
     }
@@ -272,24 +300,75 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 self.fused(eqs);
                 Ok(())
             }
+            Step::Combine(i) => {
+                let i = *i;
+                self.on_part_zero(|l| {
+                    l.combine(i);
+                    Ok(())
+                })
+            }
         }
+    }
+
+    /// A reduction's total from the partial sums its loop's blocks left after it, added in
+    /// block order from 0: what one thread adds up as it goes (`fused`).
+    fn combine(&mut self, i: usize) {
+        let f = self.f;
+        let eq = &f.body[i];
+        let Op::SumTo(x) = eq.op else {
+            panic!("invariant: only sums are combined (plan)")
+        };
+        let loc = self.plan.loc[eq.out.index()];
+        self.check(i as i32 + 1, loc, f.shape(eq.out));
+        let n = self.numel(f.shape(x));
+        let (_, count) = self.blocks(n, f.shape(x));
+        let total = self.ptr(loc);
+        let head = self.b.create_block();
+        let block = self.b.append_block_param(head, I64);
+        let sum = self.b.append_block_param(head, F32);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let done = self.b.append_block_param(exit, F32);
+        let zero = self.b.ins().iconst(I64, 0);
+        let start = self.b.ins().f32const(0.0);
+        self.b.ins().jump(head, &[zero.into(), start.into()]);
+        self.b.switch_to_block(head);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, block, count);
+        self.b.ins().brif(more, body, NO_ARGS, exit, &[sum.into()]);
+        self.b.switch_to_block(body);
+        let at = self.partial_address(total, block);
+        let partial = self.b.ins().load(F32, mem(), at, 0);
+        let sum2 = self.b.ins().fadd(sum, partial);
+        let next = self.b.ins().iadd_imm_s(block, 1);
+        self.b.ins().jump(head, &[next.into(), sum2.into()]);
+        self.b.switch_to_block(exit);
+        self.b.ins().store(mem(), done, total, 0);
+    }
+
+    /// Where block `block`'s partial sum of a reduction goes: after its total, one per block.
+    fn partial_address(&mut self, total: Value, block: Value) -> Value {
+        let bytes = self.b.ins().ishl_imm_s(block, 2);
+        let at = self.b.ins().iadd(total, bytes);
+        self.b.ins().iadd_imm_s(at, 4)
     }
 
     /// One fused loop; operands defined earlier in the run come from registers, the others are
     /// streams (same shape), splats (a broadcast single number, the batch size) or rows (a
-    /// broadcast row, read again for every row of the output).
+    /// broadcast row, read again for every row of the output). A reduction in the run adds up
+    /// its operand block by block (`schedule::blocks`): one thread adds the blocks' sums up as
+    /// it goes, in a team each thread leaves its blocks' sums after the total for a
+    /// `Step::Combine` to add up in the same order.
     fn fused(&mut self, eqs: &[usize]) {
         let f = self.f;
         let code = eqs[0] as i32 + 1;
-        let shape = f.shape(f.body[eqs[0]].out);
-        // This thread's elements (`schedule`): streams and stores start at its first one; a row
-        // input needs no offset, since every share starts at a row's start.
+        let shape = fuse::loop_shape(f, eqs);
         let n = self.numel(shape);
-        let (lo, len) = self.share(n, shape);
         let mut k = Fused::default();
         let mut defined: HashMap<ValueId, usize> = HashMap::new();
         // An operand read as a stream, or through a broadcast (`fuse::spread`), is one input.
         let mut external: HashMap<(ValueId, Option<Spread>), usize> = HashMap::new();
+        // The reductions: equation and total's place.
+        let mut totals: Vec<(usize, Loc)> = Vec::new();
         for &i in eqs {
             let eq = &f.body[i];
             let (kernel, operands, spread) = match &eq.op {
@@ -314,6 +393,10 @@ impl<'a, 'b> Lowering<'a, 'b> {
                         "invariant: only broadcasts a loop can read are fused (fuse::fusible)",
                     )),
                 ),
+                Op::SumTo(x) if fuse::reduction(f, eq) => {
+                    totals.push((i, self.plan.loc[eq.out.index()]));
+                    (Kernel::Copy, vec![*x], None)
+                }
                 Op::MatMul { .. }
                 | Op::SumTo(_)
                 | Op::LogSoftmax(_)
@@ -340,12 +423,16 @@ impl<'a, 'b> Lowering<'a, 'b> {
                     k.inputs.push(match spread {
                         Some(Spread::Splat) => Input::Splat(self.b.ins().load(F32, mem(), p, 0)),
                         Some(Spread::Row(width)) => Input::Row(p, 4 * width as i64),
-                        None => Input::Stream(self.advance(p, lo)),
+                        None => Input::Stream(p),
                     });
                 }
                 srcs.push(Src::Input(slot));
             }
-            defined.insert(eq.out, k.ops.len());
+            if matches!(eq.op, Op::SumTo(_)) {
+                k.sums.push(k.ops.len());
+            } else {
+                defined.insert(eq.out, k.ops.len());
+            }
             k.ops.push((kernel, srcs));
         }
         for &i in eqs {
@@ -353,12 +440,79 @@ impl<'a, 'b> Lowering<'a, 'b> {
             let l = self.plan.loc[v.index()];
             if l != Loc::Register {
                 self.check(code, l, f.shape(v));
-                let p = self.ptr(l);
-                let p = self.advance(p, lo);
-                k.stores.push((defined[&v], p));
+                if !matches!(f.body[i].op, Op::SumTo(_)) {
+                    let p = self.ptr(l);
+                    k.stores.push((defined[&v], p));
+                }
             }
         }
-        emit_fused(&mut self.b, &k, len);
+        if totals.is_empty() {
+            // This thread's elements (`schedule`); a row input needs no offset, since every
+            // share starts at a row's start.
+            let (lo, len) = self.share(n, shape);
+            emit_fused(&mut self.b, &k, lo, len);
+            return;
+        }
+        self.fused_blocks(&k, &totals, n, shape);
+    }
+
+    /// `k` over this thread's blocks, one after another, with the sums of `totals` (equation,
+    /// place) added up over each block: one thread adds the blocks' sums as it goes and stores
+    /// the totals; in a team each block's sum goes after its total (`partial_address`).
+    fn fused_blocks(&mut self, k: &Fused, totals: &[(usize, Loc)], n: Value, shape: &Shape) {
+        let alone = self.parts <= 1;
+        let (size, first, last) = self.my_blocks(n, shape);
+        let head = self.b.create_block();
+        let block = self.b.append_block_param(head, I64);
+        let kept = if alone { totals.len() } else { 0 };
+        let running: Vec<Value> = (0..kept)
+            .map(|_| self.b.append_block_param(head, F32))
+            .collect();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let finished: Vec<Value> = running
+            .iter()
+            .map(|_| self.b.append_block_param(exit, F32))
+            .collect();
+        let zero = self.b.ins().f32const(0.0);
+        let mut entry = vec![first.into()];
+        entry.extend(running.iter().map(|_| BlockArg::from(zero)));
+        self.b.ins().jump(head, &entry);
+
+        self.b.switch_to_block(head);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, block, last);
+        let done: Vec<BlockArg> = running.iter().map(|&v| v.into()).collect();
+        self.b.ins().brif(more, body, NO_ARGS, exit, &done);
+
+        self.b.switch_to_block(body);
+        let lo = self.b.ins().imul(block, size);
+        let end = self.b.ins().iadd(lo, size);
+        let hi = self.b.ins().umin(end, n);
+        let len = self.b.ins().isub(hi, lo);
+        let sums = emit_fused(&mut self.b, k, lo, len);
+        let mut next = vec![self.b.ins().iadd_imm_s(block, 1).into()];
+        if alone {
+            for (&acc, &s) in running.iter().zip(&sums) {
+                next.push(self.b.ins().fadd(acc, s).into());
+            }
+        } else {
+            for (&(_, loc), &s) in totals.iter().zip(&sums) {
+                if loc != Loc::Register {
+                    let total = self.ptr(loc);
+                    let at = self.partial_address(total, block);
+                    self.b.ins().store(mem(), s, at, 0);
+                }
+            }
+        }
+        self.b.ins().jump(head, &next);
+
+        self.b.switch_to_block(exit);
+        for (&(_, loc), &total) in totals.iter().zip(&finished) {
+            if loc != Loc::Register {
+                let p = self.ptr(loc);
+                self.b.ins().store(mem(), total, p, 0);
+            }
+        }
     }
 
     /// A step that is one helper call (or the stores of a vector). Element-wise helpers and
@@ -368,6 +522,7 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let shared = match &eq.op {
             Op::MatMul { .. } => true,
             Op::Unary(u, _) => !fuse::inline_unary(u),
+            Op::SumTo(x) => column_sums(self.f.shape(*x), self.f.shape(eq.out)).is_some(),
             _ => false,
         };
         if shared {
@@ -466,10 +621,24 @@ impl<'a, 'b> Lowering<'a, 'b> {
                 let d = self.descriptor(out_shape, f.shape(*x))?;
                 self.call(Helper::Broadcast, &[xs[0], y, d, self.batch])?;
             }
-            Op::SumTo(x) => {
-                let d = self.descriptor(f.shape(*x), out_shape)?;
-                self.call(Helper::SumTo, &[xs[0], y, d, self.batch])?;
-            }
+            Op::SumTo(x) => match column_sums(f.shape(*x), out_shape) {
+                Some(width) => {
+                    // This thread's columns: `width · part / parts` up to the next part's.
+                    let w = width as i64;
+                    let parts = self.parts.max(1) as i64;
+                    let lo = self.b.ins().imul_imm_s(self.index, w);
+                    let lo = self.b.ins().udiv_imm_s(lo, parts);
+                    let next = self.b.ins().iadd_imm_s(self.index, 1);
+                    let hi = self.b.ins().imul_imm_s(next, w);
+                    let hi = self.b.ins().udiv_imm_s(hi, parts);
+                    let width = self.b.ins().iconst(I64, w);
+                    self.call(Helper::ColumnSums, &[xs[0], y, self.batch, width, lo, hi])?;
+                }
+                None => {
+                    let d = self.descriptor(f.shape(*x), out_shape)?;
+                    self.call(Helper::SumTo, &[xs[0], y, d, self.batch])?;
+                }
+            },
             Op::DropoutMask { rate, at, .. } => {
                 let n = self.numel(out_shape);
                 let (at, p) = self.random_constants(*at, *rate);
@@ -560,6 +729,11 @@ impl<'a, 'b> Lowering<'a, 'b> {
             // The copies read what any thread computed.
             self.barrier()?;
         }
+        let late = self.plan.late_combines.clone();
+        self.on_part_zero(|l| {
+            late.into_iter().for_each(|i| l.combine(i));
+            Ok(())
+        })?;
         for s in self.plan.snapshots.clone() {
             let to = Loc::Arena {
                 offset: s.offset,
@@ -584,5 +758,15 @@ impl<'a, 'b> Lowering<'a, 'b> {
         let config = self.module.target_config();
         self.b.finalize(config);
         Ok(())
+    }
+}
+
+/// The width of a sum over the rows of a `[batch, width]` value into `[width]` (a bias
+/// gradient, a per-unit count): such a sum is split by columns over a team. `None` for any
+/// other sum.
+fn column_sums(x: &Shape, y: &Shape) -> Option<usize> {
+    match (&x.0[..], &y.0[..]) {
+        ([Dim::Batch, Dim::Fixed(w)], [Dim::Fixed(v)]) if w == v => Some(*w),
+        _ => None,
     }
 }

@@ -1,27 +1,64 @@
 //! Fusion: which equations run together as one generated loop. Runs of consecutive element-wise
 //! equations of one shape (the activation and its derivative, the bias add, a whole optimizer
 //! update) become one loop that keeps intermediates in registers and stores only the values that
-//! something after the run needs; everything else is a step of its own. Only consecutive runs
+//! something after the run needs; everything else is a step of its own. A sum of all of a
+//! value's elements (a loss, a training statistic's sum of squares) joins the run over that
+//! value's shape as a *reduction*: the loop adds up its operand as it computes it, in fixed
+//! blocks (see `emit`), instead of storing it for a helper to read back. Only consecutive runs
 //! are fused, so no equation moves and every operand from outside a run is computed before it.
 
-use crate::ir::{Equation, Function, Op, UnaryOp};
+use crate::ir::{Equation, Function, Op, Shape, UnaryOp};
 
 /// Unit of code generation and of the arena plan's lifetimes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Step {
     /// A kernel that is not element-wise (helper call): equation index.
     Single(usize),
-    /// Element-wise equations of one output shape, in definition order.
+    /// Element-wise equations of one loop shape (`loop_shape`), in definition order, and the
+    /// reductions of values of that shape among them.
     Fused(Vec<usize>),
+    /// With a team of threads: the total of a reduction fused into an earlier loop, added up
+    /// from the partial sums each block of that loop left (equation index of the `SumTo`). It
+    /// defines nothing: the value was placed with the loop.
+    Combine(usize),
 }
 
 impl Step {
+    /// The equations whose values the step defines.
     pub fn equations(&self) -> &[usize] {
         match self {
             Step::Single(i) => std::slice::from_ref(i),
             Step::Fused(v) => v,
+            Step::Combine(_) => &[],
         }
     }
+}
+
+/// Is `eq` a sum of every element of its operand into one number, which a loop over the operand
+/// can compute as it goes? Not when the sum is a parameter's new value: updates are written
+/// back by element-wise copies.
+pub(super) fn reduction(f: &Function, eq: &Equation) -> bool {
+    let Op::SumTo(x) = eq.op else {
+        return false;
+    };
+    let out = f.shape(eq.out);
+    !out.has_batch()
+        && out.fixed_numel() == Some(1)
+        && f.shape(x).fixed_numel().is_some()
+        && !f.updates.iter().any(|u| u.value == eq.out)
+}
+
+/// The shape a fused equation's loop runs over: its output's, or a reduction's operand's.
+pub(super) fn equation_shape<'f>(f: &'f Function, eq: &Equation) -> &'f Shape {
+    match eq.op {
+        Op::SumTo(x) if reduction(f, eq) => f.shape(x),
+        _ => f.shape(eq.out),
+    }
+}
+
+/// The shape a fused run loops over.
+pub(super) fn loop_shape<'f>(f: &'f Function, eqs: &[usize]) -> &'f Shape {
+    equation_shape(f, &f.body[eqs[0]])
 }
 
 /// Long runs are split so that a loop body stays small enough for the register allocator (and
@@ -109,11 +146,21 @@ pub(super) fn steps(f: &Function) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut run: Vec<usize> = Vec::new();
     for (i, eq) in f.body.iter().enumerate() {
-        let fuse = fusible(f, eq);
+        let reduces = reduction(f, eq);
+        let fuse = reduces || fusible(f, eq);
+        // A reduction's total exists only once its loop has ended: an equation that reads it
+        // starts a new run.
+        let reads_a_total = || {
+            eq.op.operands().iter().any(|x| {
+                run.iter()
+                    .any(|&j| f.body[j].out == *x && reduction(f, &f.body[j]))
+            })
+        };
         let joins = fuse
-            && run
-                .last()
-                .is_some_and(|&j| f.shape(f.body[j].out) == f.shape(eq.out) && run.len() < MAX_RUN);
+            && !run.is_empty()
+            && loop_shape(f, &run) == equation_shape(f, eq)
+            && run.len() < MAX_RUN
+            && !reads_a_total();
         if !joins && !run.is_empty() {
             steps.push(Step::Fused(std::mem::take(&mut run)));
         }
@@ -152,5 +199,32 @@ mod tests {
             Step::Fused(vec![4, 5]),
         ];
         assert_eq!(s, want);
+    }
+
+    #[test]
+    fn a_sum_joins_the_loop_over_its_operand_and_its_total_starts_a_new_one() {
+        let mut f = Function::new("t");
+        let x = f.add_arg("x", Shape::batched(&[4]), ArgRole::Data, None);
+        let sq = f.push(Op::Binary(BinaryOp::Mul, x, x), None, None, None);
+        let total = f.push(Op::SumTo(sq), Some(Shape::scalar()), None, None);
+        let y = f.push(Op::Unary(UnaryOp::Neg, x), None, None, None);
+        let per_row = f.push(Op::SumTo(y), Some(Shape::batched(&[1])), None, None);
+        let tb = f.push(Op::Broadcast(total), Some(Shape::batched(&[4])), None, None);
+        f.push(Op::Binary(BinaryOp::Mul, tb, x), None, None, None);
+        f.push(Op::Unary(UnaryOp::Neg, total), None, None, None);
+        let _ = per_row;
+        let s = steps(&f);
+        let want = vec![
+            // The square, its sum and the next element-wise equation: one loop over x's shape.
+            Step::Fused(vec![0, 1, 2]),
+            // A sum per row is a helper's.
+            Step::Single(3),
+            // Reading the total needs the loop that made it to have ended.
+            Step::Fused(vec![4, 5]),
+            // A loop over the total's own (scalar) shape.
+            Step::Fused(vec![6]),
+        ];
+        assert_eq!(s, want);
+        assert_eq!(loop_shape(&f, &[1]), &Shape::batched(&[4]));
     }
 }

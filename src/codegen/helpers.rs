@@ -30,6 +30,8 @@ pub(super) enum Helper {
     Broadcast,
     /// (x, y, descriptor, batch): see `strided`.
     SumTo,
+    /// (x, y, rows, width, lo, hi): columns `lo..hi` of the sum of a matrix's rows.
+    ColumnSums,
     /// (src, src_width, src_offset, dst, dst_width, dst_offset, rows, count): see `strided`.
     CopyColumns,
     /// (counter, y, n, key << 32 | site, rate's f64 bits): see `random`.
@@ -54,6 +56,7 @@ impl Helper {
             Helper::MatMul => "nnc_matmul",
             Helper::Broadcast => "nnc_broadcast",
             Helper::SumTo => "nnc_sum_to",
+            Helper::ColumnSums => "nnc_column_sums",
             Helper::CopyColumns => "nnc_copy_columns",
             Helper::DropoutMask => "nnc_dropout_mask",
             Helper::NormalNoise => "nnc_normal_noise",
@@ -75,6 +78,7 @@ impl Helper {
             Helper::LogSoftmax | Helper::Broadcast | Helper::SumTo => 4,
             Helper::MatMul => 11,
             Helper::CopyColumns => 8,
+            Helper::ColumnSums => 6,
             Helper::DropoutMask | Helper::NormalNoise => 5,
             Helper::Barrier => 1,
         };
@@ -107,6 +111,10 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         (
             Helper::SumTo.symbol(),
             super::strided::nnc_sum_to as *const u8,
+        ),
+        (
+            Helper::ColumnSums.symbol(),
+            super::strided::nnc_column_sums as *const u8,
         ),
         (
             Helper::CopyColumns.symbol(),

@@ -54,6 +54,9 @@ pub(super) struct Plan {
     /// Per entry of `f.updates`: the fused loop that computes the new value stores it straight
     /// into the argument's buffer, so no copy is needed at the end.
     pub in_place: Vec<bool>,
+    /// With a team: the reductions fused into loops whose totals no step reads (only the
+    /// caller, as outputs), added up from their partial sums at the end (`SumTo` equations).
+    pub late_combines: Vec<usize>,
     /// Arena length in floats.
     pub arena_len: usize,
     /// For each value, the step that defines it and the last step that reads it (`steps.len()`
@@ -122,10 +125,13 @@ impl FreeList {
     }
 }
 
-/// The floats reserved for `v`: its size at `max_batch`, rounded up to whole cache lines.
-fn reserve(f: &Function, v: ValueId, max_batch: usize) -> Result<usize, TooLarge> {
+/// The floats reserved for `v`: its size at `max_batch` (a fused reduction's total run by a team
+/// also holds its blocks' partial sums after it), rounded up to whole cache lines.
+fn reserve(f: &Function, v: ValueId, max_batch: usize, partials: bool) -> Result<usize, TooLarge> {
+    let extra = if partials { schedule::BLOCKS } else { 0 };
     f.shape(v)
         .numel(max_batch)
+        .and_then(|n| n.checked_add(extra))
         .and_then(|n| n.div_ceil(ALIGN).max(1).checked_mul(ALIGN))
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or(TooLarge { value: v })
@@ -153,9 +159,86 @@ fn in_place_ok(
         && f.updates.iter().filter(|w| w.value == u.value).count() == 1
 }
 
+/// `steps` with a `Step::Combine` for each of the reductions `sums` that a step reads, and the
+/// reductions no step reads (combined at the end, `Plan::late_combines`). A combine goes at the
+/// start of the group after its loop's, where the barrier that opens that group already
+/// separates it from the loop, when its first reader comes in a later group still (so that the
+/// barrier before the reader separates it from the combine); else just before that reader.
+fn place_combines(
+    f: &Function,
+    steps: Vec<Step>,
+    sums: &[usize],
+    parts: usize,
+) -> (Vec<Step>, Vec<usize>) {
+    let groups = schedule::groups(f, &steps, parts);
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    let mut late = Vec::new();
+    for &i in sums {
+        let total = f.body[i].out;
+        let reads_total = |s: &Step| {
+            s.equations()
+                .iter()
+                .any(|&j| f.body[j].op.operands().contains(&total))
+        };
+        let Some(reader) = steps.iter().position(reads_total) else {
+            late.push(i);
+            continue;
+        };
+        let producer = steps
+            .iter()
+            .position(|s| s.equations().contains(&i))
+            .expect("invariant: a fused sum is an equation of a step");
+        let next_group = steps[producer..]
+            .iter()
+            .zip(&groups[producer..])
+            .position(|(_, &g)| g > groups[producer])
+            .map(|k| producer + k);
+        let place = match next_group {
+            Some(n) if groups[reader] > groups[n] => n,
+            _ => reader,
+        };
+        at.push((place, i));
+    }
+    // Insert from the back, so that the positions found above still hold; combines at one
+    // place keep the order of their sums.
+    at.sort_by_key(|&(place, _)| std::cmp::Reverse(place));
+    let mut steps = steps;
+    let mut k = 0;
+    while k < at.len() {
+        let place = at[k].0;
+        let same: Vec<usize> = at[k..]
+            .iter()
+            .take_while(|&&(p, _)| p == place)
+            .map(|&(_, i)| i)
+            .collect();
+        k += same.len();
+        for &i in same.iter().rev() {
+            steps.insert(place, Step::Combine(i));
+        }
+    }
+    (steps, late)
+}
+
 /// The plan of `f` for batches up to `max_batch`, run by `parts` threads (see `schedule`).
 pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan, TooLarge> {
     let steps = fuse::steps(f);
+    // The reductions fused into loops: with a team, their totals are added up from the blocks'
+    // partial sums by part 0 (`Step::Combine`), between the loop and the first step that reads
+    // them, and each side of a combine needs a barrier.
+    let fused_sums: Vec<usize> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Fused(_)))
+        .flat_map(|s| s.equations().to_vec())
+        .filter(|&i| fuse::reduction(f, &f.body[i]))
+        .collect();
+    let mut late_combines = Vec::new();
+    let steps = if parts > 1 {
+        let (steps, late) = place_combines(f, steps, &fused_sums, parts);
+        late_combines = late;
+        steps
+    } else {
+        steps
+    };
     let groups = schedule::groups(f, &steps, parts);
     let end = steps.len();
     let mut step_of = vec![0; f.body.len()];
@@ -217,7 +300,8 @@ pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan,
         for &i in st.equations() {
             let v = f.body[i].out;
             if needs_memory[v.index()] && loc[v.index()] == Loc::Register {
-                let reserved = reserve(f, v, max_batch)?;
+                let partials = parts > 1 && fused_sums.contains(&i);
+                let reserved = reserve(f, v, max_batch, partials)?;
                 let offset = fl.alloc(reserved).ok_or(TooLarge { value: v })?;
                 loc[v.index()] = Loc::Arena { offset, reserved };
             }
@@ -252,7 +336,7 @@ pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan,
     for v in finals {
         let is_arg = f.args.iter().any(|a| a.value == v);
         if is_arg && !snapshots.iter().any(|s| s.value == v) {
-            let reserved = reserve(f, v, max_batch)?;
+            let reserved = reserve(f, v, max_batch, false)?;
             let offset = fl.alloc(reserved).ok_or(TooLarge { value: v })?;
             snapshots.push(Snapshot {
                 value: v,
@@ -261,6 +345,7 @@ pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan,
             });
         }
     }
+    late_combines.retain(|&i| loc[f.body[i].out.index()] != Loc::Register);
     let live = def_step
         .iter()
         .zip(&last_use)
@@ -272,6 +357,7 @@ pub(super) fn plan(f: &Function, max_batch: usize, parts: usize) -> Result<Plan,
         loc,
         snapshots,
         in_place,
+        late_combines,
         arena_len: fl.top,
         live,
     })

@@ -1,14 +1,17 @@
 //! How the threads of a team share a function's steps (see `team`): how each step splits its
 //! work, and where they must wait for each other. Every thread runs every step and takes its
-//! share of it: a fused loop (or an element-wise helper) its share of the elements, in a
-//! partition that depends only on the shape, so two steps of one shape give element `i` to the
-//! same thread; a matrix product a block of its output (`gemm::Threads::Part`); every other kernel
-//! runs on part 0 alone. Steps are grouped: within a group no thread reads or overwrites what
-//! another wrote or read, so only the start of a group needs a barrier. A step joins the current
-//! group unless it reads a value written in the group other than element by element in the
-//! writer's own partition, or writes a parameter or state buffer in place that the group read in
-//! another partition. The arena plan gives a region freed within a group to no other value before
-//! the group ends, so no thread can overwrite what another is still reading there.
+//! share of it: a fused loop (or an element-wise helper) a contiguous run of the blocks its
+//! elements are cut into (`BLOCKS` of them at most, whole rows and vectors, `blocks`), a cut that
+//! depends only on the shape and the batch, so two steps of one shape give element `i` to the
+//! same thread, and a sum fused into a loop adds the same numbers in the same order whatever the
+//! number of threads; a matrix product a block of its output (`gemm::Threads::Part`); every
+//! other kernel runs on part 0 alone. Steps are grouped: within a group no thread reads or
+//! overwrites what another wrote or read, so only the start of a group needs a barrier. A step
+//! joins the current group unless it reads a value written in the group other than element by
+//! element in the writer's own partition, or writes a parameter or state buffer in place that
+//! the group read in another partition. The arena plan gives a region freed within a group to no
+//! other value before the group ends, so no thread can overwrite what another is still reading
+//! there.
 
 use std::collections::HashMap;
 
@@ -25,7 +28,29 @@ pub(super) enum Layout {
     Other,
 }
 
-/// The elements of a value of `shape` are dealt to threads in chunks that are a multiple of this:
+/// The most blocks a loop's elements are cut into. A reduction fused into the loop leaves one
+/// partial sum per block, which `Step::Combine` adds up in block order.
+pub(super) const BLOCKS: usize = 16;
+/// The fewest elements of a block (rounded up to the granularity): smaller loops are one block,
+/// run by one thread, since a barrier costs more than sharing them gains.
+pub(super) const MIN_BLOCK: usize = 256;
+
+/// The smallest block of a value of `shape`: `MIN_BLOCK` rounded up to whole granules.
+pub(super) fn min_block(shape: &Shape) -> usize {
+    MIN_BLOCK.next_multiple_of(granularity(shape))
+}
+
+/// The size and the number of the blocks of a loop over `n` elements of a value of `shape`: as
+/// many blocks as `BLOCKS`, each a whole number of granules and at least `min_block`; the last
+/// may be shorter. The generated code computes the same at run time (`emit`).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(super) fn blocks(n: usize, shape: &Shape) -> (usize, usize) {
+    let g = granularity(shape);
+    let size = (n.div_ceil(BLOCKS * g) * g).max(min_block(shape));
+    (size, n.div_ceil(size))
+}
+
+/// The elements of a value of `shape` are dealt to threads in blocks that are a multiple of this:
 /// four (a vector) and whole rows of the last axis, so that a loop reading a broadcast row (a
 /// bias) starts every thread's range at a row's start.
 pub(super) fn granularity(shape: &Shape) -> usize {
@@ -51,7 +76,8 @@ fn elementwise_helper(u: &UnaryOp) -> bool {
 
 pub(super) fn layout(f: &Function, step: &Step) -> Layout {
     match step {
-        Step::Fused(eqs) => Layout::Elements(f.shape(f.body[eqs[0]].out).clone()),
+        Step::Fused(eqs) => Layout::Elements(fuse::loop_shape(f, eqs).clone()),
+        Step::Combine(_) => Layout::Other,
         Step::Single(i) => match &f.body[*i].op {
             Op::Unary(u, _) if elementwise_helper(u) => {
                 Layout::Elements(f.shape(f.body[*i].out).clone())
@@ -72,6 +98,10 @@ enum Read {
 
 /// The operands a step reads from memory (defined before it), and how.
 fn reads(f: &Function, step: &Step) -> Vec<(ValueId, Read)> {
+    if let Step::Combine(i) = step {
+        // The partial sums every thread's blocks left.
+        return vec![(f.body[*i].out, Read::Whole)];
+    }
     let eqs = step.equations();
     let inside = |v: ValueId| eqs.iter().any(|&i| f.body[i].out == v);
     let mut out = Vec::new();
@@ -82,6 +112,7 @@ fn reads(f: &Function, step: &Step) -> Vec<(ValueId, Read)> {
             (_, Step::Fused(_)) => Read::Element,
             (Op::Unary(u, _), Step::Single(_)) if elementwise_helper(u) => Read::Element,
             (_, Step::Single(_)) => Read::Whole,
+            (_, Step::Combine(_)) => unreachable!("invariant: a combine step has no equations"),
         };
         for x in eq.op.operands() {
             if !inside(x) {
@@ -132,6 +163,9 @@ pub(super) fn groups(f: &Function, steps: &[Step], parts: usize) -> Vec<usize> {
         for &i in step.equations() {
             written.insert(f.body[i].out, here.clone());
         }
+        if let Step::Combine(i) = step {
+            written.insert(f.body[*i].out, here.clone());
+        }
         for (x, _) in operands {
             if f.args.iter().any(|a| a.value == x) {
                 args_read.entry(x).or_default().push(here.clone());
@@ -145,6 +179,19 @@ pub(super) fn groups(f: &Function, steps: &[Step], parts: usize) -> Vec<usize> {
 mod tests {
     use super::*;
     use crate::ir::{ArgRole, BinaryOp, Update};
+
+    #[test]
+    fn blocks_cover_the_elements_in_at_most_sixteen_whole_granules() {
+        let row = Shape::batched(&[12]);
+        for n in [0, 1, 12, 255, 256, 1000, 4096, 12 * 1001, 1 << 20] {
+            let (size, count) = blocks(n, &row);
+            assert!(count <= BLOCKS && size % granularity(&row) == 0, "{n}");
+            assert!(size >= min_block(&row) && size * count >= n, "{n}");
+            assert!(count == 0 || size * (count - 1) < n, "{n}: an empty block");
+        }
+        assert_eq!(blocks(100, &row), (264, 1), "one block below the smallest");
+        assert_eq!(blocks(1 << 20, &Shape::batched(&[16])), (1 << 16, 16));
+    }
 
     #[test]
     fn granularity_is_whole_vectors_and_whole_rows() {

@@ -895,4 +895,39 @@ mod tests {
         assert_eq!(short(1e-3), "0.001");
         assert_eq!(short(-3e-7), "-3.000e-7");
     }
+
+    #[test]
+    fn a_numeric_target_is_standardized_with_training_statistics_and_back() {
+        let target = TargetSpec {
+            name: "y".into(),
+            kind: TargetKind::Values,
+            required: true,
+        };
+        // Training targets 1, 3, 8: mean 4, population deviation √(26/3); row 3 is held out.
+        let source = Source::new("t.csv", "a,y\n0,1\n0,3\n0,8\n0,10\n");
+        let t = parse_table(
+            &source,
+            Some(&target),
+            &ReadOptions::default(),
+            &DataOrigin::default(),
+        )
+        .unwrap();
+        let c = config(Missing::Drop, Outliers::None, Scaling::None);
+        let p = fit(&t, &[0, 1, 2], &c, TargetEncoding::Standardized, &[]).unwrap();
+        let ex = p.apply(&t, &[0, 1, 2, 3]).unwrap();
+        let std = (26.0f64 / 3.0).sqrt();
+        let want: Vec<f32> = [1.0, 3.0, 8.0, 10.0]
+            .iter()
+            .map(|v| ((v - 4.0) / std) as f32)
+            .collect();
+        assert_eq!(ex.y.data, want);
+        assert_eq!(
+            ex.values,
+            [1.0, 3.0, 8.0, 10.0],
+            "targets in their own units"
+        );
+        for (z, v) in want.iter().zip([1.0, 3.0, 8.0, 10.0]) {
+            assert!((p.unscale_target(*z) - v).abs() < 1e-5, "{z} back to {v}");
+        }
+    }
 }

@@ -103,9 +103,15 @@ pub fn summarize<'a>(
     }
     let steps = sums.steps as f64;
     let rows = sums.rows as f64;
+    // A probe's values, times its scale.
     let find = |stat: Stat, of: &Subject| {
         let i = probes.iter().position(|p| p.stat == stat && &p.of == of)?;
-        Some(&sums.values[i])
+        Some(
+            sums.values[i]
+                .iter()
+                .map(|v| v * probes[i].scale)
+                .collect::<Vec<f64>>(),
+        )
     };
     let ratio = |a: f64, b: f64| if a == 0.0 { 0.0 } else { a / b };
     for p in probes {
@@ -129,7 +135,7 @@ pub fn summarize<'a>(
                 });
             }
             (Subject::Param(name), Stat::GradientSquares) => {
-                let mean_sqrt = |v: Option<&Vec<f64>>| v.map(|v| (v[0] / steps).sqrt());
+                let mean_sqrt = |v: Option<Vec<f64>>| v.map(|v| (v[0] / steps).sqrt());
                 let gradient_norm = (sums.values[index(probes, p)][0] / steps).sqrt();
                 let weight_norm = weight(name).map_or(0.0, |w| {
                     w.iter()

@@ -13,7 +13,7 @@ pub mod epoch;
 pub mod panels;
 pub mod warn;
 
-use crate::ir::{BinaryOp, Dim, Function, Op, Shape, UnaryOp, ValueId};
+use crate::ir::{BinaryOp, Dim, Equation, Function, Op, Shape, UnaryOp, ValueId};
 use crate::lower::{Activation, DenseValues, ModelSpec, ParamSpec};
 
 /// |pre-activation| beyond which a sigmoid unit counts as saturated: σ′(4) = 0.018, 7% of its
@@ -55,6 +55,10 @@ pub struct Probe {
     /// whether it is the layer's weight matrix (rather than its bias).
     pub layer: Option<usize>,
     pub matrix: bool,
+    /// What the output is multiplied by to give the statistic: `c²` for an update `Δ = c·x`
+    /// whose `Σx²` the step sums (1 otherwise). Applied outside the step, so that the sum is an
+    /// output no equation of the step reads (see `place`).
+    pub scale: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,28 +79,30 @@ pub fn instrument(
 ) -> Vec<Probe> {
     let first_new = step.body.len();
     let mut probes = Vec::new();
-    let mut add = |step: &mut Function, value: ValueId, stat: Stat, of: Subject, units: usize| {
-        let tag = match &of {
-            Subject::Layer(i) => format!("layer{}", i + 1),
-            Subject::Param(p) => p.clone(),
+    let mut add =
+        |step: &mut Function, value: ValueId, stat: Stat, of: Subject, units: usize, scale: f64| {
+            let tag = match &of {
+                Subject::Layer(i) => format!("layer{}", i + 1),
+                Subject::Param(p) => p.clone(),
+            };
+            let output = format!("monitor_{}_{tag}", stat_name(stat));
+            let len = step.shape(value).extents(1).iter().product();
+            step.add_output(&output, value);
+            let owner = match &of {
+                Subject::Layer(_) => None,
+                Subject::Param(p) => params.iter().find(|s| &s.name == p),
+            };
+            probes.push(Probe {
+                output,
+                stat,
+                of,
+                len,
+                units,
+                layer: owner.and_then(ParamSpec::layer),
+                matrix: owner.is_some_and(|s| s.shape.len() == 2),
+                scale,
+            });
         };
-        let output = format!("monitor_{}_{tag}", stat_name(stat));
-        let len = step.shape(value).extents(1).iter().product();
-        step.add_output(&output, value);
-        let owner = match &of {
-            Subject::Layer(_) => None,
-            Subject::Param(p) => params.iter().find(|s| &s.name == p),
-        };
-        probes.push(Probe {
-            output,
-            stat,
-            of,
-            len,
-            units,
-            layer: owner.and_then(ParamSpec::layer),
-            matrix: owner.is_some_and(|s| s.shape.len() == 2),
-        });
-    };
     for d in dense {
         let (Some(z), Some(h)) = (
             value_named(step, &d.pre_activation),
@@ -107,10 +113,10 @@ pub fn instrument(
         let of = || Subject::Layer(d.layer);
         let units = step.shape(h).extents(1).last().copied().unwrap_or(1);
         let sum = all_sum(step, h);
-        add(step, sum, Stat::OutputSum, of(), units);
+        add(step, sum, Stat::OutputSum, of(), units, 1.0);
         let sq = step.push(Op::Binary(BinaryOp::Mul, h, h), None, None, None);
         let squares = all_sum(step, sq);
-        add(step, squares, Stat::OutputSquares, of(), units);
+        add(step, squares, Stat::OutputSquares, of(), units, 1.0);
         let layer = &spec.layers[d.layer];
         if layer.is_output || layer.activation_def.is_some() {
             continue;
@@ -119,7 +125,7 @@ pub fn instrument(
             Activation::Relu => {
                 let fired = step.push(Op::Unary(UnaryOp::Heaviside, z), None, None, None);
                 let per_unit = unit_sum(step, fired);
-                add(step, per_unit, Stat::Fired, of(), units);
+                add(step, per_unit, Stat::Fired, of(), units, 1.0);
             }
             Activation::Sigmoid | Activation::Tanh => {
                 let bound = match layer.activation {
@@ -131,7 +137,7 @@ pub fn instrument(
                 let c = step.push(Op::Broadcast(c), Some(step.shape(z).clone()), None, None);
                 let beyond = step.push(Op::Binary(BinaryOp::Greater, size, c), None, None, None);
                 let per_unit = unit_sum(step, beyond);
-                add(step, per_unit, Stat::Saturated, of(), units);
+                add(step, per_unit, Stat::Saturated, of(), units, 1.0);
             }
             _ => {}
         }
@@ -141,7 +147,7 @@ pub fn instrument(
         let units = step.shape(p).extents(1).iter().product();
         let g2 = step.push(Op::Binary(BinaryOp::Mul, g, g), None, None, None);
         let g2 = all_sum(step, g2);
-        add(step, g2, Stat::GradientSquares, subject.clone(), units);
+        add(step, g2, Stat::GradientSquares, subject.clone(), units, 1.0);
         if let Some(new) = step.updates.iter().find(|u| u.arg == p).map(|u| u.value) {
             // Every optimizer's update is `p − Δ`: Δ is squared where it is computed, so that
             // the update can still overwrite the parameter in place.
@@ -149,22 +155,15 @@ pub fn instrument(
                 Some(Op::Binary(BinaryOp::Sub, a, d)) if a == p => d,
                 _ => step.push(Op::Binary(BinaryOp::Sub, new, p), None, None, None),
             };
-            // Δ = c·x (SGD's rate times the gradient or the velocity): c²·Σx², with no copy of
-            // Δ kept for the sum (and Σx² may be one the step has already).
+            // Δ = c·x (SGD's rate times the gradient or the velocity): the step sums x², with
+            // no copy of Δ kept for the sum, and the probe's scale is c².
             let (scale, x) = scaled(step, delta).unwrap_or((1.0, delta));
             let x2 = step.push(Op::Binary(BinaryOp::Mul, x, x), None, None, None);
             let x2 = all_sum(step, x2);
-            let d2 = match scale {
-                1.0 => x2,
-                c => {
-                    let c2 = step.push(Op::Const(c * c), None, None, None);
-                    step.push(Op::Binary(BinaryOp::Mul, c2, x2), None, None, None)
-                }
-            };
-            add(step, d2, Stat::UpdateSquares, subject, units);
+            add(step, x2, Stat::UpdateSquares, subject, units, scale * scale);
         }
     }
-    hoist(step, first_new);
+    place(step, first_new);
     probes
 }
 
@@ -193,11 +192,20 @@ fn definition(f: &Function, v: ValueId) -> Option<Op> {
     f.body.iter().find(|eq| eq.out == v).map(|eq| eq.op.clone())
 }
 
-/// Move each equation from `first_new` on to just after the last definition it reads, in order:
-/// a reduction then runs while what it reads is fresh, and nothing the step computes has to
-/// stay alive to its end for it (a gradient, a parameter's old value).
-fn hoist(f: &mut Function, first_new: usize) {
+/// Place each equation from `first_new` on, in order, where the compiled step fuses it into a
+/// loop it already has. First just after the last definition it reads: a reduction then runs
+/// while what it reads is fresh, and nothing the step computes has to stay alive to its end for
+/// it (a gradient, a parameter's old value). Then two moves later: a square `x·x` (a gradient's)
+/// goes to just before the first equation of its shape that reads `x` (the optimizer's update of
+/// that parameter), so that the square and its sum are computed in the update's loop, not in a
+/// loop of their own; and a per-unit sum (a helper call, which ends a loop) goes after the
+/// element-wise equations that follow it, so that it does not cut their loop in two. Last, a
+/// broadcast and an equation of totals (`c²·Σx²`) go to just before their first reader, or to
+/// the end: each is computed where it is used, not in a loop of its own or between two halves
+/// of one. (Constants stay at the start, where they read nothing.)
+fn place(f: &mut Function, first_new: usize) {
     let added: Vec<_> = f.body.drain(first_new..).collect();
+    let outs: Vec<ValueId> = added.iter().map(|eq| eq.out).collect();
     for eq in added {
         let after = eq
             .op
@@ -206,7 +214,56 @@ fn hoist(f: &mut Function, first_new: usize) {
             .filter_map(|v| f.body.iter().position(|e| e.out == *v))
             .max()
             .map_or(0, |i| i + 1);
-        f.body.insert(after, eq);
+        let shape = f.shape(eq.out).clone();
+        let at = match eq.op {
+            Op::Binary(BinaryOp::Mul, x, y) if x == y => f.body[after..]
+                .iter()
+                .position(|e| e.op.operands().contains(&x) && *f.shape(e.out) == shape)
+                .map_or(after, |k| after + k),
+            Op::SumTo(_) if shape.fixed_numel() != Some(1) => {
+                let mut k = after;
+                while k < f.body.len() && element_wise(f, &f.body[k]) {
+                    k += 1;
+                }
+                k
+            }
+            _ => after,
+        };
+        f.body.insert(at, eq);
+    }
+    let total = |f: &Function, v: &ValueId| {
+        f.body
+            .iter()
+            .any(|e| e.out == *v && matches!(e.op, Op::SumTo(_)))
+            && f.shape(*v).fixed_numel() == Some(1)
+    };
+    for v in outs.into_iter().rev() {
+        let Some(i) = f.body.iter().position(|e| e.out == v) else {
+            continue;
+        };
+        let late = match &f.body[i].op {
+            Op::Broadcast(_) => true,
+            op => op.operands().iter().any(|x| total(f, x)),
+        };
+        if !late {
+            continue;
+        }
+        let eq = f.body.remove(i);
+        let at = f.body[i..]
+            .iter()
+            .position(|e| e.op.operands().contains(&v))
+            .map_or(f.body.len(), |k| i + k);
+        f.body.insert(at, eq);
+    }
+}
+
+/// An equation computed element by element, or a sum of all elements (which joins such a loop).
+fn element_wise(f: &Function, eq: &Equation) -> bool {
+    match eq.op {
+        Op::Const(_) | Op::BatchSize | Op::Unary(..) | Op::Binary(..) | Op::Select { .. } => true,
+        Op::Broadcast(_) => true,
+        Op::SumTo(_) => f.shape(eq.out).fixed_numel() == Some(1),
+        _ => false,
     }
 }
 

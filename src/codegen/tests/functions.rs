@@ -395,6 +395,60 @@ fn product_and_square(k: usize, n: usize) -> Function {
     f
 }
 
+/// Sums of all elements fused into the loops over their operands: of a batched value wide enough
+/// for several blocks (its total read only by the caller), of a parameter-shaped one whose total
+/// a later loop reads, and of a narrow one with a scalar tail.
+fn fused_sums() -> Function {
+    let mut f = Function::new("fused_sums");
+    let w = f.add_arg("w", Shape::fixed(&[64, 40]), ArgRole::Param, None);
+    let x = f.add_arg("x", Shape::batched(&[400]), ArgRole::Data, None);
+    let v = f.add_arg("v", Shape::batched(&[7]), ArgRole::Data, None);
+    let sq = f.push(Op::Binary(BinaryOp::Mul, x, x), None, None, None);
+    let s1 = f.push(Op::SumTo(sq), Some(Shape::scalar()), Some("s1"), None);
+    let neg = f.push(Op::Unary(UnaryOp::Neg, x), None, Some("neg"), None);
+    let w2 = f.push(Op::Binary(BinaryOp::Mul, w, w), None, None, None);
+    let s2 = f.push(Op::SumTo(w2), Some(Shape::scalar()), Some("s2"), None);
+    // Two groups of a team later (after a helper that reads `neg` whole, and a loop that reads
+    // the helper's result) the total `s2` is read: its combine goes between them.
+    let ls = f.push(Op::LogSoftmax(neg), None, None, None);
+    let q = f.push(Op::Unary(UnaryOp::Neg, ls), None, None, None);
+    let t = f.push(Op::Broadcast(s2), Some(Shape::batched(&[400])), None, None);
+    let u = f.push(Op::Binary(BinaryOp::Mul, q, t), None, Some("u"), None);
+    let s3 = f.push(Op::SumTo(v), Some(Shape::scalar()), Some("s3"), None);
+    // A sum over the rows, split by columns over a team (`nnc_column_sums`): 7 columns.
+    let columns = f.push(
+        Op::SumTo(v),
+        Some(Shape::fixed(&[7])),
+        Some("columns"),
+        None,
+    );
+    let outputs = [
+        ("s1", s1),
+        ("neg", neg),
+        ("u", u),
+        ("s3", s3),
+        ("columns", columns),
+    ];
+    for (name, value) in outputs {
+        f.add_output(name, value);
+    }
+    f
+}
+
+#[test]
+fn fused_sums_match_the_interpreter() {
+    let f = fused_sums();
+    let steps = crate::codegen::fuse::steps(&f);
+    let single =
+        |s: &&crate::codegen::fuse::Step| matches!(s, crate::codegen::fuse::Step::Single(_));
+    assert_eq!(
+        steps.iter().filter(single).count(),
+        2,
+        "every sum of all elements is fused: {steps:?}"
+    );
+    check_outputs(&f, 11, (-1.0, 1.0));
+}
+
 /// Compiled code flushes subnormal inputs and results to zero on every thread that runs it (both
 /// halves of a product split over two threads, and the element-wise loops), and gives the caller
 /// back its own mode.
@@ -472,7 +526,12 @@ fn a_failed_check_on_one_thread_stops_the_team() {
 /// the order one thread computes it.
 #[test]
 fn a_team_computes_what_one_thread_does_bit_for_bit() {
-    for f in [classifier(), momentum_step(), product_and_square(96, 80)] {
+    for f in [
+        classifier(),
+        momentum_step(),
+        product_and_square(96, 80),
+        fused_sums(),
+    ] {
         let f = verified(&f);
         let mut results = Vec::new();
         for threads in [1, 2, 3] {
@@ -481,6 +540,7 @@ fn a_team_computes_what_one_thread_does_bit_for_bit() {
                 ..Default::default()
             };
             let mut c = compile(&f, MAX_BATCH, &opts).unwrap();
+            assert_eq!(c.threads(), threads, "{}", f.name);
             let mut r = rng(7);
             let (mut bufs, _) = random_args(&f, MAX_BATCH, &mut r, (-1.0, 1.0));
             let mut seen = Vec::new();

@@ -58,8 +58,8 @@ pub fn render(report: &Report, parts: &Parts) -> String {
              relative to its size.</p>\n{svg}\n"
         )),
         None => body.push_str(
-            "<p>Not measured in this run: <code>--monitor</code> (or <code>monitor: true</code> \
-             in the <code>train</code> block) measures them.</p>\n",
+            "<p>Not measured in this run: it ran with <code>--no-monitor</code> (or \
+             <code>monitor: false</code> in the <code>train</code> block).</p>\n",
         ),
     }
     body.push_str(&test(
