@@ -35,6 +35,9 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The manifest: its presence makes a directory an nnc model directory.
 pub const MANIFEST_FILE: &str = "nnc-model.json";
+/// The state of a run to continue from (`train::checkpoint`), written into the model directory
+/// during training and kept in it when the model is saved.
+pub const CHECKPOINT_FILE: &str = "checkpoint.nnc";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const SOURCE_FILE: &str = "model.nn";
 pub const PREPROCESSING_FILE: &str = "preprocessing.json";
@@ -328,7 +331,10 @@ fn check_replaceable(dir: &Path) -> Result<(), Diagnostic> {
         return Err(refuse("exists and is a file".into()));
     }
     let entries = list_entries(dir).map_err(|e| write_failed(dir, "cannot list it", e))?;
+    // A run writes its checkpoints into the directory before its model exists.
+    let checkpoint_only = entries.iter().all(|e| is_checkpoint_file(e));
     if entries.is_empty()
+        || checkpoint_only
         || fs::symlink_metadata(dir.join(MANIFEST_FILE)).is_ok_and(|m| m.is_file())
     {
         return Ok(());
@@ -337,6 +343,64 @@ fn check_replaceable(dir: &Path) -> Result<(), Diagnostic> {
         "exists and is not an nnc model directory (it holds {})",
         describe_entries(&entries)
     )))
+}
+
+/// The checkpoint, or a temporary file of one being written (`write_checkpoint`).
+fn is_checkpoint_file(name: &str) -> bool {
+    name == CHECKPOINT_FILE || name.starts_with(&format!(".{CHECKPOINT_FILE}."))
+}
+
+/// Check, before a run trains, that its model can be saved as `dir`: what `save` would refuse
+/// (a file, a link, a folder of other things) is refused now, not after the training.
+pub fn check_target(dir: &Path) -> Result<(), Diagnostic> {
+    split_target(dir)?;
+    check_replaceable(dir)
+}
+
+/// Write `bytes` as `dir`'s checkpoint, atomically: into a temporary file beside it, synced, then
+/// renamed over the previous checkpoint, so that a crash at any moment leaves the previous one or
+/// the new one, whole. `dir` is created when missing; the model files in it are not touched.
+pub fn write_checkpoint(dir: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
+    let failed = |what: &str, e: io::Error| {
+        Diagnostic::new(
+            WRITE_FAILED,
+            format!(
+                "cannot write the checkpoint into `{}`: {what}: {e}",
+                dir.display()
+            ),
+        )
+        .with_help(
+            "check that the folder is writable and the disk has room; the previous checkpoint \
+             and model in it are kept",
+        )
+    };
+    check_replaceable(dir)?;
+    fs::create_dir_all(dir).map_err(|e| failed("cannot create the folder", e))?;
+    let temporary = dir.join(format!(".{CHECKPOINT_FILE}.{}", std::process::id()));
+    let _ = fs::remove_file(&temporary);
+    let written = write_synced(&temporary, bytes)
+        .and_then(|()| fs::rename(&temporary, dir.join(CHECKPOINT_FILE)));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temporary);
+        return Err(failed("cannot write it", e));
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// The size and FNV-1a checksum of a regular file, read in pieces; `None` for anything else (a
+/// pipe cannot be read twice) or a file that cannot be read.
+pub fn file_fingerprint(path: &Path) -> Option<(u64, String)> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut reader = Hashing {
+        inner: io::BufReader::with_capacity(1 << 20, file),
+        hash: Fnv1a64::new(),
+    };
+    let size = io::copy(&mut reader, &mut io::sink()).ok()?;
+    Some((size, reader.hash.hex()))
 }
 
 /// Put the staged directory at `dir`, moving an existing one aside first and removing it after.

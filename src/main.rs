@@ -5,16 +5,18 @@
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
 use nnc::diag::Diagnostic;
 use nnc::ir::print_function;
 use nnc::lower::spec::{
-    Monitor, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION,
+    Monitor, CHECKPOINT_EVERY, EPOCHS, SEED, SPLIT_SEED, TEST_FRACTION, THREADS,
+    VALIDATION_FRACTION,
 };
 use nnc::train::overrides::BatchSize;
-use nnc::train::session::{self, NativeListing, Overrides, RunOptions};
+use nnc::train::session::{self, NativeListing, Overrides, Persistence, RunOptions};
 use nnc::train::{cv, saved, EpochRecord};
 
 #[derive(Parser)]
@@ -259,6 +261,20 @@ enum Command {
         /// Save the trained model (weights, preprocessing, metrics, history, plots) to this folder
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write a checkpoint into the --out folder every N epochs (overrides the file's
+        /// `checkpoint_every`), from which --resume continues exactly
+        #[arg(
+            long,
+            value_name = "N",
+            requires = "out",
+            conflicts_with = "interp",
+            value_parser = |s: &str| CHECKPOINT_EVERY.parse(s)
+        )]
+        checkpoint_every: Option<u64>,
+        /// Continue the run whose checkpoint is in this folder (usually the --out folder): same
+        /// model, data and settings; only --epochs may grow
+        #[arg(long, value_name = "DIR", requires = "out", conflicts_with = "interp")]
+        resume: Option<PathBuf>,
         /// Train one variant per value, e.g. `model.1.units=32,64,128`; repeated, every combination;
         /// ends with a table of the variants, best first (--report writes it as JSON)
         #[arg(
@@ -378,6 +394,7 @@ fn main() -> ExitCode {
         return fmt(files, *check);
     }
     match dispatch(cli.command) {
+        Ok(()) if STOPPED.load(Ordering::SeqCst) => ExitCode::from(130),
         Ok(()) => ExitCode::SUCCESS,
         Err(d) => {
             eprintln!("{:?}", miette::Report::new(d));
@@ -531,6 +548,8 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             report,
             quiet,
             out,
+            checkpoint_every,
+            resume,
             sweep,
         } => {
             let overrides = Overrides {
@@ -546,14 +565,14 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             if !sweep.is_empty() {
                 return sweep::run(&file, overrides, interp, &sweep, report.as_deref());
             }
-            run(
-                &file,
-                overrides,
-                interp,
-                report.as_deref(),
-                quiet,
-                out.as_deref(),
-            )
+            let mut opts = RunOptions::new(overrides, interp);
+            opts.persistence = Persistence {
+                out: out.clone(),
+                checkpoint_every: checkpoint_every.map(|n| n as usize),
+                resume,
+                stop: (out.is_some() && !interp).then(stop_on_signals).flatten(),
+            };
+            run(&file, opts, report.as_deref(), quiet, out.as_deref())
         }
         Command::Cv {
             file,
@@ -688,15 +707,31 @@ fn fmt_stdin(check: bool) -> Result<nnc::fmt::files::Outcome, Diagnostic> {
     Ok(outcome)
 }
 
+/// Set by the first Ctrl-C (SIGINT) or SIGTERM: the run stops after its current step.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Set when a run ended because it was stopped: the process exits with 130, as after SIGINT.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Make Ctrl-C and SIGTERM stop the run after its current step (a second one exits at once);
+/// `None` when the handler cannot be installed (the signals then end the process as usual).
+fn stop_on_signals() -> Option<&'static AtomicBool> {
+    let installed = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the current step (press Ctrl-C again to quit at once)");
+    });
+    installed.ok().map(|()| &STOP)
+}
+
 fn run(
     file: &Path,
-    overrides: Overrides,
-    interp: bool,
+    opts: RunOptions,
     report_path: Option<&Path>,
     quiet: bool,
     out: Option<&Path>,
 ) -> Result<(), Diagnostic> {
-    let opts = RunOptions::new(overrides, interp);
+    let interp = opts.interpret;
     // A bar over the epochs on stderr, drawn only when stderr is a terminal; the epoch lines still
     // go to stdout, printed "above" the bar.
     let bar = indicatif::ProgressBar::new(0);
@@ -800,6 +835,20 @@ fn run(
     if let Some(dir) = out {
         saved::save_run(dir, &outcome)?;
         say!("saved the model to {}", dir.display());
+    }
+    if let (Some(at), Some(dir)) = (r.interrupted, out) {
+        STOPPED.store(true, Ordering::SeqCst);
+        let place = match at.batches {
+            0 => format!("before epoch {}", at.epoch),
+            b => format!("in epoch {} after batch {b}", at.epoch),
+        };
+        eprintln!(
+            "stopped {place}; the model so far and a checkpoint are in {}\nto continue: nnc run {} --out {} --resume {}",
+            dir.display(),
+            file.display(),
+            dir.display(),
+            dir.display()
+        );
     }
     Ok(())
 }

@@ -227,6 +227,7 @@ fn early_stopping_without_validation_rows_is_a_diagnostic_at_the_call() {
         },
         interpret: false,
         codegen: Default::default(),
+        persistence: Default::default(),
     };
     let result = run(
         &path,

@@ -13,6 +13,7 @@ fn train(name: &str, interpret: bool, overrides: Overrides) -> Report {
         overrides,
         interpret,
         codegen: Default::default(),
+        persistence: Default::default(),
     };
     let path = Path::new("examples").join(format!("{name}.nn"));
     run(&path, &opts, |_| {}, |_, _, _| {}, |_| {})

@@ -167,6 +167,7 @@ fn train(seed: u64, interpret: bool) -> Report {
         },
         interpret,
         codegen: Default::default(),
+        persistence: Default::default(),
     };
     run(
         Path::new("examples/diabetes_regularized.nn"),

@@ -65,6 +65,7 @@ fn train(model: &Path) -> RunOutcome {
         },
         interpret: false,
         codegen: CodegenOptions::default(),
+        persistence: Default::default(),
     };
     session::run(model, &opts, |_| {}, |_, _, _| {}, |_| {})
         .unwrap_or_else(|d| panic!("{}", d.render_plain()))

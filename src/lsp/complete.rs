@@ -329,6 +329,7 @@ mod tests {
                 "seed",
                 "threads",
                 "monitor",
+                "checkpoint_every",
                 "early_stopping"
             ]
         );

@@ -5,12 +5,12 @@
 //! the epoch's end) and the update's ratio to it, the gradient's and the update's norms each the
 //! root mean square over the epoch's steps.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Probe, Stat, Subject};
 
 /// The running sums of one epoch, in f64 whatever the executor.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sums {
     /// Per probe, its values summed over the epoch's steps.
     pub values: Vec<Vec<f64>>,
@@ -50,11 +50,13 @@ impl Sums {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
     /// The layer's number, as diagnostics name it (`layer 1` is the first dense layer).
     pub layer: usize,
+    #[serde(deserialize_with = "number_or_nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub std: f64,
     pub units: usize,
     /// Relu layers: units that were not positive for any example of the epoch.
@@ -66,7 +68,7 @@ pub struct LayerStats {
     pub saturated_units: Option<usize>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamStats {
     pub name: String,
     /// The dense layer the parameter belongs to, numbered as in `LayerStats`.
@@ -75,16 +77,19 @@ pub struct ParamStats {
     /// The layer's weight matrix (not its bias).
     #[serde(skip)]
     pub matrix: bool,
+    #[serde(deserialize_with = "number_or_nan")]
     pub gradient_norm: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub weight_norm: f64,
     /// gradient_norm / weight_norm (infinite for a zero weight with a gradient).
+    #[serde(deserialize_with = "number_or_nan")]
     pub gradient_to_weight: f64,
     /// The update's norm over the weight's norm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_to_weight: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     pub layers: Vec<LayerStats>,
     pub params: Vec<ParamStats>,
@@ -165,4 +170,10 @@ fn index(probes: &[Probe], p: &Probe) -> usize {
         .iter()
         .position(|q| q == p)
         .expect("invariant: the probe is one of the list")
+}
+
+/// A statistic read back from JSON, where a non-finite number was written as `null` (a
+/// checkpoint's history): `null` reads as NaN.
+fn number_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }

@@ -86,6 +86,15 @@ pub trait Executor {
     fn snapshot(&mut self) -> Result<(), ExecError>;
     /// Put back the buffers of the latest snapshot; false, changing nothing, when there is none.
     fn restore_snapshot(&mut self) -> bool;
+    /// The buffers of the latest snapshot, in the order of `persistent`; empty when there is
+    /// none (what a checkpoint keeps of the best epoch).
+    fn snapshot_values(&self) -> Vec<Vec<f32>>;
+    /// Make `values` (a checkpoint's, in the order of `persistent`) the latest snapshot; false,
+    /// changing nothing, when they do not fit the buffers.
+    fn set_snapshot_values(&mut self, values: Vec<Vec<f32>>) -> bool;
+    /// Count `steps` optimizer steps as taken (a resumed run's): the learning-rate schedule
+    /// continues from there.
+    fn set_steps_taken(&mut self, steps: u64);
     /// Time spent compiling, zero for the interpreter.
     fn compile_time(&self) -> Duration;
 }
@@ -313,6 +322,28 @@ impl Executor for JitExecutor {
             b.copy_from_slice(saved);
         }
         true
+    }
+
+    fn snapshot_values(&self) -> Vec<Vec<f32>> {
+        self.saved.clone()
+    }
+
+    fn set_snapshot_values(&mut self, values: Vec<Vec<f32>>) -> bool {
+        let fits = values.len() == self.buffers.len()
+            && values
+                .iter()
+                .zip(&self.buffers)
+                .all(|(v, b)| v.len() == b.len());
+        if fits {
+            self.saved = values;
+        }
+        fits
+    }
+
+    fn set_steps_taken(&mut self, steps: u64) {
+        if let Some(rate) = &mut self.rate {
+            rate.set_steps(steps);
+        }
     }
 
     fn compile_time(&self) -> Duration {
@@ -564,6 +595,35 @@ impl Executor for InterpExecutor {
             b.assign(saved);
         }
         true
+    }
+
+    fn snapshot_values(&self) -> Vec<Vec<f32>> {
+        self.saved
+            .iter()
+            .map(|b| b.iter().map(|&v| v as f32).collect())
+            .collect()
+    }
+
+    fn set_snapshot_values(&mut self, values: Vec<Vec<f32>>) -> bool {
+        let fits = values.len() == self.buffers.len()
+            && values
+                .iter()
+                .zip(&self.buffers)
+                .all(|(v, b)| v.len() == b.len());
+        if fits {
+            let mut saved = self.buffers.clone();
+            for (s, v) in saved.iter_mut().zip(&values) {
+                s.iter_mut().zip(v).for_each(|(s, &x)| *s = f64::from(x));
+            }
+            self.saved = saved;
+        }
+        fits
+    }
+
+    fn set_steps_taken(&mut self, steps: u64) {
+        if let Some(rate) = &mut self.rate {
+            rate.set_steps(steps);
+        }
     }
 
     fn compile_time(&self) -> Duration {

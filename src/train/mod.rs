@@ -5,6 +5,7 @@
 //! executor, report).
 
 pub mod bench;
+pub mod checkpoint;
 pub mod cv;
 pub mod executor;
 pub mod init;
@@ -18,14 +19,15 @@ pub mod session;
 pub mod stopping;
 pub mod sweep;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{Batcher, Examples};
 use crate::lower::spec::{Monitor, TrainSpec};
 pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor, Predictions};
-use stopping::{Stopper, Verdict};
+use stopping::{Stopper, StopperState, Verdict};
 
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub enum FitError {
     /// Early stopping was asked for, but there is no validation split to watch.
     #[error("early stopping needs a validation split, but it is empty")]
     NoValidation,
+    /// A checkpoint could not be written.
+    #[error("{0}")]
+    Checkpoint(Box<crate::diag::Diagnostic>),
 }
 
 /// What the model predicts, for the validation metric: classes (accuracy) or values (mean
@@ -49,7 +54,7 @@ pub enum Task {
     Regression { mean: f64, std: f64 },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -89,6 +94,55 @@ pub struct History {
     pub best_epoch: Option<usize>,
     /// Whether early stopping ended training before the last epoch.
     pub stopped_early: bool,
+    /// Where training stopped when it was asked to stop (`Control::stop`) before its end.
+    pub interrupted: Option<Position>,
+}
+
+/// A place in training: after `batches` batches of epoch `epoch` (counted from 1; 0 batches
+/// means the epoch has not begun).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub epoch: usize,
+    pub batches: usize,
+}
+
+/// Everything of a run between two steps that is not in the executor's buffers: with those
+/// buffers (and the snapshot of the best epoch's), what a checkpoint holds to continue exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Batches of the next epoch already taken (only a run stopped mid-epoch has any), the sum of
+    /// their losses times their rows, and the training statistics' sums over them.
+    pub batches_done: usize,
+    pub partial_loss: f64,
+    pub partial_sums: crate::monitor::epoch::Sums,
+    pub history: Vec<EpochRecord>,
+    pub samples_seen: usize,
+    pub train_seconds: f64,
+    pub stopper: Option<StopperState>,
+}
+
+impl Progress {
+    /// The optimizer steps taken so far, with `batches_per_epoch` batches in an epoch.
+    pub fn steps(&self, batches_per_epoch: usize) -> u64 {
+        (self.epochs_done * batches_per_epoch + self.batches_done) as u64
+    }
+}
+
+/// How a run may be checkpointed, stopped and resumed (all off by default).
+#[derive(Default)]
+pub struct Control<'a> {
+    /// Checkpoint after every this many epochs (and at the end, and when stopped).
+    pub checkpoint_every: Option<usize>,
+    /// Write a checkpoint; the executor holds the buffers, the snapshot the best epoch's.
+    #[allow(clippy::type_complexity)]
+    pub save:
+        Option<&'a mut dyn FnMut(&Progress, &dyn Executor) -> Result<(), crate::diag::Diagnostic>>,
+    /// Set from outside (a signal handler) to stop after the current step.
+    pub stop: Option<&'a AtomicBool>,
+    /// Where to continue from; the executor's buffers must already hold the checkpoint's.
+    pub resume: Option<Progress>,
 }
 
 /// Train for `settings.epochs` epochs of `settings.batch_size` shuffled by `settings.seed`,
@@ -102,7 +156,33 @@ pub fn fit(
     settings: &TrainSpec,
     probes: &[crate::monitor::Probe],
     task: Task,
+    on_epoch: impl FnMut(&EpochRecord),
+) -> Result<History, FitError> {
+    fit_with(
+        exec,
+        train,
+        validation,
+        settings,
+        probes,
+        task,
+        on_epoch,
+        Control::default(),
+    )
+}
+
+/// `fit`, checkpointed, stopped and resumed as `control` says. A resumed run replays the
+/// shuffles of the epochs done (the order of every epoch depends on the ones before) and skips
+/// the batches done, so it takes the same batches in the same order as a run never stopped.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with(
+    exec: &mut dyn Executor,
+    train: &Examples,
+    validation: &Examples,
+    settings: &TrainSpec,
+    probes: &[crate::monitor::Probe],
+    task: Task,
     mut on_epoch: impl FnMut(&EpochRecord),
+    mut control: Control,
 ) -> Result<History, FitError> {
     let early = settings.early_stopping.as_ref();
     if let Some(e) = early {
@@ -125,13 +205,42 @@ pub fn fit(
     let mut batcher = Batcher::new(train.len(), settings.batch_size, settings.seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut history = History::default();
-    let started = Instant::now();
     let mut sums = crate::monitor::epoch::Sums::new(probes);
-    for epoch in 1..=settings.epochs {
+    let resume = control.resume.take();
+    let (first_epoch, mut skip, mut carried) = match resume {
+        None => (1, 0, None),
+        Some(p) => {
+            for _ in 0..p.epochs_done {
+                batcher.epoch();
+            }
+            if let (Some(s), Some(state)) = (&mut stopper, &p.stopper) {
+                s.restore(state);
+            }
+            history.epochs = p.history;
+            history.samples_seen = p.samples_seen;
+            history.train_seconds = p.train_seconds;
+            (
+                p.epochs_done + 1,
+                p.batches_done,
+                Some((p.partial_loss, p.partial_sums)),
+            )
+        }
+    };
+    let started = Instant::now() - std::time::Duration::from_secs_f64(history.train_seconds);
+    let stop_flag = control.stop;
+    let stop_asked = || control_stop(stop_flag);
+    for epoch in first_epoch..=settings.epochs {
         let t0 = Instant::now();
         let mut total = 0.0f64;
         sums.clear();
-        for range in batcher.epoch() {
+        if let Some((loss, partial)) = carried.take() {
+            total = loss;
+            sums = partial;
+        }
+        let batches = batcher.epoch();
+        let taken = skip.min(batches.len());
+        skip = 0;
+        for (b, range) in batches.into_iter().enumerate().skip(taken) {
             let rows = range.len();
             batcher.gather(train, range, &mut x, &mut y);
             let loss = exec.step(&x, &y, rows)?;
@@ -145,6 +254,26 @@ pub fn fit(
             }
             total += f64::from(loss) * rows as f64;
             history.samples_seen += rows;
+            if stop_asked() {
+                history.train_seconds = started.elapsed().as_secs_f64();
+                let progress = Progress {
+                    epochs_done: epoch - 1,
+                    batches_done: b + 1,
+                    partial_loss: total,
+                    partial_sums: sums.clone(),
+                    history: history.epochs.clone(),
+                    samples_seen: history.samples_seen,
+                    train_seconds: history.train_seconds,
+                    stopper: stopper.as_ref().map(Stopper::state),
+                };
+                save(&mut control, &progress, exec)?;
+                history.interrupted = Some(Position {
+                    epoch,
+                    batches: b + 1,
+                });
+                history.best_epoch = stopper.and_then(|s| s.best()).map(|(e, _)| e);
+                return Ok(history);
+            }
         }
         let (val_loss, val_accuracy, val_mae) = if validation.is_empty() {
             (None, None, None)
@@ -181,14 +310,57 @@ pub fn fit(
             _ => None,
         };
         history.epochs.push(record);
-        match verdict {
-            Some(Verdict::Improved) if restore_best => exec.snapshot()?,
-            Some(Verdict::Stop) => {
-                // Stopping at the last epoch ends nothing early.
-                history.stopped_early = epoch < settings.epochs;
-                break;
+        if let Some(Verdict::Improved) = verdict {
+            if restore_best {
+                exec.snapshot()?;
             }
-            Some(Verdict::Improved | Verdict::Waiting) | None => {}
+        }
+        // The last epoch's checkpoint is written whenever there is a writer, so that a finished
+        // run can be continued with more epochs.
+        let ends = matches!(verdict, Some(Verdict::Stop)) || epoch == settings.epochs;
+        let due = control
+            .checkpoint_every
+            .is_some_and(|n| epoch % n.max(1) == 0);
+        if ends || due {
+            // Before the best epoch's buffers are restored: a run continued from the last
+            // checkpoint (with more epochs) goes on from the last epoch's.
+            history.train_seconds = started.elapsed().as_secs_f64();
+            let progress = Progress {
+                epochs_done: epoch,
+                batches_done: 0,
+                partial_loss: 0.0,
+                partial_sums: crate::monitor::epoch::Sums::new(probes),
+                history: history.epochs.clone(),
+                samples_seen: history.samples_seen,
+                train_seconds: history.train_seconds,
+                stopper: stopper.as_ref().map(Stopper::state),
+            };
+            save(&mut control, &progress, exec)?;
+        }
+        if let Some(Verdict::Stop) = verdict {
+            // Stopping at the last epoch ends nothing early.
+            history.stopped_early = epoch < settings.epochs;
+            break;
+        }
+        if stop_asked() && epoch < settings.epochs {
+            let progress = Progress {
+                epochs_done: epoch,
+                batches_done: 0,
+                partial_loss: 0.0,
+                partial_sums: crate::monitor::epoch::Sums::new(probes),
+                history: history.epochs.clone(),
+                samples_seen: history.samples_seen,
+                train_seconds: started.elapsed().as_secs_f64(),
+                stopper: stopper.as_ref().map(Stopper::state),
+            };
+            save(&mut control, &progress, exec)?;
+            history.interrupted = Some(Position {
+                epoch: epoch + 1,
+                batches: 0,
+            });
+            history.best_epoch = stopper.and_then(|s| s.best()).map(|(e, _)| e);
+            history.train_seconds = started.elapsed().as_secs_f64();
+            return Ok(history);
         }
     }
     history.best_epoch = stopper.and_then(|s| s.best()).map(|(epoch, _)| epoch);
@@ -199,6 +371,19 @@ pub fn fit(
     }
     history.train_seconds = started.elapsed().as_secs_f64();
     Ok(history)
+}
+
+/// Whether the flag asks training to stop.
+fn control_stop(stop: Option<&AtomicBool>) -> bool {
+    stop.is_some_and(|s| s.load(Ordering::Relaxed))
+}
+
+/// Write a checkpoint through `control`'s writer, if it has one.
+fn save(control: &mut Control, progress: &Progress, exec: &dyn Executor) -> Result<(), FitError> {
+    match control.save.as_mut() {
+        Some(save) => save(progress, exec).map_err(|d| FitError::Checkpoint(Box::new(d))),
+        None => Ok(()),
+    }
 }
 
 /// The mean loss on the validation rows and the task's metric: accuracy for classes, the mean

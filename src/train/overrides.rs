@@ -46,6 +46,47 @@ pub struct Overrides {
     pub set: Vec<String>,
 }
 
+impl Overrides {
+    /// The settings given that change a run's result, as (flag, value): all but `--epochs` (a
+    /// resumed run may go on for more) and `--threads` (every thread count computes the same
+    /// bits). A checkpoint keeps them, so that a resumed run can be checked against them.
+    pub fn result_settings(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out.push((flag.to_string(), v));
+            }
+        };
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        add("--data", path(&self.data));
+        add("--target", self.target.clone());
+        add("--batch-size", self.batch_size.map(|b| format!("{b:?}")));
+        add("--seed", self.seed.map(|s| s.to_string()));
+        add("--monitor", self.monitor.map(|m| m.to_string()));
+        add("--test-fraction", self.test_fraction.map(|f| f.to_string()));
+        add(
+            "--validation-fraction",
+            self.validation_fraction.map(|f| f.to_string()),
+        );
+        add("--delimiter", self.delimiter.clone());
+        add("--missing", self.missing.clone());
+        add("--outliers", self.outliers.clone());
+        add("--scaling", self.scaling.clone());
+        add("--test-data", path(&self.test_data));
+        add("--validation-data", path(&self.validation_data));
+        add("--split-seed", self.split_seed.map(|s| s.to_string()));
+        add("--unseen", self.unseen.clone());
+        add("--decimal", self.decimal.clone());
+        add("--ignore", self.ignore.clone());
+        add("--categorical", self.categorical.clone());
+        add("--missing-markers", self.missing_markers.clone());
+        for (i, set) in self.set.iter().enumerate() {
+            add(&format!("--set (#{})", i + 1), Some(set.clone()));
+        }
+        out
+    }
+}
+
 /// The value of `--batch-size`: a number of rows, or `all` for full-batch descent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchSize {

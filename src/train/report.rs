@@ -124,6 +124,9 @@ pub struct Report {
     /// The warnings the run raised, in the order it printed them; absent when there were none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<WarningRecord>,
+    /// Where the run was stopped (Ctrl-C, SIGTERM) before its end; absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<super::Position>,
 }
 
 /// A warning as a report records it: its code, message, where it points (`file:line:column`)

@@ -112,6 +112,10 @@ pub fn save_run(dir: &Path, outcome: &RunOutcome) -> Result<(), Diagnostic> {
     if let Some(svg) = confusion {
         extra.push(("confusion_matrix.svg", svg.into_bytes()));
     }
+    if let Some(bytes) = &outcome.checkpoint {
+        // A later `--resume` (with more epochs) continues from here.
+        extra.push((artifacts::CHECKPOINT_FILE, bytes.clone()));
+    }
     artifacts::save(dir, &model, &extra)
 }
 

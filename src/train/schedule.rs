@@ -34,6 +34,11 @@ impl ScheduledRate {
         })
     }
 
+    /// Count `steps` steps as taken (a resumed run's).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// The rate of the coming step; counts the step.
     pub fn next(&mut self) -> f64 {
         let rate = self.schedule.rate(self.base, self.steps);

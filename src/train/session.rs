@@ -248,6 +248,7 @@ pub struct RunOptions {
     pub overrides: Overrides,
     pub interpret: bool,
     pub codegen: CodegenOptions,
+    pub persistence: Persistence,
 }
 
 impl RunOptions {
@@ -257,8 +258,22 @@ impl RunOptions {
             overrides,
             interpret,
             codegen: CodegenOptions::default(),
+            persistence: Persistence::default(),
         }
     }
+}
+
+/// Checkpoints, resuming and stopping of a run (`train::checkpoint`).
+#[derive(Default)]
+pub struct Persistence {
+    /// The folder the model is saved to (`--out`), where checkpoints go.
+    pub out: Option<PathBuf>,
+    /// `--checkpoint-every`: epochs between checkpoints, instead of the file's `checkpoint_every`.
+    pub checkpoint_every: Option<usize>,
+    /// `--resume`: the folder whose checkpoint the run continues from.
+    pub resume: Option<PathBuf>,
+    /// Set (by a signal handler) to stop after the current step, with a checkpoint.
+    pub stop: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// What `nnc ir --emit` shows of a compiled function.
@@ -303,6 +318,8 @@ pub struct RunOutcome {
     pub test_outputs: Vec<f32>,
     /// The program that was trained: what the report page summarizes and explains.
     pub program: Program,
+    /// The last checkpoint written, kept in the saved folder (`Persistence`).
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 pub fn diverged(spec: &ModelSpec, epoch: usize, loss: f32) -> Diagnostic {
@@ -404,7 +421,64 @@ pub fn run(
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
     let task = task_of(&prepared.preprocessing);
-    let history = super::fit(
+    let persistence = &opts.persistence;
+    if let Some(dir) = &persistence.out {
+        // Refused now, not after the training: a folder the model cannot be saved as.
+        crate::artifacts::check_target(dir)?;
+    }
+    let every = persistence.checkpoint_every.or(spec.train.checkpoint_every);
+    // A run saved with `--out` keeps a checkpoint of its end (and of every `every` epochs), so
+    // that it can be continued; the interpreter's f64 state has no exact checkpoint.
+    let fingerprint = match persistence.out.is_some() || persistence.resume.is_some() {
+        true => Some(fingerprint_of(model_path, &opts.overrides, &data)?),
+        false => None,
+    };
+    let resume = match &persistence.resume {
+        None => None,
+        Some(dir) => {
+            let now = fingerprint
+                .as_ref()
+                .expect("invariant: a resumed run has a fingerprint");
+            resume_from(
+                dir,
+                &spec,
+                now,
+                opts.interpret,
+                exec.as_mut(),
+                &mut on_warning,
+            )?
+        }
+    };
+    if let Some(p) = &resume {
+        let batches = spec.train.batch_size.max(1);
+        exec.set_steps_taken(p.steps(prepared.train.len().div_ceil(batches)));
+    }
+    let mut last_checkpoint: Option<Vec<u8>> = None;
+    let mut write = |progress: &super::Progress, exec: &dyn super::Executor| {
+        // The interpreter's f64 state has no exact checkpoint in f32.
+        let (Some(dir), Some(f), false) = (&persistence.out, &fingerprint, opts.interpret) else {
+            return Ok(());
+        };
+        let bytes = super::checkpoint::encode(progress, f, spec.train.epochs, exec);
+        crate::artifacts::write_checkpoint(dir, &bytes)?;
+        last_checkpoint = Some(bytes);
+        Ok(())
+    };
+    let control = super::Control {
+        checkpoint_every: if persistence.out.is_some() {
+            every
+        } else {
+            None
+        },
+        save: if persistence.out.is_some() {
+            Some(&mut write)
+        } else {
+            None
+        },
+        stop: persistence.stop,
+        resume,
+    };
+    let history = super::fit_with(
         exec.as_mut(),
         &prepared.train,
         &prepared.validation,
@@ -412,13 +486,15 @@ pub fn run(
         &program.probes,
         task,
         on_epoch,
+        control,
     )
     .map_err(|e| fit_error(&spec, e))?;
     let chance = crate::monitor::warn::chance_loss(&spec, &prepared.train.y);
     for warning in crate::monitor::warn::warnings(&spec, &history.epochs, chance) {
         on_warning(warning);
     }
-    let (test, test_outputs) = if prepared.test.is_empty() {
+    // A run stopped early by the user is saved as it stands, without test metrics.
+    let (test, test_outputs) = if prepared.test.is_empty() || history.interrupted.is_some() {
         (None, Vec::new())
     } else {
         let (metrics, predictions) =
@@ -449,6 +525,7 @@ pub fn run(
         test,
         classes: prepared.preprocessing.class_names().to_vec(),
         warnings: raised,
+        interrupted: history.interrupted,
     };
     let parameters = parameters_of(&program, exec.as_ref());
     Ok(RunOutcome {
@@ -460,7 +537,90 @@ pub fn run(
         parameters,
         spec,
         program,
+        checkpoint: last_checkpoint,
     })
+}
+
+/// What decides the result of a run besides its epochs (`checkpoint::Fingerprint`).
+fn fingerprint_of(
+    model_path: &Path,
+    overrides: &Overrides,
+    data: &ModelData,
+) -> Result<super::checkpoint::Fingerprint, Diagnostic> {
+    Ok(super::checkpoint::Fingerprint {
+        model_text: read_model_file(model_path)?,
+        settings: overrides.result_settings(),
+        data: data
+            .files
+            .iter()
+            .map(|f| super::checkpoint::DataFile {
+                role: f.role.to_string(),
+                path: f.path.clone(),
+                content: crate::artifacts::file_fingerprint(Path::new(&f.path)),
+            })
+            .collect(),
+    })
+}
+
+/// The progress of the checkpoint in `dir`, its buffers put into `exec`; `None` (and a warning)
+/// when `dir` has no checkpoint yet.
+fn resume_from(
+    dir: &Path,
+    spec: &ModelSpec,
+    now: &super::checkpoint::Fingerprint,
+    interpret: bool,
+    exec: &mut dyn super::Executor,
+    on_warning: &mut dyn FnMut(Diagnostic),
+) -> Result<Option<super::Progress>, Diagnostic> {
+    let Some(c) = super::checkpoint::read(dir)? else {
+        on_warning(
+            Diagnostic::new(
+                "nnc::train::no_checkpoint",
+                format!(
+                    "`{}` holds no checkpoint yet: training starts from the beginning",
+                    dir.display()
+                ),
+            )
+            .as_warning()
+            .with_help(
+                "a run saved with `--out` writes one when it ends or is stopped, and every N epochs \
+                 with `--checkpoint-every N`",
+            ),
+        );
+        return Ok(None);
+    };
+    if interpret {
+        return Err(Diagnostic::new(
+            "nnc::train::bad_checkpoint",
+            format!(
+                "cannot resume from `{}` on the interpreter: checkpoints hold compiled runs",
+                dir.display()
+            ),
+        )
+        .with_help("resume without `--interp`"));
+    }
+    super::checkpoint::compare(dir, &c.fingerprint, now)?;
+    let done = c.progress.epochs_done;
+    if done > spec.train.epochs || (done == spec.train.epochs && c.progress.batches_done > 0) {
+        return Err(Diagnostic::new(
+            "nnc::train::checkpoint_mismatch",
+            format!(
+                "cannot resume from `{}`: its run is past epoch {done}, but this one has {} epochs",
+                dir.display(),
+                spec.train.epochs
+            ),
+        )
+        .with_source(&spec.source)
+        .with_help("ask for at least as many epochs as the checkpoint has done (`--epochs`)"));
+    }
+    super::checkpoint::restore(&c, exec).map_err(|what| {
+        Diagnostic::new(
+            "nnc::train::bad_checkpoint",
+            format!("cannot resume from `{}`: {what}", dir.display()),
+        )
+        .with_help("it was written for another model; start again without `--resume`")
+    })?;
+    Ok(Some(c.progress))
 }
 
 /// A failure of training as a diagnostic.
@@ -469,6 +629,7 @@ pub fn fit_error(spec: &ModelSpec, e: FitError) -> Diagnostic {
         FitError::Exec(e) => exec_error(spec, e),
         FitError::Diverged { epoch, loss } => diverged(spec, epoch, loss),
         FitError::NoValidation => no_validation(spec),
+        FitError::Checkpoint(d) => *d,
     }
 }
 

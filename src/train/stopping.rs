@@ -62,6 +62,30 @@ impl Stopper {
     pub fn best(&self) -> Option<(usize, f64)> {
         self.best
     }
+
+    /// What a checkpoint keeps of it (the settings come from the model file).
+    pub fn state(&self) -> StopperState {
+        StopperState {
+            best: self.best.map(|(epoch, value)| (epoch, value.to_bits())),
+            waited: self.waited,
+        }
+    }
+
+    /// Continue from a checkpoint's state.
+    pub fn restore(&mut self, state: &StopperState) {
+        self.best = state
+            .best
+            .map(|(epoch, bits)| (epoch, f64::from_bits(bits)));
+        self.waited = state.waited;
+    }
+}
+
+/// The state of early stopping between epochs: the best epoch and its value (as the bits of the
+/// f64, kept exactly), and the epochs since.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StopperState {
+    pub best: Option<(usize, u64)>,
+    pub waited: usize,
 }
 
 #[cfg(test)]

@@ -220,6 +220,7 @@ pub fn sweep(
             overrides,
             interpret: opts.interpret,
             codegen: opts.codegen.clone(),
+            persistence: Default::default(),
         };
         let started = Instant::now();
         let warn = |w: Diagnostic| {

@@ -11,8 +11,8 @@ use super::regularize::{
     DROPOUT, L1, L2, NOISE, NORMAL_MEAN, NORMAL_STD, UNIFORM_HIGH, UNIFORM_LOW,
 };
 use super::settings::{
-    BATCH_SIZE, EPOCHS, INPUT_WIDTH, MIN_DELTA, MONITOR_STATS, PATIENCE, SEED, TEST_FRACTION,
-    THREADS, UNITS, VALIDATION_FRACTION,
+    BATCH_SIZE, CHECKPOINT_EVERY, EPOCHS, INPUT_WIDTH, MIN_DELTA, MONITOR_STATS, PATIENCE, SEED,
+    TEST_FRACTION, THREADS, UNITS, VALIDATION_FRACTION,
 };
 use super::vocabulary::{HUBER_DELTA, LABEL_SMOOTHING};
 use super::{
@@ -266,6 +266,14 @@ pub fn block_settings(block: &str) -> Option<Vec<OptionDoc>> {
                 range: Some(format!("{} to {}", THREADS.min, THREADS.max)),
             },
             OptionDoc::flag(&MONITOR_STATS),
+            OptionDoc {
+                name: CHECKPOINT_EVERY.name,
+                default: "none".into(),
+                range: Some(format!(
+                    "{} to {}",
+                    CHECKPOINT_EVERY.min, CHECKPOINT_EVERY.max
+                )),
+            },
         ],
         "data" => super::data::DATA_OPTIONS
             .iter()

@@ -29,7 +29,9 @@ pub use positional::positional_names;
 pub use regularize::{resolve_initializer, Initializer, LayerOptions, Penalty};
 pub use schedule::{Schedule, ScheduleKind};
 
-pub use settings::{BATCH_SIZE, EPOCHS, SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION};
+pub use settings::{
+    BATCH_SIZE, CHECKPOINT_EVERY, EPOCHS, SEED, TEST_FRACTION, THREADS, VALIDATION_FRACTION,
+};
 pub use train::{EarlyStopping, Monitor, ALL};
 pub use vocabulary::{
     Activation, ActivationKind, ClassWeights, Loss, LossKind, Optimizer, OptimizerKind, CENTERED,
@@ -123,6 +125,8 @@ pub struct TrainSpec {
     pub threads: Option<usize>,
     /// `monitor:`, whether the step also computes the training statistics (`crate::monitor`).
     pub monitor: bool,
+    /// `checkpoint_every:`, the epochs between two checkpoints of a saved run.
+    pub checkpoint_every: Option<usize>,
 }
 
 #[derive(Clone, Debug)]

@@ -24,6 +24,14 @@ pub const THREADS: Count = Count {
     min: 1,
     max: 256,
 };
+/// Epochs between two checkpoints of a run saved with `--out` (`train::checkpoint`); without
+/// the setting (or `--checkpoint-every`), none but when the run is stopped.
+pub const CHECKPOINT_EVERY: Count = Count {
+    name: "checkpoint_every",
+    default: 1,
+    min: 1,
+    max: 1 << 20,
+};
 /// Whether the training step also computes the per-layer statistics (`monitor`). On by default:
 /// they cost about a tenth of a step or less (docs/insight.md has the measurements).
 pub const MONITOR_STATS: Flag = Flag {

@@ -6,7 +6,9 @@ use strum::{EnumIter, IntoEnumIterator};
 
 use super::collect::Errors;
 use super::options::{unknown_help, Options};
-use super::settings::{BATCH_SIZE, EPOCHS, MIN_DELTA, MONITOR_STATS, PATIENCE, SEED, THREADS};
+use super::settings::{
+    BATCH_SIZE, CHECKPOINT_EVERY, EPOCHS, MIN_DELTA, MONITOR_STATS, PATIENCE, SEED, THREADS,
+};
 use super::{err, LossKind, TrainSpec};
 use crate::diag::{Diagnostic, Source, Span};
 use crate::syntax::ast::{Block, Call, Entry, Ident, Value, ValueKind};
@@ -66,6 +68,7 @@ pub(super) const TRAIN_OPTIONS: &[&str] = &[
     SEED.name,
     THREADS.name,
     MONITOR_STATS.name,
+    CHECKPOINT_EVERY.name,
 ];
 pub(super) const EARLY_STOPPING: &str = "early_stopping";
 const TRAIN_CALLS: &[&str] = &[EARLY_STOPPING];
@@ -90,6 +93,7 @@ pub(super) fn resolve_train(
             early_stopping: None,
             threads: None,
             monitor: MONITOR_STATS.default,
+            checkpoint_every: None,
         });
     };
     // Every entry and setting is checked apart, so that every bad one is reported.
@@ -155,6 +159,10 @@ pub(super) fn resolve_train(
         None => None,
     };
     let monitor = errors.take(o.flag(&MONITOR_STATS), MONITOR_STATS.default);
+    let checkpoint_every = match o.value(CHECKPOINT_EVERY.name) {
+        Some(_) => errors.take(o.count(&CHECKPOINT_EVERY).map(|n| Some(n as usize)), None),
+        None => None,
+    };
     let early_stopping = errors.take(
         early_stopping
             .map(|c| resolve_early_stopping(source, c, loss))
@@ -169,6 +177,7 @@ pub(super) fn resolve_train(
         early_stopping,
         threads,
         monitor,
+        checkpoint_every,
     })
 }
 
