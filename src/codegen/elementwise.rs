@@ -193,8 +193,8 @@ fn apply(b: &mut FunctionBuilder, k: Kernel, ty: Type, xs: &[Value]) -> Value {
 ///
 /// Three loops: four vectors a round, then one vector a round, then one number a round. A sum
 /// is kept in four vector accumulators over the first loop (one per vector of the round, so
-/// that its additions do not wait on each other), added up as (a0 + a1) + (a2 + a3) into the
-/// second loop's accumulator, whose lanes are added up as ((l0 + l1) + (l2 + l3)) plus the
+/// that its additions do not wait on each other; two for each of two sums, one for each of
+/// more), added up as (a0 + a1) + (a2 + a3) into the second loop's accumulator, whose lanes are added up as ((l0 + l1) + (l2 + l3)) plus the
 /// third loop's sum: the same numbers in the same order for the same `first` and `n`, whatever
 /// thread runs it.
 pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Value) -> Vec<Value> {
@@ -284,7 +284,15 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Va
     let qhead = b.create_block();
     let qoff = b.append_block_param(qhead, I64);
     let qroff = b.append_block_param(qhead, I64);
-    let qsums: Vec<Value> = (0..sums * UNROLL)
+    // Accumulators per sum in the first loop: four for one sum, fewer for more, so that they
+    // and the loop's values fit the sixteen vector registers (spilled accumulators cost a load
+    // and a store each round).
+    let per_sum = match sums {
+        0 | 1 => UNROLL,
+        2 => 2,
+        _ => 1,
+    };
+    let qsums: Vec<Value> = (0..sums * per_sum)
         .map(|_| b.append_block_param(qhead, F32X4))
         .collect();
     let qbody = b.create_block();
@@ -313,7 +321,7 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Va
     let zero_v = constant(b, F32X4, 0.0);
     let zero_s = constant(b, F32, 0.0);
     let mut entry = vec![start, zero];
-    entry.extend(std::iter::repeat_n(zero_v, sums * UNROLL));
+    entry.extend(std::iter::repeat_n(zero_v, sums * per_sum));
     b.ins().jump(qhead, &args(&entry));
 
     // Four vectors a round; on leaving, each sum's accumulators added up pairwise.
@@ -329,8 +337,8 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Va
         let (values, next) = chunk(b, off, roff, F32X4);
         roff = next;
         for (s, &v) in values.iter().enumerate() {
-            let acc = s * UNROLL + u;
-            added[acc] = b.ins().fadd(qsums[acc], v);
+            let acc = s * per_sum + u % per_sum;
+            added[acc] = b.ins().fadd(added[acc], v);
         }
     }
     let qoff2 = b.ins().iadd_imm_s(qoff, 16 * UNROLL as i64);
@@ -340,10 +348,18 @@ pub(super) fn emit_fused(b: &mut FunctionBuilder, k: &Fused, first: Value, n: Va
     b.switch_to_block(qexit);
     let mut pass = vec![qoff, qroff];
     for s in 0..sums {
-        let a = &qsums[s * UNROLL..(s + 1) * UNROLL];
-        let low = b.ins().fadd(a[0], a[1]);
-        let high = b.ins().fadd(a[2], a[3]);
-        pass.push(b.ins().fadd(low, high));
+        let a = &qsums[s * per_sum..(s + 1) * per_sum];
+        let total = match a {
+            [a0, a1, a2, a3] => {
+                let low = b.ins().fadd(*a0, *a1);
+                let high = b.ins().fadd(*a2, *a3);
+                b.ins().fadd(low, high)
+            }
+            [a0, a1] => b.ins().fadd(*a0, *a1),
+            [a0] => *a0,
+            _ => unreachable!("invariant: one, two or four accumulators per sum"),
+        };
+        pass.push(total);
     }
     b.ins().jump(vhead, &args(&pass));
 
