@@ -360,3 +360,70 @@ fn without_a_client_the_server_reports_and_exits() {
     assert!(stderr.contains("started by an editor"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `lsp::answer`, which the fuzzing harness drives, serves a recorded session as the server on
+/// standard input does: the completion asked for, the shutdown answered; a session cut off in
+/// the middle of a frame ends where it is cut, with the diagnostics of the opened document.
+#[test]
+fn a_recorded_session_is_answered_in_memory() {
+    let frame = |v: Value| {
+        let body = v.to_string();
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let uri = "file:///tmp/recorded/model.nn";
+    let session = [
+        frame(
+            json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": {"uri": uri, "languageId": "nn", "version": 1,
+                             "text": "model {\n  input(4)\n  dense(8, activation: rleu)\n}\n"}}}),
+        ),
+        frame(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "textDocument/completion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 2, "character": 11}}}),
+        ),
+        frame(json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})),
+        frame(json!({"jsonrpc": "2.0", "method": "exit"})),
+    ]
+    .concat();
+    let (replies, ended) = nnc::lsp::answer(session.as_bytes());
+    assert_eq!(ended, Ok(()), "shutdown, then exit");
+    let mut reader = BufReader::new(&replies[..]);
+    let mut messages = Vec::new();
+    loop {
+        let mut length = 0;
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = n.trim().parse().unwrap();
+            }
+            line.clear();
+        }
+        if length == 0 {
+            break;
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        messages.push(serde_json::from_slice::<Value>(&body).unwrap());
+    }
+    let completion = messages
+        .iter()
+        .find(|m| m["id"] == 1)
+        .expect("a completion");
+    assert!(
+        completion["result"].to_string().contains("\"activation\""),
+        "{completion}"
+    );
+    assert!(messages.iter().any(|m| m["id"] == 2), "shutdown answered");
+    // Cut inside the second frame: the first is still served.
+    let cut = &session.as_bytes()[..session.len() / 2];
+    let (replies, ended) = nnc::lsp::answer(cut);
+    let replies = String::from_utf8_lossy(&replies);
+    assert!(
+        replies.contains("publishDiagnostics") && replies.contains("rleu"),
+        "{replies}"
+    );
+    assert!(
+        ended.is_ok(),
+        "a client that hangs up without exit ends the session"
+    );
+}

@@ -72,6 +72,31 @@ pub fn serve() -> Result<(), String> {
     served
 }
 
+/// Serve a recorded session: the messages framed in `input` as a client writes them on the
+/// server's standard input (the `initialize` handshake left out), answered by one server. Returns
+/// the server's messages, framed the same way, and how the session ended: an error when it ends
+/// otherwise than by `shutdown` and then `exit` (as on standard input). Reading stops at the
+/// first message that is not well framed. The fuzzing harness of the language server drives this.
+pub fn answer(input: &[u8]) -> (Vec<u8>, Result<(), String>) {
+    let (server, client) = lsp_server::Connection::memory();
+    let mut reader = std::io::Cursor::new(input);
+    while let Ok(Some(message)) = Message::read(&mut reader) {
+        if client.sender.send(message).is_err() {
+            break;
+        }
+    }
+    // The server reads until the client hangs up.
+    drop(client.sender);
+    let served = Server::default().run(&server);
+    let mut out = Vec::new();
+    while let Ok(message) = client.receiver.try_recv() {
+        message
+            .write(&mut out)
+            .expect("invariant: writing a message into memory cannot fail");
+    }
+    (out, served)
+}
+
 /// The open documents, by URI.
 #[derive(Default)]
 struct Server {

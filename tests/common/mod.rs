@@ -2,6 +2,8 @@
 //! crate uses only some of them, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod targets;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
