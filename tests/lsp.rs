@@ -427,3 +427,47 @@ fn a_recorded_session_is_answered_in_memory() {
         "a client that hangs up without exit ends the session"
     );
 }
+
+/// A frame whose header states an enormous length (the fuzzer's finding: 3.8·10¹⁷ bytes) is
+/// skipped and reported, not allocated: the server neither aborts nor stops reading, in memory
+/// and on standard input.
+#[test]
+fn an_enormous_content_length_is_refused_without_allocating_it() {
+    let ok = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"shutdown\"}";
+    let exit = "{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}";
+    // Above the bound but within the input: skipped, and the next frame is served.
+    let body = "x".repeat(70 << 20);
+    let session = format!(
+        "Content-Length: {}\r\n\r\n{body}Content-Length: {}\r\n\r\n{ok}Content-Length: {}\r\n\r\n{exit}",
+        body.len(),
+        ok.len(),
+        exit.len()
+    );
+    let (replies, ended) = nnc::lsp::answer(session.as_bytes());
+    assert!(String::from_utf8_lossy(&replies).contains("\"id\":7"));
+    assert_eq!(ended, Ok(()));
+    // Far beyond the input: the session ends where the input does.
+    let huge = "Content-Length: 383222222222222222\r\n\r\n{}";
+    let (replies, _) = nnc::lsp::answer(huge.as_bytes());
+    assert!(replies.is_empty());
+    for input in std::fs::read_dir("fuzz/regressions/lsp").unwrap() {
+        let _ = nnc::lsp::answer(&std::fs::read(input.unwrap().path()).unwrap());
+    }
+    let mut server = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(huge.as_bytes())
+        .unwrap();
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code().is_some(), "ended by a signal: {stderr}");
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}

@@ -75,12 +75,22 @@ pub fn serve() -> Result<(), String> {
 /// Serve a recorded session: the messages framed in `input` as a client writes them on the
 /// server's standard input (the `initialize` handshake left out), answered by one server. Returns
 /// the server's messages, framed the same way, and how the session ended: an error when it ends
-/// otherwise than by `shutdown` and then `exit` (as on standard input). Reading stops at the
-/// first message that is not well framed. The fuzzing harness of the language server drives this.
+/// otherwise than by `shutdown` and then `exit` (as on standard input). A frame that is not a
+/// message is reported to the server as on standard input; reading stops where the input ends,
+/// inside a frame or not. The fuzzing harness of the language server drives this.
 pub fn answer(input: &[u8]) -> (Vec<u8>, Result<(), String>) {
     let (server, client) = lsp_server::Connection::memory();
     let mut reader = std::io::Cursor::new(input);
-    while let Ok(Some(message)) = Message::read(&mut reader) {
+    loop {
+        // As the stdio transport does: a frame that is not a message is reported, and reading
+        // goes on.
+        let message = match transport::read_message(&mut reader) {
+            Ok(Some(m)) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Message::Notification(
+                Notification::new(transport::MALFORMED.to_string(), e.to_string()),
+            ),
+            Ok(None) | Err(_) => break,
+        };
         if client.sender.send(message).is_err() {
             break;
         }

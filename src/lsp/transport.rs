@@ -5,7 +5,7 @@
 //! frame to the main loop (as the notification `MALFORMED`) and reads on: a client that sends a
 //! bad message once does not lose its server.
 
-use std::io::{self, BufReader, ErrorKind};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -31,6 +31,76 @@ impl Threads {
     }
 }
 
+/// The largest message the server reads: far above any model file an editor sends (the whole
+/// document comes with each change), far below what would exhaust memory.
+pub const MAX_MESSAGE: u64 = 64 << 20;
+
+/// The next message of a stream of `Content-Length` frames; `None` at the end of the stream. A
+/// frame whose length is above `MAX_MESSAGE` is skipped (read and dropped a piece at a time)
+/// and reported as `InvalidData`, as a frame that is not a message is: `lsp-server`'s own reader
+/// allocates the length a header states before it reads, so that one bad header (a length of
+/// 10¹⁷ bytes, found by fuzzing) aborted the process.
+pub fn read_message(r: &mut impl BufRead) -> io::Result<Option<Message>> {
+    let mut length: Option<u64> = None;
+    let mut headers = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        // A header line is short; a stream without line ends is not a header.
+        if r.by_ref().take(1024).read_line(&mut line)? == 0 {
+            return match headers.is_empty() {
+                true => Ok(None),
+                false => Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the stream ended inside a header",
+                )),
+            };
+        }
+        if !line.ends_with('\n') {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "a header line is too long",
+            ));
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok();
+            }
+        }
+        headers.push_str(&line);
+    }
+    let Some(length) = length else {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("a frame without a valid Content-Length: {headers:?}"),
+        ));
+    };
+    if length > MAX_MESSAGE {
+        let skipped = io::copy(&mut r.by_ref().take(length), &mut io::sink())?;
+        if skipped < length {
+            return Ok(None);
+        }
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("a message of {length} bytes, above the {MAX_MESSAGE} the server reads"),
+        ));
+    }
+    let mut body = Vec::new();
+    r.by_ref().take(length).read_to_end(&mut body)?;
+    if (body.len() as u64) < length {
+        return Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "the stream ended inside a message",
+        ));
+    }
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(&body);
+    Message::read(&mut io::Cursor::new(frame))
+}
+
 /// A connection over stdin and stdout.
 pub fn stdio() -> (Connection, Threads) {
     let (to_server, from_client): (Sender<Message>, Receiver<Message>) = unbounded();
@@ -38,7 +108,7 @@ pub fn stdio() -> (Connection, Threads) {
     let reader = thread::spawn(move || {
         let mut stdin = BufReader::new(io::stdin().lock());
         loop {
-            let message = match Message::read(&mut stdin) {
+            let message = match read_message(&mut stdin) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 // The frame was read whole but is not a message (not JSON, not JSON-RPC, not
