@@ -9,7 +9,9 @@
 #
 #   PEER_BENCH=path/to/bench_train.py PYTHON=path/to/venv/bin/python benches/run.sh
 #
-# Without it, nnc's figures alone. ROUNDS (default 2) sets the rounds per config.
+# Without it, nnc's figures alone. ROUNDS (default 2) sets the rounds per config. The step is
+# measured without the training statistics (`--no-monitor`), since the peers compute none: the
+# same work on both sides; MONITOR=1 measures it with them (nnc's default).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,8 @@ echo "building nnc (release)..." >&2
 cargo build --release --quiet
 nnc="$root/target/release/nnc"
 rounds=${ROUNDS:-2}
+monitor=--no-monitor
+[[ "${MONITOR:-0}" == 1 ]] && monitor=--monitor
 
 declare -A samples=([tiny]=15000 [small]=60000 [medium]=60000 [large]=20000 [regression]=50000)
 configs=(tiny regression small medium large)
@@ -50,7 +54,7 @@ for c in "${configs[@]}"; do
     best="" jax_best=0
     for ((r = 0; r < rounds; r++)); do
         echo "  $c: nnc, round $((r + 1)) of $rounds" >&2
-        line=$("$nnc" bench "benches/models/$c.nn" --samples "${samples[$c]}" --json)
+        line=$("$nnc" bench "benches/models/$c.nn" --samples "${samples[$c]}" --json "$monitor")
         best=$(python3 -c '
 import json, sys
 new = json.loads(sys.argv[1])

@@ -101,11 +101,16 @@ fn a_run_killed_again_and_again_resumes_to_the_same_bits() {
     );
     std::fs::remove_dir_all(out).unwrap();
 
-    // SIGKILL at moments spread over the run (from before the first checkpoint to near the end:
-    // with a checkpoint every epoch some land while one is being written), then resume; each
-    // resumed run is killed again, and the last one runs to the end.
+    // SIGKILL at moments over the run (from before the first checkpoint on: with a checkpoint
+    // every epoch some land while one is being written), then resume; each resumed run is killed
+    // again, and the last one runs to the end.
     let mut checkpoints_found = 0;
-    for share in [0.0, 0.15, 0.35, 0.6, 0.85] {
+    // Random moments (printed, to repeat a failure): the first before any checkpoint, the others
+    // anywhere in the run.
+    let mut shares: Vec<f64> = (0..4).map(|_| rand::random::<f64>()).collect();
+    shares.insert(0, 0.0);
+    eprintln!("killed at these shares of half the run's time: {shares:?}");
+    for share in shares {
         let args = [
             "run",
             path,
@@ -127,7 +132,7 @@ fn a_run_killed_again_and_again_resumes_to_the_same_bits() {
         let _ = child.wait();
     }
     assert!(
-        checkpoints_found >= 2,
+        checkpoints_found >= 1,
         "the kills came after some checkpoints"
     );
     run(&[
