@@ -407,3 +407,21 @@ fn a_full_disk_is_an_error_and_the_old_model_stays() {
     assert!(stderr.contains(o), "names the folder: {stderr}");
     assert!(predicted.status.success(), "the first model still predicts");
 }
+
+/// A run that early stopping ended stays ended when it is resumed: the same weights and history,
+/// not one more epoch.
+#[test]
+fn a_run_ended_by_early_stopping_stays_ended() {
+    let dir = common::scratch("early");
+    let path = model(&dir, 400);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("patience: 1000", "patience: 2")).unwrap();
+    let p = path.to_str().unwrap();
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    run(&["run", p, "--quiet", "--out", o]);
+    let first = outcome(&out);
+    assert_eq!(first.1["stopped_early"], true, "the model stops early");
+    run(&["run", p, "--quiet", "--out", o, "--resume", o]);
+    assert_eq!(outcome(&out), first);
+}

@@ -121,6 +121,9 @@ pub struct Progress {
     pub samples_seen: usize,
     pub train_seconds: f64,
     pub stopper: Option<StopperState>,
+    /// Early stopping ended the run: continuing it trains nothing more.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 impl Progress {
@@ -219,8 +222,14 @@ pub fn fit_with(
             history.epochs = p.history;
             history.samples_seen = p.samples_seen;
             history.train_seconds = p.train_seconds;
+            history.stopped_early = p.stopped_early;
             (
-                p.epochs_done + 1,
+                // A run early stopping ended stays ended.
+                if p.stopped_early {
+                    settings.epochs + 1
+                } else {
+                    p.epochs_done + 1
+                },
                 p.batches_done,
                 Some((p.partial_loss, p.partial_sums)),
             )
@@ -265,6 +274,7 @@ pub fn fit_with(
                     samples_seen: history.samples_seen,
                     train_seconds: history.train_seconds,
                     stopper: stopper.as_ref().map(Stopper::state),
+                    stopped_early: false,
                 };
                 save(&mut control, &progress, exec)?;
                 history.interrupted = Some(Position {
@@ -334,6 +344,7 @@ pub fn fit_with(
                 samples_seen: history.samples_seen,
                 train_seconds: history.train_seconds,
                 stopper: stopper.as_ref().map(Stopper::state),
+                stopped_early: matches!(verdict, Some(Verdict::Stop)) && epoch < settings.epochs,
             };
             save(&mut control, &progress, exec)?;
         }
@@ -352,6 +363,7 @@ pub fn fit_with(
                 samples_seen: history.samples_seen,
                 train_seconds: started.elapsed().as_secs_f64(),
                 stopper: stopper.as_ref().map(Stopper::state),
+                stopped_early: false,
             };
             save(&mut control, &progress, exec)?;
             history.interrupted = Some(Position {
