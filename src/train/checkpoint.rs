@@ -345,6 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn what_is_not_a_checkpoint_is_an_error() {
+        assert!(decode(b"damaged\n").is_err());
+        let data = [0u8; 4];
+        let view = TensorView::new(Dtype::F32, vec![1], &data).unwrap();
+        for header in ["{}", "[1, 2]", "{\"format\": 1}", ""] {
+            let meta = HashMap::from([(HEADER_KEY.to_string(), header.to_string())]);
+            let bytes = safetensors::serialize([("state/w", view.clone())], Some(meta)).unwrap();
+            let e = decode(&bytes).err().expect("refused");
+            assert!(e.contains("header"), "{e}");
+            // Cut anywhere, it is refused too.
+            for cut in [0, 1, 8, bytes.len() / 2, bytes.len() - 1] {
+                assert!(decode(&bytes[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
     fn only_the_epochs_may_change() {
         let dir = Path::new("out");
         let text = "model {\n  input(2)\n  output(1)\n}\nloss: mse\ntrain {\n  epochs: 5\n}\n";

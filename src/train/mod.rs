@@ -129,7 +129,9 @@ pub struct Progress {
 impl Progress {
     /// The optimizer steps taken so far, with `batches_per_epoch` batches in an epoch.
     pub fn steps(&self, batches_per_epoch: usize) -> u64 {
-        (self.epochs_done * batches_per_epoch + self.batches_done) as u64
+        // Saturating: the numbers come from a file.
+        (self.epochs_done.saturating_mul(batches_per_epoch)).saturating_add(self.batches_done)
+            as u64
     }
 }
 
@@ -235,7 +237,10 @@ pub fn fit_with(
             )
         }
     };
-    let started = Instant::now() - std::time::Duration::from_secs_f64(history.train_seconds);
+    // The time of the run so far: what a resumed run had, plus this process's.
+    let before = history.train_seconds;
+    let started = Instant::now();
+    let elapsed = || before + started.elapsed().as_secs_f64();
     let stop_flag = control.stop;
     let stop_asked = || control_stop(stop_flag);
     for epoch in first_epoch..=settings.epochs {
@@ -264,7 +269,7 @@ pub fn fit_with(
             total += f64::from(loss) * rows as f64;
             history.samples_seen += rows;
             if stop_asked() {
-                history.train_seconds = started.elapsed().as_secs_f64();
+                history.train_seconds = elapsed();
                 let progress = Progress {
                     epochs_done: epoch - 1,
                     batches_done: b + 1,
@@ -334,7 +339,7 @@ pub fn fit_with(
         if ends || due {
             // Before the best epoch's buffers are restored: a run continued from the last
             // checkpoint (with more epochs) goes on from the last epoch's.
-            history.train_seconds = started.elapsed().as_secs_f64();
+            history.train_seconds = elapsed();
             let progress = Progress {
                 epochs_done: epoch,
                 batches_done: 0,
@@ -361,7 +366,7 @@ pub fn fit_with(
                 partial_sums: crate::monitor::epoch::Sums::new(probes),
                 history: history.epochs.clone(),
                 samples_seen: history.samples_seen,
-                train_seconds: started.elapsed().as_secs_f64(),
+                train_seconds: elapsed(),
                 stopper: stopper.as_ref().map(Stopper::state),
                 stopped_early: false,
             };
@@ -371,7 +376,7 @@ pub fn fit_with(
                 batches: 0,
             });
             history.best_epoch = stopper.and_then(|s| s.best()).map(|(e, _)| e);
-            history.train_seconds = started.elapsed().as_secs_f64();
+            history.train_seconds = elapsed();
             return Ok(history);
         }
     }
@@ -381,7 +386,7 @@ pub fn fit_with(
         let restored = exec.restore_snapshot();
         assert!(restored, "invariant: the best epoch took a snapshot");
     }
-    history.train_seconds = started.elapsed().as_secs_f64();
+    history.train_seconds = elapsed();
     Ok(history)
 }
 

@@ -442,6 +442,7 @@ pub fn run(
             resume_from(
                 dir,
                 &spec,
+                &program.probes,
                 now,
                 opts.interpret,
                 exec.as_mut(),
@@ -567,6 +568,7 @@ fn fingerprint_of(
 fn resume_from(
     dir: &Path,
     spec: &ModelSpec,
+    probes: &[crate::monitor::Probe],
     now: &super::checkpoint::Fingerprint,
     interpret: bool,
     exec: &mut dyn super::Executor,
@@ -612,6 +614,19 @@ fn resume_from(
         )
         .with_source(&spec.source)
         .with_help("ask for at least as many epochs as the checkpoint has done (`--epochs`)"));
+    }
+    let sums = &c.progress.partial_sums.values;
+    let probes_fit =
+        sums.len() == probes.len() && sums.iter().zip(probes).all(|(v, p)| v.len() == p.len);
+    if !probes_fit {
+        return Err(Diagnostic::new(
+            "nnc::train::bad_checkpoint",
+            format!(
+                "cannot resume from `{}`: its training statistics do not fit the model",
+                dir.display()
+            ),
+        )
+        .with_help("it was written for another model; start again without `--resume`"));
     }
     super::checkpoint::restore(&c, exec).map_err(|what| {
         Diagnostic::new(
