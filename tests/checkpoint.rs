@@ -314,7 +314,10 @@ fn a_checkpoint_that_cannot_be_written_is_an_error_and_the_old_model_stays() {
     run(&["run", p, "--quiet", "--out", o]);
     let before = std::fs::read(out.join("model.safetensors")).unwrap();
     // A folder where the checkpoint file should go: renaming the new one over it fails.
-    std::fs::remove_file(out.join("checkpoint.nnc")).unwrap();
+    assert!(
+        !out.join("checkpoint.nnc").exists(),
+        "no checkpoint without --checkpoint-every"
+    );
     std::fs::create_dir(out.join("checkpoint.nnc")).unwrap();
     std::fs::write(out.join("checkpoint.nnc/x"), "x").unwrap();
     let r = common::nnc(&["run", p, "--quiet", "--out", o, "--checkpoint-every", "1"]);
@@ -419,7 +422,7 @@ fn a_run_ended_by_early_stopping_stays_ended() {
     let p = path.to_str().unwrap();
     let out = dir.join("out");
     let o = out.to_str().unwrap();
-    run(&["run", p, "--quiet", "--out", o]);
+    run(&["run", p, "--quiet", "--out", o, "--checkpoint-every", "50"]);
     let first = outcome(&out);
     assert_eq!(first.1["stopped_early"], true, "the model stops early");
     run(&["run", p, "--quiet", "--out", o, "--resume", o]);

@@ -138,8 +138,10 @@ impl Progress {
 /// How a run may be checkpointed, stopped and resumed (all off by default).
 #[derive(Default)]
 pub struct Control<'a> {
-    /// Checkpoint after every this many epochs (and at the end, and when stopped).
+    /// Checkpoint after every this many epochs (and always when stopped).
     pub checkpoint_every: Option<usize>,
+    /// Checkpoint after the last epoch too, so that the run can be continued with more epochs.
+    pub checkpoint_at_end: bool,
     /// Write a checkpoint; the executor holds the buffers, the snapshot the best epoch's.
     #[allow(clippy::type_complexity)]
     pub save:
@@ -330,13 +332,11 @@ pub fn fit_with(
                 exec.snapshot()?;
             }
         }
-        // The last epoch's checkpoint is written whenever there is a writer, so that a finished
-        // run can be continued with more epochs.
         let ends = matches!(verdict, Some(Verdict::Stop)) || epoch == settings.epochs;
         let due = control
             .checkpoint_every
             .is_some_and(|n| epoch % n.max(1) == 0);
-        if ends || due {
+        if due || (ends && control.checkpoint_at_end) {
             // Before the best epoch's buffers are restored: a run continued from the last
             // checkpoint (with more epochs) goes on from the last epoch's.
             history.train_seconds = elapsed();

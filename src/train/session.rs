@@ -427,8 +427,9 @@ pub fn run(
         crate::artifacts::check_target(dir)?;
     }
     let every = persistence.checkpoint_every.or(spec.train.checkpoint_every);
-    // A run saved with `--out` keeps a checkpoint of its end (and of every `every` epochs), so
-    // that it can be continued; the interpreter's f64 state has no exact checkpoint.
+    // A run saved with `--out` and checkpoints (or resumed) keeps one of its end, so that it can
+    // be continued; any run saved with `--out` writes one when it is stopped. The interpreter's
+    // f64 state has no exact checkpoint.
     let fingerprint = match persistence.out.is_some() || persistence.resume.is_some() {
         true => Some(fingerprint_of(model_path, &opts.overrides, &data)?),
         false => None,
@@ -476,6 +477,8 @@ pub fn run(
         } else {
             None
         },
+        checkpoint_at_end: persistence.out.is_some()
+            && (every.is_some() || persistence.resume.is_some()),
         stop: persistence.stop,
         resume,
     };
@@ -585,8 +588,8 @@ fn resume_from(
             )
             .as_warning()
             .with_help(
-                "a run saved with `--out` writes one when it ends or is stopped, and every N epochs \
-                 with `--checkpoint-every N`",
+                "a run saved with `--out` writes one when it is stopped, and with \
+                 `--checkpoint-every N` every N epochs and at its end",
             ),
         );
         return Ok(None);
