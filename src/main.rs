@@ -826,6 +826,7 @@ fn run(
         r.samples_per_second
     );
     match &r.test {
+        None if r.interrupted.is_some() => say!("no test metrics: the run was stopped"),
         None => say!("no test metrics: the test split is empty (test_fraction is 0)"),
         Some(test) => print_test_metrics("test", test, r.rows.test, &r.classes),
     }

@@ -190,7 +190,13 @@ fn ctrl_c_stops_after_a_step_saves_and_resumes_exactly() {
     let path = path.to_str().unwrap();
     let out = dir.join("out");
     let out = out.to_str().unwrap();
-    let child = spawn(&["run", path, "--quiet", "--out", out]);
+    let child = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args(["run", path, "--quiet", "--out", out])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -206,6 +212,11 @@ fn ctrl_c_stops_after_a_step_saves_and_resumes_exactly() {
         "stopped promptly"
     );
     assert!(stderr.contains(&format!("--resume {out}")), "{stderr}");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        stdout.contains("no test metrics: the run was stopped"),
+        "{stdout}"
+    );
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("out/metrics.json")).unwrap())
             .unwrap();
