@@ -229,6 +229,11 @@ pub fn restore(c: &Checkpoint, exec: &mut dyn Executor) -> Result<(), String> {
     Ok(())
 }
 
+const SAME_SETTINGS: &str = "give the same settings as the run that wrote the checkpoint (only \
+                             `--epochs` may change), or start again without `--resume`";
+const SAME_DATA: &str =
+    "resume with the data the run was started with, or start again without `--resume`";
+
 /// Check that a run may continue from `saved`: the same model (but for its epochs), settings
 /// and data. The error names the first thing that changed.
 pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(), Diagnostic> {
@@ -260,8 +265,7 @@ pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(),
                     "`{flag}` changed (was {value}, is {})",
                     current.map_or("not given".into(), |v| v.clone())
                 ),
-                "give the same settings as the run that wrote the checkpoint (only `--epochs` \
-                 may change), or start again without `--resume`",
+                SAME_SETTINGS,
             ));
         }
     }
@@ -272,8 +276,7 @@ pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(),
     {
         return Err(changed(
             format!("`{flag}` was added ({value})"),
-            "give the same settings as the run that wrote the checkpoint (only `--epochs` may \
-             change), or start again without `--resume`",
+            SAME_SETTINGS,
         ));
     }
     for (old, new) in saved.data.iter().zip(&now.data) {
@@ -283,8 +286,7 @@ pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(),
                     "the {} file changed from `{}` to `{}`",
                     old.role, old.path, new.path
                 ),
-                "resume with the data the run was started with, or start again without \
-                 `--resume`",
+                SAME_DATA,
             ));
         }
         if old.content != new.content {
@@ -293,8 +295,7 @@ pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(),
                     "the content of the {} file `{}` changed",
                     old.role, old.path
                 ),
-                "resume with the data the run was started with, or start again without \
-                 `--resume`",
+                SAME_DATA,
             ));
         }
     }
@@ -305,7 +306,7 @@ pub fn compare(dir: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<(),
                 saved.data.len(),
                 now.data.len()
             ),
-            "resume with the data the run was started with, or start again without `--resume`",
+            SAME_DATA,
         ));
     }
     Ok(())

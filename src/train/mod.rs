@@ -272,17 +272,8 @@ pub fn fit_with(
             history.samples_seen += rows;
             if stop_asked() {
                 history.train_seconds = elapsed();
-                let progress = Progress {
-                    epochs_done: epoch - 1,
-                    batches_done: b + 1,
-                    partial_loss: total,
-                    partial_sums: sums.clone(),
-                    history: history.epochs.clone(),
-                    samples_seen: history.samples_seen,
-                    train_seconds: history.train_seconds,
-                    stopper: stopper.as_ref().map(Stopper::state),
-                    stopped_early: false,
-                };
+                let partial = (total, sums.clone());
+                let progress = progress(&history, stopper.as_ref(), (epoch - 1, b + 1), partial);
                 save(&mut control, &progress, exec)?;
                 history.interrupted = Some(Position {
                     epoch,
@@ -340,17 +331,10 @@ pub fn fit_with(
             // Before the best epoch's buffers are restored: a run continued from the last
             // checkpoint (with more epochs) goes on from the last epoch's.
             history.train_seconds = elapsed();
-            let progress = Progress {
-                epochs_done: epoch,
-                batches_done: 0,
-                partial_loss: 0.0,
-                partial_sums: crate::monitor::epoch::Sums::new(probes),
-                history: history.epochs.clone(),
-                samples_seen: history.samples_seen,
-                train_seconds: history.train_seconds,
-                stopper: stopper.as_ref().map(Stopper::state),
-                stopped_early: matches!(verdict, Some(Verdict::Stop)) && epoch < settings.epochs,
-            };
+            let whole = (0.0, crate::monitor::epoch::Sums::new(probes));
+            let mut progress = progress(&history, stopper.as_ref(), (epoch, 0), whole);
+            progress.stopped_early =
+                matches!(verdict, Some(Verdict::Stop)) && epoch < settings.epochs;
             save(&mut control, &progress, exec)?;
         }
         if let Some(Verdict::Stop) = verdict {
@@ -359,24 +343,15 @@ pub fn fit_with(
             break;
         }
         if stop_asked() && epoch < settings.epochs {
-            let progress = Progress {
-                epochs_done: epoch,
-                batches_done: 0,
-                partial_loss: 0.0,
-                partial_sums: crate::monitor::epoch::Sums::new(probes),
-                history: history.epochs.clone(),
-                samples_seen: history.samples_seen,
-                train_seconds: elapsed(),
-                stopper: stopper.as_ref().map(Stopper::state),
-                stopped_early: false,
-            };
+            history.train_seconds = elapsed();
+            let whole = (0.0, crate::monitor::epoch::Sums::new(probes));
+            let progress = progress(&history, stopper.as_ref(), (epoch, 0), whole);
             save(&mut control, &progress, exec)?;
             history.interrupted = Some(Position {
                 epoch: epoch + 1,
                 batches: 0,
             });
             history.best_epoch = stopper.and_then(|s| s.best()).map(|(e, _)| e);
-            history.train_seconds = elapsed();
             return Ok(history);
         }
     }
@@ -388,6 +363,27 @@ pub fn fit_with(
     }
     history.train_seconds = elapsed();
     Ok(history)
+}
+
+/// What a checkpoint keeps of a run at `(epochs done, batches of the next one done)`, with the
+/// loss and statistics summed over those batches (`partial`); not ended by early stopping.
+fn progress(
+    history: &History,
+    stopper: Option<&Stopper>,
+    (epochs_done, batches_done): (usize, usize),
+    (partial_loss, partial_sums): (f64, crate::monitor::epoch::Sums),
+) -> Progress {
+    Progress {
+        epochs_done,
+        batches_done,
+        partial_loss,
+        partial_sums,
+        history: history.epochs.clone(),
+        samples_seen: history.samples_seen,
+        train_seconds: history.train_seconds,
+        stopper: stopper.map(Stopper::state),
+        stopped_early: false,
+    }
 }
 
 /// Whether the flag asks training to stop.

@@ -614,4 +614,20 @@ mod tests {
             .contains("monitor `val_loss` or `val_accuracy`"));
         assert!(help("early_stopping(3)").contains("takes only named options"));
     }
+
+    #[test]
+    fn checkpoint_every_is_a_count_of_epochs() {
+        let every = |train: &str| {
+            resolve(&format!("{MODEL}train {{\n{train}\n}}\n"))
+                .unwrap_or_else(|d| panic!("{}", d.render_plain()))
+                .train
+                .checkpoint_every
+        };
+        assert_eq!(every("epochs: 9"), None);
+        assert_eq!(every("checkpoint_every: 5"), Some(5));
+        for bad in ["checkpoint_every: 0", "checkpoint_every: 1.5"] {
+            let (_, at) = broken("cross_entropy", bad);
+            assert_eq!(at, "m.nn:7:19", "{bad}");
+        }
+    }
 }
