@@ -25,6 +25,7 @@ pub mod codegen;
 pub mod data;
 pub mod diag;
 pub mod explain;
+pub mod export;
 pub mod fmt;
 pub mod interp;
 pub mod ir;

@@ -314,6 +314,16 @@ enum Command {
         #[arg(long, value_name = "FILE.csv")]
         output: Option<PathBuf>,
     },
+    /// Export a model saved by `nnc run --out DIR` for serving engines: `--onnx FILE` writes one
+    /// ONNX file that takes the raw feature columns (with the fitted preprocessing inside) to
+    /// the predictions `nnc predict` makes
+    Export {
+        /// The folder the model was saved to
+        model: PathBuf,
+        /// Write the model as ONNX (opset 17 and ai.onnx.ml) to this file
+        #[arg(long, value_name = "FILE.onnx")]
+        onnx: PathBuf,
+    },
     /// Evaluate a model saved by `nnc run --out DIR` on labelled data
     Eval {
         /// The folder the model was saved to
@@ -618,6 +628,11 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Export { model, onnx } => {
+            let bytes = nnc::export::write_onnx(&model, &onnx)?;
+            say!("wrote {} ({} bytes)", onnx.display(), bytes);
             Ok(())
         }
         Command::Eval {

@@ -25,9 +25,9 @@ const CATALOG: &str = "docs/diagnostics.md";
 
 /// The stages in the order the catalog lists them (a section's code is `nnc::<stage>::<name>`,
 /// or `nnc::<stage>` alone).
-const STAGES: [&str; 13] = [
-    "syntax", "lower", "math", "shape", "data", "fmt", "io", "model", "cli", "bench", "train",
-    "lsp", "internal",
+const STAGES: [&str; 14] = [
+    "syntax", "lower", "math", "shape", "data", "fmt", "io", "model", "export", "cli", "bench",
+    "train", "lsp", "internal",
 ];
 
 /// A function that builds a diagnostic.

@@ -260,9 +260,21 @@ fn corrupt(dir: &Path, what: String) -> Diagnostic {
     .with_help("save the model again with `nnc run MODEL.nn --out DIR`")
 }
 
-/// Load and compile the model saved in `dir`. Its fitted preprocessing is checked whole
-/// (`check`), so that nothing predicting or evaluating indexes or divides by can be out of range.
-pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
+/// A saved model read back and checked, not compiled: what `open` compiles, and what an export
+/// translates.
+pub struct SavedParts {
+    pub spec: ModelSpec,
+    pub preprocessing: Preprocessing,
+    pub program: Program,
+    /// Every parameter and statistic, in `Program::saved_buffers` order, each checked against
+    /// its buffer's name and shape.
+    pub tensors: Vec<Tensor>,
+}
+
+/// Read the model saved in `dir` and check it whole: its fitted preprocessing (`check`), so that
+/// nothing predicting or evaluating indexes or divides by can be out of range, and its weights
+/// against the program built from its source.
+pub fn read_parts(dir: &Path) -> Result<SavedParts, Diagnostic> {
     let saved = artifacts::load(dir)?;
     let name = dir.join(artifacts::SOURCE_FILE).display().to_string();
     let source = Source::new(name, saved.model_source.clone());
@@ -286,8 +298,6 @@ pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
     };
     let program = program::build(&spec, Some(&shape))?;
     check::outputs(&preprocessing, &program).map_err(fitted)?;
-    let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
-        .map_err(|e| exec_error(&spec, e))?;
     let buffers: Vec<(&str, &[usize])> = program.saved_buffers().collect();
     if saved.tensors.len() != buffers.len() {
         return Err(corrupt(
@@ -300,11 +310,42 @@ pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
         ));
     }
     for (t, (name, shape)) in saved.tensors.iter().zip(&buffers) {
-        if t.name != *name || t.shape != *shape || !exec.set_persistent(&t.name, &t.data) {
+        let fits =
+            t.name == *name && t.shape == *shape && shape.iter().product::<usize>() == t.data.len();
+        if !fits {
             return Err(corrupt(
                 dir,
                 format!(
                     "weight `{}` {:?} does not fit parameter `{name}` {shape:?}",
+                    t.name, t.shape
+                ),
+            ));
+        }
+    }
+    Ok(SavedParts {
+        spec,
+        preprocessing,
+        program,
+        tensors: saved.tensors,
+    })
+}
+
+/// Load and compile the model saved in `dir` (read and checked by `read_parts`).
+pub fn open(dir: &Path) -> Result<LoadedModel, Diagnostic> {
+    let SavedParts {
+        spec,
+        preprocessing,
+        program,
+        tensors,
+    } = read_parts(dir)?;
+    let mut exec = JitExecutor::new(&program, spec.train.seed, &CodegenOptions::default())
+        .map_err(|e| exec_error(&spec, e))?;
+    for t in &tensors {
+        if !exec.set_persistent(&t.name, &t.data) {
+            return Err(corrupt(
+                dir,
+                format!(
+                    "weight `{}` {:?} does not fit the compiled model",
                     t.name, t.shape
                 ),
             ));
