@@ -735,9 +735,12 @@ fn edited(
     })
 }
 
-/// Open the model in `dir`, predict and evaluate the rows of `data` with it: the first
-/// diagnostic, or `None` when everything went through.
+/// Open the model in `dir`, predict and evaluate the rows of `data` with it, and export it to
+/// ONNX: the first diagnostic, or `None` when everything went through.
 fn use_model(dir: &Path, data: &Path) -> Option<nnc::diag::Diagnostic> {
+    if let Err(d) = nnc::export::onnx(dir) {
+        return Some(d);
+    }
     let mut loaded = match saved::open(dir) {
         Ok(l) => l,
         Err(d) => return Some(d),

@@ -22,7 +22,7 @@ use graph::{Attr, Dim, Graph, DOUBLE, FLOAT, INT64};
 use proto::{data_type, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
 /// The version of the standard operator set the graph uses (`Shape` with `start`/`end` needs
-/// 15; 17 is read by every ONNX Runtime since 1.11 and by tract).
+/// 15; 17 is read by every ONNX Runtime since 1.12 and by tract).
 pub const OPSET: i64 = 17;
 /// The version of `ai.onnx.ml` (`OneHotEncoder` 1, `LabelEncoder` 2).
 pub const ML_OPSET: i64 = 3;
