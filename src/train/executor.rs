@@ -329,11 +329,7 @@ impl Executor for JitExecutor {
     }
 
     fn set_snapshot_values(&mut self, values: Vec<Vec<f32>>) -> bool {
-        let fits = values.len() == self.buffers.len()
-            && values
-                .iter()
-                .zip(&self.buffers)
-                .all(|(v, b)| v.len() == b.len());
+        let fits = same_lengths(&values, self.buffers.iter().map(|b| b.len()));
         if fits {
             self.saved = values;
         }
@@ -605,11 +601,7 @@ impl Executor for InterpExecutor {
     }
 
     fn set_snapshot_values(&mut self, values: Vec<Vec<f32>>) -> bool {
-        let fits = values.len() == self.buffers.len()
-            && values
-                .iter()
-                .zip(&self.buffers)
-                .all(|(v, b)| v.len() == b.len());
+        let fits = same_lengths(&values, self.buffers.iter().map(|b| b.len()));
         if fits {
             let mut saved = self.buffers.clone();
             for (s, v) in saved.iter_mut().zip(&values) {
@@ -629,4 +621,10 @@ impl Executor for InterpExecutor {
     fn compile_time(&self) -> Duration {
         Duration::ZERO
     }
+}
+
+/// Whether `values` (a checkpoint's snapshot) has one buffer per length of `lengths` (the
+/// executor's buffers'), each of that length.
+fn same_lengths<A>(values: &[Vec<A>], lengths: impl ExactSizeIterator<Item = usize>) -> bool {
+    values.len() == lengths.len() && values.iter().zip(lengths).all(|(v, n)| v.len() == n)
 }
