@@ -388,19 +388,32 @@ pub fn write_checkpoint(dir: &Path, bytes: &[u8]) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-/// The size and FNV-1a checksum of a regular file, read in pieces; `None` for anything else (a
-/// pipe cannot be read twice) or a file that cannot be read.
+/// The size and FNV-1a checksum of a regular file, read in pieces, or of a folder of Parquet
+/// part files (their names and contents, in reading order); `None` for anything else (a pipe
+/// cannot be read twice) or a file that cannot be read.
 pub fn file_fingerprint(path: &Path) -> Option<(u64, String)> {
-    let file = File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut reader = Hashing {
-        inner: io::BufReader::with_capacity(1 << 20, file),
-        hash: Fnv1a64::new(),
+    let mut hash = Fnv1a64::new();
+    let mut size = 0;
+    let files = match fs::metadata(path).ok()?.is_dir() {
+        true => crate::data::part_files(path)?,
+        false => vec![path.to_path_buf()],
     };
-    let size = io::copy(&mut reader, &mut io::sink()).ok()?;
-    Some((size, reader.hash.hex()))
+    for file_path in &files {
+        let file = File::open(file_path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        if files.len() > 1 || file_path != path {
+            hash.update(file_path.file_name()?.as_encoded_bytes());
+        }
+        let mut reader = Hashing {
+            inner: io::BufReader::with_capacity(1 << 20, file),
+            hash,
+        };
+        size += io::copy(&mut reader, &mut io::sink()).ok()?;
+        hash = reader.hash;
+    }
+    Some((size, hash.hex()))
 }
 
 /// Put the staged directory at `dir`, moving an existing one aside first and removing it after.

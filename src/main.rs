@@ -35,8 +35,9 @@ struct Cli {
 
 #[derive(Args, Clone, Default)]
 struct DataArgs {
-    /// CSV file to use instead of the one the model file names (relative to the current folder)
-    #[arg(long, value_name = "FILE.csv")]
+    /// Data to use instead of the file the model file names (relative to the current folder): a
+    /// CSV file, a Parquet file, or a folder of Parquet part files
+    #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
     /// Target column to use instead of the one the model file names
     #[arg(long, value_name = "COLUMN")]
@@ -53,11 +54,11 @@ struct DataArgs {
     /// Scaling of numeric columns: standard, minmax, robust or none
     #[arg(long, value_name = "SCALING")]
     scaling: Option<String>,
-    /// Test rows from this file instead of a fraction of the data
-    #[arg(long, value_name = "FILE.csv")]
+    /// Test rows from this file (CSV or Parquet) instead of a fraction of the data
+    #[arg(long, value_name = "FILE")]
     test_data: Option<PathBuf>,
-    /// Validation rows from this file instead of a fraction of the data
-    #[arg(long, value_name = "FILE.csv")]
+    /// Validation rows from this file (CSV or Parquet) instead of a fraction of the data
+    #[arg(long, value_name = "FILE")]
     validation_data: Option<PathBuf>,
     /// Columns to leave out, as a list: '[id, "full name"]'
     #[arg(long, value_name = "LIST")]
@@ -307,8 +308,8 @@ enum Command {
     Predict {
         /// The folder the model was saved to
         model: PathBuf,
-        /// The rows to predict (the target column may be absent)
-        #[arg(long, value_name = "FILE.csv")]
+        /// The rows to predict, CSV or Parquet (the target column may be absent)
+        #[arg(long, value_name = "FILE")]
         data: PathBuf,
         /// Where to write the predictions (default: standard output)
         #[arg(long, value_name = "FILE.csv")]
@@ -328,8 +329,8 @@ enum Command {
     Eval {
         /// The folder the model was saved to
         model: PathBuf,
-        /// Labelled rows, with the target column
-        #[arg(long, value_name = "FILE.csv")]
+        /// Labelled rows, with the target column (CSV or Parquet)
+        #[arg(long, value_name = "FILE")]
         data: PathBuf,
         /// Write the metrics as JSON to this file
         #[arg(long, value_name = "FILE.json")]

@@ -449,9 +449,12 @@ fn missing_unreadable_and_non_utf8_files() {
         "{out}"
     );
 
-    let dir = write("x.csv", b"a,y\n").parent().unwrap().to_path_buf();
+    // A folder is a dataset of Parquet part files; one of CSV files holds none.
+    let csv = write("x.csv", b"a,y\n");
+    let dir = csv.parent().unwrap().to_path_buf();
+    assert_eq!(load(&dir, "y", C).unwrap_err().code, "nnc::data::no_parts");
     assert_eq!(
-        load(&dir, "y", C).unwrap_err().code,
+        load(&csv.join("inside"), "y", C).unwrap_err().code,
         "nnc::data::unreadable"
     );
 

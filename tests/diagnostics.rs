@@ -1,6 +1,7 @@
 //! The catalog of diagnostic codes, `docs/diagnostics.md`, is what these tests run. Each
 //! `### nnc::...` section holds an example: files (an ```` ```nn ```` block is `model.nn`, a
-//! ```` ```csv ```` block `data.csv`, a second word in the fence names another file) and a
+//! ```` ```csv ```` block `data.csv`, a second word in the fence names another file, and
+//! ```` ```csv parquet NAME ```` is written as the Parquet file NAME of its rows) and a
 //! ```` ```console ```` transcript of commands with what each prints on stderr. The example is
 //! played in a scratch folder, top to bottom, each command by `sh` with the `nnc` binary under
 //! test first on the path (and nothing else in the environment): every command must print
@@ -14,6 +15,8 @@
 //!
 //! After changing a message, `UPDATE_DIAGNOSTICS_DOC=1 cargo test --release --test diagnostics`
 //! writes the actual output into the catalog (review the diff) instead of comparing.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -71,8 +74,13 @@ fn target_kind() -> Diagnostic {
 
 /// One step of an example, in the catalog's order.
 enum Block {
-    /// A file to write into the scratch folder.
-    File { name: String, text: String },
+    /// A file to write into the scratch folder: the text, or a Parquet file of the CSV text's
+    /// rows (typed as `common::parquet` says).
+    File {
+        name: String,
+        text: String,
+        parquet: bool,
+    },
     /// A command and what it prints on stderr; `line` is the command's line in the catalog.
     Command {
         command: String,
@@ -132,6 +140,11 @@ fn sections(text: &str) -> Vec<Section> {
             }),
             ["nn"] => section.blocks.push(file("model.nn", text)),
             ["csv"] => section.blocks.push(file("data.csv", text)),
+            ["csv", "parquet", name] => section.blocks.push(Block::File {
+                name: name.to_string(),
+                text,
+                parquet: true,
+            }),
             [_, name] => section.blocks.push(file(name, text)),
             _ => {}
         }
@@ -143,6 +156,7 @@ fn file(name: &str, text: String) -> Block {
     Block::File {
         name: name.to_string(),
         text,
+        parquet: false,
     }
 }
 
@@ -232,10 +246,17 @@ fn play(section: &Section, outputs: &mut Vec<(usize, String)>, problems: &mut Ve
     let mut last: Option<(String, bool)> = None;
     for block in &section.blocks {
         let (expected, line, actual) = match block {
-            Block::File { name, text } => {
+            Block::File {
+                name,
+                text,
+                parquet,
+            } => {
                 let path = dir.join(name);
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, text).unwrap();
+                match parquet {
+                    true => common::parquet::write(&path, text),
+                    false => std::fs::write(path, text).unwrap(),
+                }
                 continue;
             }
             Block::Command {

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use super::parquet;
 use super::read::{self, Cells, CsvStream, Header, Intern, Limit, Plan, Problem, MISSING_CODE};
 use super::table::{cell_span, row_place, DataText, Named, ReadOptions, TargetSpec};
 use super::table::{Column, ColumnKind, Table, Target, TargetColumn, NO_LABEL};
@@ -37,6 +38,9 @@ pub fn load_table(
     opts: &ReadOptions,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
+    if let Some(set) = parquet::dataset(path, origin)? {
+        return read_parquet(set, target, opts, origin);
+    }
     let name = path.display().to_string();
     let text = DataText::File {
         name: name.clone(),
@@ -52,6 +56,40 @@ pub fn load_table(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     read_table(file, &open, text, tsv, target, opts, origin)
+}
+
+/// A Parquet file or folder, read as the CSV text of its rows. The columns the run leaves out
+/// are not decoded; the dialect settings, which describe CSV text, do not apply.
+fn read_parquet(
+    set: parquet::Dataset,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let header = set.header(origin)?;
+    let wanted = |name: &String| {
+        target.is_some_and(|t| &t.name == name)
+            || !(opts.ignore.iter().any(|n| &n.name == name)
+                || opts
+                    .columns
+                    .as_ref()
+                    .is_some_and(|keep| !keep.contains(name)))
+    };
+    let skip: Vec<String> = header.into_iter().filter(|n| !wanted(n)).collect();
+    let rows = set.csv(&skip, origin)?;
+    let text = DataText::Parquet { set, skip };
+    let open = || match &text {
+        DataText::Parquet { set, skip } => set
+            .csv(skip, origin)
+            .map_err(|d| std::io::Error::other(d.to_string())),
+        _ => unreachable!("invariant: the text was made a Parquet text above"),
+    };
+    let opts = ReadOptions {
+        delimiter: Some(b','),
+        decimal_comma: false,
+        ..opts.clone()
+    };
+    read_table(rows, &open, text.clone(), false, target, &opts, origin)
 }
 
 /// [`load_csv`] on text already in memory.
@@ -81,6 +119,9 @@ pub fn parse_table(
 
 /// The names of the file's columns, from its header alone (what an editor offers as column names).
 pub fn header_names(path: &Path, opts: &ReadOptions) -> Result<Vec<String>, Diagnostic> {
+    if let Some(set) = parquet::dataset(path, &DataOrigin::default())? {
+        return set.header(&DataOrigin::default());
+    }
     let text = DataText::File {
         name: path.display().to_string(),
         path: path.to_path_buf(),
@@ -99,6 +140,9 @@ pub fn last_column(
     opts: &ReadOptions,
     origin: &DataOrigin,
 ) -> Result<String, Diagnostic> {
+    if let Some(set) = parquet::dataset(path, origin)? {
+        return Ok(set.header(origin)?.last().cloned().unwrap_or_default());
+    }
     let name = path.display().to_string();
     let text = DataText::File {
         name: name.clone(),
@@ -896,7 +940,7 @@ fn empty_file(source: &Source) -> Diagnostic {
     .with_help("the file needs a header row naming the columns, then one row per example")
 }
 
-fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnostic {
+pub(super) fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnostic {
     let (code, what) = match err.kind() {
         std::io::ErrorKind::NotFound => ("nnc::data::file_not_found", "no such file".to_string()),
         _ => ("nnc::data::unreadable", err.to_string()),
@@ -914,13 +958,7 @@ fn file_error(name: &str, err: &std::io::Error, origin: &DataOrigin) -> Diagnost
                  folder of that .nn file, and `--data FILE` on the command line overrides it"
             .to_string(),
     };
-    let mut diag = Diagnostic::new(code, message).with_help(help);
-    if let Some((nn, span)) = origin.nn_span(origin.path_span) {
-        diag = diag
-            .with_source(nn)
-            .with_label(span, format!("resolved to `{name}`"));
-    }
-    diag
+    parquet::with_path_label(Diagnostic::new(code, message).with_help(help), name, origin)
 }
 
 fn check_header(table: &Table) -> Result<(), Diagnostic> {

@@ -10,6 +10,7 @@ mod batch;
 mod dialect;
 mod load;
 mod number;
+mod parquet;
 mod preprocess;
 mod read;
 mod records;
@@ -22,6 +23,7 @@ pub use load::{
     changed, header_names, last_column, load_csv, load_table, parse_csv, parse_table,
     unknown_column, MAX_CATEGORIES,
 };
+pub use parquet::part_files;
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,
     Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen, Usable,
@@ -47,7 +49,7 @@ pub struct DataOrigin {
 
 impl DataOrigin {
     /// The `.nn` source and one of its spans, when both are known.
-    fn nn_span(&self, span: Option<Span>) -> Option<(&Source, Span)> {
+    pub(crate) fn nn_span(&self, span: Option<Span>) -> Option<(&Source, Span)> {
         Some((self.nn.as_ref()?, span?))
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::parquet::Dataset;
 use super::read::Cells;
 use super::{spans, TargetKind};
 use crate::diag::{Diagnostic, Source, Span};
@@ -72,7 +73,16 @@ impl TargetSpec {
 #[derive(Clone, Debug)]
 pub enum DataText {
     Memory(Source),
-    File { name: String, path: PathBuf },
+    File {
+        name: String,
+        path: PathBuf,
+    },
+    /// A Parquet file or folder, read as the CSV text of its rows with the `skip` columns empty
+    /// (rendered again, identically, to show a diagnostic).
+    Parquet {
+        set: Dataset,
+        skip: Vec<String>,
+    },
 }
 
 impl DataText {
@@ -80,6 +90,7 @@ impl DataText {
         match self {
             DataText::Memory(s) => &s.name,
             DataText::File { name, .. } => name,
+            DataText::Parquet { set, .. } => &set.name,
         }
     }
 
@@ -94,7 +105,7 @@ impl DataText {
     /// FIFO or a device (looked at without opening it: opening a FIFO waits for a writer).
     pub fn rereadable(&self) -> bool {
         match self {
-            DataText::Memory(_) => true,
+            DataText::Memory(_) | DataText::Parquet { .. } => true,
             DataText::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
         }
     }
@@ -123,6 +134,17 @@ impl DataText {
                 std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
                     .ok()?;
                 String::from_utf8_lossy(&bytes).into_owned()
+            }
+            DataText::Parquet { set, skip } => {
+                let rows = set.csv(skip, &super::DataOrigin::default()).ok()?;
+                let mut bytes = Vec::new();
+                let limit = limit.map_or(u64::MAX, |l| l as u64);
+                std::io::Read::read_to_end(&mut std::io::Read::take(rows, limit), &mut bytes)
+                    .ok()?;
+                // Shown as the CSV lines it was read as, under a name that says so.
+                let name = format!("{} (rows as CSV)", set.name);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                return Some(Source::new(name, spans::bare_cr_as_lf(text)));
             }
         };
         Some(Source::new(self.name(), spans::bare_cr_as_lf(text)))
@@ -296,9 +318,11 @@ impl Table {
 /// "line 12" for the data row `row` starting at byte `start`, counted in `source`; "data row 11"
 /// when `text` cannot be read again, so `source` is empty.
 pub(crate) fn row_place(text: &DataText, source: &Source, start: usize, row: usize) -> String {
-    match text.rereadable() {
-        true => format!("line {}", source.line_col(start).0),
-        false => format!("data row {}", row + 1),
+    match text {
+        // A Parquet file has rows, not lines.
+        DataText::Parquet { .. } => format!("row {}", row + 1),
+        _ if text.rereadable() => format!("line {}", source.line_col(start).0),
+        _ => format!("data row {}", row + 1),
     }
 }
 

@@ -2,6 +2,7 @@
 //! crate uses only some of them, hence `dead_code` is allowed here.
 #![allow(dead_code)]
 
+pub mod parquet;
 pub mod targets;
 
 use std::path::PathBuf;
