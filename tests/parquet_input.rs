@@ -107,7 +107,7 @@ fn shipped_data_trains_the_same_from_parquet() {
     }
 }
 
-/// A table with what real files hold: empty cells, `NA`, text with commas, quotes and line
+/// A table with what real files hold: empty cells, `NA`, a float NaN, text with commas, quotes and line
 /// breaks, whole numbers, single-precision numbers, booleans, a list column left out, and rows
 /// without a target. In the Parquet file the columns are typed (the `:type` suffixes, see
 /// `common::parquet`); in the CSV they are the text a CSV writer makes of those values.
@@ -119,7 +119,7 @@ id:int64,height:float32,colour,note,flag:bool,tags:list,weight,kind
 4,1.8,red,\"two
 lines\",,a,90,y
 5,1.62,,plain,false,b,55.5,
-6,1.75,green,plain,true,,77,x
+6,1.75,green,plain,true,,NaN,x
 7,1.9,blue,\"tall, thin\",false,a;c,95.5,y
 8,1.6,red,plain,true,b,60,x
 9,1.85,green,plain,false,,88,y
@@ -399,4 +399,34 @@ fn resuming_notices_a_changed_part_file() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("nnc::train::checkpoint_mismatch"), "{err}");
     assert!(err.contains("the content of the data file"), "{err}");
+}
+
+#[test]
+fn a_missing_marker_that_is_a_number_reads_as_in_csv() {
+    let dir = scratch("parquet_marker");
+    let rows: String = (0..30)
+        .map(|i| {
+            let x = if i % 7 == 3 { "-999".to_string() } else { format!("{}.5", i % 11) };
+            format!("{x},{}\n", i % 3)
+        })
+        .collect();
+    let text = format!("x,y\n{rows}");
+    write(&dir.join("data.parquet"), &text);
+    std::fs::write(dir.join("data.csv"), &text).unwrap();
+    let model = dir.join("model.nn");
+    std::fs::write(
+        &model,
+        "data {\n  path: \"data.csv\"\n  target: \"y\"\n  missing_markers: [-999]\n  \
+         missing: median\n}\nmodel {\n  input\n  output(1)\n}\nloss: mse\n",
+    )
+    .unwrap();
+    let parquet = dir.join("data.parquet");
+    let a = report(&dir, "csv", &[arg(&model), "--epochs", "2"]);
+    same(
+        &a,
+        &report(&dir, "parquet", &[arg(&model), "--epochs", "2", "--data", arg(&parquet)]),
+        "marker",
+    );
+    // The marker made four cells missing, filled by the median: nothing was dropped.
+    assert_eq!(a["rows"]["dropped_missing"], 0, "{a}");
 }

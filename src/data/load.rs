@@ -55,7 +55,7 @@ pub fn load_table(
     let tsv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    read_table(file, &open, text, tsv, target, opts, origin)
+    read_csv_table(file, &open, text, tsv, target, opts, origin)
 }
 
 /// A Parquet file or folder, read as the CSV text of its rows. The columns the run leaves out
@@ -75,21 +75,20 @@ fn read_parquet(
                     .as_ref()
                     .is_some_and(|keep| !keep.contains(name)))
     };
+    let names: Vec<String> = header.clone();
     let skip: Vec<String> = header.into_iter().filter(|n| !wanted(n)).collect();
-    let rows = set.csv(&skip, origin)?;
-    let text = DataText::Parquet { set, skip };
-    let open = || match &text {
-        DataText::Parquet { set, skip } => set
-            .csv(skip, origin)
-            .map_err(|d| std::io::Error::other(d.to_string())),
-        _ => unreachable!("invariant: the text was made a Parquet text above"),
-    };
     let opts = ReadOptions {
         delimiter: Some(b','),
         decimal_comma: false,
         ..opts.clone()
     };
-    read_table(rows, &open, text.clone(), false, target, &opts, origin)
+    let mut rows = |plan: &Plan, _: usize| set.cells(&skip, plan, origin);
+    let text = DataText::Parquet {
+        set: set.clone(),
+        skip: skip.clone(),
+    };
+    let header = Header { names, start: 0 };
+    read_table(header, b',', &mut rows, text, target, &opts, origin)
 }
 
 /// [`load_csv`] on text already in memory.
@@ -114,7 +113,7 @@ pub fn parse_table(
     let open = || Ok::<_, std::io::Error>(bytes);
     let tsv = source.name.to_ascii_lowercase().ends_with(".tsv");
     let text = DataText::Memory(source.clone());
-    read_table(bytes, &open, text, tsv, target, opts, origin)
+    read_csv_table(bytes, &open, text, tsv, target, opts, origin)
 }
 
 /// The names of the file's columns, from its header alone (what an editor offers as column names).
@@ -186,7 +185,9 @@ fn open_stream<R: std::io::Read>(
     Ok((stream, header))
 }
 
-fn read_table<R: std::io::Read, S: std::io::Read>(
+/// Read CSV text into a [`Table`]: `input`, and `open` to read it again for a column found to
+/// hold text late.
+fn read_csv_table<R: std::io::Read, S: std::io::Read>(
     input: R,
     open: &dyn Fn() -> std::io::Result<S>,
     text: DataText,
@@ -197,6 +198,32 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
 ) -> Result<Table, Diagnostic> {
     let (stream, header) = open_stream(input, &text, tsv, opts)?;
     let delimiter = stream.delimiter;
+    let mut first = Some(stream);
+    let again = text.clone();
+    let mut rows = |plan: &Plan, width: usize| match first.take() {
+        Some(stream) => Ok(stream.read_rows(plan, width)),
+        None => {
+            let input = open().map_err(|e| io_error(&again, &e))?;
+            let (stream, _) = open_stream(input, &again, tsv, opts)?;
+            Ok(stream.read_rows(plan, width))
+        }
+    };
+    read_table(header, delimiter, &mut rows, text, target, opts, origin)
+}
+
+/// The rows of a table read into cells following a plan: the first call reads every column the
+/// plan says, a second (for text found late) only the text of the columns it interns.
+type ReadRows<'a> = dyn FnMut(&Plan, usize) -> Result<Cells, Diagnostic> + 'a;
+
+fn read_table(
+    header: Header,
+    delimiter: u8,
+    read_rows: &mut ReadRows<'_>,
+    text: DataText,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
     let width = header.names.len();
     let mut table = Table {
         text,
@@ -251,7 +278,7 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
                 .collect()
         }),
     };
-    let cells = stream.read_rows(&plan, width);
+    let cells = read_rows(&plan, width)?;
     if let Some(p) = &cells.problem {
         return Err(problem(
             &table.text,
@@ -313,9 +340,7 @@ fn read_table<R: std::io::Read, S: std::io::Read>(
             })
             .collect();
         plan.numbers = false;
-        let input = open().map_err(|e| io_error(&table.text, &e))?;
-        let (stream, _) = open_stream(input, &table.text, tsv, opts)?;
-        let again = stream.read_rows(&plan, width);
+        let again = read_rows(&plan, width)?;
         if again.rows != table.rows || again.problem.is_some() {
             return Err(changed(table.name()));
         }
@@ -797,7 +822,11 @@ fn problem(
     match p {
         Problem::NotUtf8 { offset } => {
             let source = text.source();
-            let at = (*offset).min(source.text.len());
+            let mut at = text.offset(&source, *offset).min(source.text.len());
+            if let DataText::Parquet { .. } = text {
+                // Typed rows know the row, not the byte: the first one shown as not UTF-8.
+                at += source.text[at..].find('\u{fffd}').unwrap_or(0);
+            }
             Diagnostic::new(
                 "nnc::data::not_utf8",
                 format!("data file `{name}` is not valid UTF-8 text"),
@@ -851,7 +880,7 @@ fn problem(
         Problem::TooLong { start, row, limit } => too_long(text, *start, *row, *limit),
         Problem::NotFinite { start, column, row } => {
             let source = text.source();
-            let span = cell_span(&source, *start, *column, delimiter);
+            let span = cell_span(&source, text.offset(&source, *start), *column, delimiter);
             let cell = text_at(&source, span).trim();
             let line = row_place(text, &source, *start, *row);
             Diagnostic::new(

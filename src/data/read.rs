@@ -493,8 +493,140 @@ impl<'p> Sink<'p> {
     }
 }
 
+/// Rows that arrive typed rather than as text (a Parquet batch): per cell, the text a CSV writer
+/// would write for it, or, for a float, the number itself, which reads as that text would.
+pub(crate) trait TypedRows: Sync {
+    fn rows(&self) -> usize;
+    /// The cell's value when it is a present float (a NaN included), else `None`.
+    fn number(&self, row: usize, col: usize) -> Option<f64>;
+    /// The cell as the CSV text of it, unquoted (empty for a missing value), written into
+    /// `scratch` where it must be made; `Err` when its bytes are not UTF-8.
+    fn text<'s>(&'s self, row: usize, col: usize, scratch: &'s mut Vec<u8>) -> Result<&'s str, ()>;
+}
+
+impl Plan {
+    /// Whether a number may go to the cell without its text: true unless a missing marker could
+    /// be the text of a number (`-999`, `0`), which only the text can tell.
+    pub fn numbers_without_text(&self) -> bool {
+        !self.missing.iter().any(|m| {
+            m.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'))
+                || m.eq_ignore_ascii_case("inf")
+                || m.eq_ignore_ascii_case("infinity")
+        })
+    }
+}
+
+/// Read typed rows into cells following `plan`, exactly as the CSV text of them would be read.
+/// `first_row` is the data row the batch starts at: a typed row's "start" is its row index,
+/// which diagnostics turn into a place in the rendered text.
+pub(crate) fn read_typed<T: TypedRows>(
+    plan: &Plan,
+    width: usize,
+    references: &mut Option<Vec<f64>>,
+    batch: &T,
+    first_row: usize,
+) -> Cells {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows = batch.rows();
+    if references.is_none() && rows > 0 {
+        let mut scratch = Vec::new();
+        let mut texts = Vec::with_capacity(width);
+        for col in 0..width {
+            let text = batch.text(0, col, &mut scratch).unwrap_or_default();
+            texts.push(text.to_string());
+        }
+        *references = Some(references_of(texts.iter().map(String::as_str), width));
+    }
+    let direct: Vec<bool> = (plan.text.iter())
+        .map(|&t| t == Intern::No && plan.numbers_without_text())
+        .collect();
+    let read = |from: usize, to: usize| {
+        let mut sink = Sink::new(plan, references.clone(), width, LIMITS);
+        sink.typed(batch, &direct, from, to, first_row);
+        sink.cells
+    };
+    // Work enough to share: about as many cells as a block of text holds.
+    let parts = if rows * width >= PARALLEL_MIN / 8 {
+        threads.min(rows)
+    } else {
+        1
+    };
+    let bounds: Vec<(usize, usize)> = (0..parts)
+        .map(|p| (rows * p / parts, rows * (p + 1) / parts))
+        .collect();
+    let results: Vec<Cells> = if parts <= 1 {
+        vec![read(0, rows)]
+    } else {
+        std::thread::scope(|scope| {
+            let read = &read;
+            let handles: Vec<_> = (bounds.iter())
+                .map(|&(from, to)| scope.spawn(move || read(from, to)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .expect("invariant: a typed-row worker does not panic")
+                })
+                .collect()
+        })
+    };
+    let mut total = Cells::new(plan, width);
+    for cells in results {
+        total.absorb(cells);
+    }
+    total.references = references.clone().unwrap_or_else(|| vec![0.0; width]);
+    total
+}
+
+impl<'p> Sink<'p> {
+    /// Rows `from..to` of a typed batch. A present float in a column whose text is not needed
+    /// goes in as the number (what parsing its text gives, bit for bit); every other cell as
+    /// its text.
+    fn typed<T: TypedRows>(
+        &mut self,
+        batch: &T,
+        direct: &[bool],
+        from: usize,
+        to: usize,
+        first: usize,
+    ) {
+        let width = self.cells.width;
+        let mut scratch = Vec::new();
+        for r in from..to {
+            let row = self.cells.rows;
+            let start = first + r;
+            for (col, &direct) in direct.iter().enumerate().take(width) {
+                let number = match direct {
+                    true => batch.number(r, col).filter(|v| !v.is_nan()),
+                    false => None,
+                };
+                let go = match number {
+                    // "0" stands for the text: no missing marker starts like a number here.
+                    Some(v) => self.cell(row, col, "0", Some(v), start),
+                    None => match batch.text(r, col, &mut scratch) {
+                        Ok(text) => self.cell(row, col, text, None, start),
+                        Err(()) => {
+                            self.cells.problem = Some(Problem::NotUtf8 { offset: start });
+                            false
+                        }
+                    },
+                };
+                if !go {
+                    return;
+                }
+            }
+            if !self.end_row(width, start) {
+                return;
+            }
+        }
+    }
+}
+
 impl Cells {
-    fn new(plan: &Plan, width: usize) -> Self {
+    pub(crate) fn new(plan: &Plan, width: usize) -> Self {
         Cells {
             width,
             text: plan.text.iter().map(|&t| TextColumn::new(t)).collect(),
@@ -504,7 +636,7 @@ impl Cells {
     }
 
     /// Append the rows another worker read after ours.
-    fn absorb(&mut self, other: Cells) {
+    pub(crate) fn absorb(&mut self, other: Cells) {
         let offset = self.rows;
         let c = self;
         if c.problem.is_some() {

@@ -110,6 +110,23 @@ impl DataText {
         }
     }
 
+    /// The byte offset in `source` (this text, read) of the record stored at `position`: the
+    /// position itself for text, where records are stored by offset; for Parquet, where they
+    /// are stored by data row, the start of that row in the rendered CSV text.
+    pub(crate) fn offset(&self, source: &Source, position: usize) -> usize {
+        match self {
+            DataText::Parquet { .. } => {
+                let mut at = 0;
+                // Past the header, then `position` rows; each ends at one `\n`.
+                for _ in 0..=position {
+                    at = spans::record_span(&source.text, at, b',').end + 1;
+                }
+                at.min(source.text.len())
+            }
+            _ => position,
+        }
+    }
+
     /// The first `len` bytes of the text, for a diagnostic about a record too long to show
     /// whole; `None` for a file that cannot be read again.
     pub fn prefix(&self, len: usize) -> Option<Source> {
@@ -256,7 +273,8 @@ impl Table {
 
     /// The span of CSV column `col`'s cell in data row `row`.
     pub fn cell(&self, source: &Source, row: usize, col: usize) -> Span {
-        cell_span(source, self.cells.starts[row], col, self.delimiter)
+        let start = self.text.offset(source, self.cells.starts[row]);
+        cell_span(source, start, col, self.delimiter)
     }
 
     pub fn header_cell(&self, source: &Source, col: usize) -> Span {
