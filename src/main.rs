@@ -370,6 +370,61 @@ fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
+/// Standard output as a writer, through [`write_stdout`]: a reader that went away (`| head`)
+/// ends the output quietly.
+struct StdoutLines;
+
+impl std::io::Write for StdoutLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        // Bytes as they come: a buffer may end inside a character.
+        if let Err(e) = std::io::stdout().lock().write_all(buf) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e);
+            }
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `nnc predict --output FILE`: the predictions written beside `path` under a hidden name and
+/// moved onto it once complete, so that a failure leaves an earlier file whole.
+fn predict_into_file(
+    loaded: &mut saved::LoadedModel,
+    data: &std::path::Path,
+    path: &std::path::Path,
+) -> Result<saved::PredictSummary, Diagnostic> {
+    let name = path.display().to_string();
+    let failed = |e: std::io::Error| saved::predictions_write_failed(&name, &e.to_string());
+    let file_name = path.file_name().map_or_else(
+        || "predictions".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let partial = path.with_file_name(format!(".{file_name}.partial-{}", std::process::id()));
+    let file = std::fs::File::create(&partial).map_err(failed)?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = loaded
+        .predict_to(data, &mut out, &name)
+        .and_then(|summary| {
+            let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+            file.sync_all().map_err(failed)?;
+            std::fs::rename(&partial, path).map_err(failed)?;
+            Ok(summary)
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
 macro_rules! say {
     ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
@@ -609,25 +664,17 @@ fn dispatch(command: Command) -> Result<(), Diagnostic> {
             output,
         } => {
             let mut loaded = saved::open(&model)?;
-            let predicted = loaded.predict(&data)?;
-            print_warnings(&predicted.warnings);
-            let text = loaded.predictions_csv(&predicted);
-            match output {
-                None => say_raw!("{text}"),
-                Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| {
-                        Diagnostic::new(
-                            "nnc::io::predictions",
-                            format!("cannot write the predictions `{}`: {e}", path.display()),
-                        )
-                        .with_help("check that the folder exists and is writable")
-                    })?;
-                    say!(
-                        "wrote {} predictions to {}",
-                        predicted.examples.len(),
-                        path.display()
-                    );
+            // Predicted a chunk at a time and written as each chunk is: a file of any length.
+            let summary = match &output {
+                None => {
+                    let mut out = std::io::BufWriter::new(StdoutLines);
+                    loaded.predict_to(&data, &mut out, "standard output")?
                 }
+                Some(path) => predict_into_file(&mut loaded, &data, path)?,
+            };
+            print_warnings(&summary.warnings);
+            if let Some(path) = output {
+                say!("wrote {} predictions to {}", summary.rows, path.display());
             }
             Ok(())
         }

@@ -15,15 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{nnc, scratch, EXAMPLES};
+use common::{arg, nnc, ok, scratch, EXAMPLES};
 use tract_onnx::prelude::*;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
 }
 
 /// The python of the environment with ONNX and ONNX Runtime, made once per test process;
@@ -48,12 +44,6 @@ fn python() -> Option<&'static Path> {
             Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
         })
         .as_deref()
-}
-
-fn ok(what: &str, out: std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{what}: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Train `model` (with `args`) into `dir/saved`, export it to `dir/model.onnx` and predict

@@ -10,21 +10,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::parquet::{batch, write, write_batches};
-use common::{nnc, scratch};
+use common::{arg, nnc, ok, scratch};
 use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn ok(what: &str, out: std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{what}: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The report of `nnc run` with `args`, without what varies from run to run (times, memory) or
@@ -406,7 +396,11 @@ fn a_missing_marker_that_is_a_number_reads_as_in_csv() {
     let dir = scratch("parquet_marker");
     let rows: String = (0..30)
         .map(|i| {
-            let x = if i % 7 == 3 { "-999".to_string() } else { format!("{}.5", i % 11) };
+            let x = if i % 7 == 3 {
+                "-999".to_string()
+            } else {
+                format!("{}.5", i % 11)
+            };
             format!("{x},{}\n", i % 3)
         })
         .collect();
@@ -424,7 +418,11 @@ fn a_missing_marker_that_is_a_number_reads_as_in_csv() {
     let a = report(&dir, "csv", &[arg(&model), "--epochs", "2"]);
     same(
         &a,
-        &report(&dir, "parquet", &[arg(&model), "--epochs", "2", "--data", arg(&parquet)]),
+        &report(
+            &dir,
+            "parquet",
+            &[arg(&model), "--epochs", "2", "--data", arg(&parquet)],
+        ),
         "marker",
     );
     // The marker made four cells missing, filled by the median: nothing was dropped.

@@ -111,8 +111,21 @@ impl Preprocessing {
         table: &Table,
         rows: &[usize],
     ) -> Result<Vec<Diagnostic>, Diagnostic> {
-        let mut warnings = Vec::new();
-        for b in self.bind(table)? {
+        let mut tally = UnseenTally::default();
+        self.tally_unseen(table, rows, &mut tally)?;
+        Ok(tally.warnings())
+    }
+
+    /// Count the rows of `table` (of those in `rows`) whose category of a column training never
+    /// saw, into `tally`: a file read a chunk at a time is tallied chunk by chunk.
+    pub fn tally_unseen(
+        &self,
+        table: &Table,
+        rows: &[usize],
+        tally: &mut UnseenTally,
+    ) -> Result<(), Diagnostic> {
+        tally.rows += rows.len();
+        for (feature, b) in self.bind(table)?.into_iter().enumerate() {
             let Bound::Categorical {
                 col,
                 codes,
@@ -128,12 +141,23 @@ impl Preprocessing {
                 code != MISSING_CODE && index[code as usize].is_none()
             };
             let mut unseen = rows.iter().copied().filter(is_unseen);
-            if let Some(first) = unseen.next() {
-                let count = 1 + unseen.count();
-                warnings.push(unseen_warning(table, first, col, count, rows.len()));
+            let Some(first) = unseen.next() else {
+                continue;
+            };
+            let count = 1 + unseen.count();
+            match tally.found.iter_mut().find(|f| f.feature == feature) {
+                Some(found) => found.count += count,
+                None => tally.found.push(UnseenFound {
+                    feature,
+                    count,
+                    line: table.line(&table.source_through_row(first), first),
+                    file: table.name().to_string(),
+                    warning: unseen_warning(table, first, col, 0, 0),
+                    column: table.header[col].clone(),
+                }),
             }
         }
-        Ok(warnings)
+        Ok(())
     }
 
     fn bind<'t>(&self, table: &'t Table) -> Result<Vec<Bound<'t>>, Diagnostic> {
@@ -342,6 +366,51 @@ fn unseen_error(table: &Table, row: usize, col: usize) -> Diagnostic {
         ))
 }
 
+/// Rows with categories training never saw, per column, over the chunks of a file.
+#[derive(Debug, Default)]
+pub struct UnseenTally {
+    rows: usize,
+    found: Vec<UnseenFound>,
+}
+
+#[derive(Debug)]
+struct UnseenFound {
+    /// The feature's index, which orders the warnings.
+    feature: usize,
+    count: usize,
+    column: String,
+    /// Where the first such row is (`line 12`), in which file, and the warning pointing at its
+    /// cell.
+    line: String,
+    file: String,
+    warning: Diagnostic,
+}
+
+impl UnseenTally {
+    /// One `nnc::data::unseen_categories` warning per column that had such rows, with the
+    /// counts over everything tallied.
+    pub fn warnings(mut self) -> Vec<Diagnostic> {
+        self.found.sort_by_key(|f| f.feature);
+        let rows = self.rows;
+        (self.found.into_iter())
+            .map(|f| {
+                let mut warning = f.warning;
+                warning.message = unseen_message(f.count, rows, &f.file, &f.column, &f.line);
+                warning
+            })
+            .collect()
+    }
+}
+
+fn unseen_message(count: usize, rows: usize, file: &str, column: &str, line: &str) -> String {
+    let many = if count == 1 { "row" } else { "rows" };
+    format!(
+        "{count} of {rows} {many} of data file `{file}` have a category of column `{column}` that the training rows never had (the first on {line}): the column's inputs are all zeros for them"
+    )
+}
+
+/// The warning about unseen categories in column `col`, pointing at row `first`'s cell; its
+/// message is the tally's.
 fn unseen_warning(
     table: &Table,
     first: usize,
@@ -350,15 +419,11 @@ fn unseen_warning(
     rows: usize,
 ) -> Diagnostic {
     let column = &table.header[col];
-    let line = table.line(&table.source(), first);
-    let many = if count == 1 { "row" } else { "rows" };
+    let line = table.line(&table.source_through_row(first), first);
     table
         .cell_error(
             "nnc::data::unseen_categories",
-            format!(
-                "{count} of {rows} {many} of data file `{}` have a category of column `{column}` that the training rows never had (the first on {line}): the column's inputs are all zeros for them",
-                table.name()
-            ),
+            unseen_message(count, rows, table.name(), column, &line),
             first,
             col,
             "unseen category",

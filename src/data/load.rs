@@ -41,32 +41,55 @@ pub fn load_table(
     if let Some(set) = parquet::dataset(path, origin)? {
         return read_parquet(set, target, opts, origin);
     }
-    let name = path.display().to_string();
-    let text = DataText::File {
-        name: name.clone(),
-        path: path.to_path_buf(),
-    };
+    let (file, text, tsv) = open_csv(path, origin)?;
     let open = || std::fs::File::open(path);
-    let file = open().map_err(|e| file_error(&name, &e, origin))?;
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
-        let e = std::io::Error::other("it is a folder");
-        return Err(file_error(&name, &e, origin));
-    }
-    let tsv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     read_csv_table(file, &open, text, tsv, target, opts, origin)
 }
 
-/// A Parquet file or folder, read as the CSV text of its rows. The columns the run leaves out
-/// are not decoded; the dialect settings, which describe CSV text, do not apply.
+/// A CSV file opened for reading: the file, its text for diagnostics, and whether its name says
+/// it is tab-separated.
+fn open_csv(
+    path: &Path,
+    origin: &DataOrigin,
+) -> Result<(std::fs::File, DataText, bool), Diagnostic> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| file_error(&name, &e, origin))?;
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let text = DataText::File {
+        name,
+        path: path.to_path_buf(),
+    };
+    Ok((file, text, tsv))
+}
+
+/// A Parquet file or folder, each cell read as its CSV text would be. The columns the run
+/// leaves out are not decoded; the dialect settings, which describe CSV text, do not apply.
 fn read_parquet(
     set: parquet::Dataset,
     target: Option<&TargetSpec>,
     opts: &ReadOptions,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let header = set.header(origin)?;
+    let (skip, text, header, opts) = parquet_layout(set, target, opts, origin)?;
+    let DataText::Parquet { set, .. } = &text else {
+        unreachable!("invariant: parquet_layout makes a Parquet text")
+    };
+    let set = set.clone();
+    let mut rows = |plan: &Plan, _: usize| set.cells(&skip, plan, origin);
+    read_table(header, b',', &mut rows, text, target, &opts, origin)
+}
+
+/// What reading a Parquet dataset settles first: the columns not decoded (left out, or not the
+/// model's), the text diagnostics show, the header, and the options without CSV's dialect.
+fn parquet_layout(
+    set: parquet::Dataset,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<(Vec<String>, DataText, Header, ReadOptions), Diagnostic> {
+    let names = set.header(origin)?;
     let wanted = |name: &String| {
         target.is_some_and(|t| &t.name == name)
             || !(opts.ignore.iter().any(|n| &n.name == name)
@@ -75,20 +98,66 @@ fn read_parquet(
                     .as_ref()
                     .is_some_and(|keep| !keep.contains(name)))
     };
-    let names: Vec<String> = header.clone();
-    let skip: Vec<String> = header.into_iter().filter(|n| !wanted(n)).collect();
+    let skip: Vec<String> = names.iter().filter(|n| !wanted(n)).cloned().collect();
     let opts = ReadOptions {
         delimiter: Some(b','),
         decimal_comma: false,
         ..opts.clone()
     };
-    let mut rows = |plan: &Plan, _: usize| set.cells(&skip, plan, origin);
     let text = DataText::Parquet {
-        set: set.clone(),
+        set,
         skip: skip.clone(),
     };
-    let header = Header { names, start: 0 };
-    read_table(header, b',', &mut rows, text, target, &opts, origin)
+    Ok((skip, text, Header { names, start: 0 }, opts))
+}
+
+/// Rows held in one chunk of [`load_table_chunks`]: about 4 MiB of cells, at least 1024 rows.
+/// The peak memory of reading a chunk (its cells, its texts, the examples made of them, the
+/// reader's block) is several times this; 4 MiB costs no speed against larger chunks and
+/// halves the peak of 16 MiB's (76 against 134 MiB predicting 62 columns).
+fn chunk_rows(width: usize) -> usize {
+    ((4 << 20) / (4 * width.max(1))).max(1024)
+}
+
+/// [`load_table`] a chunk of rows at a time, for a fitted model (`opts` from
+/// `fitted_read_options`, so every chunk is typed and stored as the training file was): each
+/// chunk, a [`Table`] whose `first_row` says where it starts in the file, goes to `on_table` as
+/// it is read, and only one is held at a time. A file of any length is read in memory bounded by
+/// its width. Diagnostics are those of [`load_table`].
+pub fn load_table_chunks(
+    path: &Path,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+    on_table: &mut dyn FnMut(Table) -> Result<(), Diagnostic>,
+) -> Result<(), Diagnostic> {
+    if let Some(set) = parquet::dataset(path, origin)? {
+        let (skip, text, header, opts) = parquet_layout(set, target, opts, origin)?;
+        let DataText::Parquet { set, .. } = &text else {
+            unreachable!("invariant: parquet_layout makes a Parquet text")
+        };
+        let set = set.clone();
+        let mut read = |plan: &Plan, width: usize, on_chunk: &mut dyn FnMut(Cells) -> bool| {
+            set.cell_chunks(&skip, plan, origin, chunk_rows(width), on_chunk)
+        };
+        return read_table_chunks(
+            header, b',', &mut read, text, target, &opts, origin, on_table,
+        );
+    }
+    let (file, text, tsv) = open_csv(path, origin)?;
+    let (stream, header) = open_stream(file, &text, tsv, opts)?;
+    let delimiter = stream.delimiter;
+    let mut stream = Some(stream);
+    let mut read = |plan: &Plan, width: usize, on_chunk: &mut dyn FnMut(Cells) -> bool| {
+        let stream = stream
+            .take()
+            .expect("invariant: a table's chunks are read once");
+        stream.read_chunks(plan, width, chunk_rows(width), on_chunk);
+        Ok(())
+    };
+    read_table_chunks(
+        header, delimiter, &mut read, text, target, opts, origin, on_table,
+    )
 }
 
 /// [`load_csv`] on text already in memory.
@@ -142,15 +211,7 @@ pub fn last_column(
     if let Some(set) = parquet::dataset(path, origin)? {
         return Ok(set.header(origin)?.last().cloned().unwrap_or_default());
     }
-    let name = path.display().to_string();
-    let text = DataText::File {
-        name: name.clone(),
-        path: path.to_path_buf(),
-    };
-    let file = std::fs::File::open(path).map_err(|e| file_error(&name, &e, origin))?;
-    let tsv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let (file, text, tsv) = open_csv(path, origin)?;
     let (_, header) = open_stream(file, &text, tsv, opts)?;
     Ok(header.names.last().cloned().unwrap_or_default())
 }
@@ -174,7 +235,7 @@ fn open_stream<R: std::io::Read>(
     let header = match stream.header() {
         Ok(Some(h)) => h,
         Ok(None) => return Err(empty_file(&text.source())),
-        Err(p) => return Err(problem(text, delimiter, &p, &[], None)),
+        Err(p) => return Err(problem(text, delimiter, &p, &[], None, 0)),
     };
     let mut header = header;
     for n in &mut header.names {
@@ -224,154 +285,270 @@ fn read_table(
     opts: &ReadOptions,
     origin: &DataOrigin,
 ) -> Result<Table, Diagnostic> {
-    let width = header.names.len();
-    let mut table = Table {
-        text,
-        delimiter,
-        header: header.names,
-        header_start: header.start,
-        rows: 0,
-        cells: Cells::default(),
-        columns: Vec::new(),
-        target: None,
-        warnings: Vec::new(),
-    };
-    check_header(&table)?;
-    let target_col = match target {
-        Some(t) => find_target(&table, t, origin)?,
-        None => None,
-    };
-    let mut ignored = columns_named(&table, &opts.ignore, "ignore", origin)?;
-    if let Some(keep) = &opts.columns {
-        ignored.extend((0..width).filter(|&c| !keep.contains(&table.header[c])));
-    }
-    let forced = columns_named(&table, &opts.categorical, "categorical", origin)?;
-    let classes = target.is_some_and(|t| t.kind == TargetKind::Classes);
     // A file read once (a pipe) interns every column in case it is text, up to the categories
     // a column may have; a file read again interns text found late in a second pass.
-    let once = !table.text.rereadable();
-    let mut plan = Plan {
-        delimiter,
-        missing: read::DEFAULT_MISSING
-            .iter()
-            .map(|m| m.to_string())
-            .chain(opts.missing_markers.iter().cloned())
-            .collect(),
-        text: (0..width)
-            .map(|c| {
-                if forced.contains(&c) || (classes && Some(c) == target_col) {
-                    Intern::All
-                } else if once && !ignored.contains(&c) {
-                    Intern::UpTo(MAX_CATEGORIES)
-                } else {
-                    Intern::No
-                }
-            })
-            .collect(),
-        numbers: true,
-        decimal_comma: opts.decimal_comma,
-        references: opts.references.as_ref().map(|refs| {
-            table
-                .header
-                .iter()
-                .map(|h| refs.get(h).copied().unwrap_or(0.0))
-                .collect()
-        }),
-    };
-    let cells = read_rows(&plan, width)?;
-    if let Some(p) = &cells.problem {
-        return Err(problem(
-            &table.text,
-            delimiter,
-            p,
-            &table.header,
-            Some(width),
-        ));
+    let once = !text.rereadable();
+    let layout = Layout::new(header, delimiter, text, target, opts, origin, once)?;
+    let cells = read_rows(&layout.plan, layout.width())?;
+    if cells.rows == 0 && cells.problem.is_none() {
+        return Err(no_rows(&layout.table));
     }
-    if cells.rows == 0 {
-        let source = table.source();
-        let span = table.header_span(&source);
-        return Err(Diagnostic::new(
-            "nnc::data::no_rows",
-            format!("data file `{}` has a header but no data rows", table.name()),
-        )
-        .with_source(&source)
-        .with_label(span, "only a header")
-        .with_help("add one row per example below the header row"));
-    }
-    table.rows = cells.rows;
-    table.cells = cells;
+    layout.rows(cells, 0, Some(read_rows))
+}
 
-    // Type the feature columns; text found in a column not interned yet needs a second pass.
-    let mut late = Vec::new();
-    for col in 0..width {
-        if Some(col) == target_col || ignored.contains(&col) {
-            continue;
-        }
-        let counts = &table.cells.counts[col];
-        let kind = if forced.contains(&col) {
-            ColumnKind::Categorical
-        } else if counts.text == 0 {
-            // Interned only in case it was text.
-            table.cells.text[col] = None;
-            ColumnKind::Numeric
-        } else if counts.numbers * 2 >= counts.numbers + counts.text {
-            return Err(mixed_column(&table, col));
-        } else {
-            if table.cells.text[col].is_none() {
-                late.push(col);
-            }
-            if !plan.decimal_comma {
-                check_decimal_comma(&table, col)?;
-            }
-            ColumnKind::Categorical
+/// Read a chunk of rows at a time, handing each chunk's cells to the callback until it returns
+/// false.
+type ReadChunks<'a> =
+    dyn FnMut(&Plan, usize, &mut dyn FnMut(Cells) -> bool) -> Result<(), Diagnostic> + 'a;
+
+/// A table read in chunks: a chunk is typed on its own (every column's text interned
+/// in case it is a category, as a stream's is), with the fitted model's references and
+/// categories in `opts`.
+#[allow(clippy::too_many_arguments)]
+fn read_table_chunks(
+    header: Header,
+    delimiter: u8,
+    read_chunks: &mut ReadChunks<'_>,
+    text: DataText,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+    on_table: &mut dyn FnMut(Table) -> Result<(), Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let layout = Layout::new(header, delimiter, text, target, opts, origin, true)?;
+    let mut outcome = Ok(());
+    let mut first_row = 0;
+    let width = layout.width();
+    read_chunks(&layout.plan, width, &mut |cells| {
+        let rows = cells.rows;
+        outcome = layout.rows(cells, first_row, None).and_then(&mut *on_table);
+        first_row += rows;
+        outcome.is_ok()
+    })?;
+    outcome?;
+    match first_row {
+        0 => Err(no_rows(&layout.table)),
+        _ => Ok(()),
+    }
+}
+
+fn no_rows(table: &Table) -> Diagnostic {
+    let source = table.source();
+    let span = table.header_span(&source);
+    Diagnostic::new(
+        "nnc::data::no_rows",
+        format!("data file `{}` has a header but no data rows", table.name()),
+    )
+    .with_source(&source)
+    .with_label(span, "only a header")
+    .with_help("add one row per example below the header row")
+}
+
+/// What reading a table settles before its rows: the checked header, the target and the
+/// columns left out or forced, and the plan the rows are read with.
+struct Layout<'a> {
+    /// The table without rows.
+    table: Table,
+    target_col: Option<usize>,
+    ignored: Vec<usize>,
+    forced: Vec<usize>,
+    plan: Plan,
+    target: Option<&'a TargetSpec>,
+    opts: &'a ReadOptions,
+    origin: &'a DataOrigin,
+}
+
+impl<'a> Layout<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        header: Header,
+        delimiter: u8,
+        text: DataText,
+        target: Option<&'a TargetSpec>,
+        opts: &'a ReadOptions,
+        origin: &'a DataOrigin,
+        once: bool,
+    ) -> Result<Self, Diagnostic> {
+        let width = header.names.len();
+        let table = Table {
+            text,
+            delimiter,
+            header: header.names,
+            header_start: header.start,
+            first_row: 0,
+            rows: 0,
+            cells: Cells::default(),
+            columns: Vec::new(),
+            target: None,
+            warnings: Vec::new(),
         };
-        table.columns.push(Column {
-            name: table.header[col].clone(),
-            index: col,
-            kind,
-        });
+        check_header(&table)?;
+        let target_col = match target {
+            Some(t) => find_target(&table, t, origin)?,
+            None => None,
+        };
+        let mut ignored = columns_named(&table, &opts.ignore, "ignore", origin)?;
+        if let Some(keep) = &opts.columns {
+            ignored.extend((0..width).filter(|&c| !keep.contains(&table.header[c])));
+        }
+        let forced = columns_named(&table, &opts.categorical, "categorical", origin)?;
+        let classes = target.is_some_and(|t| t.kind == TargetKind::Classes);
+        let plan = Plan {
+            delimiter,
+            missing: read::DEFAULT_MISSING
+                .iter()
+                .map(|m| m.to_string())
+                .chain(opts.missing_markers.iter().cloned())
+                .collect(),
+            text: (0..width)
+                .map(|c| {
+                    if forced.contains(&c) || (classes && Some(c) == target_col) {
+                        Intern::All
+                    } else if once && !ignored.contains(&c) {
+                        Intern::UpTo(MAX_CATEGORIES)
+                    } else {
+                        Intern::No
+                    }
+                })
+                .collect(),
+            numbers: true,
+            decimal_comma: opts.decimal_comma,
+            references: opts.references.as_ref().map(|refs| {
+                table
+                    .header
+                    .iter()
+                    .map(|h| refs.get(h).copied().unwrap_or(0.0))
+                    .collect()
+            }),
+        };
+        Ok(Layout {
+            table,
+            target_col,
+            ignored,
+            forced,
+            plan,
+            target,
+            opts,
+            origin,
+        })
     }
-    if !late.is_empty() {
-        plan.text = (0..width)
-            .map(|c| match late.contains(&c) {
-                true => Intern::All,
-                false => Intern::No,
-            })
+
+    fn width(&self) -> usize {
+        self.table.header.len()
+    }
+
+    /// The table of `cells`, rows `first_row..` of the file, typed; `read_again` reads the
+    /// rows a second time for a column found to hold text late (`None` when every column's
+    /// text was interned).
+    fn rows(
+        &self,
+        cells: Cells,
+        first_row: usize,
+        read_again: Option<&mut ReadRows<'_>>,
+    ) -> Result<Table, Diagnostic> {
+        let (target_col, ignored, forced) = (self.target_col, &self.ignored, &self.forced);
+        let (target, opts, origin) = (self.target, self.opts, self.origin);
+        let width = self.width();
+        let delimiter = self.table.delimiter;
+        let mut table = Table {
+            text: self.table.text.clone(),
+            delimiter,
+            header: self.table.header.clone(),
+            header_start: self.table.header_start,
+            first_row,
+            rows: 0,
+            cells: Cells::default(),
+            columns: Vec::new(),
+            target: None,
+            warnings: Vec::new(),
+        };
+        if let Some(p) = &cells.problem {
+            return Err(problem(
+                &table.text,
+                delimiter,
+                p,
+                &table.header,
+                Some(width),
+                first_row,
+            ));
+        }
+        table.rows = cells.rows;
+        table.cells = cells;
+        // Type the feature columns; text found in a column not interned yet needs a second pass.
+        let mut late = Vec::new();
+        for col in 0..width {
+            if Some(col) == target_col || ignored.contains(&col) {
+                continue;
+            }
+            let counts = &table.cells.counts[col];
+            let kind = if forced.contains(&col) {
+                ColumnKind::Categorical
+            } else if counts.text == 0 {
+                // Interned only in case it was text.
+                table.cells.text[col] = None;
+                ColumnKind::Numeric
+            } else if counts.numbers * 2 >= counts.numbers + counts.text {
+                return Err(mixed_column(&table, col));
+            } else {
+                if table.cells.text[col].is_none() {
+                    late.push(col);
+                }
+                if !self.plan.decimal_comma {
+                    check_decimal_comma(&table, col)?;
+                }
+                ColumnKind::Categorical
+            };
+            table.columns.push(Column {
+                name: table.header[col].clone(),
+                index: col,
+                kind,
+            });
+        }
+        if !late.is_empty() {
+            let mut plan = self.plan.clone();
+            plan.text = (0..width)
+                .map(|c| match late.contains(&c) {
+                    true => Intern::All,
+                    false => Intern::No,
+                })
+                .collect();
+            plan.numbers = false;
+            let read_again = read_again.expect(
+                "invariant: only a text read again has columns without their text interned",
+            );
+            let again = read_again(&plan, width)?;
+            if again.rows != table.rows || again.problem.is_some() {
+                return Err(changed(table.name()));
+            }
+            for col in late {
+                table.cells.text[col] = again.text[col].clone();
+            }
+        }
+        if table.columns.is_empty() {
+            return Err(no_features(&table, target_col));
+        }
+        // A file read for a fitted model (held-out rows, or rows to predict or evaluate) takes the
+        // training file's categories and classes: what it holds of its own is not the model's.
+        let fitting = opts.references.is_none();
+        let categorical: Vec<usize> = (table.columns.iter())
+            .filter(|c| fitting && c.kind == ColumnKind::Categorical)
+            .map(|c| c.index)
             .collect();
-        plan.numbers = false;
-        let again = read_rows(&plan, width)?;
-        if again.rows != table.rows || again.problem.is_some() {
-            return Err(changed(table.name()));
+        for col in categorical {
+            let named = opts
+                .categorical
+                .iter()
+                .find(|n| n.name == table.header[col]);
+            check_cardinality(&mut table, col, named, origin)?;
         }
-        for col in late {
-            table.cells.text[col] = again.text[col].clone();
+        if let (Some(col), Some(spec)) = (target_col, target) {
+            let insisted = forced.contains(&col);
+            table.target = Some(read_target(
+                &table, col, spec.kind, fitting, insisted, origin,
+            )?);
         }
+        Ok(table)
     }
-    if table.columns.is_empty() {
-        return Err(no_features(&table, target_col));
-    }
-    // A file read for a fitted model (held-out rows, or rows to predict or evaluate) takes the
-    // training file's categories and classes: what it holds of its own is not the model's.
-    let fitting = opts.references.is_none();
-    let categorical: Vec<usize> = (table.columns.iter())
-        .filter(|c| fitting && c.kind == ColumnKind::Categorical)
-        .map(|c| c.index)
-        .collect();
-    for col in categorical {
-        let named = opts
-            .categorical
-            .iter()
-            .find(|n| n.name == table.header[col]);
-        check_cardinality(&mut table, col, named, origin)?;
-    }
-    if let (Some(col), Some(spec)) = (target_col, target) {
-        let insisted = forced.contains(&col);
-        table.target = Some(read_target(
-            &table, col, spec.kind, fitting, insisted, origin,
-        )?);
-    }
-    Ok(table)
 }
 
 /// The file read again (for a column found to hold text late) gave other rows than the first
@@ -817,6 +994,7 @@ fn problem(
     p: &Problem,
     header: &[String],
     width: Option<usize>,
+    first_row: usize,
 ) -> Diagnostic {
     let name = text.name().to_string();
     match p {
@@ -862,7 +1040,7 @@ fn problem(
             } else {
                 (record, format!("{found} field{} here", plural(found)))
             };
-            let line = row_place(text, &source, *start, *row);
+            let line = row_place(text, &source, *start, first_row + *row);
             Diagnostic::new(
                 "nnc::data::ragged_row",
                 format!(
@@ -877,12 +1055,14 @@ fn problem(
                 delimiter_name(delimiter)
             ))
         }
-        Problem::TooLong { start, row, limit } => too_long(text, *start, *row, *limit),
+        Problem::TooLong { start, row, limit } => {
+            too_long(text, *start, row.map(|r| first_row + r), *limit)
+        }
         Problem::NotFinite { start, column, row } => {
             let source = text.source();
             let span = cell_span(&source, text.offset(&source, *start), *column, delimiter);
             let cell = text_at(&source, span).trim();
-            let line = row_place(text, &source, *start, *row);
+            let line = row_place(text, &source, *start, first_row + *row);
             Diagnostic::new(
                 "nnc::data::not_finite",
                 format!(

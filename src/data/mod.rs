@@ -18,10 +18,11 @@ mod spans;
 mod split;
 mod table;
 
+pub use apply::UnseenTally;
 pub use batch::Batcher;
 pub use load::{
-    changed, header_names, last_column, load_csv, load_table, parse_csv, parse_table,
-    unknown_column, MAX_CATEGORIES,
+    changed, header_names, last_column, load_csv, load_table, load_table_chunks, parse_csv,
+    parse_table, unknown_column, MAX_CATEGORIES,
 };
 pub use parquet::part_files;
 pub use preprocess::{

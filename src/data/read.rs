@@ -759,7 +759,27 @@ impl<R: Read> CsvStream<R> {
     }
 
     /// Read every remaining record into cells following `plan`.
-    pub fn read_rows(mut self, plan: &Plan, width: usize) -> Cells {
+    pub fn read_rows(self, plan: &Plan, width: usize) -> Cells {
+        let mut all = None;
+        self.read_chunks(plan, width, usize::MAX, &mut |cells| {
+            all = Some(cells);
+            true
+        });
+        all.expect("invariant: reading ends with one last chunk")
+    }
+
+    /// Read every remaining record into cells following `plan`, handing them to `on_chunk` in
+    /// chunks of at least `chunk_rows` rows (the last may be shorter, and holds the problem that
+    /// stopped reading, if any) as each block of the file is read; `on_chunk` returns false to
+    /// stop. A chunk's row numbers (its problem's too) count from its own first row; its
+    /// `starts` are offsets in the whole file.
+    pub fn read_chunks(
+        mut self,
+        plan: &Plan,
+        width: usize,
+        chunk_rows: usize,
+        on_chunk: &mut dyn FnMut(Cells) -> bool,
+    ) {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let limits = self.limits;
         let mut references = plan.references.clone();
@@ -768,6 +788,13 @@ impl<R: Read> CsvStream<R> {
         // The bytes at the start of `buf` already searched for a quote and a line break, in vain.
         let mut searched = 0;
         loop {
+            if total.rows >= chunk_rows && total.problem.is_none() {
+                let mut full = std::mem::replace(&mut total, Cells::new(plan, width));
+                full.references = references.clone().unwrap_or_else(|| vec![0.0; width]);
+                if !on_chunk(full) {
+                    return;
+                }
+            }
             if self.buf.is_empty() && self.eof {
                 break;
             }
@@ -866,7 +893,7 @@ impl<R: Read> CsvStream<R> {
             }
         }
         total.references = references.unwrap_or_else(|| vec![0.0; width]);
-        total
+        on_chunk(total);
     }
 
     /// Append the next block to what is left of the buffer.

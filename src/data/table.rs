@@ -101,6 +101,22 @@ impl DataText {
             .unwrap_or_else(|| Source::new(self.name(), ""))
     }
 
+    /// The text from its start through the record stored at `position` (a byte offset, or for
+    /// Parquet a row), and the line after: what a diagnostic about that record shows, without
+    /// reading the rest of a large file.
+    pub fn source_through(&self, position: usize) -> Source {
+        let shown = match self {
+            DataText::Memory(_) => None,
+            // A record longer than this is shown cut: far past what a terminal shows anyway.
+            DataText::File { .. } => self.prefix(position.saturating_add(1 << 20)),
+            DataText::Parquet { set, skip } => {
+                let rows = set.csv_rows(skip, position.saturating_add(2));
+                rows.and_then(|rows| Some(self.as_source(read_all(rows, None)?)))
+            }
+        };
+        shown.unwrap_or_else(|| self.source())
+    }
+
     /// Whether the text can be read again: it is in memory or a regular file, not a pipe, a
     /// FIFO or a device (looked at without opening it: opening a FIFO waits for a writer).
     pub fn rereadable(&self) -> bool {
@@ -153,19 +169,28 @@ impl DataText {
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             DataText::Parquet { set, skip } => {
-                let rows = set.csv(skip, &super::DataOrigin::default()).ok()?;
-                let mut bytes = Vec::new();
-                let limit = limit.map_or(u64::MAX, |l| l as u64);
-                std::io::Read::read_to_end(&mut std::io::Read::take(rows, limit), &mut bytes)
-                    .ok()?;
-                // Shown as the CSV lines it was read as, under a name that says so.
-                let name = format!("{} (rows as CSV)", set.name);
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                return Some(Source::new(name, spans::bare_cr_as_lf(text)));
+                let rows = set.csv_rows(skip, usize::MAX)?;
+                return Some(self.as_source(read_all(rows, limit)?));
             }
         };
         Some(Source::new(self.name(), spans::bare_cr_as_lf(text)))
     }
+
+    /// Rendered Parquet rows as a source, shown as the CSV lines they were read as, under a
+    /// name that says so.
+    fn as_source(&self, bytes: Vec<u8>) -> Source {
+        let name = format!("{} (rows as CSV)", self.name());
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Source::new(name, spans::bare_cr_as_lf(text))
+    }
+}
+
+/// Everything `input` gives, or its first `limit` bytes.
+fn read_all(input: impl std::io::Read, limit: Option<usize>) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let limit = limit.map_or(u64::MAX, |l| l as u64);
+    std::io::Read::read_to_end(&mut std::io::Read::take(input, limit), &mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// The largest character boundary of `text` at or below `at`.
@@ -234,6 +259,9 @@ pub struct Table {
     pub delimiter: u8,
     pub header: Vec<String>,
     pub header_start: usize,
+    /// The data row of the file this table's first row is (0 unless it is a chunk of a file
+    /// read a chunk at a time).
+    pub first_row: usize,
     pub rows: usize,
     pub(crate) cells: Cells,
     /// The feature columns, in file order (the target and ignored columns are not among them).
@@ -268,7 +296,12 @@ impl Table {
     /// "line 12" for data row `row`, counted in `source`; "data row 11" when the file cannot be
     /// read again to count its lines (a pipe).
     pub fn line(&self, source: &Source, row: usize) -> String {
-        row_place(&self.text, source, self.cells.starts[row], row)
+        row_place(
+            &self.text,
+            source,
+            self.cells.starts[row],
+            self.first_row + row,
+        )
     }
 
     /// The span of CSV column `col`'s cell in data row `row`.
@@ -310,6 +343,11 @@ impl Table {
         (&t.names, &t.codes)
     }
 
+    /// The text through row `row` and the line after: what a diagnostic about the row shows.
+    pub(crate) fn source_through_row(&self, row: usize) -> Source {
+        self.text.source_through(self.cells.starts[row])
+    }
+
     /// A diagnostic on one cell.
     pub(crate) fn cell_error(
         &self,
@@ -319,7 +357,7 @@ impl Table {
         col: usize,
         label: &str,
     ) -> Diagnostic {
-        let source = self.source();
+        let source = self.source_through_row(row);
         let span = self.cell(&source, row, col);
         Diagnostic::new(code, message)
             .with_source(&source)
@@ -337,8 +375,8 @@ impl Table {
 /// when `text` cannot be read again, so `source` is empty.
 pub(crate) fn row_place(text: &DataText, source: &Source, start: usize, row: usize) -> String {
     match text {
-        // A Parquet file has rows, not lines.
-        DataText::Parquet { .. } => format!("row {}", row + 1),
+        // A Parquet file has rows, not lines; its records start at their row index.
+        DataText::Parquet { .. } => format!("row {}", start + 1),
         _ if text.rereadable() => format!("line {}", source.line_col(start).0),
         _ => format!("data row {}", row + 1),
     }

@@ -415,13 +415,7 @@ impl LoadedModel {
             warnings,
             ..
         } = self.read(path, false)?;
-        let width = self.data_width("y");
-        // The loss needs targets; any will do for predictions, which do not depend on them.
-        examples.y = Matrix {
-            rows: examples.len(),
-            cols: width,
-            data: vec![0.0; examples.len() * width],
-        };
+        self.zero_targets(&mut examples);
         let (_, predictions) = super::evaluate(self.exec.as_mut(), &examples)
             .map_err(|e| exec_error(&self.spec, e))?;
         Ok(Predicted {
@@ -451,20 +445,88 @@ impl LoadedModel {
     /// probability. Each number is written in its shortest form that reads back to the same
     /// value.
     pub fn predictions_csv(&self, predicted: &Predicted) -> String {
-        let p = &self.preprocessing;
-        let target = p.target_name();
         let mut w = csv::Writer::from_writer(Vec::new());
-        let names = p.class_names();
-        let mut header = vec!["row".to_string(), format!("predicted_{target}")];
-        header.extend(names.iter().map(|n| format!("probability_{n}")));
-        w.write_record(&header)
+        let row_number = |i: usize| predicted.examples.rows.get(i).map_or(0, |r| r + 1);
+        self.write_header(&mut w)
+            .and_then(|()| self.write_predictions(&mut w, &predicted.predictions, row_number))
             .expect("invariant: writing CSV to memory cannot fail");
-        let outputs = &predicted.predictions.outputs;
-        let logits = &predicted.predictions.logits;
+        let bytes = w
+            .into_inner()
+            .expect("invariant: writing CSV to memory cannot fail");
+        String::from_utf8(bytes).expect("invariant: the CSV writer writes UTF-8")
+    }
+
+    /// Predict every row of `path` a chunk at a time (`data::load_table_chunks`), writing the
+    /// lines of [`LoadedModel::predictions_csv`] to `out` as each chunk is predicted: a file of
+    /// any length is predicted in memory bounded by its width. `out_name` names `out` in a
+    /// diagnostic about writing to it.
+    pub fn predict_to(
+        &mut self,
+        path: &Path,
+        out: &mut dyn std::io::Write,
+        out_name: &str,
+    ) -> Result<PredictSummary, Diagnostic> {
+        let opts = fitted_read_options(&self.preprocessing, &self.spec.data);
+        let mut w = csv::Writer::from_writer(out);
+        let failed = |e: csv::Error| predictions_write_failed(out_name, &e.to_string());
+        self.write_header(&mut w).map_err(failed)?;
+        let mut tally = data::UnseenTally::default();
+        let mut rows = 0;
+        let mut on_table = |table: data::Table| -> Result<(), Diagnostic> {
+            let all: Vec<usize> = (0..table.rows).collect();
+            let p = &self.preprocessing;
+            let mut examples = p.apply(&table, &all)?;
+            p.tally_unseen(&table, &all, &mut tally)?;
+            self.zero_targets(&mut examples);
+            let (_, predictions) = super::evaluate(self.exec.as_mut(), &examples)
+                .map_err(|e| exec_error(&self.spec, e))?;
+            let row_number = |i: usize| table.first_row + i + 1;
+            self.write_predictions(&mut w, &predictions, row_number)
+                .map_err(failed)?;
+            rows += table.rows;
+            Ok(())
+        };
+        data::load_table_chunks(path, None, &opts, &DataOrigin::default(), &mut on_table)?;
+        w.flush()
+            .map_err(|e| predictions_write_failed(out_name, &e.to_string()))?;
+        Ok(PredictSummary {
+            rows,
+            warnings: tally.warnings(),
+        })
+    }
+
+    /// Targets of zeros for `examples`: the loss needs targets, and any will do for
+    /// predictions, which do not depend on them.
+    fn zero_targets(&self, examples: &mut Examples) {
+        let width = self.data_width("y");
+        examples.y = Matrix {
+            rows: examples.len(),
+            cols: width,
+            data: vec![0.0; examples.len() * width],
+        };
+    }
+
+    fn write_header<W: std::io::Write>(&self, w: &mut csv::Writer<W>) -> csv::Result<()> {
+        let p = &self.preprocessing;
+        let mut header = vec!["row".to_string(), format!("predicted_{}", p.target_name())];
+        header.extend(p.class_names().iter().map(|n| format!("probability_{n}")));
+        w.write_record(&header)
+    }
+
+    /// One line per row of `predictions`, numbered by `row_number` (of its index).
+    fn write_predictions<W: std::io::Write>(
+        &self,
+        w: &mut csv::Writer<W>,
+        predictions: &Predictions,
+        row_number: impl Fn(usize) -> usize,
+    ) -> csv::Result<()> {
+        let p = &self.preprocessing;
+        let names = p.class_names();
+        let outputs = &predictions.outputs;
+        let logits = &predictions.logits;
         let width = self.data_width("y");
         for (i, row) in outputs.chunks(width).enumerate() {
-            let row_number = predicted.examples.rows.get(i).map_or(0, |r| r + 1);
-            let mut record = vec![row_number.to_string()];
+            let mut record = vec![row_number(i).to_string()];
             match &p.target {
                 FittedTarget::Values { .. } => record.push(shortest(p.unscale_target(row[0]))),
                 FittedTarget::Classes { .. } => {
@@ -479,14 +541,26 @@ impl LoadedModel {
                     record.extend(probabilities.into_iter().map(shortest));
                 }
             }
-            w.write_record(&record)
-                .expect("invariant: writing CSV to memory cannot fail");
+            w.write_record(&record)?;
         }
-        let bytes = w
-            .into_inner()
-            .expect("invariant: writing CSV to memory cannot fail");
-        String::from_utf8(bytes).expect("invariant: the CSV writer writes UTF-8")
+        Ok(())
     }
+}
+
+/// What [`LoadedModel::predict_to`] predicted: how many rows, and the warnings about them (as
+/// [`Predicted::warnings`]).
+pub struct PredictSummary {
+    pub rows: usize,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The predictions could not be written to `out_name`.
+pub fn predictions_write_failed(out_name: &str, why: &str) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::io::predictions",
+        format!("cannot write the predictions `{out_name}`: {why}"),
+    )
+    .with_help("check that the folder exists and is writable")
 }
 
 /// The probability of the negative class of a sigmoid output with logit `z`: sigmoid(−z), by

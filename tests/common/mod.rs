@@ -4,6 +4,7 @@
 
 pub mod parquet;
 pub mod targets;
+pub mod wide;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -20,6 +21,18 @@ pub const EXAMPLES: [&str; 9] = [
     "residual",
     "custom_layer",
 ];
+
+/// A path as a command-line argument.
+pub fn arg(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// The standard output of a command that must have succeeded (else its standard error).
+pub fn ok(what: &str, out: Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{what}: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 /// Run the `nnc` binary under test with `args`, without colours.
 pub fn nnc(args: &[&str]) -> Output {

@@ -183,10 +183,40 @@ impl Dataset {
     ) -> Result<Cells, Diagnostic> {
         let (names, decoded) = self.columns(skip, origin)?;
         let batches = stream::Batches::new(self.parts.clone(), decoded);
-        Ok(stream::read_cells(batches, plan, names.len()))
+        let mut all = None;
+        stream::read_chunks(batches, plan, names.len(), usize::MAX, &mut |cells| {
+            all = Some(cells);
+            true
+        });
+        Ok(all.expect("invariant: reading ends with one last chunk"))
     }
 
-    /// The rows as CSV text, header first, the columns in `skip` empty: what diagnostics show.
+    /// [`Dataset::cells`] a chunk of at least `chunk_rows` rows at a time (the last may be
+    /// shorter), each handed to `on_chunk` as it is read, until it returns false. A chunk's
+    /// rows are numbered from its own first row; their starts are row indices in the dataset.
+    pub(crate) fn cell_chunks(
+        &self,
+        skip: &[String],
+        plan: &Plan,
+        origin: &DataOrigin,
+        chunk_rows: usize,
+        on_chunk: &mut dyn FnMut(Cells) -> bool,
+    ) -> Result<(), Diagnostic> {
+        let (names, decoded) = self.columns(skip, origin)?;
+        let batches = stream::Batches::new(self.parts.clone(), decoded);
+        stream::read_chunks(batches, plan, names.len(), chunk_rows, on_chunk);
+        Ok(())
+    }
+
+    /// The first `rows` rows as CSV text, header first, the columns in `skip` empty: what
+    /// diagnostics show. `None` when the files can no longer be read as they were.
+    pub(crate) fn csv_rows(&self, skip: &[String], rows: usize) -> Option<CsvRows> {
+        let mut csv = self.csv(skip, &DataOrigin::default()).ok()?;
+        csv.limit_rows(rows);
+        Some(csv)
+    }
+
+    /// The rows as CSV text, header first, the columns in `skip` empty.
     pub(crate) fn csv(&self, skip: &[String], origin: &DataOrigin) -> Result<CsvRows, Diagnostic> {
         let (names, decoded) = self.columns(skip, origin)?;
         let mut header = Vec::new();

@@ -92,9 +92,16 @@ impl Batches {
 }
 
 /// Every row of `batches` read into cells following `plan`, as the CSV text of them would be
-/// read (`read::read_typed`); a decoding error is the cells' problem, as an I/O error of a CSV
-/// file is.
-pub(super) fn read_cells(mut batches: Batches, plan: &Plan, width: usize) -> Cells {
+/// read (`read::read_typed`), handed to `on_chunk` in chunks of at least `chunk_rows` rows (the
+/// last may be shorter, and holds the problem that stopped reading, if any) until it returns
+/// false. A decoding error is the cells' problem, as an I/O error of a CSV file is.
+pub(super) fn read_chunks(
+    mut batches: Batches,
+    plan: &Plan,
+    width: usize,
+    chunk_rows: usize,
+    on_chunk: &mut dyn FnMut(Cells) -> bool,
+) {
     let decoded = batches.decoded.clone();
     let (send, receive) = mpsc::sync_channel(BATCHES_AHEAD);
     std::thread::scope(|scope| {
@@ -108,37 +115,52 @@ pub(super) fn read_cells(mut batches: Batches, plan: &Plan, width: usize) -> Cel
                     Ok(None) => break,
                     Err(e) => send.send(Err(e)),
                 };
-                // A reader that stopped at a problem wants no more.
+                // A reader that stopped wants no more.
                 if sent.is_err() || end {
                     break;
                 }
             });
         let mut references = plan.references.clone();
-        let mut total = read::Cells::new(plan, width);
-        match decoder {
-            Err(e) => total.problem = Some(Problem::Io(e.to_string())),
-            Ok(_) => {
-                for next in receive.iter() {
-                    let batch = match next {
-                        Ok(batch) => batch,
-                        Err(e) => {
-                            total.problem = Some(Problem::Io(e.to_string()));
-                            break;
-                        }
-                    };
-                    let typed = Batch::new(&batch, &decoded);
-                    let cells = read::read_typed(plan, width, &mut references, &typed, total.rows);
-                    total.absorb(cells);
-                    if total.problem.is_some() {
+        let mut total = Cells::new(plan, width);
+        // Rows of the chunks handed on: a row's start is its index in the whole dataset.
+        let mut before = 0;
+        if let Err(e) = decoder {
+            total.problem = Some(Problem::Io(e.to_string()));
+        } else {
+            for next in receive.iter() {
+                let batch = match next {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        total.problem = Some(Problem::Io(e.to_string()));
                         break;
+                    }
+                };
+                let typed = Batch::new(&batch, &decoded);
+                let first = before + total.rows;
+                total.absorb(read::read_typed(
+                    plan,
+                    width,
+                    &mut references,
+                    &typed,
+                    first,
+                ));
+                if total.problem.is_some() {
+                    break;
+                }
+                if total.rows >= chunk_rows {
+                    let mut full = std::mem::replace(&mut total, Cells::new(plan, width));
+                    full.references = references.clone().unwrap_or_else(|| vec![0.0; width]);
+                    before += full.rows;
+                    if !on_chunk(full) {
+                        // Dropping the receiver ends a decoder waiting to send.
+                        return;
                     }
                 }
             }
         }
-        // Dropping the receiver ends a decoder waiting to send; the scope then waits for it.
         drop(receive);
         total.references = references.unwrap_or_else(|| vec![0.0; width]);
-        total
+        on_chunk(total);
     })
 }
 
@@ -148,6 +170,8 @@ pub(crate) struct CsvRows {
     batches: Batches,
     out: Vec<u8>,
     pos: usize,
+    /// Rows still to render.
+    rows_left: usize,
 }
 
 impl CsvRows {
@@ -156,16 +180,27 @@ impl CsvRows {
             batches,
             out: header,
             pos: 0,
+            rows_left: usize::MAX,
         }
+    }
+
+    /// Render no more than the first `rows` rows.
+    pub(super) fn limit_rows(&mut self, rows: usize) {
+        self.rows_left = rows;
     }
 }
 
 impl Read for CsvRows {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.out.len() {
+            if self.rows_left == 0 {
+                return Ok(0);
+            }
             let Some(batch) = self.batches.next_batch()? else {
                 return Ok(0);
             };
+            let batch = batch.slice(0, batch.num_rows().min(self.rows_left));
+            self.rows_left -= batch.num_rows();
             self.out.clear();
             self.pos = 0;
             Batch::new(&batch, &self.batches.decoded).render(&mut self.out);
