@@ -321,6 +321,10 @@ fn read_table_chunks(
     let width = layout.width();
     read_chunks(&layout.plan, width, &mut |cells| {
         let rows = cells.rows;
+        if rows == 0 && cells.problem.is_none() {
+            // The end of a file whose rows all came in earlier chunks, or of one without rows.
+            return true;
+        }
         outcome = layout.rows(cells, first_row, None).and_then(&mut *on_table);
         first_row += rows;
         outcome.is_ok()

@@ -431,18 +431,91 @@ fn validate(
 
 /// Mean loss and all predictions (row-major) of a set of examples, in chunks the executor takes.
 pub fn evaluate(exec: &mut dyn Executor, ex: &Examples) -> Result<(f64, Predictions), ExecError> {
-    let chunk = exec.max_eval_batch();
-    let mut predictions = Predictions::default();
-    let mut total = 0.0f64;
-    let mut start = 0;
-    while start < ex.len() {
-        let end = (start + chunk).min(ex.len());
-        let rows = end - start;
-        let x = &ex.x.data[start * ex.x.cols..end * ex.x.cols];
-        let y = &ex.y.data[start * ex.y.cols..end * ex.y.cols];
-        let loss = exec.evaluate(x, y, rows, &mut predictions)?;
-        total += f64::from(loss) * rows as f64;
-        start = end;
+    let mut stream = StreamedEvaluation::new(exec);
+    stream.push(exec, ex)?;
+    stream.finish(exec)
+}
+
+/// [`evaluate`] over examples that arrive in pieces (a file read a chunk at a time): the rows
+/// go to the executor in the same chunks, and their losses are summed in the same order, as if
+/// they had come at once, so the mean loss is the same to the bit.
+pub struct StreamedEvaluation {
+    chunk: usize,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    rows: usize,
+    total: f64,
+    count: usize,
+    predictions: Predictions,
+}
+
+impl StreamedEvaluation {
+    pub fn new(exec: &dyn Executor) -> Self {
+        StreamedEvaluation {
+            chunk: exec.max_eval_batch().max(1),
+            x: Vec::new(),
+            y: Vec::new(),
+            rows: 0,
+            total: 0.0,
+            count: 0,
+            predictions: Predictions::default(),
+        }
     }
-    Ok((total / ex.len().max(1) as f64, predictions))
+
+    /// Evaluate every full chunk of the rows so far, keeping the rest for the next piece.
+    pub fn push(&mut self, exec: &mut dyn Executor, ex: &Examples) -> Result<(), ExecError> {
+        let (xc, yc) = (ex.x.cols, ex.y.cols);
+        let mut start = 0;
+        while start < ex.len() {
+            let take = (self.chunk - self.rows).min(ex.len() - start);
+            let end = start + take;
+            // A whole chunk straight from the examples; a part of one into the buffer.
+            if self.rows == 0 && take == self.chunk {
+                let x = &ex.x.data[start * xc..end * xc];
+                let y = &ex.y.data[start * yc..end * yc];
+                self.run(exec, x, y, take)?;
+            } else {
+                self.x.extend_from_slice(&ex.x.data[start * xc..end * xc]);
+                self.y.extend_from_slice(&ex.y.data[start * yc..end * yc]);
+                self.rows += take;
+                if self.rows == self.chunk {
+                    self.flush(exec)?;
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The mean loss over every row pushed, and their predictions.
+    pub fn finish(mut self, exec: &mut dyn Executor) -> Result<(f64, Predictions), ExecError> {
+        if self.rows > 0 {
+            self.flush(exec)?;
+        }
+        Ok((self.total / self.count.max(1) as f64, self.predictions))
+    }
+
+    fn flush(&mut self, exec: &mut dyn Executor) -> Result<(), ExecError> {
+        let (x, y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
+        let rows = std::mem::take(&mut self.rows);
+        self.run(exec, &x, &y, rows)?;
+        // The buffers keep their capacity for the next chunk.
+        (self.x, self.y) = (x, y);
+        self.x.clear();
+        self.y.clear();
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        exec: &mut dyn Executor,
+        x: &[f32],
+        y: &[f32],
+        rows: usize,
+    ) -> Result<(), ExecError> {
+        let loss = exec.evaluate(x, y, rows, &mut self.predictions)?;
+        self.total += f64::from(loss) * rows as f64;
+        self.count += rows;
+        Ok(())
+    }
 }

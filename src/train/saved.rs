@@ -23,7 +23,7 @@ use crate::program::{self, Program};
 
 use super::inputs::file_rows;
 use super::report::{FileRows, Report, TestMetrics};
-use super::session::{evaluate_examples, exec_error, fitted_read_options, RunOutcome};
+use super::session::{exec_error, fitted_read_options, test_metrics, RunOutcome};
 use super::{Executor, JitExecutor, Predictions};
 
 /// Write the model of a finished run, with its report, history and plots, to `dir`.
@@ -244,14 +244,6 @@ pub struct Evaluated {
     pub file: FileRows,
 }
 
-/// A file read for a loaded model: its examples, the warnings about them, and for a labelled
-/// file what was left out.
-struct Read {
-    examples: Examples,
-    warnings: Vec<Diagnostic>,
-    file: Option<FileRows>,
-}
-
 fn corrupt(dir: &Path, what: String) -> Diagnostic {
     Diagnostic::new(
         artifacts::CORRUPT,
@@ -367,37 +359,6 @@ impl LoadedModel {
         }
     }
 
-    /// Read `path` as the training file was read; with `labelled`, its target is required.
-    /// Returns the rows and a warning per column that had categories unseen in training.
-    fn read(&self, path: &Path, labelled: bool) -> Result<Read, Diagnostic> {
-        let p = &self.preprocessing;
-        let opts = fitted_read_options(p, &self.spec.data);
-        let target = TargetSpec::required(p.target_name(), self.target_kind());
-        let table = data::load_table(
-            path,
-            labelled.then_some(&target),
-            &opts,
-            &DataOrigin::default(),
-        )?;
-        // Labelled rows are used as a test file's are in training: a row without a target, or
-        // with a missing value under `missing: drop`, is left out (and counted). Every row is
-        // predicted.
-        let (rows, file) = if labelled {
-            let usable = data::usable_rows(&table, &self.spec.data.prepare)?;
-            let file = file_rows("eval", path, &table, &usable);
-            (usable.rows, Some(file))
-        } else {
-            ((0..table.rows).collect(), None)
-        };
-        let examples = p.apply(&table, &rows)?;
-        let warnings = p.unseen_warnings(&table, &rows)?;
-        Ok(Read {
-            examples,
-            warnings,
-            file,
-        })
-    }
-
     /// The width of the evaluation function's data argument `name` (`x` or `y`).
     fn data_width(&self, name: &str) -> usize {
         let f = &self.program.loss;
@@ -408,13 +369,15 @@ impl LoadedModel {
     }
 
     /// The model's outputs for every row of `path`, in file order: class probabilities (one
-    /// column for a sigmoid output, with its logit) or standardized values.
+    /// column for a sigmoid output, with its logit) or standardized values. The whole file is
+    /// held; [`LoadedModel::predict_to`] reads it a chunk at a time.
     pub fn predict(&mut self, path: &Path) -> Result<Predicted, Diagnostic> {
-        let Read {
-            mut examples,
-            warnings,
-            ..
-        } = self.read(path, false)?;
+        let p = &self.preprocessing;
+        let opts = fitted_read_options(p, &self.spec.data);
+        let table = data::load_table(path, None, &opts, &DataOrigin::default())?;
+        let rows: Vec<usize> = (0..table.rows).collect();
+        let mut examples = p.apply(&table, &rows)?;
+        let warnings = p.unseen_warnings(&table, &rows)?;
         self.zero_targets(&mut examples);
         let (_, predictions) = super::evaluate(self.exec.as_mut(), &examples)
             .map_err(|e| exec_error(&self.spec, e))?;
@@ -425,18 +388,69 @@ impl LoadedModel {
         })
     }
 
-    /// The loss and metrics on the labelled rows of `path`.
+    /// The loss and metrics on the labelled rows of `path`, read a chunk at a time
+    /// (`data::load_table_chunks`): of the rows, only their targets and predictions are held,
+    /// and the metrics are those of the whole file read at once, to the bit.
     pub fn evaluate(&mut self, path: &Path) -> Result<Evaluated, Diagnostic> {
-        let read = self.read(path, true)?;
-        let metrics = evaluate_examples(self.exec.as_mut(), &read.examples, &self.preprocessing)
+        let p = &self.preprocessing;
+        let opts = fitted_read_options(p, &self.spec.data);
+        let target = TargetSpec::required(p.target_name(), self.target_kind());
+        let mut stream = super::StreamedEvaluation::new(self.exec.as_ref());
+        // The targets of the rows evaluated: what the metrics read of the examples.
+        let mut targets = Examples::default();
+        let mut file = FileRows {
+            role: "eval",
+            path: path.display().to_string(),
+            rows: 0,
+            dropped_no_target: 0,
+            dropped_missing: 0,
+            drop_columns: Vec::new(),
+        };
+        let mut header = Vec::new();
+        let mut tally = data::UnseenTally::default();
+        let mut on_table = |table: data::Table| -> Result<(), Diagnostic> {
+            // Labelled rows are used as a test file's are in training: a row without a target,
+            // or with a missing value under `missing: drop`, is left out (and counted).
+            let usable = data::usable_rows(&table, &self.spec.data.prepare)?;
+            let chunk = file_rows("eval", path, &table, &usable);
+            file.rows += chunk.rows;
+            file.dropped_no_target += chunk.dropped_no_target;
+            file.dropped_missing += chunk.dropped_missing;
+            for column in chunk.drop_columns {
+                if !file.drop_columns.contains(&column) {
+                    file.drop_columns.push(column);
+                }
+            }
+            header.clone_from(&table.header);
+            let examples = p.apply(&table, &usable.rows)?;
+            p.tally_unseen(&table, &usable.rows, &mut tally)?;
+            stream
+                .push(self.exec.as_mut(), &examples)
+                .map_err(|e| exec_error(&self.spec, e))?;
+            targets.x.rows += examples.len();
+            targets.y.cols = examples.y.cols;
+            targets.labels.extend(examples.labels);
+            targets.values.extend(examples.values);
+            Ok(())
+        };
+        data::load_table_chunks(
+            path,
+            Some(&target),
+            &opts,
+            &DataOrigin::default(),
+            &mut on_table,
+        )?;
+        // In file order, as one read of the whole file lists them.
+        file.drop_columns
+            .sort_by_key(|c| header.iter().position(|h| h == c));
+        let (loss, all) = stream
+            .finish(self.exec.as_mut())
             .map_err(|e| exec_error(&self.spec, e))?;
         Ok(Evaluated {
-            rows: read.examples.len(),
-            metrics,
-            warnings: read.warnings,
-            file: read
-                .file
-                .expect("invariant: a labelled read counts its file's rows"),
+            rows: targets.len(),
+            metrics: test_metrics(loss, &all, &targets, p),
+            warnings: tally.warnings(),
+            file,
         })
     }
 

@@ -711,8 +711,20 @@ pub fn evaluate_outputs(
     preprocessing: &Preprocessing,
 ) -> Result<(TestMetrics, Predictions), ExecError> {
     let (loss, all) = super::evaluate(exec, examples)?;
+    let metrics = test_metrics(loss, &all, examples, preprocessing);
+    Ok((metrics, all))
+}
+
+/// The test metrics of `all`, the predictions for `examples` (whose labels or values and target
+/// width are what is read of them), with mean loss `loss`.
+pub fn test_metrics(
+    loss: f64,
+    all: &Predictions,
+    examples: &Examples,
+    preprocessing: &Preprocessing,
+) -> TestMetrics {
     let predictions = &all.outputs;
-    let metrics = match &preprocessing.target {
+    match &preprocessing.target {
         FittedTarget::Classes { names, .. } => {
             let width = examples.y.cols;
             let predicted = metrics::predicted_classes(predictions, width);
@@ -747,8 +759,7 @@ pub fn evaluate_outputs(
                 regression: Some(metrics::regression(&examples.values, &predicted)),
             }
         }
-    };
-    Ok((metrics, all))
+    }
 }
 
 #[cfg(test)]
