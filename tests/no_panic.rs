@@ -1,11 +1,12 @@
 //! Bad input never panics: arbitrary text and small edits of a valid model file either compile,
 //! run a step and evaluate, or come back as a diagnostic with a help line; arbitrary text and
-//! small edits of a valid CSV file either load, split and prepare, or come back as a diagnostic.
+//! small edits of a valid CSV file either load, split and prepare, or come back as a diagnostic;
+//! so do damaged Parquet files (bytes flipped, cut, spliced).
 
 mod common;
 
 use common::splice;
-use common::targets::{compile, load};
+use common::targets::{compile, load, load_parquet};
 
 use proptest::prelude::*;
 
@@ -16,8 +17,59 @@ const VALID: &str = "data {\n  path: \"iris.csv\"\n  target: species\n}\nmodel {
 
 const VALID_CSV: &str = "a,b,label\n1.5,2,x\n-3,4e1,y\n5,.6,x\n7,8,y\n0.5,1,x\n2,3,y\n";
 
+/// A valid Parquet file as bytes: 300 rows of a float, a whole number, a text and a label column
+/// (with nulls), snappy-compressed in row groups of 64, so that most of its bytes are pages.
+fn valid_parquet() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let rows: String = (0..300)
+            .map(|i| {
+                let a = if i % 17 == 0 {
+                    String::new()
+                } else {
+                    format!("{}.25", i % 23)
+                };
+                let label = ["x", "y", ""][i % 3];
+                format!(
+                    "{a},{},{},{label}\n",
+                    i * 7,
+                    ["red", "green", "blue", "violet"][i % 4]
+                )
+            })
+            .collect();
+        let text = format!("a,b:int64,c,label\n{rows}");
+        let path = common::scratch("valid_parquet").join("valid.parquet");
+        let batch = common::parquet::batch(&text);
+        common::parquet::write_batches(&path, &[batch], parquet::basic::Compression::SNAPPY, 64);
+        std::fs::read(path).unwrap()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn a_damaged_parquet_file(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0usize..3), 1..6),
+        cut in any::<Option<prop::sample::Index>>(),
+    ) {
+        let mut bytes = valid_parquet().to_vec();
+        for (at, byte, how) in edits {
+            let i = at.index(bytes.len());
+            match how {
+                0 => bytes[i] = byte,
+                1 => bytes[i] ^= 1 << (byte % 8),
+                _ => bytes.insert(i, byte),
+            }
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()).max(4));
+        }
+        let dir = std::env::temp_dir().join(format!("nnc-no-panic-parquet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("{:?}.parquet", std::thread::current().id()).replace(['(', ')'], "");
+        load_parquet(&bytes, &dir.join(name));
+    }
 
     #[test]
     fn arbitrary_text(text in "\\PC{0,200}") {

@@ -1024,6 +1024,7 @@ fn problem(
             format!("cannot read data file `{name}`: {e}"),
         )
         .with_help("check that the file is readable"),
+        Problem::BadParquet(e) => parquet::undecodable(&format!("cannot read {e}")),
         Problem::Ragged { start, found, row } => {
             let source = text.source();
             let expected = width.unwrap_or(header.len());

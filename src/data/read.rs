@@ -232,6 +232,8 @@ pub(crate) enum Problem {
     NotUtf8 { offset: usize },
     /// The input could not be read.
     Io(String),
+    /// A Parquet part could not be decoded (damaged or cut short).
+    BadParquet(String),
     /// A record past the [`Limits`], starting at `start`; `row` is its data row (`None` for the
     /// header).
     TooLong {

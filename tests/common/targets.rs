@@ -238,3 +238,36 @@ fn reseal(dir: &Path, file: &str, content: &[u8]) {
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
 }
+
+/// Bytes as a Parquet file at `path`, read whole with two targets of both kinds and a chunk at a
+/// time, rendered for a diagnostic: a table or a diagnostic, never a panic.
+pub fn load_parquet(bytes: &[u8], path: &Path) {
+    std::fs::write(path, bytes).expect("the scratch folder is writable");
+    for kind in [TargetKind::Classes, TargetKind::Values] {
+        for target in ["label", "a"] {
+            let spec = data::TargetSpec::required(target, kind);
+            let opts = data::ReadOptions::default();
+            match data::load_table(path, Some(&spec), &opts, &DataOrigin::default()) {
+                Ok(table) => {
+                    // What a diagnostic about any of its rows would show.
+                    let _ = table.text.source();
+                }
+                Err(d) => well_formed(&d),
+            }
+            let mut rows = 0;
+            let chunks = data::load_table_chunks(
+                path,
+                Some(&spec),
+                &opts,
+                &DataOrigin::default(),
+                &mut |t| {
+                    rows += t.rows;
+                    Ok(())
+                },
+            );
+            if let Err(d) = chunks {
+                well_formed(&d);
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! `load`'s job.
 
 mod cells;
+mod guard;
 mod stream;
 
 use std::fs::File;
@@ -240,8 +241,11 @@ impl Dataset {
     ) -> Result<ParquetRecordBatchReaderBuilder<File>, Diagnostic> {
         let fail = |why: String| self.unreadable(part, &why, origin);
         let file = File::open(part).map_err(|e| fail(e.to_string()))?;
-        ParquetRecordBatchReaderBuilder::try_new_with_options(file, stream::options())
-            .map_err(|e| fail(e.to_string()))
+        guard::guarded(|| {
+            ParquetRecordBatchReaderBuilder::try_new_with_options(file, stream::options())
+        })
+        .map_err(fail)?
+        .map_err(|e| fail(e.to_string()))
     }
 
     fn schema_of(&self, part: &Path, origin: &DataOrigin) -> Result<Arc<Schema>, Diagnostic> {
@@ -261,15 +265,8 @@ impl Dataset {
     }
 
     fn unreadable(&self, part: &Path, why: &str, origin: &DataOrigin) -> Diagnostic {
-        let diag = Diagnostic::new(
-            "nnc::data::bad_parquet",
-            format!("cannot read Parquet file `{}`: {why}", part.display()),
-        )
-        .with_help(
-            "check that the file was written completely; nnc reads Parquet with any of the \
-             standard codecs (snappy, gzip, zstd, lz4, brotli)",
-        );
-        with_path_label(diag, &self.name, origin)
+        let message = format!("cannot read Parquet file `{}`: {why}", part.display());
+        with_path_label(undecodable(&message), &self.name, origin)
     }
 
     fn parts_differ(
@@ -325,6 +322,14 @@ impl Dataset {
         ));
         with_path_label(diag, &self.name, origin)
     }
+}
+
+/// A Parquet file that cannot be decoded, with `message` saying which and why.
+pub(crate) fn undecodable(message: &str) -> Diagnostic {
+    Diagnostic::new("nnc::data::bad_parquet", message.to_string()).with_help(
+        "check that the file was written completely; nnc reads Parquet with any of the standard \
+         codecs (snappy, gzip, zstd, lz4, brotli)",
+    )
 }
 
 /// The diagnostic about a data path, labelled at the path in the `.nn` file when known.

@@ -49,8 +49,25 @@ impl Batches {
         }
     }
 
-    /// The next non-empty batch; `None` after the last part.
+    /// The next non-empty batch; `None` after the last part. A panic of the reader on damaged
+    /// data is an error like any other.
     fn next_batch(&mut self) -> io::Result<Option<RecordBatch>> {
+        match super::guard::guarded(|| self.decode_next()) {
+            Ok(next) => next,
+            Err(message) => {
+                let error = match self.next_part {
+                    0 => io::Error::other(message),
+                    _ => self.part_error(message),
+                };
+                // What the reader was in the middle of is not to be resumed.
+                self.batches = None;
+                self.next_part = self.parts.len();
+                Err(error)
+            }
+        }
+    }
+
+    fn decode_next(&mut self) -> io::Result<Option<RecordBatch>> {
         loop {
             if let Some(batches) = &mut self.batches {
                 match batches.next() {
@@ -131,7 +148,7 @@ pub(super) fn read_chunks(
                 let batch = match next {
                     Ok(batch) => batch,
                     Err(e) => {
-                        total.problem = Some(Problem::Io(e.to_string()));
+                        total.problem = Some(Problem::BadParquet(e.to_string()));
                         break;
                     }
                 };
