@@ -399,10 +399,11 @@ pub fn file_fingerprint(path: &Path) -> Option<(u64, String)> {
         false => vec![path.to_path_buf()],
     };
     for file_path in &files {
-        let file = File::open(file_path).ok()?;
-        if !file.metadata().ok()?.is_file() {
+        // Looked at before opening: opening a FIFO waits for a writer.
+        if !fs::metadata(file_path).ok()?.is_file() {
             return None;
         }
+        let file = File::open(file_path).ok()?;
         if files.len() > 1 || file_path != path {
             hash.update(file_path.file_name()?.as_encoded_bytes());
         }
