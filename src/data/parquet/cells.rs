@@ -454,4 +454,44 @@ lines\",1969-12-31,1969-12-31 23:59:59,00:00:00.000001,0.00,
             "1,,3,\n2,,4,\n"
         );
     }
+
+    /// A row of one null cell is a quoted empty field, not a blank line a CSV reader would skip:
+    /// the rendered rows stay the rows read.
+    #[test]
+    fn a_lone_empty_cell_is_not_a_blank_line() {
+        let columns: Vec<(&str, ArrayRef)> =
+            vec![("a", Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])))];
+        assert_eq!(rendered(columns, &[true]), "1\n\"\"\n3\n");
+    }
+
+    /// What the CSV reader is handed per cell: present floats as numbers (NaN too, which the
+    /// reader sends back to the text), everything else as unquoted text, nulls empty.
+    #[test]
+    fn typed_cells_are_numbers_or_unquoted_text() {
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("f", Arc::new(Float64Array::from(vec![Some(2.5), None, Some(f64::NAN)]))),
+            ("t", Arc::new(StringArray::from(vec![Some("a, b"), None, Some("")]))),
+            ("i", Arc::new(Int64Array::from(vec![Some(7), Some(-1), None]))),
+            ("raw", Arc::new(BinaryArray::from(vec![&b"ok"[..], &b"\xff"[..], &b"x"[..]]))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let typed = Batch::new(&batch, &[true, true, true, true]);
+        assert_eq!(typed.rows(), 3);
+        assert_eq!(typed.number(0, 0), Some(2.5));
+        assert_eq!(typed.number(1, 0), None);
+        assert!(typed.number(2, 0).is_some_and(f64::is_nan));
+        assert_eq!(typed.number(0, 2), None, "only floats are numbers");
+        let mut scratch = Vec::new();
+        let mut text = |row, col| typed.text(row, col, &mut scratch).map(str::to_string);
+        assert_eq!(text(0, 0), Ok("2.5".into()));
+        assert_eq!(text(1, 0), Ok(String::new()));
+        assert_eq!(text(2, 0), Ok("NaN".into()));
+        assert_eq!(text(0, 1), Ok("a, b".into()));
+        assert_eq!(text(1, 1), Ok(String::new()));
+        assert_eq!(text(0, 2), Ok("7".into()));
+        assert_eq!(text(1, 2), Ok("-1".into()));
+        assert_eq!(text(2, 2), Ok(String::new()));
+        assert_eq!(text(0, 3), Ok("ok".into()));
+        assert_eq!(text(1, 3), Err(()));
+    }
 }
