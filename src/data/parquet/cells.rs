@@ -459,8 +459,10 @@ lines\",1969-12-31,1969-12-31 23:59:59,00:00:00.000001,0.00,
     /// the rendered rows stay the rows read.
     #[test]
     fn a_lone_empty_cell_is_not_a_blank_line() {
-        let columns: Vec<(&str, ArrayRef)> =
-            vec![("a", Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])))];
+        let columns: Vec<(&str, ArrayRef)> = vec![(
+            "a",
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])),
+        )];
         assert_eq!(rendered(columns, &[true]), "1\n\"\"\n3\n");
     }
 
@@ -469,10 +471,22 @@ lines\",1969-12-31,1969-12-31 23:59:59,00:00:00.000001,0.00,
     #[test]
     fn typed_cells_are_numbers_or_unquoted_text() {
         let columns: Vec<(&str, ArrayRef)> = vec![
-            ("f", Arc::new(Float64Array::from(vec![Some(2.5), None, Some(f64::NAN)]))),
-            ("t", Arc::new(StringArray::from(vec![Some("a, b"), None, Some("")]))),
-            ("i", Arc::new(Int64Array::from(vec![Some(7), Some(-1), None]))),
-            ("raw", Arc::new(BinaryArray::from(vec![&b"ok"[..], &b"\xff"[..], &b"x"[..]]))),
+            (
+                "f",
+                Arc::new(Float64Array::from(vec![Some(2.5), None, Some(f64::NAN)])),
+            ),
+            (
+                "t",
+                Arc::new(StringArray::from(vec![Some("a, b"), None, Some("")])),
+            ),
+            (
+                "i",
+                Arc::new(Int64Array::from(vec![Some(7), Some(-1), None])),
+            ),
+            (
+                "raw",
+                Arc::new(BinaryArray::from(vec![&b"ok"[..], &b"\xff"[..], &b"x"[..]])),
+            ),
         ];
         let batch = RecordBatch::try_from_iter(columns).unwrap();
         let typed = Batch::new(&batch, &[true, true, true, true]);
