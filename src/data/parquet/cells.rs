@@ -455,6 +455,23 @@ lines\",1969-12-31,1969-12-31 23:59:59,00:00:00.000001,0.00,
         );
     }
 
+    /// Short decimals are found and written positionally, with a zero before the point; a
+    /// value with no short decimal is left to the shortest-form search.
+    #[test]
+    fn short_decimals_are_written_positionally() {
+        let short = |v: f64| {
+            let mut out = Vec::new();
+            write_short_decimal(&mut out, v).then(|| String::from_utf8(out).unwrap())
+        };
+        assert_eq!(short(0.25).as_deref(), Some("0.25"));
+        assert_eq!(short(-0.0123).as_deref(), Some("-0.0123"));
+        assert_eq!(short(1234.5).as_deref(), Some("1234.5"));
+        assert_eq!(short(1e-7).as_deref(), Some("0.0000001"));
+        assert_eq!(short(0.1 + 0.2), None);
+        assert_eq!(short(1e-8), None, "more than seven fraction digits");
+        assert_eq!(short(1e20 + 0.5), None, "too large for a whole mantissa");
+    }
+
     /// A row of one null cell is a quoted empty field, not a blank line a CSV reader would skip:
     /// the rendered rows stay the rows read.
     #[test]
