@@ -493,6 +493,17 @@ fn bad_files_to_predict_or_evaluate_are_clear_errors_at_their_place() {
     let iris = std::fs::read_to_string(shipped("examples/data/iris.csv")).unwrap();
     let ragged = iris.replacen("4.9,3,1.4,0.2,setosa", "4.9,3,1.4,setosa", 1);
     let text = iris.replacen("4.7,3.2,1.3,0.2", "4.7,3.2,wide,0.2", 1);
+    // Every petal width written as text: the column reads as text, not as mostly numbers.
+    let all_text: String = (iris.lines().enumerate())
+        .map(|(i, line)| match i {
+            0 => format!("{line}\n"),
+            _ => {
+                let mut cells: Vec<&str> = line.split(',').collect();
+                cells[3] = "wide";
+                format!("{}\n", cells.join(","))
+            }
+        })
+        .collect();
     let no_width = without_column(&iris, "petal_width_cm");
     let no_target = without_column(&iris, "species");
     let other_class = iris.replacen("5,3.6,1.4,0.2,setosa", "5,3.6,1.4,0.2,rose", 1);
@@ -531,6 +542,13 @@ fn bad_files_to_predict_or_evaluate_are_clear_errors_at_their_place() {
             text.as_str(),
             "nnc::data::not_a_number",
             Some("rows.csv:4:9"),
+        ),
+        (
+            "a numeric column all text",
+            &["predict", "eval"],
+            all_text.as_str(),
+            "nnc::data::not_a_number",
+            Some("rows.csv:2:13"),
         ),
         (
             "no target column",
