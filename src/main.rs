@@ -370,8 +370,8 @@ fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
-/// Standard output as a writer, through [`write_stdout`]: a reader that went away (`| head`)
-/// ends the output quietly.
+/// Standard output as a writer that, like [`write_stdout`], ends the output quietly when its
+/// reader went away (`| head`).
 struct StdoutLines;
 
 impl std::io::Write for StdoutLines {
