@@ -374,4 +374,36 @@ mod tests {
         assert!(at("data {\n  path: \"d.csv\"\n}\ntrain {\n  target: |\n}").is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// A Parquet data file's columns are offered as a CSV file's are, from its footer.
+    #[test]
+    fn column_names_come_from_a_parquet_file() {
+        use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+        let dir = std::env::temp_dir().join(format!("nnc-complete-pq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("age", std::sync::Arc::new(Int64Array::from(vec![1, 2]))),
+            (
+                "zip code",
+                std::sync::Arc::new(StringArray::from(vec!["a", "b"])),
+            ),
+            (
+                "label",
+                std::sync::Arc::new(StringArray::from(vec!["x", "y"])),
+            ),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let file = std::fs::File::create(dir.join("d.parquet")).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let text = "data {\n  path: \"d.parquet\"\n  target: \n}";
+        let at = text.find("target: ").unwrap() + "target: ".len();
+        let labels: Vec<String> = completions(&dir.join("m.nn"), text, at)
+            .into_iter()
+            .map(|c| c.label)
+            .collect();
+        assert_eq!(labels, ["age", "zip code", "label"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
