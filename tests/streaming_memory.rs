@@ -45,7 +45,7 @@ fn predicting_a_large_file_holds_one_chunk_not_the_file() {
     );
     assert!(status.success());
     // The cells of one chunk (4 MiB) and its texts and examples, the reader's blocks, the
-    // compiled model (46 MiB when measured): far less than the 1,000,000 rows, which as f32
+    // compiled model (44–46 MiB when measured): far less than the 1,000,000 rows, which as f32
     // cells alone are 236 MiB.
     assert!(
         peak < 128.0,

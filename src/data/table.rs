@@ -161,11 +161,7 @@ impl DataText {
                 if !self.rereadable() {
                     return None;
                 }
-                let file = std::fs::File::open(path).ok()?;
-                let mut bytes = Vec::new();
-                let limit = limit.map_or(u64::MAX, |l| l as u64);
-                std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
-                    .ok()?;
+                let bytes = read_all(std::fs::File::open(path).ok()?, limit)?;
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             DataText::Parquet { set, skip } => {
