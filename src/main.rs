@@ -75,6 +75,11 @@ struct DataArgs {
     /// The decimal separator of numbers: point or comma
     #[arg(long, value_name = "point|comma")]
     decimal: Option<String>,
+    /// The memory the data may take, as `512MiB` or `2GB`: a larger file is read in chunks,
+    /// prepared into a temporary file and streamed through training (default: the file's
+    /// `memory_limit`, else half of the machine's memory)
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| nnc::data::stream::parse_size(s).ok_or_else(|| "give a size of at least 1 KiB with its unit, as 512MiB or 2GB".to_string()))]
+    memory_limit: Option<u64>,
     /// Seed of the train/validation/test split, 0 to 4294967295 (default: the training seed)
     #[arg(long, allow_negative_numbers = true, value_parser = |s: &str| SPLIT_SEED.parse(s))]
     split_seed: Option<u64>,
@@ -488,6 +493,7 @@ fn overrides(data: &DataArgs) -> Overrides {
         ignore: data.ignore.clone(),
         categorical: data.categorical.clone(),
         missing_markers: data.missing_markers.clone(),
+        memory_limit: data.memory_limit,
         set: data.set.clone(),
         ..Default::default()
     }
@@ -824,18 +830,26 @@ fn run(
             bar.set_length(spec.train.epochs as u64);
             // Time the training, not the data loading before it.
             bar.reset();
-            let prepared = &data.prepared;
+            let (train, validation, test) = data.part_rows();
             if !quiet {
                 for line in data.files.iter().filter_map(|f| f.left_out()) {
                     say!("{line}");
+                }
+                if let Some(s) = &data.streamed {
+                    say!(
+                        "{}: larger than the memory limit of {}: read in chunks, prepared into a temporary file, shuffled in a buffer of {} rows",
+                        data.path.display(),
+                        nnc::data::stream::show_size(s.limit),
+                        s.buffer_rows.min(train),
+                    );
                 }
                 say!(
                     "{}: {} parameters; {} train / {} validation / {} test rows; {} epochs of batch {}{} on the {}",
                     spec.source.name,
                     program.parameter_count(),
-                    prepared.train.len(),
-                    prepared.validation.len(),
-                    prepared.test.len(),
+                    train,
+                    validation,
+                    test,
                     spec.train.epochs,
                     spec.train.batch_size,
                     if spec.train.full_batch { " (all rows)" } else { "" },
@@ -1060,10 +1074,18 @@ fn print_test_metrics(
             "  confusion matrix (rows: truth, columns: predicted; {}):",
             classes.join(", ")
         );
+        // Columns as wide as the largest count, with a space between them.
+        let cell = (c.confusion.iter().flatten())
+            .map(|n| n.to_string().len() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(5);
         for row in &c.confusion {
             say!(
                 "    {}",
-                row.iter().map(|n| format!("{n:>5}")).collect::<String>()
+                row.iter()
+                    .map(|n| format!("{n:>cell$}"))
+                    .collect::<String>()
             );
         }
     }

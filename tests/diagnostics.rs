@@ -48,6 +48,9 @@ const CONSTRUCTED: &[(&str, Build)] = &[
         let source = Source::new("model.nn", "loss: mse\n");
         nnc::fmt::check_meaning(&source, "loss: mae\n").unwrap_err()
     }),
+    ("nnc::io::temporary", || {
+        nnc::train::session::temporary_error(&std::io::Error::from_raw_os_error(28))
+    }),
     ("nnc::internal", || {
         nnc::train::session::internal("the compiled step returned an error")
     }),

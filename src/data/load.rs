@@ -1310,3 +1310,57 @@ fn plural(n: usize) -> &'static str {
         "s"
     }
 }
+
+/// A column of a file read a chunk at a time that the first chunk typed otherwise than `chunk`
+/// (typed `now`): text after rows of numbers only, or numbers only after text. The first chunk
+/// settles each column's kind, since the rows before are no longer held.
+pub fn kind_changed(chunk: &Table, col: usize, now: ColumnKind) -> Diagnostic {
+    let column = &chunk.header[col];
+    let counts = &chunk.cells.counts[col];
+    let (row, message, label) = match (now, counts.first_text) {
+        (ColumnKind::Categorical, Some(row)) => {
+            let cell = counts.first_text_value.as_deref().unwrap_or_default();
+            (
+                row,
+                format!("`{cell}` in column `{column}` is text, but the rows read before held only numbers"),
+                "text after numbers",
+            )
+        }
+        _ => (
+            0,
+            format!("column `{column}` holds only numbers from here on, but the rows read before held text"),
+            "numbers after text",
+        ),
+    };
+    let source = chunk.source_through_row(row);
+    let span = chunk.cell(&source, row, col);
+    Diagnostic::new(
+        "nnc::data::kind_changed",
+        format!("{} of data file `{}`: {message}", chunk.line(&source, row), chunk.name()),
+    )
+    .with_source(&source)
+    .with_label(span, label)
+    .with_help(format!(
+        "a file read in chunks (larger than `memory_limit`) takes each column's kind from its first rows: if `{column}` holds categories say `categorical: [{column}]`; if the text marks a missing value add it to `missing_markers`"
+    ))
+}
+
+/// A categorical column of a file read a chunk at a time whose training rows have held more
+/// than `MAX_CATEGORIES` distinct values by `chunk`.
+pub fn too_many_categories(chunk: &Table, col: usize, distinct: usize) -> Diagnostic {
+    let column = &chunk.header[col];
+    let source = chunk.source_through_row(0);
+    let span = chunk.header_cell(&source, col);
+    Diagnostic::new(
+        "nnc::data::too_many_categories",
+        format!(
+            "column `{column}` of data file `{}` has {distinct} distinct values; one-hot encoding it would add {distinct} inputs (the limit is {MAX_CATEGORIES})",
+            chunk.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, format!("more than {MAX_CATEGORIES} distinct values"))
+    .with_help(format!(
+        "if `{column}` is an id, a name or free text, leave it out with `ignore: [{column}]`"
+    ))
+}

@@ -16,20 +16,21 @@ mod read;
 mod records;
 mod spans;
 mod split;
+pub mod stream;
 mod table;
 
 pub use apply::UnseenTally;
 pub use batch::Batcher;
 pub use load::{
-    changed, header_names, last_column, load_csv, load_table, load_table_chunks, parse_csv,
-    parse_table, unknown_column, MAX_CATEGORIES,
+    changed, header_names, kind_changed, last_column, load_csv, load_table, load_table_chunks,
+    parse_csv, parse_table, unknown_column, MAX_CATEGORIES,
 };
 pub use parquet::part_files;
 pub use preprocess::{
     fit, usable_rows, ColumnSettings, Constant, Examples, Feature, FittedTarget, Matrix, Missing,
     Outliers, PrepareConfig, Preprocessing, Scaling, TargetEncoding, Unseen, Usable,
 };
-pub use split::{folds, split, Split, SplitConfig};
+pub use split::{check_fractions, empty_train, folds, split, Split, SplitConfig};
 pub use table::{
     Column, ColumnKind, DataText, Named, ReadOptions, Table, Target, TargetColumn, TargetSpec,
     NO_LABEL,

@@ -415,8 +415,21 @@ pub fn fit(
     })
 }
 
+/// A numeric column's missing values are to become a text.
+pub(crate) fn text_constant_error(name: &str, t: &str) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::data::bad_constant",
+        format!(
+            "column `{name}` is numeric, but its missing values are to become the text \"{t}\""
+        ),
+    )
+    .with_help(format!(
+        "give a number: `missing: constant(0)`, in the data block or in `column {name} {{ ... }}`"
+    ))
+}
+
 /// A fitting error about a column, pointed at the column's name in the file's header.
-fn text_constant(table: &Table, col: usize, d: Diagnostic) -> Diagnostic {
+pub(crate) fn text_constant(table: &Table, col: usize, d: Diagnostic) -> Diagnostic {
     let source = table.source();
     let span = table.header_cell(&source, col);
     d.with_source(&source).with_label(span, "a numeric column")
@@ -444,17 +457,7 @@ fn fit_numeric(
         Missing::Median => Some(quantile(values, 0.5)),
         Missing::MostFrequent => Some(most_frequent(values)),
         Missing::Constant(Constant::Number(v)) => Some(v - reference),
-        Missing::Constant(Constant::Text(t)) => {
-            return Err(Diagnostic::new(
-                "nnc::data::bad_constant",
-                format!(
-                "column `{name}` is numeric, but its missing values are to become the text \"{t}\""
-            ),
-            )
-            .with_help(format!(
-                "give a number: `missing: constant(0)`, in the data block or in `column {name} {{ ... }}`"
-            )))
-        }
+        Missing::Constant(Constant::Text(t)) => return Err(text_constant_error(name, t)),
     };
     // The scaler sees the filled values, as it would after an imputer.
     if let Some(f) = fill {
@@ -556,7 +559,7 @@ pub(crate) fn sort_names(names: &mut [&str]) {
 
 /// The q-quantile of sorted values, interpolating linearly between neighbours (numpy's
 /// default); 0 for no values.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

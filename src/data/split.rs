@@ -41,7 +41,8 @@ pub struct Split {
 }
 
 /// Split `rows` (the usable rows of a table, ascending) by the table's target.
-pub fn split(target: &Target, rows: &[usize], cfg: &SplitConfig) -> Result<Split, Diagnostic> {
+/// Each fraction within its range, and rows left for training.
+pub fn check_fractions(cfg: &SplitConfig) -> Result<(), Diagnostic> {
     check_fraction("test", cfg.test_fraction)?;
     check_fraction("validation", cfg.validation_fraction)?;
     if cfg.test_fraction + cfg.validation_fraction >= 1.0 {
@@ -54,6 +55,11 @@ pub fn split(target: &Target, rows: &[usize], cfg: &SplitConfig) -> Result<Split
         )
         .with_help("leave rows for training: for example test 0.2 and validation 0.1"));
     }
+    Ok(())
+}
+
+pub fn split(target: &Target, rows: &[usize], cfg: &SplitConfig) -> Result<Split, Diagnostic> {
+    check_fractions(cfg)?;
     let mut rng = random::stream(cfg.seed, Stream::Split);
     let mut out = Split {
         train: Vec::new(),
@@ -65,19 +71,24 @@ pub fn split(target: &Target, rows: &[usize], cfg: &SplitConfig) -> Result<Split
         deal(group, cfg, &mut rng, keep, &mut out);
     }
     if out.train.is_empty() {
-        return Err(Diagnostic::new(
-            "nnc::data::empty_train",
-            format!(
-                "splitting {} rows with test fraction {} and validation fraction {} leaves no training rows",
-                rows.len(), cfg.test_fraction, cfg.validation_fraction
-            ),
-        )
-        .with_help("lower the test and validation fractions, or use a larger data file"));
+        return Err(empty_train(rows.len(), cfg));
     }
     out.train.sort_unstable();
     out.validation.sort_unstable();
     out.test.sort_unstable();
     Ok(out)
+}
+
+/// Splitting `rows` rows as `cfg` says left none for training.
+pub fn empty_train(rows: usize, cfg: &SplitConfig) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::data::empty_train",
+        format!(
+            "splitting {rows} rows with test fraction {} and validation fraction {} leaves no training rows",
+            cfg.test_fraction, cfg.validation_fraction
+        ),
+    )
+    .with_help("lower the test and validation fractions, or use a larger data file")
 }
 
 fn check_fraction(which: &str, f: f64) -> Result<(), Diagnostic> {

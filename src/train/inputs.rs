@@ -30,6 +30,30 @@ pub struct ModelData {
     pub files: Vec<FileRows>,
     /// Seconds spent reading and typing the data files.
     pub load_seconds: f64,
+    /// For a file larger than `memory_limit`: its prepared parts, in files (the examples of
+    /// `prepared` are then empty).
+    pub streamed: Option<super::streamed::Streamed>,
+}
+
+impl ModelData {
+    /// Rows in the training, validation and test parts.
+    pub fn part_rows(&self) -> (usize, usize, usize) {
+        match &self.streamed {
+            Some(s) => (s.train.len(), s.validation.len(), s.test.len()),
+            None => {
+                let p = &self.prepared;
+                (p.train.len(), p.validation.len(), p.test.len())
+            }
+        }
+    }
+
+    /// The training examples in memory: all of them, or a streamed run's first ones.
+    pub fn train_sample(&self) -> &crate::data::Examples {
+        match &self.streamed {
+            Some(s) => &s.sample,
+            None => &self.prepared.train,
+        }
+    }
 }
 
 fn target_kind(spec: &ModelSpec) -> TargetKind {
@@ -260,13 +284,13 @@ fn features_detail(p: &Preprocessing) -> Option<String> {
     Some(parts.join(" + "))
 }
 
-/// Read the data file named by the flags or the file (paths in the file are relative to its
-/// folder) and type its columns.
-pub fn load_training_table(
+/// Where the data file named by the flags or the file is (paths in the file are relative to its
+/// folder), its target, and the options it is read with.
+pub fn locate_data(
     spec: &ModelSpec,
     model_path: &Path,
     overrides: &Overrides,
-) -> Result<TrainingTable, Diagnostic> {
+) -> Result<Located, Diagnostic> {
     let mut origin = DataOrigin {
         nn: Some(spec.source.clone()),
         ..DataOrigin::default()
@@ -296,15 +320,57 @@ pub fn load_training_table(
         (None, None) => None,
     };
     let opts = read_options(spec);
-    let started = Instant::now();
     // With no target named, the last column is the target (the usual layout of such files).
     let target = match target {
         Some(t) => t,
         None => data::last_column(&path, &opts, &origin)?,
     };
     let target = TargetSpec::required(&target, target_kind(spec));
-    let mut table = data::load_table(&path, Some(&target), &opts, &origin)?;
+    Ok(Located {
+        path,
+        origin,
+        target,
+        opts,
+    })
+}
+
+/// Where a model's training data is and how it is read.
+pub struct Located {
+    pub path: PathBuf,
+    pub origin: DataOrigin,
+    pub target: TargetSpec,
+    pub opts: ReadOptions,
+}
+
+/// Read the data file named by the flags or the file (paths in the file are relative to its
+/// folder) and type its columns.
+pub fn load_training_table(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+) -> Result<TrainingTable, Diagnostic> {
+    let started = Instant::now();
+    let Located {
+        path,
+        origin,
+        target,
+        opts,
+    } = locate_data(spec, model_path, overrides)?;
+    let table = data::load_table(&path, Some(&target), &opts, &origin)?;
     let load_seconds = started.elapsed().as_secs_f64();
+    training_table(spec, table, target, origin, path, load_seconds)
+}
+
+/// The checks of a training table read whole (or, for a streamed file, of its first chunk with
+/// the whole file's classes), and what the model's output must be.
+pub fn training_table(
+    spec: &ModelSpec,
+    mut table: Table,
+    target: TargetSpec,
+    origin: DataOrigin,
+    path: PathBuf,
+    load_seconds: f64,
+) -> Result<TrainingTable, Diagnostic> {
     check_column_blocks(&spec.data, &mut table, &origin)?;
     let target_column = table
         .target
@@ -359,6 +425,9 @@ pub fn prepare_data(
     overrides: &Overrides,
     warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<ModelData, Diagnostic> {
+    if let Some(limit) = super::streamed::streaming_limit(spec, model_path, overrides) {
+        return super::streamed::prepare_streamed(spec, model_path, overrides, limit, warn);
+    }
     let tt = load_training_table(spec, model_path, overrides)?;
     tt.table.warnings.iter().cloned().for_each(&mut *warn);
     let mut load_seconds = tt.load_seconds;
@@ -455,7 +524,22 @@ pub fn prepare_data(
         path,
         files,
         load_seconds,
+        streamed: None,
     })
+}
+
+/// What the model's ends must be for its data: [`prepare_data`]'s shape, without preparing a
+/// file too large for memory (its first pass settles the shape).
+pub fn prepare_shape(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+    warn: &mut dyn FnMut(Diagnostic),
+) -> Result<DataShape, Diagnostic> {
+    if super::streamed::streaming_limit(spec, model_path, overrides).is_some() {
+        return super::streamed::streamed_shape(spec, model_path, overrides, warn);
+    }
+    Ok(prepare_data(spec, model_path, overrides, warn)?.shape)
 }
 
 /// What `role`'s file at `path` held and what of it was left out.

@@ -17,6 +17,7 @@ pub mod saved;
 mod schedule;
 pub mod session;
 pub mod stopping;
+pub mod streamed;
 pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::stream::cache::RowCache;
+use crate::data::stream::shuffle::ShuffledBatches;
 use crate::data::{Batcher, Examples};
 use crate::lower::spec::{Monitor, TrainSpec};
 pub use executor::{ExecError, Executor, InterpExecutor, JitExecutor, Predictions};
@@ -44,6 +47,9 @@ pub enum FitError {
     /// A checkpoint could not be written.
     #[error("{0}")]
     Checkpoint(Box<crate::diag::Diagnostic>),
+    /// The prepared rows of a streamed run could not be read back from their temporary file.
+    #[error("reading the prepared rows back from the temporary folder failed: {0}")]
+    Rows(#[from] std::io::Error),
 }
 
 /// What the model predicts, for the validation metric: classes (accuracy) or values (mean
@@ -188,6 +194,181 @@ pub fn fit_with(
     settings: &TrainSpec,
     probes: &[crate::monitor::Probe],
     task: Task,
+    on_epoch: impl FnMut(&EpochRecord),
+    control: Control,
+) -> Result<History, FitError> {
+    let train = fit_with_rows_in_memory(train, settings);
+    fit_rows(
+        exec,
+        train,
+        HeldOut::Memory(validation),
+        settings,
+        probes,
+        task,
+        on_epoch,
+        control,
+    )
+}
+
+/// Training rows in memory, batched as `settings` say.
+pub fn fit_with_rows_in_memory<'a>(train: &'a Examples, settings: &TrainSpec) -> TrainRows<'a> {
+    TrainRows::Memory {
+        examples: train,
+        batcher: Batcher::new(train.len(), settings.batch_size, settings.seed),
+        batches: Vec::new(),
+        next: 0,
+    }
+}
+
+/// Where the training rows of an epoch come from.
+pub enum TrainRows<'a> {
+    /// Examples in memory, in a new permutation of them every epoch.
+    Memory {
+        examples: &'a Examples,
+        batcher: Batcher,
+        batches: Vec<std::ops::Range<usize>>,
+        next: usize,
+    },
+    /// Prepared rows in a file, through a bounded shuffle buffer (`data::stream`).
+    Streamed {
+        batches: ShuffledBatches<'a>,
+        seed: u64,
+    },
+}
+
+impl TrainRows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            TrainRows::Memory { examples, .. } => examples.len(),
+            TrainRows::Streamed { batches, .. } => batches.rows(),
+        }
+    }
+
+    /// Replay the shuffles of the first `epochs` epochs, for a resumed run: in memory each
+    /// epoch's order follows from the one before; a streamed epoch's from its number alone.
+    fn replay(&mut self, epochs: usize) {
+        if let TrainRows::Memory { batcher, .. } = self {
+            for _ in 0..epochs {
+                batcher.epoch();
+            }
+        }
+    }
+
+    /// Begin epoch `epoch`, its first `skip` batches already taken.
+    fn start_epoch(&mut self, epoch: usize, skip: usize) -> Result<(), FitError> {
+        match self {
+            TrainRows::Memory {
+                batcher,
+                batches,
+                next,
+                ..
+            } => {
+                *batches = batcher.epoch();
+                *next = skip.min(batches.len());
+            }
+            TrainRows::Streamed { batches, seed } => {
+                batches.start_epoch(*seed, epoch);
+                batches.skip(skip)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The epoch's next batch into `x` and `y`, and its rows; `None` at the end of the epoch.
+    fn next_batch(
+        &mut self,
+        x: &mut Vec<f32>,
+        y: &mut Vec<f32>,
+    ) -> Result<Option<usize>, FitError> {
+        match self {
+            TrainRows::Memory {
+                examples,
+                batcher,
+                batches,
+                next,
+            } => {
+                let Some(range) = batches.get(*next).cloned() else {
+                    return Ok(None);
+                };
+                *next += 1;
+                let rows = range.len();
+                batcher.gather(examples, range, x, y);
+                Ok(Some(rows))
+            }
+            TrainRows::Streamed { batches, .. } => Ok(batches.next_batch(x, y)?),
+        }
+    }
+}
+
+/// Rows held out of training (validation or test): in memory, or prepared in a file and read
+/// back a chunk at a time.
+pub enum HeldOut<'a> {
+    Memory(&'a Examples),
+    Streamed(&'a mut RowCache),
+}
+
+impl HeldOut<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            HeldOut::Memory(ex) => ex.len(),
+            HeldOut::Streamed(cache) => cache.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Evaluate every row: the mean loss, the predictions, and the rows' examples without their
+    /// inputs (labels, values, rows and the target's width: what the metrics read).
+    pub fn evaluate(
+        &mut self,
+        exec: &mut dyn Executor,
+    ) -> Result<(f64, Predictions, Examples), FitError> {
+        match self {
+            HeldOut::Memory(ex) => {
+                let (loss, predictions) = evaluate(exec, ex)?;
+                let truth = Examples {
+                    y: crate::data::Matrix {
+                        rows: 0,
+                        cols: ex.y.cols,
+                        data: Vec::new(),
+                    },
+                    labels: ex.labels.clone(),
+                    values: ex.values.clone(),
+                    rows: ex.rows.clone(),
+                    ..Examples::default()
+                };
+                Ok((loss, predictions, truth))
+            }
+            HeldOut::Streamed(cache) => {
+                let mut stream = StreamedEvaluation::new(exec);
+                let mut truth = Examples::default();
+                truth.y.cols = cache.y_width();
+                let chunk = stream.chunk.max(1);
+                cache.for_each_chunk(chunk, |ex| {
+                    stream.push(exec, ex)?;
+                    truth.labels.extend_from_slice(&ex.labels);
+                    truth.values.extend_from_slice(&ex.values);
+                    truth.rows.extend_from_slice(&ex.rows);
+                    Ok::<(), FitError>(())
+                })?;
+                let (loss, predictions) = stream.finish(exec)?;
+                Ok((loss, predictions, truth))
+            }
+        }
+    }
+}
+
+/// [`fit_with`] on training rows and validation rows from anywhere.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_rows(
+    exec: &mut dyn Executor,
+    mut train: TrainRows,
+    mut validation: HeldOut,
+    settings: &TrainSpec,
+    probes: &[crate::monitor::Probe],
+    task: Task,
     mut on_epoch: impl FnMut(&EpochRecord),
     mut control: Control,
 ) -> Result<History, FitError> {
@@ -209,7 +390,6 @@ pub fn fit_with(
     }
     let mut stopper = early.map(|e| Stopper::new(e.patience, e.min_delta, e.monitor));
     let restore_best = early.is_some_and(|e| e.restore_best);
-    let mut batcher = Batcher::new(train.len(), settings.batch_size, settings.seed);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut history = History::default();
     let mut sums = crate::monitor::epoch::Sums::new(probes);
@@ -217,9 +397,7 @@ pub fn fit_with(
     let (first_epoch, mut skip, mut carried) = match resume {
         None => (1, 0, None),
         Some(p) => {
-            for _ in 0..p.epochs_done {
-                batcher.epoch();
-            }
+            train.replay(p.epochs_done);
             if let (Some(s), Some(state)) = (&mut stopper, &p.stopper) {
                 s.restore(state);
             }
@@ -253,12 +431,11 @@ pub fn fit_with(
             total = loss;
             sums = partial;
         }
-        let batches = batcher.epoch();
-        let taken = skip.min(batches.len());
+        train.start_epoch(epoch, skip)?;
+        let mut b = skip.min(train.len().div_ceil(settings.batch_size.max(1)));
         skip = 0;
-        for (b, range) in batches.into_iter().enumerate().skip(taken) {
-            let rows = range.len();
-            batcher.gather(train, range, &mut x, &mut y);
+        while let Some(rows) = train.next_batch(&mut x, &mut y)? {
+            b += 1;
             let loss = exec.step(&x, &y, rows)?;
             if !probes.is_empty() {
                 exec.add_probes(&mut sums);
@@ -273,12 +450,9 @@ pub fn fit_with(
             if stop_asked() {
                 history.train_seconds = elapsed();
                 let partial = (total, sums.clone());
-                let progress = progress(&history, stopper.as_ref(), (epoch - 1, b + 1), partial);
+                let progress = progress(&history, stopper.as_ref(), (epoch - 1, b), partial);
                 save(&mut control, &progress, exec)?;
-                history.interrupted = Some(Position {
-                    epoch,
-                    batches: b + 1,
-                });
+                history.interrupted = Some(Position { epoch, batches: b });
                 history.best_epoch = stopper.and_then(|s| s.best()).map(|(e, _)| e);
                 return Ok(history);
             }
@@ -286,7 +460,7 @@ pub fn fit_with(
         let (val_loss, val_accuracy, val_mae) = if validation.is_empty() {
             (None, None, None)
         } else {
-            let (loss, metric) = validate(exec, validation, task)?;
+            let (loss, metric) = validate(exec, &mut validation, task)?;
             match task {
                 Task::Classification => (Some(loss), Some(metric), None),
                 Task::Regression { .. } => (Some(loss), None, Some(metric)),
@@ -403,27 +577,27 @@ fn save(control: &mut Control, progress: &Progress, exec: &dyn Executor) -> Resu
 /// absolute error in the target's units for values.
 fn validate(
     exec: &mut dyn Executor,
-    validation: &Examples,
+    validation: &mut HeldOut,
     task: Task,
-) -> Result<(f64, f64), ExecError> {
-    let (loss, predictions) = evaluate(exec, validation)?;
+) -> Result<(f64, f64), FitError> {
+    let (loss, predictions, truth) = validation.evaluate(exec)?;
     let predictions = predictions.outputs;
     let metric = match task {
         Task::Classification => {
-            let predicted = metrics::predicted_classes(&predictions, validation.y.cols);
+            let predicted = metrics::predicted_classes(&predictions, truth.y.cols);
             let correct = predicted
                 .iter()
-                .zip(&validation.labels)
+                .zip(&truth.labels)
                 .filter(|(p, t)| p == t)
                 .count();
-            correct as f64 / validation.len() as f64
+            correct as f64 / truth.labels.len() as f64
         }
         Task::Regression { mean, std } => {
             let predicted: Vec<f64> = predictions
                 .iter()
                 .map(|&p| f64::from(p) * std + mean)
                 .collect();
-            metrics::regression(&validation.values, &predicted).mae
+            metrics::regression(&truth.values, &predicted).mae
         }
     };
     Ok((loss, metric))

@@ -42,6 +42,8 @@ pub struct Overrides {
     pub ignore: Option<String>,
     pub categorical: Option<String>,
     pub missing_markers: Option<String>,
+    /// `--memory-limit`: the bytes the run's data may take, in place of `memory_limit`.
+    pub memory_limit: Option<u64>,
     /// `--set KEY=VALUE` flags, applied in order to the file's text before it is read (`set`).
     pub set: Vec<String>,
 }
@@ -80,6 +82,7 @@ impl Overrides {
         add("--ignore", self.ignore.clone());
         add("--categorical", self.categorical.clone());
         add("--missing-markers", self.missing_markers.clone());
+        add("--memory-limit", self.memory_limit.map(|m| m.to_string()));
         for (i, set) in self.set.iter().enumerate() {
             add(&format!("--set (#{})", i + 1), Some(set.clone()));
         }
@@ -224,6 +227,9 @@ pub fn apply_overrides(spec: &mut ModelSpec, o: &Overrides) -> Result<(), Diagno
     }
     if let Some(m) = flag_value("missing-markers", &o.missing_markers, spec::markers)? {
         spec.data.missing_markers = m;
+    }
+    if let Some(m) = o.memory_limit {
+        spec.data.memory_limit = Some(m);
     }
     if let Some(p) = &o.test_data {
         spec.data.test_file = Some((from_current_folder(p), spec.data.span));

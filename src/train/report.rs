@@ -127,6 +127,17 @@ pub struct Report {
     /// Where the run was stopped (Ctrl-C, SIGTERM) before its end; absent for a whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<super::Position>,
+    /// How the data was streamed, for a file larger than `memory_limit`; absent when it was
+    /// read into memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streamed: Option<StreamedRecord>,
+}
+
+/// A streamed run's memory limit (bytes) and the rows its shuffle buffer held.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StreamedRecord {
+    pub memory_limit: u64,
+    pub buffer_rows: usize,
 }
 
 /// A warning as a report records it: its code, message, where it points (`file:line:column`)

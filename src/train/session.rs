@@ -50,7 +50,7 @@ fn build_spec(
     warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<Program, Diagnostic> {
     let shape = if with_data {
-        Some(prepare_data(spec, path, overrides, warn)?.shape)
+        Some(super::inputs::prepare_shape(spec, path, overrides, warn)?)
     } else {
         None
     };
@@ -66,7 +66,7 @@ fn build_spec_all(
     warn: &mut dyn FnMut(Diagnostic),
 ) -> Result<Program, Vec<Diagnostic>> {
     let shape = if with_data {
-        Some(prepare_data(spec, path, overrides, warn)?.shape)
+        Some(super::inputs::prepare_shape(spec, path, overrides, warn)?)
     } else {
         None
     };
@@ -406,21 +406,24 @@ pub fn run(
         on_warning(d);
     };
     let mut spec = load_model(model_path, &opts.overrides)?;
-    let data = prepare_data(&spec, model_path, &opts.overrides, &mut on_warning)?;
-    if let Some(warning) = crate::monitor::warn::inputs::unscaled(&spec, &data.prepared) {
+    let mut data = prepare_data(&spec, model_path, &opts.overrides, &mut on_warning)?;
+    let preprocessing = &data.prepared.preprocessing;
+    let sample = data.train_sample();
+    if let Some(warning) = crate::monitor::warn::inputs::unscaled(&spec, sample, preprocessing) {
         on_warning(warning);
     }
-    spec.train.use_rows(data.prepared.train.len());
+    let chance = crate::monitor::warn::chance_loss(&spec, &sample.y);
+    let (train_rows, validation_rows, test_rows) = data.part_rows();
+    spec.train.use_rows(train_rows);
     let program = program::build(&spec, Some(&data.shape))?;
     on_start(&spec, &program, &data);
-    let prepared = &data.prepared;
 
     let seed = spec.train.seed;
     let compile_started = Instant::now();
     let mut exec = new_executor(&program, seed, opts).map_err(|e| exec_error(&spec, e))?;
     let compile_ms = compile_started.elapsed().as_secs_f64() * 1e3;
 
-    let task = task_of(&prepared.preprocessing);
+    let task = task_of(&data.prepared.preprocessing);
     let persistence = &opts.persistence;
     if let Some(dir) = &persistence.out {
         // Refused now, not after the training: a folder the model cannot be saved as.
@@ -453,7 +456,7 @@ pub fn run(
     };
     if let Some(p) = &resume {
         let batches = spec.train.batch_size.max(1);
-        exec.set_steps_taken(p.steps(prepared.train.len().div_ceil(batches)));
+        exec.set_steps_taken(p.steps(train_rows.div_ceil(batches)));
     }
     let mut last_checkpoint: Option<Vec<u8>> = None;
     let mut write = |progress: &super::Progress, exec: &dyn super::Executor| {
@@ -482,10 +485,30 @@ pub fn run(
         stop: persistence.stop,
         resume,
     };
-    let history = super::fit_with(
+    let prepared = &data.prepared;
+    let (train, validation, mut test_part) = match data.streamed.as_mut() {
+        None => (
+            super::fit_with_rows_in_memory(&prepared.train, &spec.train),
+            super::HeldOut::Memory(&prepared.validation),
+            super::HeldOut::Memory(&prepared.test),
+        ),
+        Some(s) => (
+            super::TrainRows::Streamed {
+                batches: crate::data::stream::shuffle::ShuffledBatches::new(
+                    &mut s.train,
+                    spec.train.batch_size,
+                    s.buffer_rows,
+                ),
+                seed: spec.train.seed,
+            },
+            super::HeldOut::Streamed(&mut s.validation),
+            super::HeldOut::Streamed(&mut s.test),
+        ),
+    };
+    let history = super::fit_rows(
         exec.as_mut(),
-        &prepared.train,
-        &prepared.validation,
+        train,
+        validation,
         &spec.train,
         &program.probes,
         task,
@@ -493,19 +516,20 @@ pub fn run(
         control,
     )
     .map_err(|e| fit_error(&spec, e))?;
-    let chance = crate::monitor::warn::chance_loss(&spec, &prepared.train.y);
     for warning in crate::monitor::warn::warnings(&spec, &history.epochs, chance) {
         on_warning(warning);
     }
     // A run stopped early by the user is saved as it stands, without test metrics.
-    let (test, test_outputs) = if prepared.test.is_empty() || history.interrupted.is_some() {
-        (None, Vec::new())
-    } else {
-        let (metrics, predictions) =
-            evaluate_outputs(exec.as_mut(), &prepared.test, &prepared.preprocessing)
-                .map_err(|e| exec_error(&spec, e))?;
-        (Some(metrics), predictions.outputs)
-    };
+    let (test, test_outputs, test_row_numbers) =
+        if test_part.is_empty() || history.interrupted.is_some() {
+            (None, Vec::new(), Vec::new())
+        } else {
+            let (loss, predictions, truth) = test_part
+                .evaluate(exec.as_mut())
+                .map_err(|e| fit_error(&spec, e))?;
+            let metrics = test_metrics(loss, &predictions, &truth, &prepared.preprocessing);
+            (Some(metrics), predictions.outputs, truth.rows)
+        };
     let report = Report {
         task: task_name(&prepared.preprocessing),
         executor: if opts.interpret { "interpreter" } else { "jit" },
@@ -516,9 +540,9 @@ pub fn run(
         train_seconds: history.train_seconds,
         samples_per_second: history.samples_seen as f64 / history.train_seconds.max(1e-9),
         rows: RowCounts {
-            train: prepared.train.len(),
-            validation: prepared.validation.len(),
-            test: prepared.test.len(),
+            train: train_rows,
+            validation: validation_rows,
+            test: test_rows,
             dropped_no_target: data.files.iter().map(|f| f.dropped_no_target).sum(),
             dropped_missing: data.files.iter().map(|f| f.dropped_missing).sum(),
             files: data.files.clone(),
@@ -530,11 +554,18 @@ pub fn run(
         classes: prepared.preprocessing.class_names().to_vec(),
         warnings: raised,
         interrupted: history.interrupted,
+        streamed: data
+            .streamed
+            .as_ref()
+            .map(|s| super::report::StreamedRecord {
+                memory_limit: s.limit,
+                buffer_rows: s.buffer_rows.min(train_rows),
+            }),
     };
     let parameters = parameters_of(&program, exec.as_ref());
     Ok(RunOutcome {
         report,
-        test_rows: data.prepared.test.rows,
+        test_rows: test_row_numbers,
         test_outputs,
         data_path: data.path,
         preprocessing: data.prepared.preprocessing,
@@ -648,7 +679,22 @@ pub fn fit_error(spec: &ModelSpec, e: FitError) -> Diagnostic {
         FitError::Diverged { epoch, loss } => diverged(spec, epoch, loss),
         FitError::NoValidation => no_validation(spec),
         FitError::Checkpoint(d) => *d,
+        FitError::Rows(e) => temporary_error(&e),
     }
+}
+
+/// The prepared rows of a streamed run could not be written to or read from their file in the
+/// temporary folder (a full disk, most likely).
+pub fn temporary_error(e: &std::io::Error) -> Diagnostic {
+    Diagnostic::new(
+        "nnc::io::temporary",
+        format!("cannot keep the prepared rows in the temporary folder: {e}"),
+    )
+    .with_help(
+        "a data file larger than `memory_limit` is prepared once into a file in the temporary \
+         folder (`TMPDIR`, about 4 bytes per input of each row): make room there, point `TMPDIR` \
+         at a folder with space, or raise `memory_limit` to train in memory",
+    )
 }
 
 /// The executor the options ask for.

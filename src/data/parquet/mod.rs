@@ -81,6 +81,11 @@ fn sniff(path: &Path, name: String) -> io::Result<Option<Dataset>> {
     }))
 }
 
+/// Whether the regular file at `path` is a Parquet file (by its first bytes).
+pub(crate) fn is_parquet(path: &Path) -> bool {
+    sniff(path, String::new()).is_ok_and(|s| s.is_some())
+}
+
 /// The Parquet part files of `folder` in reading order; `None` when it cannot be listed or holds
 /// a subfolder (what a checkpoint's fingerprint of the data needs).
 pub fn part_files(folder: &Path) -> Option<Vec<PathBuf>> {

@@ -31,6 +31,9 @@ pub struct DataSpec {
     /// Numbers are written with a decimal comma (`decimal: comma`).
     pub decimal_comma: bool,
     pub missing_markers: Vec<String>,
+    /// `memory_limit`: the bytes the run's data may take; a file whose reading would take more
+    /// is streamed (`data::stream`). `None`: the default, half of the machine's memory.
+    pub memory_limit: Option<u64>,
     pub categorical: Vec<Named>,
     pub ignore: Vec<Named>,
     pub prepare: PrepareConfig,
@@ -64,6 +67,7 @@ impl Default for DataSpec {
             delimiter: None,
             decimal_comma: false,
             missing_markers: Vec::new(),
+            memory_limit: None,
             categorical: Vec::new(),
             ignore: Vec::new(),
             prepare: PrepareConfig::default(),
@@ -90,6 +94,7 @@ pub(super) const DATA_OPTIONS: &[&str] = &[
     "delimiter",
     "decimal",
     "missing_markers",
+    "memory_limit",
     "categorical",
     "ignore",
     "missing",
@@ -225,6 +230,12 @@ pub(super) fn resolve_data(
             .transpose(),
         None,
     );
+    let memory_limit = errors.take(
+        o.value("memory_limit")
+            .map(|v| memory_limit(source, v))
+            .transpose(),
+        None,
+    );
     let categorical = errors.take(names(source, &o, "categorical"), Vec::new());
     let ignore = errors.take(names(source, &o, "ignore"), Vec::new());
     errors.finish(|| DataSpec {
@@ -238,6 +249,7 @@ pub(super) fn resolve_data(
         delimiter,
         decimal_comma,
         missing_markers: missing_markers.unwrap_or_default(),
+        memory_limit,
         categorical,
         ignore,
         prepare: PrepareConfig {
@@ -498,6 +510,25 @@ pub fn delimiter(source: &Source, v: &Value) -> Result<u8, Diagnostic> {
         "semicolon" => b';',
         "tab" => b'\t',
         _ => b'|',
+    })
+}
+
+/// `memory_limit`: a size with its unit (`"512 MiB"`, `"2 GB"`), or a number of bytes.
+pub fn memory_limit(source: &Source, v: &Value) -> Result<u64, Diagnostic> {
+    let parsed = match &v.kind {
+        ValueKind::String(s) => crate::data::stream::parse_size(s),
+        ValueKind::Number(n) => crate::data::stream::parse_size(&n.to_string()),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        err(
+            source,
+            "nnc::lower::out_of_range",
+            format!("`memory_limit` must be a size of at least 1 KiB, not {}", v.describe()),
+            v.span,
+            "not a size",
+            "write a number and a unit: `memory_limit: \"512 MiB\"` or `\"2 GB\"` (KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB of 1024)",
+        )
     })
 }
 

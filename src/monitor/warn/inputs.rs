@@ -2,7 +2,7 @@
 //! magnitudes that `scaling: none` leaves so (`nnc::data::unscaled_inputs`).
 
 use super::figure;
-use crate::data::{Feature, Prepared, Scaling};
+use crate::data::{Examples, Feature, Preprocessing, Scaling};
 use crate::diag::{Diagnostic, Span};
 use crate::lower::ModelSpec;
 
@@ -14,11 +14,15 @@ pub const UNSCALED_RATIO: f64 = 100.0;
 
 /// The warning, when two numeric inputs differ in size by `UNSCALED_RATIO` or more and at least
 /// one of them is not scaled.
-pub fn unscaled(spec: &ModelSpec, prepared: &Prepared) -> Option<Diagnostic> {
-    let x = &prepared.train.x;
+pub fn unscaled(
+    spec: &ModelSpec,
+    train: &Examples,
+    preprocessing: &Preprocessing,
+) -> Option<Diagnostic> {
+    let x = &train.x;
     let mut sizes = Vec::new();
     let mut offset = 0;
-    for feature in &prepared.preprocessing.features {
+    for feature in &preprocessing.features {
         if let Feature::Numeric { name, .. } = feature {
             let squares: f64 = (0..x.rows)
                 .map(|r| f64::from(x.data[r * x.cols + offset]).powi(2))
