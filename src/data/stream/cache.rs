@@ -122,12 +122,9 @@ impl RowCache {
 
     /// The x and y of a raw row, appended to `x` and `y`.
     pub fn split_row(&self, raw: &[u8], x: &mut Vec<f32>, y: &mut Vec<f32>) {
-        let f32s = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let mut values = f32s.take(self.x_width + self.y_width);
-        x.extend(values.by_ref().take(self.x_width));
-        y.extend(values);
+        let at = 4 * self.x_width;
+        append_f32s(x, &raw[..at]);
+        append_f32s(y, &raw[at..at + 4 * self.y_width]);
     }
 
     /// Every row in file order, `chunk` rows at a time, as examples.
@@ -180,6 +177,16 @@ impl RowCache {
             values,
             rows,
         }
+    }
+}
+
+/// Append the little-endian f32s of `bytes` to `out`: into place, a loop the compiler turns
+/// into vector moves (the shuffle buffer copies every row of every epoch through here).
+fn append_f32s(out: &mut Vec<f32>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len() / 4, 0.0);
+    for (v, b) in out[start..].iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
 }
 

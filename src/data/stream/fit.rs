@@ -265,11 +265,22 @@ impl StreamedFit {
                     }
                 }
                 (ColumnFit::Categorical { counts }, Some(ColumnKind::Categorical)) => {
+                    // Counted by the chunk's codes first: one name looked up per category,
+                    // not per row.
                     let (names, codes) = chunk.text_column(column.index);
+                    let mut by_code = vec![0u64; names.len()];
                     for &r in train {
                         let code = codes[r];
                         if code != MISSING_CODE {
-                            *counts.entry(names[code as usize].clone()).or_default() += 1;
+                            by_code[code as usize] += 1;
+                        }
+                    }
+                    for (name, &n) in names.iter().zip(&by_code).filter(|(_, &n)| n > 0) {
+                        match counts.get_mut(name) {
+                            Some(c) => *c += n,
+                            None => {
+                                counts.insert(name.clone(), n);
+                            }
                         }
                     }
                     if counts.len() > super::super::MAX_CATEGORIES {
