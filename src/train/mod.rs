@@ -319,27 +319,17 @@ impl HeldOut<'_> {
         self.len() == 0
     }
 
-    /// Evaluate every row: the mean loss, the predictions, and the rows' examples without their
-    /// inputs (labels, values, rows and the target's width: what the metrics read).
+    /// Evaluate every row: the mean loss, the predictions, and the rows' examples, whose labels,
+    /// values, rows and target width are what the metrics read (a streamed part's, read back,
+    /// hold nothing else).
     pub fn evaluate(
         &mut self,
         exec: &mut dyn Executor,
-    ) -> Result<(f64, Predictions, Examples), FitError> {
+    ) -> Result<(f64, Predictions, std::borrow::Cow<'_, Examples>), FitError> {
         match self {
             HeldOut::Memory(ex) => {
                 let (loss, predictions) = evaluate(exec, ex)?;
-                let truth = Examples {
-                    y: crate::data::Matrix {
-                        rows: 0,
-                        cols: ex.y.cols,
-                        data: Vec::new(),
-                    },
-                    labels: ex.labels.clone(),
-                    values: ex.values.clone(),
-                    rows: ex.rows.clone(),
-                    ..Examples::default()
-                };
-                Ok((loss, predictions, truth))
+                Ok((loss, predictions, std::borrow::Cow::Borrowed(*ex)))
             }
             HeldOut::Streamed(cache) => {
                 let mut stream = StreamedEvaluation::new(exec);
@@ -354,7 +344,7 @@ impl HeldOut<'_> {
                     Ok::<(), FitError>(())
                 })?;
                 let (loss, predictions) = stream.finish(exec)?;
-                Ok((loss, predictions, truth))
+                Ok((loss, predictions, std::borrow::Cow::Owned(truth)))
             }
         }
     }

@@ -415,6 +415,9 @@ pub fn run(
     let chance = crate::monitor::warn::chance_loss(&spec, &sample.y);
     let (train_rows, validation_rows, test_rows) = data.part_rows();
     spec.train.use_rows(train_rows);
+    if let Some(s) = &data.streamed {
+        super::streamed::check_batch(&spec, s)?;
+    }
     let program = program::build(&spec, Some(&data.shape))?;
     on_start(&spec, &program, &data);
 
@@ -528,7 +531,7 @@ pub fn run(
                 .evaluate(exec.as_mut())
                 .map_err(|e| fit_error(&spec, e))?;
             let metrics = test_metrics(loss, &predictions, &truth, &prepared.preprocessing);
-            (Some(metrics), predictions.outputs, truth.rows)
+            (Some(metrics), predictions.outputs, truth.rows.clone())
         };
     let report = Report {
         task: task_name(&prepared.preprocessing),

@@ -38,21 +38,58 @@ pub struct Streamed {
     pub limit: u64,
 }
 
-/// The memory limit of a run, and whether its data file must be streamed under it: a file
-/// whose reading whole would take more (by `stream::estimated_memory`). A pipe is never
-/// streamed: it cannot be read twice.
+/// The memory limit of a run, when its data must be streamed under it: when reading its data
+/// file and its `test:` and `validation:` files whole would take more (by
+/// `stream::estimated_memory`). A pipe is never streamed: it cannot be read twice.
 pub fn streaming_limit(spec: &ModelSpec, model_path: &Path, overrides: &Overrides) -> Option<u64> {
     let limit = spec
         .data
         .memory_limit
         .unwrap_or_else(stream::default_memory_limit);
-    let path = match (&overrides.data, &spec.data.path) {
-        (Some(p), _) => p.clone(),
-        (None, Some((p, _))) => beside(model_path, p),
-        (None, None) => return None,
-    };
-    let need = stream::estimated_memory(&path)?;
-    (need > limit).then_some(limit)
+    let named =
+        |flag: &Option<std::path::PathBuf>, file: &Option<(String, crate::diag::Span)>| match (
+            flag, file,
+        ) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some((p, _))) => Some(beside(model_path, p)),
+            (None, None) => None,
+        };
+    let data = named(&overrides.data, &spec.data.path)?;
+    let need = stream::estimated_memory(&data)?;
+    let held_out: u64 = [
+        named(&overrides.test_data, &spec.data.test_file),
+        named(&overrides.validation_data, &spec.data.validation_file),
+    ]
+    .iter()
+    .flatten()
+    .filter_map(|p| stream::estimated_memory(p))
+    .sum();
+    (need.saturating_add(held_out) > limit).then_some(limit)
+}
+
+/// A streamed run's batch must fit in the shuffle buffer's share of the limit, or one batch
+/// would hold more than the run may: `batch_size: all` on a file larger than memory, most
+/// often.
+pub fn check_batch(spec: &ModelSpec, streamed: &Streamed) -> Result<(), Diagnostic> {
+    let rows = spec.train.batch_size.min(streamed.train.len());
+    let bytes = rows as u64 * streamed.train.row_bytes() as u64;
+    if bytes <= streamed.limit / 4 {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "nnc::train::batch_over_limit",
+        format!(
+            "a batch of {rows} rows takes {} of memory, more than the quarter of `memory_limit` ({}) a streamed run gives its rows",
+            stream::show_size(bytes),
+            stream::show_size(streamed.limit / 4),
+        ),
+    )
+    .with_source(&spec.source)
+    .with_label(spec.data.span, "its training file is larger than `memory_limit`")
+    .with_help(format!(
+        "use a smaller `batch_size` (at most {} rows here), or raise `memory_limit`",
+        (streamed.limit / 4) / streamed.train.row_bytes() as u64
+    )))
 }
 
 /// Rows and dropped rows of a file read a chunk at a time.
@@ -126,15 +163,7 @@ fn first_pass(
     let mut first: Option<Table> = None;
     let mut fit: Option<StreamedFit> = None;
     let mut counts = file_rows("data", path);
-    let mut warned: Vec<String> = Vec::new();
     data::load_table_chunks(path, Some(target), opts, origin, &mut |chunk| {
-        // Each chunk is typed alone: a warning about a column would come once a chunk.
-        for w in &chunk.warnings {
-            if !warned.contains(&w.code.to_string()) {
-                warned.push(w.code.to_string());
-                warn(w.clone());
-            }
-        }
         let usable = data::usable_rows(&chunk, config)?;
         add_counts(&mut counts, &chunk, &usable);
         let [train, _, _] = parts(&split, &chunk, &usable.rows);
@@ -162,6 +191,8 @@ fn first_pass(
     if let Some(Target::Classes { names, .. }) = first.target.as_mut().map(|t| &mut t.data) {
         *names = classes;
     }
+    // The warnings about the columns, of the first chunk (each chunk is typed alone, and would
+    // repeat them), with those about the `column` blocks.
     let tt = training_table(
         spec,
         first,
@@ -170,6 +201,7 @@ fn first_pass(
         path.clone(),
         0.0,
     )?;
+    tt.table.warnings.iter().cloned().for_each(&mut *warn);
     fit.settle();
     if fit.needs_clipped_pass() {
         data::load_table_chunks(path, Some(target), opts, origin, &mut |chunk| {

@@ -96,8 +96,10 @@ pub fn show_size(bytes: u64) -> String {
         format!("{:.1} GiB", mib / 1024.0)
     } else if mib >= 1.0 {
         format!("{mib:.0} MiB")
-    } else {
+    } else if bytes >= 1024 {
         format!("{:.0} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
     }
 }
 
@@ -168,5 +170,6 @@ mod tests {
         assert_eq!(show_size(512 << 20), "512 MiB");
         assert_eq!(show_size(3 << 29), "1.5 GiB");
         assert_eq!(show_size(20 << 10), "20 KiB");
+        assert_eq!(show_size(256), "256 B");
     }
 }
