@@ -309,3 +309,70 @@ fn a_memory_limit_that_is_not_a_size_is_refused() {
     assert_eq!(flag.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("512MiB"), "{stderr}");
 }
+
+/// A file sorted by its class, so that its first chunk (at least one 8 MiB block) holds one
+/// class and the rest another: the classes are the whole file's. A file of one class is
+/// refused as it is in memory.
+#[test]
+fn classes_are_those_of_every_chunk() {
+    use std::io::Write;
+    let dir = scratch("sorted");
+    let write = |name: &str, classes: &[(&str, usize)]| {
+        let path = dir.join(name);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        out.write_all(b"x,class\n").unwrap();
+        let mut i = 0usize;
+        for (class, rows) in classes {
+            for _ in 0..*rows {
+                let x = (i * 7919 % 1000) as f64 / 1000.0;
+                writeln!(out, "{x:.3},{class}").unwrap();
+                i += 1;
+            }
+        }
+        out.flush().unwrap();
+        path
+    };
+    let model = dir.join("model.nn");
+    std::fs::write(
+        &model,
+        "model {\n  input\n  output(activation: softmax)\n}\nloss: cross_entropy\n\
+         train {\n  epochs: 1\n  batch_size: 256\n}\n",
+    )
+    .unwrap();
+    let sorted = write("sorted.csv", &[("a", 1_200_000), ("b", 200_000)]);
+    let report = dir.join("report.json");
+    ok(
+        "sorted",
+        nnc(&[
+            "run",
+            arg(&model),
+            "--data",
+            arg(&sorted),
+            "--target",
+            "class",
+            "--memory-limit",
+            "16MiB",
+            "--quiet",
+            "--report",
+            arg(&report),
+        ]),
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(report["streamed"].is_object());
+    assert_eq!(report["classes"], serde_json::json!(["a", "b"]));
+    let single = write("single.csv", &[("a", 1_300_000)]);
+    let out = nnc(&[
+        "run",
+        arg(&model),
+        "--data",
+        arg(&single),
+        "--target",
+        "class",
+        "--memory-limit",
+        "16MiB",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nnc::data::single_class"), "{stderr}");
+}

@@ -132,6 +132,33 @@ pub fn load_table_chunks(
     origin: &DataOrigin,
     on_table: &mut dyn FnMut(Table) -> Result<(), Diagnostic>,
 ) -> Result<(), Diagnostic> {
+    chunks(path, target, opts, origin, false, on_table)
+}
+
+/// The first chunk of [`load_table_chunks`] alone: the file is read no further.
+pub fn load_first_chunk(
+    path: &Path,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+) -> Result<Table, Diagnostic> {
+    let mut first = None;
+    chunks(path, target, opts, origin, true, &mut |t| {
+        first = Some(t);
+        Ok(())
+    })?;
+    Ok(first.expect("invariant: a file without rows is refused before its first chunk"))
+}
+
+/// [`load_table_chunks`], or its first chunk alone.
+fn chunks(
+    path: &Path,
+    target: Option<&TargetSpec>,
+    opts: &ReadOptions,
+    origin: &DataOrigin,
+    first_only: bool,
+    on_table: &mut dyn FnMut(Table) -> Result<(), Diagnostic>,
+) -> Result<(), Diagnostic> {
     if let Some(set) = parquet::dataset(path, origin)? {
         let (skip, text, header, opts) = parquet_layout(set, target, opts, origin)?;
         let DataText::Parquet { set, .. } = &text else {
@@ -142,7 +169,7 @@ pub fn load_table_chunks(
             set.cell_chunks(&skip, plan, origin, chunk_rows(width), on_chunk)
         };
         return read_table_chunks(
-            header, b',', &mut read, text, target, &opts, origin, on_table,
+            header, b',', &mut read, text, target, &opts, origin, first_only, on_table,
         );
     }
     let (file, text, tsv) = open_csv(path, origin)?;
@@ -157,7 +184,7 @@ pub fn load_table_chunks(
         Ok(())
     };
     read_table_chunks(
-        header, delimiter, &mut read, text, target, opts, origin, on_table,
+        header, delimiter, &mut read, text, target, opts, origin, first_only, on_table,
     )
 }
 
@@ -314,6 +341,7 @@ fn read_table_chunks(
     target: Option<&TargetSpec>,
     opts: &ReadOptions,
     origin: &DataOrigin,
+    first_only: bool,
     on_table: &mut dyn FnMut(Table) -> Result<(), Diagnostic>,
 ) -> Result<(), Diagnostic> {
     // For a fitted model the numeric columns' text is not needed (see `Layout::rows`), and
@@ -331,7 +359,7 @@ fn read_table_chunks(
         }
         outcome = layout.rows(cells, first_row, None).and_then(&mut *on_table);
         first_row += rows;
-        outcome.is_ok()
+        outcome.is_ok() && !first_only
     })?;
     outcome?;
     match first_row {
@@ -560,7 +588,13 @@ impl<'a> Layout<'a> {
         if let (Some(col), Some(spec)) = (target_col, target) {
             let insisted = forced.contains(&col);
             table.target = Some(read_target(
-                &table, col, spec.kind, fitting, insisted, origin,
+                &table,
+                col,
+                spec.kind,
+                fitting,
+                opts.partial,
+                insisted,
+                origin,
             )?);
         }
         Ok(table)
@@ -804,11 +838,13 @@ fn with_categorical_origin(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_target(
     table: &Table,
     col: usize,
     kind: TargetKind,
     fitting: bool,
+    partial: bool,
     insisted: bool,
     origin: &DataOrigin,
 ) -> Result<TargetColumn, Diagnostic> {
@@ -826,7 +862,7 @@ fn read_target(
                     .collect(),
             )
         }
-        TargetKind::Classes => classes(table, col, fitting, insisted, origin)?,
+        TargetKind::Classes => classes(table, col, fitting, partial, insisted, origin)?,
     };
     Ok(TargetColumn {
         name,
@@ -837,11 +873,14 @@ fn read_target(
 }
 
 /// The class names and labels; `fitting` (a file to train on) needs at least two classes, and
-/// classes that look like measurements unless the user `insisted` (`categorical: [target]`).
+/// classes that look like measurements unless the user `insisted` (`categorical: [target]`). A
+/// `partial` table (a chunk of a file being fitted) may hold one class or none: the caller
+/// checks the whole file's ([`single_class`]).
 fn classes(
     table: &Table,
     col: usize,
     fitting: bool,
+    partial: bool,
     insisted: bool,
     origin: &DataOrigin,
 ) -> Result<Target, Diagnostic> {
@@ -857,22 +896,9 @@ fn classes(
             a.total_cmp(&b)
         });
     }
-    if names.is_empty() || (fitting && names.len() < 2) {
-        let column = &table.header[col];
+    if !partial && (names.is_empty() || (fitting && names.len() < 2)) {
         let only = names.first().copied().unwrap_or_default();
-        let source = table.source();
-        let span = table.header_cell(&source, col);
-        let diag = Diagnostic::new(
-            "nnc::data::single_class",
-            format!(
-                "target `{column}` of data file `{}` has only one class (`{only}`); classification needs at least two",
-                table.name()
-            ),
-        )
-        .with_source(&source)
-        .with_label(span, format!("every row has `{only}`"))
-        .with_help("check that this is the right target column and file; a model cannot learn to tell apart classes it never sees");
-        return Err(with_target_origin(diag, origin));
+        return Err(single_class(table, col, only, origin));
     }
     if fitting && !insisted {
         check_continuous_target(table, col, &names, origin)?;
@@ -893,6 +919,24 @@ fn classes(
         names: names.into_iter().map(String::from).collect(),
         labels,
     })
+}
+
+/// A target column whose rows (with a target) all hold one class, `only`.
+pub fn single_class(table: &Table, col: usize, only: &str, origin: &DataOrigin) -> Diagnostic {
+    let column = &table.header[col];
+    let source = table.source();
+    let span = table.header_cell(&source, col);
+    let diag = Diagnostic::new(
+        "nnc::data::single_class",
+        format!(
+            "target `{column}` of data file `{}` has only one class (`{only}`); classification needs at least two",
+            table.name()
+        ),
+    )
+    .with_source(&source)
+    .with_label(span, format!("every row has `{only}`"))
+    .with_help("check that this is the right target column and file; a model cannot learn to tell apart classes it never sees");
+    with_target_origin(diag, origin)
 }
 
 /// Class labels that are many numbers, some of them fractional or nearly one per row, are a

@@ -22,8 +22,8 @@ mod table;
 pub use apply::UnseenTally;
 pub use batch::Batcher;
 pub use load::{
-    changed, header_names, kind_changed, last_column, load_csv, load_table, load_table_chunks,
-    parse_csv, parse_table, unknown_column, MAX_CATEGORIES,
+    changed, header_names, kind_changed, last_column, load_csv, load_first_chunk, load_table,
+    load_table_chunks, parse_csv, parse_table, single_class, unknown_column, MAX_CATEGORIES,
 };
 pub use parquet::part_files;
 pub use preprocess::{

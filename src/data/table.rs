@@ -46,6 +46,9 @@ pub struct ReadOptions {
     /// When given, only these columns are features; every other column but the target is left
     /// out without being typed (a file to predict on may hold more columns than the model takes).
     pub columns: Option<Vec<String>>,
+    /// The rows read are a part of a file being fitted a chunk at a time: a part may hold a
+    /// single class, or none (the caller checks the whole file's classes).
+    pub partial: bool,
 }
 
 /// The target column a caller asks for.

@@ -84,6 +84,7 @@ pub fn data_read_options(data: &DataSpec) -> ReadOptions {
         ignore: data.ignore.clone(),
         references: None,
         columns: None,
+        partial: false,
     }
 }
 
@@ -110,6 +111,7 @@ pub fn fitted_read_options(p: &Preprocessing, data: &DataSpec) -> ReadOptions {
         ignore: Vec::new(),
         references: Some(references),
         columns: Some(p.features.iter().map(|f| f.name().to_string()).collect()),
+        partial: false,
     }
 }
 

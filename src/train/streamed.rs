@@ -12,7 +12,9 @@ use std::time::Instant;
 use crate::data::stream::cache::{RowCache, Truth};
 use crate::data::stream::fit::StreamedFit;
 use crate::data::stream::{self, Part};
-use crate::data::{self, DataOrigin, Examples, Prepared, SplitConfig, Table, Target, TargetSpec};
+use crate::data::{
+    self, DataOrigin, Examples, Prepared, ReadOptions, SplitConfig, Table, Target, TargetSpec,
+};
 use crate::diag::Diagnostic;
 use crate::lower::ModelSpec;
 
@@ -118,6 +120,9 @@ fn file_rows(role: &'static str, path: &Path) -> FileRows {
 /// What the first pass over a streamed file settles.
 struct FirstPass {
     located: Located,
+    /// The target's reference in the first chunk: the prepared rows' targets are stored
+    /// relative to it, as a file read whole stores them.
+    target_reference: Option<f64>,
     split: SplitConfig,
     tt: super::inputs::TrainingTable,
     preprocessing: crate::data::Preprocessing,
@@ -160,34 +165,37 @@ fn first_pass(
         seed: spec.data.split_seed.unwrap_or(spec.train.seed),
     };
     data::check_fractions(&split)?;
-    let mut first: Option<Table> = None;
-    let mut fit: Option<StreamedFit> = None;
+    // The first chunk, typed as a file read whole is (its warnings, a target of measurements
+    // given to a classification loss), settles the columns' kinds and references; the whole
+    // file is then read as a fitted model's file is.
+    let partial = ReadOptions {
+        partial: true,
+        ..opts.clone()
+    };
+    let mut first = data::load_first_chunk(path, Some(target), &partial, origin)?;
+    let settled = stream::settled_options(&partial, &first);
+    let mut fit = StreamedFit::new(&first, config)?;
     let mut counts = file_rows("data", path);
-    data::load_table_chunks(path, Some(target), opts, origin, &mut |chunk| {
+    data::load_table_chunks(path, Some(target), &settled, origin, &mut |chunk| {
         let usable = data::usable_rows(&chunk, config)?;
         add_counts(&mut counts, &chunk, &usable);
         let [train, _, _] = parts(&split, &chunk, &usable.rows);
-        if fit.is_none() {
-            fit = Some(StreamedFit::new(&chunk, config)?);
-        }
-        fit.as_mut()
-            .expect("invariant: set just above")
-            .add(&chunk, &train)?;
-        if first.is_none() {
-            first = Some(chunk);
-        }
-        Ok(())
+        fit.add(&chunk, &train)
     })?;
-    let (Some(mut first), Some(mut fit)) = (first, fit) else {
-        unreachable!("invariant: load_table_chunks refuses a file without rows")
-    };
+    let classes = fit.class_names();
+    if let (Some(t), true) = (
+        &first.target,
+        classes.len() < 2 && spec.loss.kind().is_classification(),
+    ) {
+        let only = classes.first().map_or("", String::as_str);
+        return Err(data::single_class(&first, t.index, only, origin));
+    }
     if fit.train_rows() == 0 {
         let usable = counts.rows - counts.dropped_no_target - counts.dropped_missing;
         return Err(data::empty_train(usable, &split));
     }
     // The first chunk stands for the file in the checks of a training table, with the classes
     // of every chunk.
-    let classes = fit.class_names();
     if let Some(Target::Classes { names, .. }) = first.target.as_mut().map(|t| &mut t.data) {
         *names = classes;
     }
@@ -204,7 +212,7 @@ fn first_pass(
     tt.table.warnings.iter().cloned().for_each(&mut *warn);
     fit.settle();
     if fit.needs_clipped_pass() {
-        data::load_table_chunks(path, Some(target), opts, origin, &mut |chunk| {
+        data::load_table_chunks(path, Some(target), &settled, origin, &mut |chunk| {
             let usable = data::usable_rows(&chunk, config)?;
             let [train, _, _] = parts(&split, &chunk, &usable.rows);
             fit.add_clipped(&chunk, &train);
@@ -218,8 +226,12 @@ fn first_pass(
         &spec.data.missing_markers,
         classification,
     );
+    let target_reference = (settled.references.as_ref())
+        .and_then(|r| r.get(&target.name))
+        .copied();
     Ok(FirstPass {
         located,
+        target_reference,
         split,
         tt,
         preprocessing,
@@ -255,6 +267,7 @@ pub fn prepare_streamed(
                 target,
                 ..
             },
+        target_reference,
         split,
         tt,
         preprocessing,
@@ -278,7 +291,11 @@ pub fn prepare_streamed(
         [new_cache()?, new_cache()?, new_cache()?],
         Examples::default(),
     );
-    let fitted = fitted_read_options(&preprocessing, &spec.data);
+    let held_out_options = fitted_read_options(&preprocessing, &spec.data);
+    let mut fitted = held_out_options.clone();
+    if let (Some(refs), Some(r)) = (fitted.references.as_mut(), target_reference) {
+        refs.insert(target.name.clone(), r);
+    }
     data::load_table_chunks(&path, Some(&target), &fitted, &origin, &mut |chunk| {
         let usable = data::usable_rows(&chunk, config)?;
         for (i, rows) in parts(&split, &chunk, &usable.rows).iter().enumerate() {
@@ -332,10 +349,11 @@ pub fn prepare_streamed(
         let mut rows = file_rows(role, &held_path);
         let cache = &mut caches[i];
         let target: &TargetSpec = &target;
+        // As a held-out file in memory is read: without the training file's target reference.
         data::load_table_chunks(
             &held_path,
             Some(target),
-            &fitted,
+            &held_out_options,
             &file_origin,
             &mut |chunk| {
                 chunk.warnings.iter().cloned().for_each(&mut *warn);

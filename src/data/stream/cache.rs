@@ -80,17 +80,25 @@ impl RowCache {
             (self.x_width, self.y_width),
             "invariant: a cache holds rows of one shape"
         );
+        // The rows' bytes laid out first, then written a megabyte at a time: a write per value
+        // costs more than the values.
+        let mut bytes = Vec::with_capacity(2 << 20);
         for r in 0..ex.len() {
+            if bytes.len() >= 1 << 20 {
+                w.write_all(&bytes)?;
+                bytes.clear();
+            }
             for v in ex.x.row(r).iter().chain(ex.y.row(r)) {
-                w.write_all(&v.to_le_bytes())?;
+                bytes.extend_from_slice(&v.to_le_bytes());
             }
             let truth = match self.truth {
                 Truth::Labels => ex.labels[r] as f64,
                 Truth::Values => ex.values[r],
             };
-            w.write_all(&truth.to_le_bytes())?;
-            w.write_all(&(ex.rows[r] as u64).to_le_bytes())?;
+            bytes.extend_from_slice(&truth.to_le_bytes());
+            bytes.extend_from_slice(&(ex.rows[r] as u64).to_le_bytes());
         }
+        w.write_all(&bytes)?;
         self.rows += ex.len();
         Ok(())
     }

@@ -43,6 +43,39 @@ impl Moments {
         self.m2 += d * (v - self.mean);
     }
 
+    /// The moments of `values`, by two passes over them (their mean, then the squared
+    /// deviations from it): no division per value, and vector code.
+    pub fn of(values: &[f64]) -> Moments {
+        if values.is_empty() {
+            return Moments::default();
+        }
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let m2 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        Moments {
+            n: n as u64,
+            mean,
+            m2,
+        }
+    }
+
+    /// The moments of these values and `other`'s together (Chan, Golub and LeVeque's update).
+    pub fn merge(self, other: Moments) -> Moments {
+        if other.n == 0 {
+            return self;
+        }
+        if self.n == 0 {
+            return other;
+        }
+        let n = self.n + other.n;
+        let d = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + d * other.n as f64 / n as f64,
+            m2: self.m2 + other.m2 + d * d * (self.n as f64 * other.n as f64 / n as f64),
+        }
+    }
+
     /// These moments with `count` more values equal to `v`.
     pub fn with_repeated(self, v: f64, count: u64) -> Moments {
         if count == 0 {
@@ -145,9 +178,9 @@ pub struct StreamedFit {
     classes: BTreeSet<String>,
     /// The training rows' target values (regression).
     target: Moments,
-    /// Training rows per class name.
-    class_counts: HashMap<String, u64>,
     train_rows: u64,
+    /// A chunk's values of one column, reused from column to column.
+    scratch: Vec<f64>,
 }
 
 impl StreamedFit {
@@ -197,8 +230,8 @@ impl StreamedFit {
             columns,
             classes: BTreeSet::new(),
             target: Moments::default(),
-            class_counts: HashMap::new(),
             train_rows: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -212,11 +245,11 @@ impl StreamedFit {
     pub fn add(&mut self, chunk: &Table, train: &[usize]) -> Result<(), Diagnostic> {
         if let Some(t) = &chunk.target {
             match &t.data {
-                Target::Classes { names, labels } => {
-                    self.classes.extend(names.iter().cloned());
-                    for &r in train {
-                        let name = &names[labels[r]];
-                        *self.class_counts.entry(name.clone()).or_default() += 1;
+                Target::Classes { names, .. } => {
+                    for name in names {
+                        if !self.classes.contains(name) {
+                            self.classes.insert(name.clone());
+                        }
                     }
                 }
                 Target::Values(v) => train.iter().for_each(|&r| self.target.add(v[r])),
@@ -246,22 +279,25 @@ impl StreamedFit {
                     let own = chunk.reference(column.index);
                     let first = *reference.get_or_insert(own);
                     let shift = if own == first { 0.0 } else { own - first };
+                    let values = &mut self.scratch;
+                    values.clear();
                     for &r in train {
                         let s = chunk.shifted(r, column.index);
-                        if s.is_nan() {
-                            *missing += 1;
-                            continue;
+                        match s.is_nan() {
+                            true => *missing += 1,
+                            false => values.push(s + shift),
                         }
-                        let v = s + shift;
-                        present.add(v);
-                        *min = min.min(v);
-                        *max = max.max(v);
-                        if let Some(s) = sketch {
-                            s.insert(v);
-                        }
-                        if let Some(m) = modes {
-                            m.add(v);
-                        }
+                    }
+                    // The chunk's moments, merged: the same figures as one value at a time, to
+                    // rounding, at a fraction of the cost.
+                    *present = present.merge(Moments::of(values));
+                    *min = values.iter().copied().fold(*min, f64::min);
+                    *max = values.iter().copied().fold(*max, f64::max);
+                    if let Some(s) = sketch {
+                        values.iter().for_each(|&v| s.insert(v));
+                    }
+                    if let Some(m) = modes {
+                        values.iter().for_each(|&v| m.add(v));
                     }
                 }
                 (ColumnFit::Categorical { counts }, Some(ColumnKind::Categorical)) => {
@@ -702,6 +738,22 @@ mod tests {
         assert!((fw - fg).abs() <= 1.0, "median {fg} against {fw}");
         assert!((cw - cg).abs() <= 1.0, "center {cg} against {cw}");
         assert!((sw - sg).abs() <= 2.0, "quartile range {sg} against {sw}");
+    }
+
+    #[test]
+    fn moments_of_chunks_merge_as_if_added_one_by_one() {
+        let values: Vec<f64> = (0..1000)
+            .map(|i| ((i * 7919) % 1013) as f64 * 0.37 - 50.0)
+            .collect();
+        let mut one_by_one = Moments::default();
+        values.iter().for_each(|&v| one_by_one.add(v));
+        let merged = (values.chunks(333))
+            .map(Moments::of)
+            .fold(Moments::default(), Moments::merge);
+        assert_eq!(merged.n, one_by_one.n);
+        assert!((merged.mean - one_by_one.mean).abs() < 1e-12);
+        assert!((merged.m2 - one_by_one.m2).abs() < 1e-9 * one_by_one.m2);
+        assert_eq!(Moments::of(&[]), Moments::default());
     }
 
     #[test]

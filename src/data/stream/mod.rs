@@ -16,9 +16,11 @@ pub mod fit;
 pub mod shuffle;
 pub mod sketch;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::split::SplitConfig;
+use super::table::{ColumnKind, Named, ReadOptions, Table};
 
 /// Which part of the split a row belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +42,37 @@ pub fn part_of(row: usize, cfg: &SplitConfig) -> Part {
         Part::Validation
     } else {
         Part::Train
+    }
+}
+
+/// How the rest of a file is read once its first chunk (`first`, read with `opts`) has settled
+/// each column's kind: every chunk is stored relative to the first chunk's references (the
+/// target's too) and reads its categorical columns as categories, as a file read for a fitted
+/// model is. A numeric column's text is then not kept (text in one is refused from its counts,
+/// `kind_changed` at its first cell), which is most of what typing a chunk costs; a categorical
+/// column's numbers are categories, as they are in a file read whole.
+pub fn settled_options(opts: &ReadOptions, first: &Table) -> ReadOptions {
+    let mut references = HashMap::new();
+    let mut categorical = opts.categorical.clone();
+    for c in &first.columns {
+        match c.kind {
+            ColumnKind::Numeric => {
+                references.insert(c.name.clone(), first.reference(c.index));
+            }
+            ColumnKind::Categorical if !categorical.iter().any(|n| n.name == c.name) => {
+                categorical.push(Named::new(c.name.clone()));
+            }
+            ColumnKind::Categorical => {}
+        }
+    }
+    if let Some(t) = &first.target {
+        references.insert(t.name.clone(), first.reference(t.index));
+    }
+    ReadOptions {
+        references: Some(references),
+        categorical,
+        partial: true,
+        ..opts.clone()
     }
 }
 
