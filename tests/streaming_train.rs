@@ -376,3 +376,21 @@ fn classes_are_those_of_every_chunk() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nnc::data::single_class"), "{stderr}");
 }
+
+/// The same rows streamed from Parquet train to the same bits as from CSV.
+#[test]
+fn a_parquet_file_streams_as_its_csv() {
+    let dir = scratch("parquet");
+    let csv = std::fs::read_to_string(shipped("data/digits.csv")).unwrap();
+    let parquet = dir.join("digits.parquet");
+    common::parquet::write(&parquet, &csv);
+    let from_csv = digits(&dir, "csv", &["--epochs", "3"]);
+    let from_parquet = digits(&dir, "parquet", &["--epochs", "3", "--data", arg(&parquet)]);
+    assert!(from_parquet.1["streamed"].is_object());
+    assert!(from_csv.0 == from_parquet.0, "the weights differ");
+    let (mut a, mut b) = (from_csv.1, from_parquet.1);
+    for r in [&mut a, &mut b] {
+        r["rows"]["files"][0]["path"] = serde_json::Value::Null;
+    }
+    assert_eq!(a, b);
+}
