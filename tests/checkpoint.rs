@@ -40,24 +40,9 @@ fn run(args: &[&str]) -> std::process::Output {
 
 /// What must agree between two runs: the weights' bytes, and the metrics without the times.
 fn outcome(dir: &Path) -> (Vec<u8>, serde_json::Value) {
-    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
-    let mut metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let m = metrics.as_object_mut().unwrap();
-    for key in [
-        "load_seconds",
-        "peak_rss_mib",
-        "compile_ms",
-        "train_seconds",
-        "samples_per_second",
-    ] {
-        m.remove(key);
-    }
-    for e in m["history"].as_array_mut().unwrap() {
-        e.as_object_mut().unwrap().remove("seconds");
-    }
+    let (weights, mut metrics) = common::saved_outcome(dir);
     // The paths of the data files are the same; the warnings may name the folder.
-    m.remove("warnings");
+    metrics.as_object_mut().unwrap().remove("warnings");
     (weights, metrics)
 }
 

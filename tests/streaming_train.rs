@@ -124,24 +124,10 @@ fn digits(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, serde_json::Value)
     outcome(&out)
 }
 
+/// The weights and the report without times; the warnings are kept, so that a run that did not
+/// resume (`no_checkpoint`) differs from one that did.
 fn outcome(out: &Path) -> (Vec<u8>, serde_json::Value) {
-    let weights = std::fs::read(out.join("model.safetensors")).unwrap();
-    let mut report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
-    let m = report.as_object_mut().unwrap();
-    for key in [
-        "load_seconds",
-        "peak_rss_mib",
-        "compile_ms",
-        "train_seconds",
-        "samples_per_second",
-    ] {
-        m.remove(key);
-    }
-    for e in m["history"].as_array_mut().unwrap() {
-        e.as_object_mut().unwrap().remove("seconds");
-    }
-    (weights, report)
+    common::saved_outcome(out)
 }
 
 #[test]

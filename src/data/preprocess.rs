@@ -622,7 +622,7 @@ pub(super) fn short(v: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::{parse_table, DataOrigin, ReadOptions, TargetKind, TargetSpec};
     use crate::diag::Source;
@@ -648,7 +648,8 @@ mod tests {
         .unwrap()
     }
 
-    fn config(missing: Missing, outliers: Outliers, scaling: Scaling) -> PrepareConfig {
+    /// Every column prepared alike.
+    pub(crate) fn config(missing: Missing, outliers: Outliers, scaling: Scaling) -> PrepareConfig {
         PrepareConfig {
             defaults: ColumnSettings {
                 missing,

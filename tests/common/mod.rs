@@ -43,6 +43,28 @@ pub fn nnc(args: &[&str]) -> Output {
         .expect("the nnc binary runs")
 }
 
+/// What must agree between two runs saved in `dir`: the weights' bytes, and the report without
+/// the times (and the memory peak).
+pub fn saved_outcome(dir: &std::path::Path) -> (Vec<u8>, serde_json::Value) {
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let text = std::fs::read_to_string(dir.join("metrics.json")).unwrap();
+    let mut metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let m = metrics.as_object_mut().unwrap();
+    for key in [
+        "load_seconds",
+        "peak_rss_mib",
+        "compile_ms",
+        "train_seconds",
+        "samples_per_second",
+    ] {
+        m.remove(key);
+    }
+    for e in m["history"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("seconds");
+    }
+    (weights, metrics)
+}
+
 /// A scratch folder for one test, emptied first: named after the test crate, the process and
 /// `name`, so that tests running at once never share one.
 pub fn scratch(name: &str) -> PathBuf {

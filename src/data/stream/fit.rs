@@ -531,23 +531,12 @@ impl StreamedFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::preprocess::{fit, Unseen};
+    use crate::data::preprocess::fit;
+    use crate::data::preprocess::tests::config;
     use crate::data::{
         load_table_chunks, parse_table, DataOrigin, ReadOptions, TargetKind, TargetSpec,
     };
     use crate::diag::Source;
-
-    fn config(missing: Missing, outliers: Outliers, scaling: Scaling) -> PrepareConfig {
-        PrepareConfig {
-            defaults: ColumnSettings {
-                missing,
-                outliers,
-                scaling,
-                unseen: Unseen::Zeros,
-            },
-            columns: Vec::new(),
-        }
-    }
 
     fn target() -> TargetSpec {
         TargetSpec::required("y", TargetKind::Classes)
