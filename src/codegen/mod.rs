@@ -236,11 +236,16 @@ fn allocate_arena(
 /// team: below, the barriers between its steps cost more than a second thread gains (measured:
 /// the regression benchmark's step, 440 thousand, 19% faster on two threads; the tiny one's, ten
 /// thousand, five times slower).
-const SHARE_MACS: usize = 1 << 18;
+pub const SHARE_MACS: usize = 1 << 18;
 
 /// How many of `cores` threads should run `f` at batches up to `max_batch`: all of them when its
-/// products are large enough to share, else one.
-pub fn threads_worth(f: &VerifiedFunction, max_batch: usize, cores: usize) -> usize {
+/// products reach `share_macs` multiply-adds (usually [`SHARE_MACS`]), else one.
+pub fn threads_worth(
+    f: &VerifiedFunction,
+    max_batch: usize,
+    cores: usize,
+    share_macs: usize,
+) -> usize {
     let extent = |d: &ir::Dim| match d {
         ir::Dim::Batch => max_batch,
         ir::Dim::Fixed(n) => *n,
@@ -263,7 +268,7 @@ pub fn threads_worth(f: &VerifiedFunction, max_batch: usize, cores: usize) -> us
             _ => None,
         })
         .fold(0usize, usize::saturating_add);
-    if macs >= SHARE_MACS {
+    if macs >= share_macs {
         cores.max(1)
     } else {
         1
