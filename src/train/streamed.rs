@@ -199,8 +199,9 @@ fn first_pass(
     if let Some(Target::Classes { names, .. }) = first.target.as_mut().map(|t| &mut t.data) {
         *names = classes;
     }
-    // The warnings about the columns, of the first chunk (each chunk is typed alone, and would
-    // repeat them), with those about the `column` blocks.
+    // The warnings about the columns come from the first chunk, typed as a whole file would be
+    // (the rest is read as a fitted model's file, which raises none), with those about the
+    // `column` blocks.
     let tt = training_table(
         spec,
         first,
