@@ -197,7 +197,7 @@ pub fn fit_with(
     on_epoch: impl FnMut(&EpochRecord),
     control: Control,
 ) -> Result<History, FitError> {
-    let train = fit_with_rows_in_memory(train, settings);
+    let train = TrainRows::in_memory(train, settings);
     fit_rows(
         exec,
         train,
@@ -208,16 +208,6 @@ pub fn fit_with(
         on_epoch,
         control,
     )
-}
-
-/// Training rows in memory, batched as `settings` say.
-pub fn fit_with_rows_in_memory<'a>(train: &'a Examples, settings: &TrainSpec) -> TrainRows<'a> {
-    TrainRows::Memory {
-        examples: train,
-        batcher: Batcher::new(train.len(), settings.batch_size, settings.seed),
-        batches: Vec::new(),
-        next: 0,
-    }
 }
 
 /// Where the training rows of an epoch come from.
@@ -236,7 +226,17 @@ pub enum TrainRows<'a> {
     },
 }
 
-impl TrainRows<'_> {
+impl<'a> TrainRows<'a> {
+    /// Training rows in memory, batched as `settings` say.
+    pub fn in_memory(train: &'a Examples, settings: &TrainSpec) -> Self {
+        TrainRows::Memory {
+            examples: train,
+            batcher: Batcher::new(train.len(), settings.batch_size, settings.seed),
+            batches: Vec::new(),
+            next: 0,
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             TrainRows::Memory { examples, .. } => examples.len(),

@@ -491,7 +491,7 @@ pub fn run(
     let prepared = &data.prepared;
     let (train, validation, mut test_part) = match data.streamed.as_mut() {
         None => (
-            super::fit_with_rows_in_memory(&prepared.train, &spec.train),
+            super::TrainRows::in_memory(&prepared.train, &spec.train),
             super::HeldOut::Memory(&prepared.validation),
             super::HeldOut::Memory(&prepared.test),
         ),
