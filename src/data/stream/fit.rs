@@ -542,8 +542,9 @@ mod tests {
         TargetSpec::required("y", TargetKind::Classes)
     }
 
-    /// A column with a missing value, ties, an outlier and a large offset (stored relative to
-    /// its reference), a categorical column with a missing value, and classes.
+    /// A column with missing values and ties (`a`), one with missing values, a clear mode, an
+    /// outlier and a large offset (`b`, stored relative to its first value), a categorical column
+    /// with missing values, and classes.
     fn csv(rows: usize) -> String {
         let mut text = String::from("a,b,c,y\n");
         for r in 0..rows {
@@ -552,10 +553,13 @@ mod tests {
             } else {
                 format!("{}", (r * 37) % 101)
             };
-            let b = if r == 5 {
-                1e6
-            } else {
-                1e9 + ((r * 13) % 17) as f64
+            // Missing now and then; most often 1e9 + 7 (not the first row's value, which the
+            // column is stored relative to), once an outlier.
+            let b = match r {
+                5 => "1000000".to_string(),
+                _ if r % 11 == 4 => String::new(),
+                _ if r % 3 == 1 => "1000000007".to_string(),
+                _ => format!("{}", 1e9 + ((r * 13) % 17) as f64),
             };
             let c = ["red", "green", "", "blue"][r % 4];
             let y = ["p", "q", "r"][(r * 5) % 3];
@@ -743,6 +747,49 @@ mod tests {
         assert!((merged.mean - one_by_one.mean).abs() < 1e-12);
         assert!((merged.m2 - one_by_one.m2).abs() < 1e-9 * one_by_one.m2);
         assert_eq!(Moments::of(&[]), Moments::default());
+    }
+
+    #[test]
+    fn a_nearly_constant_column_gets_the_deviation_the_whole_table_would() {
+        use crate::data::preprocess::mean_std;
+        for values in [
+            vec![1e6, 1e6 + 2e-7, 1e6 - 2e-7, 1e6],
+            vec![0.0, 1e-13, 0.0, -1e-13],
+            vec![5.0, 5.0, 5.0],
+            vec![1.0, 2.0, 4.0],
+        ] {
+            let whole = mean_std(values.iter().copied());
+            let mut running = Moments::default();
+            values.iter().for_each(|&v| running.add(v));
+            let chunked = Moments::of(&values).mean_std();
+            for (got, what) in [(running.mean_std(), "running"), (chunked, "chunked")] {
+                let mean_close = (got.0 - whole.0).abs() <= 1e-12 * whole.0.abs().max(1.0);
+                assert!(mean_close, "{what} {values:?}");
+                let same = (got.1 == 1.0) == (whole.1 == 1.0);
+                assert!(same, "{what} {values:?}: {got:?} against {whole:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_most_frequent_number_survives_more_distinct_values_than_counters() {
+        // 7 twice, then more distinct values than there are counters, then 9 three times: the
+        // summary forgets the singles (and 7's lead) as it must, and keeps 9.
+        let mut m = Modes::default();
+        [7.0, 7.0].iter().for_each(|&v| m.add(v));
+        (0..MODE_COUNTERS + 1000).for_each(|i| m.add(1000.0 + i as f64));
+        [9.0, 9.0, 9.0].iter().for_each(|&v| m.add(v));
+        assert_eq!(m.most_frequent(), 9.0);
+        assert!(m.counts.len() <= MODE_COUNTERS);
+        // Below the counters' number every count is exact: a tie goes to the smaller value.
+        let mut exact = Modes::default();
+        [3.0, 1.0, 3.0, 1.0, 2.0].iter().for_each(|&v| exact.add(v));
+        assert_eq!(exact.most_frequent(), 1.0);
+        assert_eq!(Modes::default().most_frequent(), 0.0);
+        // It never holds more than its counters.
+        let mut full = Modes::default();
+        (0..=MODE_COUNTERS).for_each(|i| full.add(i as f64));
+        assert!(full.counts.len() <= MODE_COUNTERS, "{}", full.counts.len());
     }
 
     #[test]
