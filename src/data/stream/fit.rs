@@ -561,7 +561,8 @@ mod tests {
                 _ if r % 3 == 1 => "1000000007".to_string(),
                 _ => format!("{}", 1e9 + ((r * 13) % 17) as f64),
             };
-            let c = ["red", "green", "", "blue"][r % 4];
+            // Red most often, so that the most frequent is not the first in order.
+            let c = ["red", "green", "", "blue", "red"][r % 5];
             let y = ["p", "q", "r"][(r * 5) % 3];
             text.push_str(&format!("{a},{b},{c},{y}\n"));
         }
@@ -699,6 +700,38 @@ mod tests {
         // Running sums over 600,000 values against two-pass sums: equal to rounding.
         let got = f.finish("y", TargetEncoding::OneHot, &[], true);
         assert_close(&got, &want, "chunks", 1e-9);
+    }
+
+    #[test]
+    fn chunks_stored_relative_to_their_own_first_values_fit_as_one_table() {
+        // Two tables parsed apart: each stores its cells relative to its own first row.
+        let text = csv(600);
+        let (header, rows) = text.split_once('\n').unwrap();
+        let lines: Vec<&str> = rows.lines().collect();
+        let part = |from: usize, to: usize| {
+            let body: String = lines[from..to].iter().map(|l| format!("{l}\n")).collect();
+            let source = Source::new("t.csv", format!("{header}\n{body}"));
+            let origin = DataOrigin::default();
+            parse_table(&source, Some(&target()), &ReadOptions::default(), &origin).unwrap()
+        };
+        // Row 302's `b` is present: a table whose first row lacks a value stores that column
+        // relative to 0, where an f32 cannot hold 1e9 + 7.
+        let (first, second, whole) = (part(0, 302), part(302, 600), part(0, 600));
+        assert_ne!(
+            first.reference(1),
+            second.reference(1),
+            "the test needs other references"
+        );
+        let c = config(Missing::Mean, Outliers::None, Scaling::Minmax);
+        let mut f = StreamedFit::new(&first, &c).unwrap();
+        f.add(&first, &(0..first.rows).collect::<Vec<_>>()).unwrap();
+        f.add(&second, &(0..second.rows).collect::<Vec<_>>())
+            .unwrap();
+        f.settle();
+        let got = f.finish("y", TargetEncoding::OneHot, &[], true);
+        let all: Vec<usize> = (0..whole.rows).collect();
+        let want = fit(&whole, &all, &c, TargetEncoding::OneHot, &[]).unwrap();
+        assert_close(&got, &want, "two tables", 1e-9);
     }
 
     #[test]
