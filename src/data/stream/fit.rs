@@ -735,6 +735,30 @@ mod tests {
     }
 
     #[test]
+    fn categories_of_all_chunks_count_toward_the_limit() {
+        // Two chunks of 600 distinct names each: within the limit apart, over it together.
+        let table = |from: usize| {
+            let body: String = (from..from + 600).map(|i| format!("n{i},p\n")).collect();
+            let source = Source::new("t.csv", format!("name,y\n{body}n0,q\n"));
+            let origin = DataOrigin::default();
+            parse_table(&source, Some(&target()), &ReadOptions::default(), &origin).unwrap()
+        };
+        let (first, second) = (table(0), table(600));
+        let c = config(Missing::Mean, Outliers::None, Scaling::Standard);
+        let mut f = StreamedFit::new(&first, &c).unwrap();
+        f.add(&first, &(0..first.rows).collect::<Vec<_>>()).unwrap();
+        let err = f
+            .add(&second, &(0..second.rows).collect::<Vec<_>>())
+            .unwrap_err();
+        assert_eq!(err.code, "nnc::data::too_many_categories");
+        assert!(
+            err.message.contains("1200 distinct values"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
     fn a_median_past_the_sketch_size_is_within_its_error() {
         let source = Source::new("t.csv", csv(20_000));
         let opts = ReadOptions::default();
