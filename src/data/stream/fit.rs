@@ -838,6 +838,12 @@ mod tests {
         [9.0, 9.0, 9.0].iter().for_each(|&v| m.add(v));
         assert_eq!(m.most_frequent(), 9.0);
         assert!(m.counts.len() <= MODE_COUNTERS);
+        // 7 ten times instead: it outlasts the singles' eviction and stays the most frequent.
+        let mut m = Modes::default();
+        (0..10).for_each(|_| m.add(7.0));
+        (0..MODE_COUNTERS + 1000).for_each(|i| m.add(1000.0 + i as f64));
+        [9.0, 9.0, 9.0].iter().for_each(|&v| m.add(v));
+        assert_eq!(m.most_frequent(), 7.0);
         // Below the counters' number every count is exact: a tie goes to the smaller value.
         let mut exact = Modes::default();
         [3.0, 1.0, 3.0, 1.0, 2.0].iter().for_each(|&v| exact.add(v));
