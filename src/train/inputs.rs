@@ -468,41 +468,11 @@ pub fn prepare_data(
     // The table is no longer needed: free it before the held-out files and training.
     drop(table);
     // Held-out rows from their own files, read as the training file's columns were.
-    let held_out = [
-        (
-            "test",
-            &spec.data.test_file,
-            &overrides.test_data,
-            &mut test,
-        ),
-        (
-            "validation",
-            &spec.data.validation_file,
-            &overrides.validation_data,
-            &mut validation,
-        ),
-    ];
-    for (role, file, flag_path, part) in held_out {
-        let Some((name, span)) = file else { continue };
-        let mut file_origin = DataOrigin {
-            nn: Some(spec.source.clone()),
-            target_span: origin.target_span,
-            ..DataOrigin::default()
-        };
-        // A flag's path is relative to the current folder, a file's to the model file's.
-        let path = match flag_path {
-            Some(p) => {
-                file_origin.path_flag = Some(if role == "test" {
-                    "--test-data"
-                } else {
-                    "--validation-data"
-                });
-                p.clone()
-            }
-            None => {
-                file_origin.path_span = Some(*span);
-                beside(model_path, name)
-            }
+    for held in held_out_files(spec, model_path, overrides, &origin) {
+        let (role, path, file_origin) = (held.role, held.path, held.origin);
+        let part = match role {
+            "test" => &mut test,
+            _ => &mut validation,
         };
         let started = Instant::now();
         // Every categorical feature (named in `categorical:` or found to hold text) is read as
@@ -542,6 +512,63 @@ pub fn prepare_shape(
         return super::streamed::streamed_shape(spec, model_path, overrides, warn);
     }
     Ok(prepare_data(spec, model_path, overrides, warn)?.shape)
+}
+
+/// A `test:` or `validation:` file of a model: its role, its path and where it was given.
+pub struct HeldOutFile {
+    pub role: &'static str,
+    pub path: PathBuf,
+    pub origin: DataOrigin,
+}
+
+/// The held-out files the model file or the flags name, test first. A flag's path is relative
+/// to the current folder, a file's to the model file's; `origin` is the training file's (its
+/// target's span is theirs too).
+pub fn held_out_files(
+    spec: &ModelSpec,
+    model_path: &Path,
+    overrides: &Overrides,
+    origin: &DataOrigin,
+) -> Vec<HeldOutFile> {
+    let named = [
+        (
+            "test",
+            &spec.data.test_file,
+            &overrides.test_data,
+            "--test-data",
+        ),
+        (
+            "validation",
+            &spec.data.validation_file,
+            &overrides.validation_data,
+            "--validation-data",
+        ),
+    ];
+    let mut files = Vec::new();
+    for (role, file, flag_path, flag) in named {
+        let Some((name, span)) = file else { continue };
+        let mut file_origin = DataOrigin {
+            nn: Some(spec.source.clone()),
+            target_span: origin.target_span,
+            ..DataOrigin::default()
+        };
+        let path = match flag_path {
+            Some(p) => {
+                file_origin.path_flag = Some(flag);
+                p.clone()
+            }
+            None => {
+                file_origin.path_span = Some(*span);
+                beside(model_path, name)
+            }
+        };
+        files.push(HeldOutFile {
+            role,
+            path,
+            origin: file_origin,
+        });
+    }
+    files
 }
 
 /// What `role`'s file at `path` held and what of it was left out.

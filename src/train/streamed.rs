@@ -18,7 +18,9 @@ use crate::data::{
 use crate::diag::Diagnostic;
 use crate::lower::ModelSpec;
 
-use super::inputs::{beside, fitted_read_options, locate_data, training_table, Located, ModelData};
+use super::inputs::{
+    beside, fitted_read_options, held_out_files, locate_data, training_table, Located, ModelData,
+};
 use super::overrides::Overrides;
 use super::report::FileRows;
 
@@ -48,24 +50,16 @@ pub fn streaming_limit(spec: &ModelSpec, model_path: &Path, overrides: &Override
         .data
         .memory_limit
         .unwrap_or_else(stream::default_memory_limit);
-    let named =
-        |flag: &Option<std::path::PathBuf>, file: &Option<(String, crate::diag::Span)>| match (
-            flag, file,
-        ) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some((p, _))) => Some(beside(model_path, p)),
-            (None, None) => None,
-        };
-    let data = named(&overrides.data, &spec.data.path)?;
+    let data = match (&overrides.data, &spec.data.path) {
+        (Some(p), _) => p.clone(),
+        (None, Some((p, _))) => beside(model_path, p),
+        (None, None) => return None,
+    };
     let need = stream::estimated_memory(&data)?;
-    let held_out: u64 = [
-        named(&overrides.test_data, &spec.data.test_file),
-        named(&overrides.validation_data, &spec.data.validation_file),
-    ]
-    .iter()
-    .flatten()
-    .filter_map(|p| stream::estimated_memory(p))
-    .sum();
+    let held_out: u64 = held_out_files(spec, model_path, overrides, &DataOrigin::default())
+        .iter()
+        .filter_map(|f| stream::estimated_memory(&f.path))
+        .sum();
     (need.saturating_add(held_out) > limit).then_some(limit)
 }
 
@@ -314,38 +308,11 @@ pub fn prepare_streamed(
     let mut files = vec![counts];
 
     // Held-out files, read as the training file's columns were, a chunk at a time.
-    let held_out = [
-        (
-            2,
-            "test",
-            &spec.data.test_file,
-            &overrides.test_data,
-            "--test-data",
-        ),
-        (
-            1,
-            "validation",
-            &spec.data.validation_file,
-            &overrides.validation_data,
-            "--validation-data",
-        ),
-    ];
-    for (i, role, file, flag_path, flag) in held_out {
-        let Some((name, span)) = file else { continue };
-        let mut file_origin = DataOrigin {
-            nn: Some(spec.source.clone()),
-            target_span: origin.target_span,
-            ..DataOrigin::default()
-        };
-        let held_path = match flag_path {
-            Some(p) => {
-                file_origin.path_flag = Some(flag);
-                p.clone()
-            }
-            None => {
-                file_origin.path_span = Some(*span);
-                beside(model_path, name)
-            }
+    for held in held_out_files(spec, model_path, overrides, &origin) {
+        let (role, held_path, file_origin) = (held.role, held.path, held.origin);
+        let i = match role {
+            "test" => 2,
+            _ => 1,
         };
         let mut rows = file_rows(role, &held_path);
         let cache = &mut caches[i];
