@@ -114,7 +114,7 @@ pub(super) fn symbols() -> Vec<(&'static str, *const u8)> {
         ),
         (
             Helper::ColumnSums.symbol(),
-            super::strided::nnc_column_sums as *const u8,
+            super::columns::nnc_column_sums as *const u8,
         ),
         (
             Helper::CopyColumns.symbol(),

@@ -19,6 +19,8 @@
 //! not fit the function.
 
 mod call;
+#[allow(unsafe_code)]
+mod columns;
 mod elementwise;
 mod emit;
 #[allow(unsafe_code)]

@@ -221,39 +221,6 @@ pub(super) unsafe extern "C" fn nnc_sum_to(
     }
 }
 
-/// Columns `lo..hi` of the sum over the rows of a row-major `rows × width` matrix `x`, into
-/// `y[lo..hi]`: a bias gradient, or a per-unit count, split by columns over a team. Each column
-/// adds its rows in order, as `nnc_sum_to` does, so the result does not depend on the split.
-pub(super) unsafe extern "C" fn nnc_column_sums(
-    x: *const f32,
-    y: *mut f32,
-    rows: i64,
-    width: i64,
-    lo: i64,
-    hi: i64,
-) {
-    let (rows, width, lo, hi) = (rows as usize, width as usize, lo as usize, hi as usize);
-    assert!(
-        lo <= hi && hi <= width,
-        "invariant: a share of columns lies within the row ({lo}..{hi} of {width})"
-    );
-    // SAFETY: generated code passes a value of `rows × width` floats and its sum of `width`
-    // (`rows` is the call's batch, which `call` checked against the arena plan).
-    let (x, y) = unsafe {
-        (
-            std::slice::from_raw_parts(x, rows * width),
-            std::slice::from_raw_parts_mut(y, width),
-        )
-    };
-    let y = &mut y[lo..hi];
-    y.fill(0.0);
-    for row in x.chunks_exact(width.max(1)).take(rows) {
-        for (s, v) in y.iter_mut().zip(&row[lo..hi]) {
-            *s += v;
-        }
-    }
-}
-
 /// Copy `count` columns of each of `rows` rows: from row-major `src` (rows of `src_width`,
 /// starting at column `src_offset`) into row-major `dst` (rows of `dst_width`, starting at column
 /// `dst_offset`). A concatenation is one call per operand; a slice is one call.
