@@ -150,8 +150,15 @@ mod tests {
                 let mut y = vec![f32::NAN; width];
                 column_sums(&x, &mut y, width, lo..hi);
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&y[lo..hi]), bits(&whole[lo..hi]), "{rows}×{width} {lo}..{hi}");
-                assert!(y[..lo].iter().chain(&y[hi..]).all(|v| v.is_nan()), "outside written");
+                assert_eq!(
+                    bits(&y[lo..hi]),
+                    bits(&whole[lo..hi]),
+                    "{rows}×{width} {lo}..{hi}"
+                );
+                assert!(
+                    y[..lo].iter().chain(&y[hi..]).all(|v| v.is_nan()),
+                    "outside written"
+                );
             }
         }
     }
