@@ -89,6 +89,83 @@ mod x86 {
         }
     }
 
+    /// B (k×n through its strides) into `out`, row-major. A transposed B (`rsb` = 1: the
+    /// transpose of an n×k row-major matrix, as a layer's weights in the input gradient G·Wᵀ) is
+    /// transposed eight by eight in registers; element by element, the 64×64 weights of the
+    /// regression model took 1.3 µs, a third of the product.
+    ///
+    /// # Safety
+    /// Every element (p, j) of B lies inside it; `out` holds k·n floats; AVX2 is present.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn copy_rows(k: usize, n: usize, b: *const f32, rsb: isize, csb: isize, out: *mut f32) {
+        let element = |p: usize, j: usize| {
+            // SAFETY: (p, j) inside B and p·n + j < k·n inside `out`, by the contract.
+            unsafe { *out.add(p * n + j) = *b.offset(p as isize * rsb + j as isize * csb) }
+        };
+        let (k8, n8) = if rsb == 1 {
+            (k / 8 * 8, n / 8 * 8)
+        } else {
+            (0, 0)
+        };
+        for j0 in (0..n8).step_by(8) {
+            for p0 in (0..k8).step_by(8) {
+                // SAFETY: rows j0..j0 + 8 of the transposed matrix, columns p0..p0 + 8: elements
+                // (p0.., j0..) of B; their transposes land at rows p0.. of `out`, columns j0...
+                unsafe {
+                    let rows: [__m256; 8] = std::array::from_fn(|i| {
+                        _mm256_loadu_ps(b.offset((j0 + i) as isize * csb + p0 as isize))
+                    });
+                    for (i, v) in transpose8(rows).into_iter().enumerate() {
+                        _mm256_storeu_ps(out.add((p0 + i) * n + j0), v);
+                    }
+                }
+            }
+        }
+        // What the 8×8 blocks leave: the last k mod 8 rows, and the last n mod 8 columns of the
+        // others (every element when B is not a plain transpose).
+        for p in 0..k {
+            let first = if p < k8 { n8 } else { 0 };
+            for j in first..n {
+                element(p, j);
+            }
+        }
+    }
+
+    /// The transpose of eight rows of eight.
+    #[target_feature(enable = "avx2,fma")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let s = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2f128_ps::<0x20>(s[0], s[4]),
+            _mm256_permute2f128_ps::<0x20>(s[1], s[5]),
+            _mm256_permute2f128_ps::<0x20>(s[2], s[6]),
+            _mm256_permute2f128_ps::<0x20>(s[3], s[7]),
+            _mm256_permute2f128_ps::<0x31>(s[0], s[4]),
+            _mm256_permute2f128_ps::<0x31>(s[1], s[5]),
+            _mm256_permute2f128_ps::<0x31>(s[2], s[6]),
+            _mm256_permute2f128_ps::<0x31>(s[3], s[7]),
+        ]
+    }
+
     /// C (m×n, row stride `ldc`) = A · B through their strides.
     ///
     /// # Safety
@@ -116,13 +193,8 @@ mod x86 {
         } else {
             // A transposed (or otherwise strided) B, copied row-major once.
             let out = copy.as_mut_ptr().cast::<f32>();
-            for p in 0..k {
-                for j in 0..n {
-                    // SAFETY: element (p, j) of B, inside it by the contract; p·n + j < k·n ≤
-                    // SMALL_B, inside the buffer.
-                    unsafe { *out.add(p * n + j) = *b.offset(p as isize * rsb + j as isize * csb) };
-                }
-            }
+            // SAFETY: B's elements by the contract; k·n ≤ SMALL_B floats of `out`.
+            unsafe { copy_rows(k, n, b, rsb, csb, out) };
             (out.cast_const(), n as isize)
         };
         for i in (0..m).step_by(R) {
