@@ -235,19 +235,18 @@ fn allocate_arena(
 }
 
 /// Multiply-adds of a call's matrix products (at its largest batch) from which it is run by a
-/// team: below, the barriers between its steps cost more than a second thread gains (measured:
-/// the regression benchmark's step, 440 thousand, 19% faster on two threads; the tiny one's, ten
-/// thousand, five times slower).
-pub const SHARE_MACS: usize = 1 << 18;
+/// team: below, the barriers between its steps and the traffic between the cores cost more than
+/// a second thread gains. Measured on a 2-core EPYC (AVX-512), alternating, without the training
+/// statistics: the regression benchmark's step (440 thousand) trained at 2.01 M samples/s on one
+/// thread and 1.93 M on two; at batch 64 (880 thousand) 2.04 M and 1.99 M; at batch 128
+/// (1.76 million) 2.14 M and 2.24 M; the tiny step (ten thousand) five times slower on two. The
+/// statistics' extra loops and reductions only move the balance further toward one thread (the
+/// regression step with them: 1.62 M on one thread, 1.35 M on two).
+pub const SHARE_MACS: usize = 1 << 20;
 
 /// How many of `cores` threads should run `f` at batches up to `max_batch`: all of them when its
-/// products reach `share_macs` multiply-adds (usually [`SHARE_MACS`]), else one.
-pub fn threads_worth(
-    f: &VerifiedFunction,
-    max_batch: usize,
-    cores: usize,
-    share_macs: usize,
-) -> usize {
+/// products reach [`SHARE_MACS`] multiply-adds, else one.
+pub fn threads_worth(f: &VerifiedFunction, max_batch: usize, cores: usize) -> usize {
     let extent = |d: &ir::Dim| match d {
         ir::Dim::Batch => max_batch,
         ir::Dim::Fixed(n) => *n,
@@ -270,7 +269,7 @@ pub fn threads_worth(
             _ => None,
         })
         .fold(0usize, usize::saturating_add);
-    if macs >= share_macs {
+    if macs >= SHARE_MACS {
         cores.max(1)
     } else {
         1

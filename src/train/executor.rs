@@ -182,33 +182,16 @@ pub struct JitExecutor {
     compile_time: Duration,
 }
 
-/// Multiply-adds from which a step that computes the training statistics is run by a team (see
-/// [`step_share_macs`]).
-const SHARE_MACS_WITH_STATISTICS: usize = 1 << 20;
-
-/// Multiply-adds from which `program`'s step is shared by the cores (`codegen::threads_worth`).
-/// A step that computes the training statistics shares later: their reductions and extra
-/// element-wise loops add barriers and traffic between the cores that a small step does not
-/// repay (measured on the regression benchmark's step, 440 thousand multiply-adds, best of four
-/// alternating rounds on a 2-core EPYC: 1.62 M samples/s on one thread against 1.35 M on two
-/// with the statistics; 1.74 M against 1.80 M without them).
-fn step_share_macs(program: &Program) -> usize {
-    match program.probes.is_empty() {
-        true => codegen::SHARE_MACS,
-        false => SHARE_MACS_WITH_STATISTICS,
-    }
-}
-
 impl JitExecutor {
     /// Compile the step for the training batch size and the loss for `TrainSpec::eval_batch`,
     /// each run by the threads `opts` names, or else the train block's `threads:`, or else as
     /// many of the cores as the function is large enough to share (`codegen::threads_worth`).
     pub fn new(program: &Program, seed: u64, opts: &CodegenOptions) -> Result<Self, ExecError> {
         let train = &program.spec.train;
-        let compile = |f: &VerifiedFunction, batch: usize, share_macs: usize| {
+        let compile = |f: &VerifiedFunction, batch: usize| {
             let threads = match (opts.threads, train.threads) {
                 (0, Some(t)) => t,
-                (0, None) => codegen::threads_worth(f, batch, available_cores(), share_macs),
+                (0, None) => codegen::threads_worth(f, batch, available_cores()),
                 (t, _) => t,
             };
             let opts = CodegenOptions {
@@ -217,8 +200,8 @@ impl JitExecutor {
             };
             codegen::compile(f, batch, &opts)
         };
-        let step = compile(&program.step, train.batch_size, step_share_macs(program))?;
-        let eval = compile(&program.loss, train.eval_batch(), codegen::SHARE_MACS)?;
+        let step = compile(&program.step, train.batch_size)?;
+        let eval = compile(&program.loss, train.eval_batch())?;
         let names = buffer_names(program);
         // Evaluation takes the parameters and the model's statistics, the first buffers.
         let params = program.params.len() + program.stats.len();
@@ -653,7 +636,7 @@ mod tests {
     /// The regression benchmark's step (440 thousand multiply-adds) is shared by two cores
     /// without the training statistics and run on one with them; the medium one's by both.
     #[test]
-    fn a_small_step_with_statistics_runs_on_one_thread() {
+    fn a_step_is_shared_from_a_million_multiply_adds() {
         let threads = |model: &str, monitor: bool| {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("benches/models")
@@ -666,10 +649,11 @@ mod tests {
             let program = crate::program::build(&spec, None).unwrap();
             assert_eq!(program.probes.is_empty(), !monitor);
             let batch = spec.train.batch_size;
-            codegen::threads_worth(&program.step, batch, 2, step_share_macs(&program))
+            codegen::threads_worth(&program.step, batch, 2)
         };
-        assert_eq!(threads("regression.nn", false), 2);
+        assert_eq!(threads("regression.nn", false), 1);
         assert_eq!(threads("regression.nn", true), 1);
+        assert_eq!(threads("small.nn", false), 2);
         assert_eq!(threads("medium.nn", true), 2);
         assert_eq!(threads("tiny.nn", false), 1);
     }
