@@ -1,14 +1,14 @@
 //! Branch-free f32 versions of exp, expm1, log, log1p, tanh, sigmoid and softplus for the helpers
-//! (and the normal distribution function, a scalar f64 call: see `normal_cdf`),
-//! after Cephes' single-precision routines (range reduction plus a short polynomial; at most 2.5
-//! ulp from the exact result, tested on both paths below). Polynomials are evaluated with fused
-//! multiply-adds (`mul_add`): one instruction on the AVX2 path, a correctly rounded library call
-//! on processors without FMA, so that both paths give the same bits. libm's scalar calls cost 10–30 ns per
-//! element; these have no branches, so the loops in `map` compile to vector code, and to AVX2 when
-//! the CPU has it (detected at run time: the crate itself is built for generic x86-64). Special
-//! values behave like libm: NaN propagates, exp overflows to infinity above 88.7 and underflows
-//! to 0, log(0) = -inf and log(x < 0) = NaN; sigmoid, tanh and softplus are finite for every
-//! finite input.
+//! (and the normal distribution function, a scalar f64 call: see `normal_cdf`), after Cephes'
+//! single-precision routines (range reduction plus a short polynomial; at most 2.5 ulp from the
+//! exact result, tested on every path below). Polynomials are evaluated with fused multiply-adds
+//! (`mul_add`): one instruction on the vector paths, a correctly rounded library call on
+//! processors without FMA, so that every path gives the same bits. libm's scalar calls cost 10–30
+//! ns per element; these have no branches, so the loops in `map` compile to vector code: AVX2 when
+//! the CPU has it, AVX-512 on AMD processors that have it (detected at run time: the crate itself
+//! is built for generic x86-64). Special values behave like libm: NaN propagates, exp overflows
+//! to infinity above 88.7 and underflows to 0, log(0) = -inf and log(x < 0) = NaN; sigmoid, tanh
+//! and softplus are finite for every finite input.
 
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
@@ -250,10 +250,14 @@ fn amd() -> bool {
     })
 }
 
-fn map_on(path: Path, x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
+/// `y[i] = g(x[i])` on `path`.
+///
+/// # Safety
+/// The CPU has the features of `path` (as `widest_path` detects them).
+unsafe fn map_on(path: Path, x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
     match path {
         Path::Plain => map_plain(x, y, g),
-        // SAFETY: `widest_path` (or a test that checked it) detected the features.
+        // SAFETY: the features are present, by the contract.
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => unsafe { map_avx2(x, y, g) },
         // SAFETY: as above.
@@ -305,7 +309,8 @@ fn map_in_place_avx512(y: &mut [f32], g: impl Fn(f32) -> f32) {
 
 /// `y[i] = g(x[i])`, with the widest vectors the CPU has.
 pub(super) fn map(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
-    map_on(widest_path(), x, y, g)
+    // SAFETY: `widest_path` detected the features of the path it names.
+    unsafe { map_on(widest_path(), x, y, g) }
 }
 
 #[cfg(test)]
@@ -357,7 +362,8 @@ mod tests {
             .map(|i| lo + (hi - lo) * (i as f32 / (n - 1) as f32))
             .collect();
         let mut y = vec![0.0; n];
-        map_on(path, &x, &mut y, g);
+        // SAFETY: `paths` lists only paths this CPU has.
+        unsafe { map_on(path, &x, &mut y, g) };
         x.iter()
             .zip(&y)
             .map(|(&x, &y)| (ulps(y, reference(f64::from(x))), x))
@@ -404,7 +410,8 @@ mod tests {
         for path in paths() {
             for (name, g, ..) in cases() {
                 let (mut a, mut b) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-                map_on(path, &x, &mut a, g);
+                // SAFETY: `paths` lists only paths this CPU has.
+                unsafe { map_on(path, &x, &mut a, g) };
                 map_plain(&x, &mut b, g);
                 let mut c = x.clone();
                 match path {
