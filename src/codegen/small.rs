@@ -91,8 +91,9 @@ mod x86 {
 
     /// B (k×n through its strides) into `out`, row-major. A transposed B (`rsb` = 1: the
     /// transpose of an n×k row-major matrix, as a layer's weights in the input gradient G·Wᵀ) is
-    /// transposed eight by eight in registers; element by element, the 64×64 weights of the
-    /// regression model took 1.3 µs, a third of the product.
+    /// transposed eight by eight in registers. Copied element by element, the regression model's
+    /// input gradient (32×64×64) took 3.85 µs against 2.5 µs for its forward product of the same
+    /// shape; now 3.4 µs.
     ///
     /// # Safety
     /// Every element (p, j) of B lies inside it; `out` holds k·n floats; AVX2 is present.
