@@ -187,17 +187,72 @@ mod x86 {
         c: *mut f32,
         ldc: isize,
     ) {
-        // Not zeroed: only the k·n floats written below are read.
-        let mut copy = std::mem::MaybeUninit::<[f32; super::SMALL_B]>::uninit();
-        let (b, ldb) = if csb == 1 {
-            (b, rsb)
+        if csb == 1 {
+            // SAFETY: the caller's contract; B's rows are contiguous.
+            unsafe { tiles(m, k, n, a, rsa, csa, b, rsb, c, ldc) };
+        } else if k * n <= SMALL_COPY {
+            // SAFETY: the caller's contract, and k·n fits the buffer.
+            unsafe { copied::<SMALL_COPY>(m, k, n, a, rsa, csa, b, rsb, csb, c, ldc) };
         } else {
-            // A transposed (or otherwise strided) B, copied row-major once.
-            let out = copy.as_mut_ptr().cast::<f32>();
-            // SAFETY: B's elements by the contract; k·n ≤ SMALL_B floats of `out`.
-            unsafe { copy_rows(k, n, b, rsb, csb, out) };
-            (out.cast_const(), n as isize)
-        };
+            // SAFETY: the caller's contract (k·n ≤ SMALL_B).
+            unsafe { copied::<{ super::SMALL_B }>(m, k, n, a, rsa, csa, b, rsb, csb, c, ldc) };
+        }
+    }
+
+    /// Floats of a transposed B that a product copies into a buffer of this size rather than of
+    /// `SMALL_B`: a frame of more than a page makes the function touch each page of it first (a
+    /// stack probe), and for the tiny model's products those 16 pages of the large buffer were a
+    /// third of the product's own time, whether B was copied or not.
+    const SMALL_COPY: usize = 512;
+
+    /// `product` for a B whose rows are not contiguous: copied row-major into a buffer of `N`
+    /// floats on the stack, then multiplied.
+    ///
+    /// # Safety
+    /// `product`'s contract, and k·n ≤ N.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn copied<const N: usize>(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        c: *mut f32,
+        ldc: isize,
+    ) {
+        // Not zeroed: only the k·n floats written below are read.
+        let mut copy = std::mem::MaybeUninit::<[f32; N]>::uninit();
+        let out = copy.as_mut_ptr().cast::<f32>();
+        // SAFETY: B's elements by the contract; k·n ≤ N floats of `out`.
+        unsafe { copy_rows(k, n, b, rsb, csb, out) };
+        // SAFETY: the copy holds B row-major, rows of n.
+        unsafe { tiles(m, k, n, a, rsa, csa, out.cast_const(), n as isize, c, ldc) };
+    }
+
+    /// C = A · B for a B whose rows are contiguous (row stride `ldb`), tile by tile.
+    ///
+    /// # Safety
+    /// `product`'s contract, with B's column stride 1.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tiles(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        ldb: isize,
+        c: *mut f32,
+        ldc: isize,
+    ) {
         for i in (0..m).step_by(R) {
             for j in (0..n).step_by(W) {
                 let (a, b) = (a.wrapping_offset(i as isize * rsa), b.wrapping_add(j));
