@@ -661,6 +661,34 @@ mod tests {
         }
     }
 
+    /// The second pass over the file costs as much as the first: only standard scaling of a
+    /// clipped column needs it (the clipped values' mean and deviation).
+    #[test]
+    fn only_clipping_with_standard_scaling_reads_the_file_twice() {
+        let source = Source::new("t.csv", csv(100));
+        let opts = ReadOptions::default();
+        let table = parse_table(&source, Some(&target()), &opts, &DataOrigin::default()).unwrap();
+        for outliers in [
+            Outliers::None,
+            Outliers::ClipZ(2.0),
+            Outliers::ClipQuantiles(0.1),
+        ] {
+            for scaling in [
+                Scaling::Standard,
+                Scaling::Minmax,
+                Scaling::Robust,
+                Scaling::None,
+            ] {
+                let c = config(Missing::Mean, outliers, scaling);
+                let mut f = StreamedFit::new(&table, &c).unwrap();
+                f.add(&table, &(0..table.rows).collect::<Vec<_>>()).unwrap();
+                f.settle();
+                let want = scaling == Scaling::Standard && outliers != Outliers::None;
+                assert_eq!(f.needs_clipped_pass(), want, "{outliers:?} {scaling:?}");
+            }
+        }
+    }
+
     #[test]
     fn chunks_of_a_file_fit_as_the_whole_file() {
         // Chunks of at least 262,144 rows of four columns (`load::chunk_rows`) and of an 8 MiB
