@@ -752,16 +752,25 @@ mod tests {
             second.reference(1),
             "the test needs other references"
         );
-        let c = config(Missing::Mean, Outliers::None, Scaling::Minmax);
-        let mut f = StreamedFit::new(&first, &c).unwrap();
-        f.add(&first, &(0..first.rows).collect::<Vec<_>>()).unwrap();
-        f.add(&second, &(0..second.rows).collect::<Vec<_>>())
-            .unwrap();
-        f.settle();
-        let got = f.finish("y", TargetEncoding::OneHot, &[], true);
-        let all: Vec<usize> = (0..whole.rows).collect();
-        let want = fit(&whole, &all, &c, TargetEncoding::OneHot, &[]).unwrap();
-        assert_close(&got, &want, "two tables", 1e-9);
+        // The second setting takes the clipped pass, which reads both tables again.
+        for (outliers, scaling) in [
+            (Outliers::None, Scaling::Minmax),
+            (Outliers::ClipZ(1.5), Scaling::Standard),
+        ] {
+            let c = config(Missing::Mean, outliers, scaling);
+            let all_of = |t: &Table| (0..t.rows).collect::<Vec<_>>();
+            let mut f = StreamedFit::new(&first, &c).unwrap();
+            f.add(&first, &all_of(&first)).unwrap();
+            f.add(&second, &all_of(&second)).unwrap();
+            f.settle();
+            if f.needs_clipped_pass() {
+                f.add_clipped(&first, &all_of(&first));
+                f.add_clipped(&second, &all_of(&second));
+            }
+            let got = f.finish("y", TargetEncoding::OneHot, &[], true);
+            let want = fit(&whole, &all_of(&whole), &c, TargetEncoding::OneHot, &[]).unwrap();
+            assert_close(&got, &want, &format!("two tables, {outliers:?}"), 1e-9);
+        }
     }
 
     #[test]
