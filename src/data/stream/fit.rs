@@ -545,9 +545,9 @@ mod tests {
     /// A column with missing values and ties (`a`), one with missing values, a clear mode, an
     /// outlier and a large offset (`b`, stored relative to its first value), a categorical column
     /// with missing values, a numeric column with none (`d`: a constant fill outside its range
-    /// must not widen it), and classes.
+    /// must not widen it), a constant one (`e`: no spread to scale by), and classes.
     fn csv(rows: usize) -> String {
-        let mut text = String::from("a,b,c,d,y\n");
+        let mut text = String::from("a,b,c,d,e,y\n");
         for r in 0..rows {
             let a = if r % 7 == 3 {
                 String::new()
@@ -566,7 +566,7 @@ mod tests {
             let c = ["red", "green", "", "blue", "red"][r % 5];
             let d = (r * 7) % 13;
             let y = ["p", "q", "r"][(r * 5) % 3];
-            text.push_str(&format!("{a},{b},{c},{d},{y}\n"));
+            text.push_str(&format!("{a},{b},{c},{d},5,{y}\n"));
         }
         text
     }
@@ -918,10 +918,10 @@ mod tests {
     fn text_where_the_first_chunk_had_numbers_is_refused_at_its_cell() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        // The first chunk (one 8 MiB block of the reader, about 400,000 rows of 21 bytes) holds
+        // The first chunk (one 8 MiB block of the reader, about 360,000 rows of 23 bytes) holds
         // numbers in column `a`; the second, mostly text, from row 500,000 on.
         let mut text = csv(500_000);
-        (0..300_000).for_each(|_| text.push_str("low,1,red,3,p\n"));
+        (0..300_000).for_each(|_| text.push_str("low,1,red,3,5,p\n"));
         std::fs::write(&path, text).unwrap();
         let (opts, origin) = (ReadOptions::default(), DataOrigin::default());
         let c = config(Missing::Mean, Outliers::None, Scaling::Standard);
