@@ -182,9 +182,18 @@ mod tests {
         all
     }
 
+    /// A block is one read of the file: about 256 KiB whatever the row, never empty.
+    #[test]
+    fn a_block_is_a_quarter_mebibyte_of_rows() {
+        assert_eq!(block_rows(24), 10_922);
+        assert_eq!(block_rows(4), 65_536);
+        assert_eq!(block_rows(1 << 20), 1, "a row larger than a block");
+        assert_eq!(block_rows(0), 256 << 10);
+    }
+
     #[test]
     fn every_row_once_an_epoch_in_an_order_of_the_seed_and_epoch() {
-        // 100,000 rows of 24 bytes: 10,923 a block, 10 blocks; a buffer of 5,000 rows.
+        // 100,000 rows of 24 bytes: 10,922 a block, 10 blocks; a buffer of 5,000 rows.
         let mut c = cache(100_000);
         let mut b = ShuffledBatches::new(&mut c, 64, 5_000);
         assert_eq!(b.batches_per_epoch(), 1563);
