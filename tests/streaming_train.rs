@@ -53,7 +53,7 @@ fn the_preprocessing_fitted_in_chunks_is_the_one_fitted_in_memory() {
         &["--scaling", "robust", "--outliers", "clip(z: 2)"][..],
         &["--scaling", "minmax", "--outliers", "clip(quantiles: 0.05)"][..],
     ] {
-        let mut fitted = Vec::new();
+        let (mut fitted, mut losses) = (Vec::new(), Vec::new());
         for (name, limit) in [("streamed", "16KiB"), ("memory", "1GiB")] {
             let out = dir.join(name);
             let _ = std::fs::remove_dir_all(&out);
@@ -84,7 +84,17 @@ fn the_preprocessing_fitted_in_chunks_is_the_one_fitted_in_memory() {
                 report["streamed"]
             );
             fitted.push(preprocessing(&out));
+            losses.push(report["history"][0]["train_loss"].as_f64().unwrap());
         }
+        // The rows come in another order, so the epoch's mean loss differs a little; a sum over
+        // the wrong number of rows would differ by orders of magnitude.
+        let ratio = losses[0] / losses[1];
+        assert!(
+            (0.75..1.33).contains(&ratio),
+            "{flags:?}: mean training loss {} streamed, {} in memory",
+            losses[0],
+            losses[1]
+        );
         let (streamed, memory) = (&fitted[0], &fitted[1]);
         assert_eq!(
             streamed.1, memory.1,
