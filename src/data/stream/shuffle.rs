@@ -213,6 +213,24 @@ mod tests {
         assert!(runs < 1000, "{runs} rows follow their predecessor");
     }
 
+    /// Every seed and epoch its own order: the epoch's stream is the seed's hash combined with
+    /// the epoch so that no two pairs meet.
+    #[test]
+    fn no_two_seeds_and_epochs_share_an_order() {
+        let mut c = cache(1000);
+        let mut b = ShuffledBatches::new(&mut c, 10, 100);
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..6 {
+            for e in 1..=6 {
+                let order: Vec<u32> = epoch(&mut b, seed, e).iter().map(|v| v.to_bits()).collect();
+                assert!(
+                    seen.insert(order),
+                    "seed {seed}, epoch {e}: an order seen before"
+                );
+            }
+        }
+    }
+
     #[test]
     fn skipping_batches_continues_the_same_order() {
         let mut c = cache(1000);
