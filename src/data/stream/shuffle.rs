@@ -231,6 +231,21 @@ mod tests {
         }
     }
 
+    /// The buffer is the memory bound of a streamed epoch: it holds `buffer_rows` rows, never
+    /// more, until the epoch's last rows.
+    #[test]
+    fn the_buffer_holds_its_rows_and_no_more() {
+        let mut c = cache(1000);
+        let mut b = ShuffledBatches::new(&mut c, 10, 100);
+        b.start_epoch(1, 1);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for batch in 0..50 {
+            b.next_batch(&mut x, &mut y).unwrap();
+            let held = b.buffer.len() / b.cache.row_bytes();
+            assert_eq!(held, 100, "after batch {batch}");
+        }
+    }
+
     #[test]
     fn skipping_batches_continues_the_same_order() {
         let mut c = cache(1000);
