@@ -146,6 +146,23 @@ mod tests {
         assert_eq!(s.quantile(0.5), 3.5);
     }
 
+    /// Exact while the bottom level has room: up to `SKETCH_K − 1` values, the median and the
+    /// quartiles those values give in memory.
+    #[test]
+    fn exact_up_to_one_value_short_of_its_size() {
+        let mut s = Sketch::default();
+        let v = |i: usize| ((i * 7919) % 10007) as f64;
+        (0..SKETCH_K - 1).for_each(|i| s.insert(v(i)));
+        assert!(s.is_exact(), "{} values", SKETCH_K - 1);
+        let mut sorted: Vec<f64> = (0..SKETCH_K - 1).map(v).collect();
+        sorted.sort_by(f64::total_cmp);
+        for q in [0.25, 0.5, 0.75] {
+            assert_eq!(s.quantile(q), crate::data::preprocess::quantile(&sorted, q));
+        }
+        s.insert(v(SKETCH_K - 1));
+        assert!(!s.is_exact(), "{SKETCH_K} values are compacted");
+    }
+
     #[test]
     fn a_million_values_within_half_a_percent_of_rank_in_bounded_space() {
         // A scrambled order of 0..n: the q-quantile is q·(n−1).
