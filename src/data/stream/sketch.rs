@@ -163,6 +163,20 @@ mod tests {
         assert!(!s.is_exact(), "{SKETCH_K} values are compacted");
     }
 
+    /// A compaction moves pairs up a level, each at twice the weight, and keeps an odd value
+    /// out where it is: the held weights add up to the values seen, after every insert.
+    #[test]
+    fn the_weights_held_add_up_to_the_values_seen() {
+        let mut s = Sketch::new(16);
+        for i in 0..5_000u64 {
+            s.insert(((i * 7919) % 10007) as f64);
+            let weight: u64 = (s.levels.iter().enumerate())
+                .map(|(h, level)| (level.len() as u64) << h)
+                .sum();
+            assert_eq!(weight, s.count(), "after {} values", i + 1);
+        }
+    }
+
     #[test]
     fn a_million_values_within_half_a_percent_of_rank_in_bounded_space() {
         // A scrambled order of 0..n: the q-quantile is q·(n−1).
