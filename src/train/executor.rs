@@ -633,8 +633,9 @@ fn same_lengths<A>(values: &[Vec<A>], lengths: impl ExactSizeIterator<Item = usi
 mod tests {
     use super::*;
 
-    /// The regression benchmark's step (440 thousand multiply-adds) is shared by two cores
-    /// without the training statistics and run on one with them; the medium one's by both.
+    /// A step is shared from 2^20 multiply-adds, with the training statistics or without: the
+    /// regression benchmark's (440 thousand) runs on one thread either way, the small and medium
+    /// ones' (13 million and more) on both cores.
     #[test]
     fn a_step_is_shared_from_a_million_multiply_adds() {
         let threads = |model: &str, monitor: bool| {
