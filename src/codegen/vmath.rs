@@ -237,7 +237,7 @@ fn widest_path() -> Path {
 /// Is this an AMD processor? Only there do the helpers take their AVX-512 path: an Intel core
 /// lowers its clock for a while after 512-bit arithmetic, and a small step that mixes a few such
 /// calls with scalar code pays that everywhere (the first round's Xeon trained the tiny model
-/// 35% slower with its small products on 512-bit vectors; see docs/performance.md). AMD's Zen 4
+/// 22–45% slower with its small products on 512-bit vectors; see docs/performance.md). AMD's Zen 4
 /// runs them at full clock, splitting each in two halves.
 #[cfg(target_arch = "x86_64")]
 fn amd() -> bool {
