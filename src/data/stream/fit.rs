@@ -571,6 +571,13 @@ mod tests {
         text
     }
 
+    /// `csv(rows)` read as a whole-file read would.
+    fn table(rows: usize) -> Table {
+        let source = Source::new("t.csv", csv(rows));
+        let opts = ReadOptions::default();
+        parse_table(&source, Some(&target()), &opts, &DataOrigin::default()).unwrap()
+    }
+
     fn streamed(table: &Table, rows: &[usize], config: &PrepareConfig) -> Preprocessing {
         let mut f = StreamedFit::new(table, config).unwrap();
         f.add(table, rows).unwrap();
@@ -630,9 +637,7 @@ mod tests {
 
     #[test]
     fn every_setting_fits_as_in_memory_up_to_the_sketch_size() {
-        let source = Source::new("t.csv", csv(600));
-        let opts = ReadOptions::default();
-        let table = parse_table(&source, Some(&target()), &opts, &DataOrigin::default()).unwrap();
+        let table = table(600);
         // Every other row trains.
         let rows: Vec<usize> = (0..table.rows).filter(|r| r % 2 == 0).collect();
         for missing in [
@@ -665,9 +670,7 @@ mod tests {
     /// clipped column needs it (the clipped values' mean and deviation).
     #[test]
     fn only_clipping_with_standard_scaling_reads_the_file_twice() {
-        let source = Source::new("t.csv", csv(100));
-        let opts = ReadOptions::default();
-        let table = parse_table(&source, Some(&target()), &opts, &DataOrigin::default()).unwrap();
+        let table = table(100);
         for outliers in [
             Outliers::None,
             Outliers::ClipZ(2.0),
@@ -799,9 +802,7 @@ mod tests {
 
     #[test]
     fn a_median_past_the_sketch_size_is_within_its_error() {
-        let source = Source::new("t.csv", csv(20_000));
-        let opts = ReadOptions::default();
-        let table = parse_table(&source, Some(&target()), &opts, &DataOrigin::default()).unwrap();
+        let table = table(20_000);
         let rows: Vec<usize> = (0..table.rows).collect();
         let c = config(Missing::Median, Outliers::None, Scaling::Robust);
         let want = fit(&table, &rows, &c, TargetEncoding::OneHot, &[]).unwrap();
